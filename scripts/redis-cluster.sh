@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Starts or stops a local Redis Cluster of six redis-server processes (3 masters + 3 replicas)
+# on loopback. The default ports 7301-7306 stay clear of a Redis on 6379 and of the usual
+# cluster ports 7000-7005.
+#
+# usage: scripts/redis-cluster.sh start|stop|status|nodes [--base-port N] [--dir DIR]
+#   --base-port N  first port; the nodes use N..N+5 (default 7301, or $BOXOFFICE_REDIS_BASE_PORT)
+#   --dir DIR      where node data, logs and pid files go (default .local/redis-cluster-N)
+# `start` prints the seed list (127.0.0.1:N,...) on stdout once the cluster is ok and every
+# replica reports its master link up.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+cmd=${1:-}; shift || true
+base=${BOXOFFICE_REDIS_BASE_PORT:-7301}
+dir=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --base-port) base=$2; shift 2 ;;
+    --dir) dir=$2; shift 2 ;;
+    *) die "unknown option $1" ;;
+  esac
+done
+dir=${dir:-$LOCAL/redis-cluster-$base}
+ports=$(seq "$base" $((base + 5)))
+
+seeds() { local s=""; for p in $ports; do s="$s${s:+,}127.0.0.1:$p"; done; echo "$s"; }
+cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
+
+# A port is ours when the pid file in our folder names a live redis-server on it.
+ours() {
+  local pidfile="$dir/$1/redis.pid"
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+start_node() {
+  local port=$1 nd="$dir/$1"
+  if ours "$port"; then return 0; fi
+  port_in_use "$port" && die "port $port is taken by another process; choose --base-port"
+  mkdir -p "$nd"
+  rm -f "$nd/nodes.conf" "$nd/redis.pid"
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
+    --cluster-enabled yes --cluster-config-file "$nd/nodes.conf" --cluster-node-timeout 2000 \
+    --save "" --appendonly no --dir "$nd" --logfile "$nd/redis.log" --pidfile "$nd/redis.pid" \
+    >/dev/null
+}
+
+cluster_ok() {
+  for p in $ports; do
+    cli "$p" cluster info | grep -q 'cluster_state:ok' || return 1
+  done
+}
+
+replicas_linked() {
+  local replicas=0
+  for p in $ports; do
+    local info; info=$(cli "$p" info replication)
+    if grep -q 'role:slave' <<<"$info"; then
+      grep -q 'master_link_status:up' <<<"$info" || return 1
+      replicas=$((replicas + 1))
+    fi
+  done
+  [ "$replicas" -eq 3 ]
+}
+
+start() {
+  need_cmd redis-server redis-server
+  need_cmd redis-cli redis-tools
+  local fresh=0
+  for p in $ports; do ours "$p" || fresh=1; done
+  if [ $fresh -eq 1 ]; then
+    stop >/dev/null 2>&1 || true
+    for p in $ports; do start_node "$p"; done
+    for p in $ports; do wait_until 10 "redis-server on $p" cli "$p" ping; done
+    local addrs=""; for p in $ports; do addrs="$addrs 127.0.0.1:$p"; done
+    # shellcheck disable=SC2086
+    redis-cli --cluster create $addrs --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+      || die "cluster create failed; see $dir/create.log"
+  fi
+  wait_until 60 "cluster_state:ok on every node" cluster_ok
+  wait_until 60 "every replica's master link" replicas_linked
+  log "Redis Cluster up on ports $base-$((base + 5)) (data in $dir)"
+  seeds
+}
+
+stop() {
+  for p in $ports; do
+    local pidfile="$dir/$p/redis.pid"
+    if [ -f "$pidfile" ]; then
+      local pid; pid=$(cat "$pidfile")
+      kill -CONT "$pid" 2>/dev/null || true
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$pidfile"
+    fi
+  done
+  rm -rf "$dir"
+  log "Redis Cluster on ports $base-$((base + 5)) stopped"
+}
+
+status() {
+  for p in $ports; do
+    if ours "$p"; then echo "$p: $(cli "$p" info replication | grep role: | tr -d '\r')"; else echo "$p: down"; fi
+  done
+}
+
+case $cmd in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  nodes) seeds ;;
+  *) die "usage: $0 start|stop|status|nodes [--base-port N] [--dir DIR]" ;;
+esac

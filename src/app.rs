@@ -1,0 +1,187 @@
+//! Building and running the service: stores, shared state, workers and the HTTP server.
+//! `Application::build` binds the configured address; tests bind port 0 and read `port()`.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
+use actix_web::{App, HttpServer, ResponseError, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::error::{ApiError, Kind};
+use crate::state::AppState;
+use crate::store::postgres::Database;
+use crate::store::redis::Redis;
+use crate::worker::{self, Workers};
+use crate::{http, telemetry};
+
+/// How long start-up waits for Redis and Postgres to become reachable.
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: Arc<AppState>,
+    _workers: Option<Workers>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::RedisServer).await
+    }
+
+    /// Builds with an injected clock (tests move time by hand).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let db = Database::connect_lazy(&settings.database)?;
+        migrate_when_reachable(&db).await?;
+        let redis = Arc::new(Redis::connect(&settings.redis, clock, STARTUP_WAIT).await?);
+        let state = Arc::new(AppState::new(settings, db, redis, telemetry::metrics()));
+        state.shows.refresh(&state).await;
+        if let Err(error) = state.concerts(None).await {
+            tracing::warn!(%error, "could not load the catalog cache at start-up; it loads on first read");
+        }
+        let listener = TcpListener::bind(state.settings.http.addr)?;
+        let port = listener.local_addr()?.port();
+        let server = http_server(state.clone(), listener)?;
+        let workers = state
+            .settings
+            .workers
+            .enabled
+            .then(|| worker::spawn(state.clone()));
+        Ok(Self {
+            port,
+            server,
+            state,
+            _workers: workers,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes in-flight requests and stops.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn migrate_when_reachable(db: &Database) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        match db.migrate().await {
+            Ok(()) => return Ok(()),
+            Err(error) if started.elapsed() < STARTUP_WAIT && is_unreachable(&error) => {
+                tracing::warn!(%error, "postgres not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => anyhow::bail!("cannot apply database migrations: {error}"),
+        }
+    }
+}
+
+fn is_unreachable(error: &anyhow::Error) -> bool {
+    let text = error.to_string();
+    [
+        "pool timed out",
+        "Connection refused",
+        "connection",
+        "the database system is starting up",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let workers = state.settings.http.workers;
+    let tokens = web::Data::new(state.tokens.clone());
+    let data = web::Data::from(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(ErrorHandlers::new().default_handler(json_error_body))
+            .wrap(from_fn(record_request))
+            .wrap(TracingLogger::default())
+            .app_data(data.clone())
+            .app_data(tokens.clone())
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .shutdown_timeout(10)
+    .listen(listener)?;
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.run())
+}
+
+/// Counts and times every request by route pattern (never by raw path: ids would explode
+/// the label set).
+async fn record_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let response = next.call(req).await?;
+    let status = response.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("boxoffice_http_requests_total", &labels).increment(1);
+    metrics::histogram!("boxoffice_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
+/// Errors raised outside our handlers (actix's own 4xx, for example) get the JSON error body.
+fn json_error_body<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let error = match status.as_u16() {
+        413 => ApiError::new(
+            Kind::PayloadTooLarge,
+            "payload_too_large",
+            "the request body is too large",
+        ),
+        404 => ApiError::not_found("no such resource"),
+        405 => ApiError::new(
+            Kind::MethodNotAllowed,
+            "method_not_allowed",
+            "method not allowed",
+        ),
+        415 => ApiError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        s if s >= 500 => ApiError::internal(format!("unhandled {status}")),
+        _ => ApiError::bad_request(
+            "bad_request",
+            status.canonical_reason().unwrap_or("bad request"),
+        ),
+    };
+    let (req, _) = res.into_parts();
+    let mut response = error.error_response();
+    *response.status_mut() = status;
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, response).map_into_right_body(),
+    ))
+}

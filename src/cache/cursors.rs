@@ -1,0 +1,103 @@
+//! The admission cursor of each show, as this instance last heard it.
+//!
+//! It is updated from three sources: the cursor Pub/Sub channel (every admission announces
+//! the new cursor, so instances usually know within milliseconds), this instance's own
+//! admission ticks (every tick returns the cursor, which bounds staleness by the tick
+//! interval if a Pub/Sub message is lost), and any script reply that carries it. The value
+//! only moves forward, so positions computed from it never go up on one instance.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::time::Instant;
+
+use crate::domain::ShowId;
+use crate::domain::queue::AdmissionRate;
+
+#[derive(Default)]
+struct ShowCursor {
+    cursor: AtomicI64,
+    rate: Mutex<AdmissionRate>,
+}
+
+#[derive(Default)]
+pub struct Cursors {
+    shows: RwLock<HashMap<ShowId, Arc<ShowCursor>>>,
+}
+
+impl Cursors {
+    pub fn get(&self, show: ShowId) -> Option<i64> {
+        self.shows
+            .read()
+            .expect("cursor lock")
+            .get(&show)
+            .map(|s| s.cursor.load(Ordering::Acquire))
+    }
+
+    /// Records a cursor value seen for the show; older values than the one known are ignored.
+    pub fn observe(&self, show: ShowId, cursor: i64) {
+        let entry = self.entry(show);
+        let known = entry.cursor.fetch_max(cursor, Ordering::AcqRel).max(cursor);
+        entry
+            .rate
+            .lock()
+            .expect("rate lock")
+            .observe(Instant::now(), known);
+    }
+
+    /// Users admitted per second recently, if known.
+    pub fn rate(&self, show: ShowId) -> Option<f64> {
+        let shows = self.shows.read().expect("cursor lock");
+        shows
+            .get(&show)?
+            .rate
+            .lock()
+            .expect("rate lock")
+            .per_second(Instant::now())
+    }
+
+    fn entry(&self, show: ShowId) -> Arc<ShowCursor> {
+        if let Some(entry) = self.shows.read().expect("cursor lock").get(&show) {
+            return entry.clone();
+        }
+        self.shows
+            .write()
+            .expect("cursor lock")
+            .entry(show)
+            .or_default()
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_unknown_show_has_no_cursor() {
+        assert_eq!(Cursors::default().get(1), None);
+    }
+
+    #[test]
+    fn the_cursor_never_moves_back() {
+        let cursors = Cursors::default();
+        cursors.observe(1, 10);
+        cursors.observe(1, 7);
+        assert_eq!(cursors.get(1), Some(10));
+        cursors.observe(1, 12);
+        assert_eq!(cursors.get(1), Some(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_comes_from_observed_cursor_movement() {
+        let cursors = Cursors::default();
+        for step in 0..=4 {
+            cursors.observe(3, step * 5);
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        let rate = cursors.rate(3).unwrap();
+        assert!((rate - 4.0).abs() < 0.01, "{rate}");
+    }
+}

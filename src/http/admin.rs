@@ -1,0 +1,197 @@
+//! Admin: create concerts and shows, tune a show's queue, watch it.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::AdminAuth;
+use crate::domain::catalog::{SectionSpec, ShowInfo, layout, validate_title};
+use crate::domain::queue::{QueueConfig, QueueConfigPatch};
+use crate::domain::{ConcertId, ShowId};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/admin/concerts").route(web::post().to(create_concert)))
+        .service(
+            super::resource("/v1/admin/concerts/{concert_id}/shows")
+                .route(web::post().to(create_show)),
+        )
+        .service(
+            super::resource("/v1/admin/shows/{show_id}/queue")
+                .route(web::put().to(update_queue_config))
+                .route(web::get().to(get_queue_config)),
+        )
+        .service(
+            super::resource("/v1/admin/shows/{show_id}/queue/stats")
+                .route(web::get().to(queue_stats)),
+        );
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConcert {
+    pub title: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConcertCreated {
+    pub id: i64,
+    pub title: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShow {
+    pub starts_at: DateTime<Utc>,
+    pub sections: Vec<SectionSpec>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShowCreated {
+    pub id: i64,
+    pub seat_count: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueueStats {
+    /// Users waiting to be admitted.
+    pub waiting: u64,
+    /// Users in the active set now.
+    pub active: u64,
+    pub joined_total: u64,
+    pub admitted_total: u64,
+    /// Recently measured admissions per second (0 while unknown).
+    pub admit_rate_per_s: f64,
+    /// `redis`, or `postgres` while the breaker has moved the queue there.
+    pub backend: &'static str,
+}
+
+/// Create a concert.
+#[utoipa::path(post, path = "/v1/admin/concerts", tag = "admin", security(("bearer" = [])),
+    request_body = NewConcert,
+    responses((status = 201, body = ConcertCreated), (status = 401, body = crate::error::ErrorBody),
+              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_concert(
+    _: AdminAuth,
+    body: web::Json<NewConcert>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let title =
+        validate_title(&body.title).map_err(|e| ApiError::unprocessable("invalid_title", e))?;
+    let id = state.db.create_concert(&title).await?;
+    if let Err(error) = state.catalog.put_concert(id, &title).await {
+        tracing::warn!(%error, concert = id, "concert saved, catalog cache not updated");
+        state.catalog.forget_loaded().await;
+    }
+    Ok(HttpResponse::Created().json(ConcertCreated { id, title }))
+}
+
+/// Create a show of a concert, with its seats laid out section by section.
+#[utoipa::path(post, path = "/v1/admin/concerts/{concert_id}/shows", tag = "admin", security(("bearer" = [])),
+    params(("concert_id" = i64, Path)), request_body = NewShow,
+    responses((status = 201, body = ShowCreated), (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_show(
+    _: AdminAuth,
+    path: web::Path<ConcertId>,
+    body: web::Json<NewShow>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let concert = path.into_inner();
+    let seats =
+        layout(&body.sections).map_err(|e| ApiError::unprocessable("invalid_sections", e))?;
+    if body.starts_at <= Utc::now() {
+        return Err(ApiError::unprocessable(
+            "invalid_starts_at",
+            "starts_at must be in the future",
+        ));
+    }
+    if !state.db.concert_exists(concert).await? {
+        return Err(ApiError::not_found(format!("no concert with id {concert}")));
+    }
+    let show = state
+        .db
+        .create_show(concert, body.starts_at, &seats, &QueueConfig::default())
+        .await?;
+    cache_new_show(&state, &show).await;
+    Ok(HttpResponse::Created().json(ShowCreated {
+        id: show.id,
+        seat_count: show.seat_count,
+    }))
+}
+
+/// Postgres has the show; the cache learns of it now, or reloads on its next read.
+async fn cache_new_show(state: &AppState, show: &ShowInfo) {
+    let cached = match state.catalog.put_show(show).await {
+        Ok(()) => state.load_show(show.id).await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = cached {
+        tracing::warn!(%error, show = show.id, "show saved, catalog cache not updated");
+        state.catalog.forget_loaded().await;
+    }
+}
+
+/// A show's queue settings.
+#[utoipa::path(get, path = "/v1/admin/shows/{show_id}/queue", tag = "admin", security(("bearer" = [])),
+    params(("show_id" = i64, Path)),
+    responses((status = 200, body = QueueConfig), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_queue_config(
+    _: AdminAuth,
+    path: web::Path<ShowId>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(current_config(&state, path.into_inner()).await?))
+}
+
+/// Change a show's queue settings; unset fields keep their value.
+#[utoipa::path(put, path = "/v1/admin/shows/{show_id}/queue", tag = "admin", security(("bearer" = [])),
+    params(("show_id" = i64, Path)), request_body = QueueConfigPatch,
+    responses((status = 200, body = QueueConfig), (status = 404, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody)))]
+pub async fn update_queue_config(
+    _: AdminAuth,
+    path: web::Path<ShowId>,
+    body: web::Json<QueueConfigPatch>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let show = path.into_inner();
+    let config = body
+        .apply(&current_config(&state, show).await?)
+        .map_err(|e| ApiError::unprocessable("invalid_config", e))?;
+    state.db.put_queue_config(show, &config).await?;
+    state.load_show(show).await?;
+    Ok(HttpResponse::Ok().json(config))
+}
+
+async fn current_config(state: &AppState, show: ShowId) -> Result<QueueConfig, ApiError> {
+    state
+        .db
+        .queue_config(show)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no show with id {show}")))
+}
+
+/// Live queue counters of a show.
+#[utoipa::path(get, path = "/v1/admin/shows/{show_id}/queue/stats", tag = "admin", security(("bearer" = [])),
+    params(("show_id" = i64, Path)),
+    responses((status = 200, body = QueueStats), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn queue_stats(
+    _: AdminAuth,
+    path: web::Path<ShowId>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let show = path.into_inner();
+    let counts = state.with_show(show, || state.queue.counts(show)).await?;
+    state.cursors.observe(show, counts.cursor);
+    Ok(HttpResponse::Ok().json(QueueStats {
+        waiting: counts.waiting,
+        active: counts.active,
+        joined_total: counts.joined_total,
+        admitted_total: counts.admitted_total,
+        admit_rate_per_s: state.cursors.rate(show).unwrap_or(0.0),
+        backend: "redis",
+    }))
+}

@@ -1,0 +1,104 @@
+//! The public catalog, served from the Redis cache.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use futures::future::try_join_all;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::ConcertId;
+use crate::domain::catalog::ShowInfo;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/concerts").route(web::get().to(list_concerts)))
+        .service(super::resource("/v1/concerts/{concert_id}").route(web::get().to(get_concert)));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConcertSummary {
+    pub id: i64,
+    pub title: String,
+    pub shows: Vec<ShowSummary>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShowSummary {
+    pub id: i64,
+    pub starts_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConcertDetail {
+    pub id: i64,
+    pub title: String,
+    pub shows: Vec<ShowDetail>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ShowDetail {
+    pub id: i64,
+    pub starts_at: DateTime<Utc>,
+    pub seat_count: i64,
+    /// Seats neither sold nor held right now.
+    pub available: i64,
+}
+
+/// List concerts and their shows.
+#[utoipa::path(get, path = "/v1/concerts", tag = "catalog", responses((status = 200, body = Vec<ConcertSummary>)))]
+pub async fn list_concerts(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let concerts = state.concerts(None).await?;
+    let summaries: Vec<ConcertSummary> = concerts
+        .into_iter()
+        .map(|c| ConcertSummary {
+            id: c.id,
+            title: c.title,
+            shows: c
+                .shows
+                .iter()
+                .map(|s| ShowSummary {
+                    id: s.id,
+                    starts_at: s.starts_at,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(summaries))
+}
+
+/// One concert, with each show's seat count and seats available now.
+#[utoipa::path(get, path = "/v1/concerts/{concert_id}", tag = "catalog",
+    params(("concert_id" = i64, Path, description = "concert id")),
+    responses((status = 200, body = ConcertDetail), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_concert(
+    path: web::Path<ConcertId>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let concert = state
+        .concerts(Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found(format!("no concert with id {id}")))?;
+    let shows = try_join_all(concert.shows.iter().map(|show| show_detail(&state, show))).await?;
+    Ok(HttpResponse::Ok().json(ConcertDetail {
+        id: concert.id,
+        title: concert.title,
+        shows,
+    }))
+}
+
+async fn show_detail(state: &AppState, show: &ShowInfo) -> Result<ShowDetail, ApiError> {
+    let taken = state
+        .with_show(show.id, || state.catalog.unavailable(show.id))
+        .await?;
+    let available = show.seat_count - (taken.sold + taken.held) as i64;
+    Ok(ShowDetail {
+        id: show.id,
+        starts_at: show.starts_at,
+        seat_count: show.seat_count,
+        available: available.max(0),
+    })
+}

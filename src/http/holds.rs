@@ -1,0 +1,202 @@
+//! The seat map and seat holds, for active users.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::QueueAuth;
+use crate::domain::holds::validate_seat_request;
+use crate::domain::{SeatId, ShowId};
+use crate::error::{ApiError, Kind};
+use crate::state::AppState;
+use crate::store::HoldOutcome;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/shows/{show_id}/seats").route(web::get().to(list_seats)))
+        .service(
+            super::resource("/v1/shows/{show_id}/holds")
+                .route(web::post().to(hold_seats))
+                .route(web::get().to(my_holds)),
+        )
+        .service(
+            super::resource("/v1/shows/{show_id}/holds/{seat_id}")
+                .route(web::delete().to(release_hold)),
+        );
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SeatView {
+    pub id: SeatId,
+    pub section: String,
+    pub row: String,
+    pub number: i32,
+    /// In the currency's main unit, e.g. 49.99.
+    pub price: f64,
+    pub price_cents: i64,
+    pub status: SeatStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SeatList {
+    pub show_id: ShowId,
+    pub seats: Vec<SeatView>,
+}
+
+/// A list of seats of one show.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeatSelection {
+    pub seat_ids: Vec<SeatId>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Holds {
+    pub seat_ids: Vec<SeatId>,
+    /// When the (first of these) holds lapses; null without holds.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Checks a seat selection against the show's seat map (422 when it is not valid).
+pub(crate) async fn validated(
+    state: &AppState,
+    show: ShowId,
+    seat_ids: &[SeatId],
+) -> Result<(), ApiError> {
+    let map = state.seat_map(show).await?;
+    validate_seat_request(seat_ids, |seat| map.contains(seat)).map_err(|e| {
+        ApiError::unprocessable("invalid_seats", e.message()).with_seat_ids(e.seat_ids())
+    })
+}
+
+fn not_active() -> ApiError {
+    ApiError::forbidden(
+        "not_active",
+        "you are not in this show's active set (still waiting, or your session ended)",
+    )
+}
+
+/// The seat map with each seat's status.
+#[utoipa::path(get, path = "/v1/shows/{show_id}/seats", tag = "seats", security(("bearer" = [])),
+    params(("show_id" = i64, Path)),
+    responses((status = 200, body = SeatList), (status = 403, body = crate::error::ErrorBody, description = "`not_active`")))]
+pub async fn list_seats(
+    auth: QueueAuth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let show = auth.show;
+    let presence = state
+        .with_show(show, || state.queue.presence(show, auth.user))
+        .await?;
+    if presence.active_until_ms.is_none() {
+        return Err(not_active());
+    }
+    let (map, states) = tokio::try_join!(state.seat_map(show), state.holds.seat_states(show))?;
+    let sold: std::collections::HashSet<SeatId> = states.sold.into_iter().collect();
+    let held: std::collections::HashSet<SeatId> = states.held.into_iter().collect();
+    let seats = map
+        .seats
+        .iter()
+        .map(|seat| SeatView {
+            id: seat.id,
+            section: seat.section.clone(),
+            row: seat.row.clone(),
+            number: seat.number,
+            price: seat.price_cents as f64 / 100.0,
+            price_cents: seat.price_cents,
+            status: if sold.contains(&seat.id) {
+                SeatStatus::Sold
+            } else if held.contains(&seat.id) {
+                SeatStatus::Held
+            } else {
+                SeatStatus::Available
+            },
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SeatList {
+        show_id: show,
+        seats,
+    }))
+}
+
+/// Hold seats for a few minutes: all of them, or none.
+#[utoipa::path(post, path = "/v1/shows/{show_id}/holds", tag = "seats", security(("bearer" = [])),
+    params(("show_id" = i64, Path)), request_body = SeatSelection,
+    responses(
+        (status = 201, body = Holds),
+        (status = 403, body = crate::error::ErrorBody, description = "`not_active`"),
+        (status = 409, body = crate::error::ErrorBody, description = "`seat_unavailable`, with the `seat_ids` held by others or sold"),
+        (status = 422, body = crate::error::ErrorBody, description = "empty, repeated, unknown or too many seats")))]
+pub async fn hold_seats(
+    auth: QueueAuth,
+    body: web::Json<SeatSelection>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (show, seats) = (auth.show, &body.seat_ids);
+    validated(&state, show, seats).await?;
+    match state
+        .with_show(show, || state.holds.hold(show, auth.user, seats))
+        .await?
+    {
+        HoldOutcome::Held { expires_at_ms } => {
+            metrics::counter!("boxoffice_holds_total").increment(1);
+            Ok(HttpResponse::Created().json(Holds {
+                seat_ids: seats.clone(),
+                expires_at: Some(super::from_millis(expires_at_ms)),
+            }))
+        }
+        HoldOutcome::Unavailable(taken) => Err(ApiError::conflict(
+            "seat_unavailable",
+            "some seats are held by someone else or sold; nothing was held",
+        )
+        .with_seat_ids(taken)),
+        HoldOutcome::NotActive => Err(not_active()),
+        HoldOutcome::OverLimit { limit } => Err(ApiError::new(
+            Kind::Unprocessable,
+            "too_many_seats",
+            format!("you may hold at most {limit} seats in this show"),
+        )),
+    }
+}
+
+/// My current holds in this show.
+#[utoipa::path(get, path = "/v1/shows/{show_id}/holds", tag = "seats", security(("bearer" = [])),
+    params(("show_id" = i64, Path)), responses((status = 200, body = Holds)))]
+pub async fn my_holds(
+    auth: QueueAuth,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let holds = state.holds.holds_of(auth.show, auth.user).await?;
+    Ok(HttpResponse::Ok().json(Holds {
+        seat_ids: holds.seat_ids,
+        expires_at: holds.expires_at_ms.map(super::from_millis),
+    }))
+}
+
+/// Release one of my holds.
+#[utoipa::path(delete, path = "/v1/shows/{show_id}/holds/{seat_id}", tag = "seats", security(("bearer" = [])),
+    params(("show_id" = i64, Path), ("seat_id" = i64, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody, description = "`hold_not_found`: not held by you")))]
+pub async fn release_hold(
+    auth: QueueAuth,
+    path: web::Path<(ShowId, SeatId)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, seat) = path.into_inner();
+    if !state.holds.release(auth.show, auth.user, seat).await? {
+        return Err(ApiError::new(
+            Kind::NotFound,
+            "hold_not_found",
+            format!("you hold no seat {seat} in this show"),
+        ));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,113 @@
+//! HTTP: one module per resource, each with its handlers and OpenAPI annotations.
+//! `routes` wires them; the extractor configs here turn every malformed request into a
+//! JSON 4xx before a handler runs.
+
+mod admin;
+mod catalog;
+pub mod docs;
+mod holds;
+mod ops;
+mod queue;
+mod reservations;
+mod tokens;
+
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::error::{ApiError, Kind};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Registers every route, the extractor error handlers and the JSON 404/405.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(MAX_BODY_BYTES)
+            .error_handler(json_error),
+    )
+    .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+    .app_data(web::PathConfig::default().error_handler(path_error))
+    .app_data(web::QueryConfig::default().error_handler(query_error));
+    ops::routes(cfg);
+    docs::routes(cfg);
+    tokens::routes(cfg);
+    catalog::routes(cfg);
+    admin::routes(cfg);
+    queue::routes(cfg);
+    holds::routes(cfg);
+    reservations::routes(cfg);
+}
+
+/// A resource whose unknown methods answer 405 in JSON.
+pub(crate) fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        Kind::MethodNotAllowed,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}
+
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let api = match &error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            too_large()
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::bad_request("invalid_body", e.to_string())
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::bad_request("malformed_json", e.to_string()),
+        JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
+        _ => ApiError::bad_request("invalid_body", error.to_string()),
+    };
+    api.into()
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        Kind::PayloadTooLarge,
+        "payload_too_large",
+        format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
+    ApiError::not_found(format!("no such resource: {} ({error})", req.path())).into()
+}
+
+fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", error.to_string()).into()
+}
+
+/// A `201 Created` or `200 OK` JSON answer.
+pub(crate) fn json_status<T: serde::Serialize>(created: bool, body: &T) -> HttpResponse {
+    if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    }
+}
+
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_else(Utc::now)
+}

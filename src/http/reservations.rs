@@ -1,0 +1,162 @@
+//! Reservations: the holds are checked in Redis, then the sale commits in Postgres, whose
+//! unique (show, seat) key is the final word; only then is Redis told.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::holds::{SeatSelection, validated};
+use crate::auth::{AnyAuth, QueueAuth};
+use crate::domain::{SeatId, ShowId};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::HoldCheck;
+use crate::store::postgres::reservations::{Reservation, Sale, fingerprint};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/shows/{show_id}/reservations").route(web::post().to(reserve)))
+        .service(
+            super::resource("/v1/reservations/{reservation_id}")
+                .route(web::get().to(get_reservation)),
+        );
+}
+
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+
+#[derive(Serialize, ToSchema)]
+pub struct ReservationView {
+    pub id: Uuid,
+    pub show_id: ShowId,
+    pub seat_ids: Vec<SeatId>,
+    /// `confirmed`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Reservation> for ReservationView {
+    fn from(r: Reservation) -> Self {
+        Self {
+            id: r.id,
+            show_id: r.show_id,
+            seat_ids: r.seat_ids,
+            status: r.status,
+            created_at: r.created_at,
+        }
+    }
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(raw) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
+    let printable = key.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"
+            ),
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
+
+fn key_reused() -> ApiError {
+    ApiError::unprocessable(
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for a different request",
+    )
+}
+
+fn seats_sold(seats: Vec<SeatId>) -> ApiError {
+    ApiError::conflict("seat_sold", "some seats are already sold").with_seat_ids(seats)
+}
+
+/// Buy the seats I hold.
+///
+/// Every seat must be held by me. With an `Idempotency-Key`, a retry returns the reservation
+/// the first request made (200), never a second one.
+#[utoipa::path(post, path = "/v1/shows/{show_id}/reservations", tag = "reservations", security(("bearer" = [])),
+    params(("show_id" = i64, Path),
+           ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    request_body = SeatSelection,
+    responses(
+        (status = 201, body = ReservationView),
+        (status = 200, body = ReservationView, description = "replayed for the same Idempotency-Key"),
+        (status = 409, body = crate::error::ErrorBody, description = "`hold_missing` or `seat_sold`, with `seat_ids`"),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn reserve(
+    req: HttpRequest,
+    auth: QueueAuth,
+    body: web::Json<SeatSelection>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (show, seats) = (auth.show, &body.seat_ids);
+    let key = idempotency_key(&req)?;
+    validated(&state, show, seats).await?;
+    if let Some(key) = &key {
+        match state
+            .db
+            .replay(auth.user, key, &fingerprint(show, seats))
+            .await?
+        {
+            Some(Sale::Replayed(earlier)) => {
+                return Ok(HttpResponse::Ok().json(ReservationView::from(earlier)));
+            }
+            Some(Sale::KeyReused) => return Err(key_reused()),
+            _ => {}
+        }
+    }
+    match state.holds.check(show, auth.user, seats).await? {
+        HoldCheck::AllHeld => {}
+        HoldCheck::Sold(sold) => return Err(seats_sold(sold)),
+        HoldCheck::Missing(missing) => {
+            return Err(
+                ApiError::conflict("hold_missing", "hold every seat before confirming")
+                    .with_seat_ids(missing),
+            );
+        }
+    }
+    match state
+        .db
+        .sell(show, auth.user, seats, key.as_deref())
+        .await?
+    {
+        Sale::Created(reservation) => {
+            metrics::counter!("boxoffice_reservations_total").increment(1);
+            if let Err(error) = state.holds.complete_sale(show, auth.user, seats).await {
+                // The sale stands; the holds lapse by themselves and Postgres refuses a resale.
+                tracing::warn!(%error, "sale committed, redis not updated");
+            }
+            Ok(HttpResponse::Created().json(ReservationView::from(reservation)))
+        }
+        Sale::Replayed(earlier) => Ok(HttpResponse::Ok().json(ReservationView::from(earlier))),
+        Sale::SeatsTaken(taken) => {
+            metrics::counter!("boxoffice_double_sale_refused_total").increment(1);
+            let _ = state.holds.mark_sold(show, &taken).await;
+            Err(seats_sold(taken))
+        }
+        Sale::KeyReused => Err(key_reused()),
+    }
+}
+
+/// One of my reservations; someone else's is a 404.
+#[utoipa::path(get, path = "/v1/reservations/{reservation_id}", tag = "reservations", security(("bearer" = [])),
+    params(("reservation_id" = Uuid, Path)),
+    responses((status = 200, body = ReservationView), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn get_reservation(
+    auth: AnyAuth,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    match state.db.reservation(id).await? {
+        Some(reservation) if reservation.user_id == auth.0.sub => {
+            Ok(HttpResponse::Ok().json(ReservationView::from(reservation)))
+        }
+        _ => Err(ApiError::not_found(format!("no reservation {id}"))),
+    }
+}

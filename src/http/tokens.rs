@@ -1,0 +1,74 @@
+//! Anonymous user identities.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::{ApiError, Kind};
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::resource("/v1/tokens").route(web::post().to(issue_token)));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenIssued {
+    /// A user JWT: send it as `Authorization: Bearer <token>` to join a queue.
+    pub token: String,
+    pub user_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Issue an anonymous user identity.
+///
+/// The body is optional; when sent it must be a JSON object (`{}`).
+#[utoipa::path(post, path = "/v1/tokens", tag = "users",
+    request_body(content = Option<Object>, description = "optional, `{}`", content_type = "application/json"),
+    responses(
+        (status = 201, body = TokenIssued),
+        (status = 400, body = crate::error::ErrorBody, description = "the body is not a JSON object"),
+        (status = 413, body = crate::error::ErrorBody),
+        (status = 415, body = crate::error::ErrorBody)))]
+pub async fn issue_token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    check_optional_object(&req, &body)?;
+    let (user_id, issued) = state.tokens.issue_user();
+    metrics::counter!("boxoffice_tokens_issued_total").increment(1);
+    Ok(HttpResponse::Created().json(TokenIssued {
+        token: issued.token,
+        user_id,
+        expires_at: issued.expires_at,
+    }))
+}
+
+/// An empty body, or a JSON object sent as JSON.
+fn check_optional_object(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid_body",
+            "the body must be a JSON object, e.g. {}",
+        )),
+        Err(e) => Err(ApiError::bad_request("malformed_json", e.to_string())),
+    }
+}

@@ -1,0 +1,40 @@
+//! boxoffice: the backend between a concert's on-sale minute and its seats.
+//!
+//! Fans get an anonymous token, join a show's first-come queue, are admitted in batches
+//! into a bounded active set, hold seats for a few minutes and buy them. Redis (usually a
+//! Redis Cluster) carries the hot state; Postgres is the durable record and has the final
+//! word on every sale.
+//!
+//! # Map
+//! - [`config`]: typed settings from the environment (and an optional file).
+//! - [`app`]: builds the stores, the shared [`state`], the workers and the HTTP server.
+//! - [`http`]: one module per resource (tokens, catalog, queue, holds, reservations, admin,
+//!   operations, docs); [`error`] is the one error type and its JSON body.
+//! - [`auth`]: JWT issue/verify and the extractors for user, queue and admin tokens.
+//! - [`domain`]: the rules with no I/O: positions, ETAs, poll pacing, seat layouts, holds.
+//! - [`store`]: the store traits, their Redis implementations (Lua scripts, one hash slot
+//!   per show) and Postgres (catalog, sales, write-behind sink).
+//! - [`cache`]: in-process caches that keep Redis off the hot path (cursors, seat maps).
+//! - [`worker`]: admission ticker, cursor subscriber, write-behind consumer.
+//! - [`clock`]: Redis server time in production, a hand-moved clock in tests.
+//! - [`seed`], [`telemetry`].
+//!
+//! # Why a waiting user's poll costs no Redis call
+//! A place is a join sequence number `seq`, signed into the queue token. Admission pops
+//! users off the front and counts them in a cursor, so `position = seq - cursor`. Every
+//! instance keeps the cursor of every show (Pub/Sub plus its own ticks), so polls from
+//! users still waiting are answered from memory.
+
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod seed;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,90 @@
+//! The `boxoffice` binary: serve, migrate, seed-demo, admin-token.
+
+use std::time::Duration;
+
+use boxoffice::app::Application;
+use boxoffice::auth::Tokens;
+use boxoffice::config::Settings;
+use boxoffice::store::postgres::Database;
+use boxoffice::{seed, telemetry};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "boxoffice",
+    version,
+    about = "A fair, fast concert-ticketing queue backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (applies pending migrations first).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Create the demo concert (two shows of 1,000 seats) unless it exists.
+    SeedDemo,
+    /// Print an admin JWT signed with the configured secret.
+    AdminToken {
+        /// Hours the token stays valid.
+        #[arg(long, default_value_t = 12)]
+        hours: u64,
+    },
+    /// Print the OpenAPI document.
+    #[command(hide = true)]
+    Openapi,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!("{}", boxoffice::http::docs::openapi_json());
+        return Ok(());
+    }
+    telemetry::init_logs();
+    let settings = Settings::from_env()?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            Database::connect_lazy(&settings.database)?
+                .migrate()
+                .await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let db = Database::connect_lazy(&settings.database)?;
+            db.migrate().await?;
+            let (id, created) = seed::seed_demo(&db).await?;
+            tracing::info!(concert = id, created, "demo concert ready");
+            Ok(())
+        }
+        Command::AdminToken { hours } => {
+            let tokens = Tokens::new(&settings.auth.jwt_secret, settings.auth.user_token_ttl);
+            println!(
+                "{}",
+                tokens.issue_admin(Duration::from_secs(hours * 3600)).token
+            );
+            Ok(())
+        }
+        Command::Openapi => unreachable!("handled above"),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    if settings.auth.secret_is_dev_default {
+        tracing::warn!(
+            "BOXOFFICE_JWT_SECRET is not set: using the public DEVELOPMENT secret; never do this in production"
+        );
+    }
+    let app = Application::build(settings).await?;
+    tracing::info!(port = app.port(), "boxoffice is serving");
+    app.run_until_stopped().await?;
+    tracing::info!("boxoffice stopped");
+    Ok(())
+}

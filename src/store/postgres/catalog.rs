@@ -1,0 +1,257 @@
+//! Concerts, shows, seats and queue settings in Postgres.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::Database;
+use crate::domain::catalog::{ConcertInfo, NewSeat, Seat, ShowInfo};
+use crate::domain::queue::QueueConfig;
+use crate::domain::{ConcertId, SeatId, ShowId};
+use crate::store::StoreError;
+
+#[derive(FromRow)]
+struct ConcertRow {
+    id: i64,
+    title: String,
+}
+
+#[derive(FromRow, Clone)]
+struct ShowRow {
+    id: i64,
+    concert_id: i64,
+    starts_at: DateTime<Utc>,
+    seat_count: i32,
+}
+
+impl From<ShowRow> for ShowInfo {
+    fn from(r: ShowRow) -> Self {
+        ShowInfo {
+            id: r.id,
+            concert_id: r.concert_id,
+            starts_at: r.starts_at,
+            seat_count: i64::from(r.seat_count),
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct SeatRow {
+    id: i64,
+    section: String,
+    row_label: String,
+    number: i32,
+    price_cents: i64,
+}
+
+#[derive(FromRow)]
+struct ConfigRow {
+    max_active: i32,
+    admit_per_second: f64,
+    session_ttl_s: i32,
+    hold_ttl_s: i32,
+    max_seats_per_user: i32,
+    claim_window_s: i32,
+    paused: bool,
+}
+
+impl From<ConfigRow> for QueueConfig {
+    fn from(r: ConfigRow) -> Self {
+        QueueConfig {
+            max_active: r.max_active as u32,
+            admit_per_second: r.admit_per_second,
+            session_ttl_s: r.session_ttl_s as u32,
+            hold_ttl_s: r.hold_ttl_s as u32,
+            max_seats_per_user: r.max_seats_per_user as u32,
+            paused: r.paused,
+            claim_window_s: r.claim_window_s as u32,
+        }
+    }
+}
+
+impl Database {
+    #[tracing::instrument(skip(self))]
+    pub async fn create_concert(&self, title: &str) -> Result<ConcertId, StoreError> {
+        let query =
+            sqlx::query_scalar("INSERT INTO concerts (title) VALUES ($1) RETURNING id").bind(title);
+        self.timed(query.fetch_one(&self.pool)).await
+    }
+
+    /// Creates a show with its seats and queue settings in one transaction.
+    #[tracing::instrument(skip(self, seats, config), fields(seats = seats.len()))]
+    pub async fn create_show(
+        &self,
+        concert: ConcertId,
+        starts_at: DateTime<Utc>,
+        seats: &[NewSeat],
+        config: &QueueConfig,
+    ) -> Result<ShowInfo, StoreError> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            let show: ShowRow = sqlx::query_as(
+                "INSERT INTO shows (concert_id, starts_at, seat_count) VALUES ($1, $2, $3)
+                 RETURNING id, concert_id, starts_at, seat_count",
+            )
+            .bind(concert)
+            .bind(starts_at)
+            .bind(seats.len() as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+            insert_seats(&mut tx, show.id, seats).await?;
+            upsert_config(&mut *tx, show.id, config).await?;
+            tx.commit().await?;
+            Ok(show.into())
+        })
+        .await
+    }
+
+    pub async fn concert_exists(&self, id: ConcertId) -> Result<bool, StoreError> {
+        let query =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM concerts WHERE id = $1)").bind(id);
+        self.timed(query.fetch_one(&self.pool)).await
+    }
+
+    /// Every concert with its shows, for loading the cache.
+    #[tracing::instrument(skip(self))]
+    pub async fn concerts(&self) -> Result<Vec<ConcertInfo>, StoreError> {
+        let concerts: Vec<ConcertRow> = self
+            .timed(
+                sqlx::query_as("SELECT id, title FROM concerts ORDER BY id").fetch_all(&self.pool),
+            )
+            .await?;
+        let shows: Vec<ShowRow> = self
+            .timed(
+                sqlx::query_as("SELECT id, concert_id, starts_at, seat_count FROM shows ORDER BY starts_at, id")
+                    .fetch_all(&self.pool),
+            )
+            .await?;
+        Ok(concerts
+            .into_iter()
+            .map(|c| ConcertInfo {
+                id: c.id,
+                title: c.title,
+                shows: shows
+                    .iter()
+                    .filter(|s| s.concert_id == c.id)
+                    .cloned()
+                    .map(Into::into)
+                    .collect(),
+            })
+            .collect())
+    }
+
+    pub async fn show(&self, id: ShowId) -> Result<Option<ShowInfo>, StoreError> {
+        let query = sqlx::query_as::<_, ShowRow>(
+            "SELECT id, concert_id, starts_at, seat_count FROM shows WHERE id = $1",
+        )
+        .bind(id);
+        Ok(self
+            .timed(query.fetch_optional(&self.pool))
+            .await?
+            .map(Into::into))
+    }
+
+    pub async fn show_ids(&self) -> Result<Vec<ShowId>, StoreError> {
+        self.timed(sqlx::query_scalar("SELECT id FROM shows ORDER BY id").fetch_all(&self.pool))
+            .await
+    }
+
+    pub async fn queue_config(&self, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
+        let query = sqlx::query_as::<_, ConfigRow>(
+            "SELECT max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused
+             FROM queue_configs WHERE show_id = $1",
+        )
+        .bind(show);
+        Ok(self
+            .timed(query.fetch_optional(&self.pool))
+            .await?
+            .map(Into::into))
+    }
+
+    pub async fn put_queue_config(
+        &self,
+        show: ShowId,
+        config: &QueueConfig,
+    ) -> Result<(), StoreError> {
+        self.timed(upsert_config(&self.pool, show, config)).await
+    }
+
+    pub async fn seats(&self, show: ShowId) -> Result<Vec<Seat>, StoreError> {
+        let query = sqlx::query_as::<_, SeatRow>(
+            "SELECT id, section, row_label, number, price_cents FROM seats WHERE show_id = $1 ORDER BY id",
+        )
+        .bind(show);
+        let rows = self.timed(query.fetch_all(&self.pool)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Seat {
+                id: r.id,
+                section: r.section,
+                row: r.row_label,
+                number: r.number,
+                price_cents: r.price_cents,
+            })
+            .collect())
+    }
+
+    pub async fn sold_seats(&self, show: ShowId) -> Result<Vec<SeatId>, StoreError> {
+        let query = sqlx::query_scalar(
+            "SELECT seat_id FROM sold_seats WHERE show_id = $1 ORDER BY seat_id",
+        )
+        .bind(show);
+        self.timed(query.fetch_all(&self.pool)).await
+    }
+}
+
+async fn insert_seats(
+    tx: &mut sqlx::PgConnection,
+    show: ShowId,
+    seats: &[NewSeat],
+) -> Result<(), sqlx::Error> {
+    let sections: Vec<&str> = seats.iter().map(|s| s.section.as_str()).collect();
+    let rows: Vec<&str> = seats.iter().map(|s| s.row.as_str()).collect();
+    let numbers: Vec<i32> = seats.iter().map(|s| s.number).collect();
+    let prices: Vec<i64> = seats.iter().map(|s| s.price_cents).collect();
+    sqlx::query(
+        "INSERT INTO seats (show_id, section, row_label, number, price_cents)
+         SELECT $1, section, row_label, number, price_cents
+         FROM UNNEST($2::text[], $3::text[], $4::int[], $5::bigint[]) WITH ORDINALITY
+              AS s(section, row_label, number, price_cents, ord)
+         ORDER BY ord",
+    )
+    .bind(show)
+    .bind(&sections)
+    .bind(&rows)
+    .bind(&numbers)
+    .bind(&prices)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_config<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    show: ShowId,
+    c: &QueueConfig,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO queue_configs
+            (show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (show_id) DO UPDATE SET
+            max_active = EXCLUDED.max_active, admit_per_second = EXCLUDED.admit_per_second,
+            session_ttl_s = EXCLUDED.session_ttl_s, hold_ttl_s = EXCLUDED.hold_ttl_s,
+            max_seats_per_user = EXCLUDED.max_seats_per_user, claim_window_s = EXCLUDED.claim_window_s,
+            paused = EXCLUDED.paused, updated_at = now()",
+    )
+    .bind(show)
+    .bind(c.max_active as i32)
+    .bind(c.admit_per_second)
+    .bind(c.session_ttl_s as i32)
+    .bind(c.hold_ttl_s as i32)
+    .bind(c.max_seats_per_user as i32)
+    .bind(c.claim_window_s as i32)
+    .bind(c.paused)
+    .execute(executor)
+    .await?;
+    Ok(())
+}

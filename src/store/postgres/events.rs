@@ -1,0 +1,158 @@
+//! The write-behind sink: stream events land in `write_behind_events` exactly once (the
+//! stream entry id is the primary key), and the ones that are new in this batch are applied
+//! to `queue_entries` in the same transaction.
+
+use chrono::{DateTime, TimeZone, Utc};
+use uuid::Uuid;
+
+use super::Database;
+use crate::domain::ShowId;
+use crate::store::StoreError;
+use crate::store::redis::events::StreamEvent;
+
+/// Which `queue_entries` column an event kind stamps, for kinds that end or advance a place.
+fn stamped_column(kind: &str) -> Option<&'static str> {
+    match kind {
+        "admit" => Some("admitted_at"),
+        "claim" => Some("claimed_at"),
+        "leave" => Some("left_at"),
+        "expire" => Some("expired_at"),
+        "confirm" => Some("confirmed_at"),
+        _ => None,
+    }
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+impl Database {
+    /// Records a batch of one show's events in stream order; returns how many were new.
+    #[tracing::instrument(skip(self, events), fields(events = events.len()))]
+    pub async fn record_events(
+        &self,
+        show: ShowId,
+        events: &[StreamEvent],
+    ) -> Result<u64, StoreError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            let fresh = insert_new_events(&mut tx, show, events).await?;
+            let fresh_events: Vec<&StreamEvent> = events
+                .iter()
+                .filter(|e| fresh.contains(&e.id_parts()))
+                .collect();
+            apply_to_queue_entries(&mut tx, show, &fresh_events).await?;
+            tx.commit().await?;
+            Ok(fresh.len() as u64)
+        })
+        .await
+    }
+}
+
+/// Inserts the events, skipping ids already recorded; returns the ids that were new.
+async fn insert_new_events(
+    tx: &mut sqlx::PgConnection,
+    show: ShowId,
+    events: &[StreamEvent],
+) -> Result<std::collections::HashSet<(i64, i64)>, sqlx::Error> {
+    let (ms, n): (Vec<i64>, Vec<i64>) = events.iter().map(StreamEvent::id_parts).unzip();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    let users: Vec<Option<Uuid>> = events.iter().map(|e| e.user).collect();
+    let seqs: Vec<Option<i64>> = events.iter().map(|e| e.seq).collect();
+    let seats: Vec<String> = events
+        .iter()
+        .map(|e| seat_array_literal(&e.seats))
+        .collect();
+    let untils: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.until_ms.map(at)).collect();
+    let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| at(e.at_ms)).collect();
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "INSERT INTO write_behind_events
+            (show_id, stream_ms, stream_seq, kind, user_id, seq, seat_ids, until_at, occurred_at)
+         SELECT $1, ms, n, kind, user_id, seq, seats::bigint[], until_at, occurred_at
+         FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::uuid[], $6::bigint[], $7::text[],
+                     $8::timestamptz[], $9::timestamptz[]) WITH ORDINALITY
+              AS e(ms, n, kind, user_id, seq, seats, until_at, occurred_at, ord)
+         ORDER BY ord
+         ON CONFLICT DO NOTHING
+         RETURNING stream_ms, stream_seq",
+    )
+    .bind(show)
+    .bind(&ms)
+    .bind(&n)
+    .bind(&kinds)
+    .bind(&users)
+    .bind(&seqs)
+    .bind(&seats)
+    .bind(&untils)
+    .bind(&occurred)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// `{1,2,3}`: arrays of arrays of different lengths can't be bound, so seats travel as text.
+fn seat_array_literal(seats: &[i64]) -> String {
+    let inner: Vec<String> = seats.iter().map(ToString::to_string).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+async fn apply_to_queue_entries(
+    tx: &mut sqlx::PgConnection,
+    show: ShowId,
+    events: &[&StreamEvent],
+) -> Result<(), sqlx::Error> {
+    let joins: Vec<&&StreamEvent> = events
+        .iter()
+        .filter(|e| e.kind == "join" && e.user.is_some() && e.seq.is_some())
+        .collect();
+    if !joins.is_empty() {
+        let seqs: Vec<i64> = joins.iter().filter_map(|e| e.seq).collect();
+        let users: Vec<Uuid> = joins.iter().filter_map(|e| e.user).collect();
+        let times: Vec<DateTime<Utc>> = joins.iter().map(|e| at(e.at_ms)).collect();
+        sqlx::query(
+            "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+             SELECT $1, seq, user_id, joined_at FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS j(seq, user_id, joined_at)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(show)
+        .bind(&seqs)
+        .bind(&users)
+        .bind(&times)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for column in [
+        "admitted_at",
+        "claimed_at",
+        "left_at",
+        "expired_at",
+        "confirmed_at",
+    ] {
+        let stamped: Vec<(i64, DateTime<Utc>)> = events
+            .iter()
+            .filter(|e| stamped_column(&e.kind) == Some(column))
+            .filter_map(|e| e.seq.map(|seq| (seq, at(e.at_ms))))
+            .collect();
+        if stamped.is_empty() {
+            continue;
+        }
+        let (seqs, times): (Vec<i64>, Vec<DateTime<Utc>>) = stamped.into_iter().unzip();
+        // `column` comes from the fixed list above, never from input.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE queue_entries q SET {column} = v.at
+             FROM UNNEST($2::bigint[], $3::timestamptz[]) AS v(seq, at)
+             WHERE q.show_id = $1 AND q.seq = v.seq"
+        )))
+        .bind(show)
+        .bind(&seqs)
+        .bind(&times)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}

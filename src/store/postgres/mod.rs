@@ -1,0 +1,97 @@
+//! Postgres: the durable record. Catalog and reservations are written here first; the
+//! write-behind worker brings the queue's history over from Redis.
+//!
+//! Every call is bounded twice: the pool's acquire timeout and a server-side
+//! `statement_timeout`, and around both a client-side timeout, so a frozen server cannot
+//! hang a request.
+
+pub mod catalog;
+pub mod events;
+pub mod reservations;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::config::DatabaseSettings;
+use crate::store::StoreError;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone)]
+pub struct Database {
+    pub pool: PgPool,
+    timeout: Duration,
+}
+
+impl Database {
+    /// A pool that connects on first use, so the service can start while Postgres is down.
+    pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let statement_timeout = settings.timeout.as_millis().to_string();
+        let options = PgConnectOptions::from_str(settings.url.expose())
+            .map_err(|e| StoreError::Internal(anyhow::anyhow!("DATABASE_URL is invalid: {e}")))?
+            .application_name("boxoffice")
+            .options([("statement_timeout", statement_timeout.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.timeout)
+            .connect_lazy_with(options);
+        Ok(Self {
+            pool,
+            timeout: settings.timeout,
+        })
+    }
+
+    /// Runs one database operation, bounded by the configured timeout.
+    pub async fn timed<T, F>(&self, operation: F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), operation).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "postgres call timed out after {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
+        self.timed(sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .is_ok()
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), anyhow::Error> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::RowNotFound => StoreError::NotFound("no such row".into()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or("unique constraint").to_string())
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(format!("postgres: {error}"))
+            }
+            // 57014: statement_timeout; 57P01..03: the server is shutting down or starting.
+            sqlx::Error::Database(db)
+                if matches!(
+                    db.code().as_deref(),
+                    Some("57014" | "57P01" | "57P02" | "57P03")
+                ) =>
+            {
+                StoreError::Unavailable(format!("postgres: {error}"))
+            }
+            _ => StoreError::Internal(error.into()),
+        }
+    }
+}

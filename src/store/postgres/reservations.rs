@@ -1,0 +1,174 @@
+//! Reservations: committed in Postgres synchronously, one transaction per sale. The primary
+//! key of `sold_seats` decides every race, including ones Redis lost track of.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::Database;
+use crate::domain::{SeatId, ShowId};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct Reservation {
+    pub id: Uuid,
+    pub show_id: ShowId,
+    pub user_id: Uuid,
+    pub seat_ids: Vec<SeatId>,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sale {
+    Created(Reservation),
+    /// The same Idempotency-Key, the same request: the reservation made the first time.
+    Replayed(Reservation),
+    /// These seats were sold to someone else; nothing was written.
+    SeatsTaken(Vec<SeatId>),
+    /// The Idempotency-Key was used before for a different request.
+    KeyReused,
+}
+
+/// What a sale request asked for; an Idempotency-Key replays only the same request.
+pub fn fingerprint(show: ShowId, seats: &[SeatId]) -> String {
+    let mut sorted = seats.to_vec();
+    sorted.sort_unstable();
+    let seats: Vec<String> = sorted.iter().map(ToString::to_string).collect();
+    format!("show={show};seats={}", seats.join(","))
+}
+
+impl Database {
+    /// Sells the seats to the user, or says why not. A keyed request should ask [`Self::replay`]
+    /// first; here the key only settles a race between two requests with the same key.
+    #[tracing::instrument(skip(self, idempotency_key))]
+    pub async fn sell(
+        &self,
+        show: ShowId,
+        user: Uuid,
+        seats: &[SeatId],
+        idempotency_key: Option<&str>,
+    ) -> Result<Sale, StoreError> {
+        let print = fingerprint(show, seats);
+        match self
+            .timed(self.insert_sale(show, user, seats, idempotency_key, &print))
+            .await
+        {
+            Err(StoreError::Conflict(constraint)) if constraint == "idempotency_keys_pkey" => {
+                // A concurrent request with the same key committed first.
+                let key = idempotency_key.expect("only keyed sales insert keys");
+                self.replay(user, key, &print)
+                    .await?
+                    .ok_or(StoreError::Conflict(constraint))
+            }
+            Err(StoreError::Conflict(constraint)) if constraint == "sold_seats_pkey" => {
+                Ok(Sale::SeatsTaken(self.already_sold(show, seats).await?))
+            }
+            other => other.map(Sale::Created),
+        }
+    }
+
+    async fn insert_sale(
+        &self,
+        show: ShowId,
+        user: Uuid,
+        seats: &[SeatId],
+        idempotency_key: Option<&str>,
+        print: &str,
+    ) -> Result<Reservation, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(key) = idempotency_key {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)",
+            )
+            .bind(user)
+            .bind(key)
+            .bind(print)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let reservation: Reservation = sqlx::query_as(
+            "INSERT INTO reservations (id, show_id, user_id, seat_ids) VALUES ($1, $2, $3, $4)
+             RETURNING id, show_id, user_id, seat_ids, status, created_at",
+        )
+        .bind(Uuid::new_v4())
+        .bind(show)
+        .bind(user)
+        .bind(seats)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO sold_seats (show_id, seat_id, reservation_id) SELECT $1, UNNEST($2::bigint[]), $3")
+            .bind(show)
+            .bind(seats)
+            .bind(reservation.id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(key) = idempotency_key {
+            sqlx::query(
+                "UPDATE idempotency_keys SET reservation_id = $3 WHERE user_id = $1 AND key = $2",
+            )
+            .bind(user)
+            .bind(key)
+            .bind(reservation.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(reservation)
+    }
+
+    /// The outcome of an earlier request with this key, if there was one.
+    pub async fn replay(
+        &self,
+        user: Uuid,
+        key: &str,
+        print: &str,
+    ) -> Result<Option<Sale>, StoreError> {
+        let earlier: Option<(String, Option<Uuid>)> = self
+            .timed(
+                sqlx::query_as("SELECT fingerprint, reservation_id FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+                    .bind(user)
+                    .bind(key)
+                    .fetch_optional(&self.pool),
+            )
+            .await?;
+        match earlier {
+            None => Ok(None),
+            Some((earlier_print, _)) if earlier_print != print => Ok(Some(Sale::KeyReused)),
+            Some((_, Some(id))) => Ok(self.reservation(id).await?.map(Sale::Replayed)),
+            Some((_, None)) => Ok(None),
+        }
+    }
+
+    async fn already_sold(
+        &self,
+        show: ShowId,
+        seats: &[SeatId],
+    ) -> Result<Vec<SeatId>, StoreError> {
+        let query = sqlx::query_scalar(
+            "SELECT seat_id FROM sold_seats WHERE show_id = $1 AND seat_id = ANY($2) ORDER BY seat_id",
+        )
+        .bind(show)
+        .bind(seats);
+        self.timed(query.fetch_all(&self.pool)).await
+    }
+
+    pub async fn reservation(&self, id: Uuid) -> Result<Option<Reservation>, StoreError> {
+        let query = sqlx::query_as(
+            "SELECT id, show_id, user_id, seat_ids, status, created_at FROM reservations WHERE id = $1",
+        )
+        .bind(id);
+        self.timed(query.fetch_optional(&self.pool)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_ignores_seat_order_but_not_the_show() {
+        assert_eq!(fingerprint(1, &[3, 1, 2]), fingerprint(1, &[1, 2, 3]));
+        assert_ne!(fingerprint(1, &[1]), fingerprint(2, &[1]));
+    }
+}

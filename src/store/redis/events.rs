@@ -1,0 +1,211 @@
+//! The Redis side of write-behind: each show's state changes sit in its stream
+//! (`<prefix>:{s<id>}:ev`) until a consumer of the group `wb` has written them to Postgres and
+//! acknowledged them. The stream is trimmed only below its oldest unacknowledged entry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::Value;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use uuid::Uuid;
+
+use super::{Redis, scripts};
+use crate::domain::ShowId;
+use crate::store::StoreError;
+
+pub const GROUP: &str = "wb";
+
+/// One state change, as a script appended it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    /// The stream entry id, `<ms>-<n>`: unique per show and in stream order.
+    pub id: String,
+    pub kind: String,
+    pub user: Option<Uuid>,
+    /// The user's join sequence number, where the change has one.
+    pub seq: Option<i64>,
+    pub seats: Vec<i64>,
+    /// A session or hold expiry, where the change sets one.
+    pub until_ms: Option<i64>,
+    pub at_ms: i64,
+}
+
+impl StreamEvent {
+    /// The two numbers of the entry id, which order events within a show.
+    pub fn id_parts(&self) -> (i64, i64) {
+        let (ms, n) = self.id.split_once('-').unwrap_or((&self.id, "0"));
+        (ms.parse().unwrap_or(0), n.parse().unwrap_or(0))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StreamStats {
+    pub length: u64,
+    /// Entries not yet acknowledged: delivered and pending, or never delivered.
+    pub unacked: u64,
+    pub oldest_unacked_age: Duration,
+}
+
+pub struct EventStream {
+    redis: Arc<Redis>,
+}
+
+impl EventStream {
+    pub fn new(redis: Arc<Redis>) -> Self {
+        Self { redis }
+    }
+
+    fn key(&self, show: ShowId) -> String {
+        self.redis.keys.show(show).events()
+    }
+
+    /// Creates the consumer group (and the stream) if missing.
+    pub async fn ensure_group(&self, show: ShowId) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("CREATE")
+            .arg(self.key(show))
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM");
+        match self.redis.query::<()>(cmd).await {
+            Err(StoreError::Internal(e)) if e.to_string().contains("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Takes or renews this consumer's lease on the show's stream.
+    pub async fn lease(
+        &self,
+        show: ShowId,
+        consumer: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut call = scripts::LEASE.prepare_invoke();
+        call.key(self.redis.keys.show(show).lease())
+            .arg(consumer)
+            .arg(ttl.as_millis() as u64);
+        Ok(self.redis.invoke::<i64>(call).await? == 1)
+    }
+
+    /// Entries delivered to this consumer and not acknowledged (after a failed write).
+    pub async fn own_pending(
+        &self,
+        show: ShowId,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        self.read_group(show, consumer, count, "0").await
+    }
+
+    /// Entries never delivered to anyone.
+    pub async fn new_entries(
+        &self,
+        show: ShowId,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        self.read_group(show, consumer, count, ">").await
+    }
+
+    async fn read_group(
+        &self,
+        show: ShowId,
+        consumer: &str,
+        count: usize,
+        from: &str,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(self.key(show))
+            .arg(from);
+        let reply: Option<StreamReadReply> = self.redis.query(cmd).await?;
+        let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+        Ok(entries.filter_map(parse_entry).collect())
+    }
+
+    /// Takes over entries idle for at least `min_idle` at other consumers (crashed ones).
+    pub async fn claim_idle(
+        &self,
+        show: ShowId,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        let mut cmd = redis::cmd("XAUTOCLAIM");
+        cmd.arg(self.key(show))
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(min_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count);
+        let reply: StreamAutoClaimReply = self.redis.query(cmd).await?;
+        Ok(reply.claimed.into_iter().filter_map(parse_entry).collect())
+    }
+
+    pub async fn ack(&self, show: ShowId, ids: &[String]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(self.key(show)).arg(GROUP).arg(ids);
+        self.redis.query(cmd).await
+    }
+
+    /// Trims entries below the oldest unacknowledged one; returns how many went.
+    pub async fn trim_acknowledged(&self, show: ShowId) -> Result<u64, StoreError> {
+        let mut call = scripts::TRIM_ACKED.prepare_invoke();
+        call.key(self.key(show)).arg(GROUP);
+        self.redis.invoke(call).await
+    }
+
+    pub async fn stats(&self, show: ShowId) -> Result<StreamStats, StoreError> {
+        let mut call = scripts::STREAM_STATS.prepare_invoke();
+        call.key(self.key(show)).arg(GROUP);
+        let (length, unacked, age_ms): (u64, u64, u64) = self.redis.invoke(call).await?;
+        Ok(StreamStats {
+            length,
+            unacked,
+            oldest_unacked_age: Duration::from_millis(age_ms),
+        })
+    }
+}
+
+/// An entry trimmed away while pending comes back without fields; it is skipped.
+fn parse_entry(entry: StreamId) -> Option<StreamEvent> {
+    let map = entry.map;
+    let kind = text(&map, "k")?;
+    Some(StreamEvent {
+        kind,
+        user: bytes(&map, "u").and_then(|b| Uuid::from_slice(&b).ok()),
+        seq: number(&map, "q").filter(|q| *q > 0),
+        seats: text(&map, "s")
+            .map(|s| s.split(',').filter_map(|seat| seat.parse().ok()).collect())
+            .unwrap_or_default(),
+        until_ms: number(&map, "x").filter(|x| *x > 0),
+        at_ms: number(&map, "at").unwrap_or(0),
+        id: entry.id,
+    })
+}
+
+fn bytes(map: &HashMap<String, Value>, field: &str) -> Option<Vec<u8>> {
+    match map.get(field)? {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        _ => None,
+    }
+}
+
+fn text(map: &HashMap<String, Value>, field: &str) -> Option<String> {
+    bytes(map, field).and_then(|b| String::from_utf8(b).ok())
+}
+
+fn number(map: &HashMap<String, Value>, field: &str) -> Option<i64> {
+    text(map, field)?.parse::<f64>().ok().map(|n| n as i64)
+}

@@ -1,0 +1,132 @@
+//! Key names. All of one show's keys share the hash tag `{s<id>}`, so they live in one hash
+//! slot and a multi-key Lua script over them is legal in a cluster; different shows spread
+//! over the masters. The catalog lives under `{cat}`.
+
+use crate::domain::ShowId;
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn show(&self, show: ShowId) -> ShowKeys {
+        ShowKeys {
+            base: format!("{}:{{s{show}}}", self.prefix),
+        }
+    }
+
+    pub fn catalog(&self) -> CatalogKeys {
+        CatalogKeys {
+            base: format!("{}:{{cat}}", self.prefix),
+        }
+    }
+
+    /// Pub/Sub channel announcing admission cursors as `<show>:<cursor>`.
+    pub fn cursor_channel(&self) -> String {
+        format!("{}:cursor", self.prefix)
+    }
+}
+
+/// One show's keys. Scripts that reach keys named by data (a user's membership bucket, a
+/// seat's hold) get `base` as their first argument and build those names themselves, with
+/// the same suffixes as here.
+#[derive(Debug, Clone)]
+pub struct ShowKeys {
+    pub base: String,
+}
+
+macro_rules! show_keys {
+    ($($(#[$doc:meta])* $name:ident => $suffix:literal),* $(,)?) => {
+        impl ShowKeys {
+            $($(#[$doc])* pub fn $name(&self) -> String { format!("{}:{}", self.base, $suffix) })*
+        }
+    };
+}
+
+show_keys! {
+    /// Hash: the queue settings the scripts read.
+    config => "cfg",
+    /// Counter: the last join sequence number handed out.
+    seq => "seq",
+    /// List: user ids (16 raw bytes) in join order.
+    waiting => "wait",
+    /// Counter: users popped off the waiting list.
+    cursor => "cur",
+    /// Counter: users admitted.
+    admitted => "adm",
+    /// Counter: users who left while waiting and are still on the list.
+    left_waiting => "leftw",
+    /// Sorted set: active user -> session expiry (ms).
+    active => "act",
+    /// Set: active users who have claimed their session.
+    claimed => "clm",
+    /// Hash: the admission token bucket.
+    bucket => "tb",
+    /// Stream: state changes for the write-behind worker.
+    events => "ev",
+    /// Sorted set: held seat -> hold expiry (ms).
+    held => "held",
+    /// Set: seats known sold.
+    sold => "sold",
+    /// Hash: seat id -> seat description, the seat map cache.
+    seats => "seats",
+    /// String: the write-behind lease (which instance drains this show's stream).
+    lease => "wbl",
+}
+
+impl ShowKeys {
+    pub fn hold(&self, seat: i64) -> String {
+        format!("{}:h:{seat}", self.base)
+    }
+
+    /// The membership bucket of a user: a small hash of user id -> seq. 16,384 buckets keep
+    /// each under Redis' listpack limit (128 entries) up to about a million waiters, so a
+    /// member costs ~23 bytes instead of ~96 in a plain hash.
+    pub fn member_bucket(&self, user: &uuid::Uuid) -> String {
+        format!("{}:m:{:04x}", self.base, member_bucket(user))
+    }
+}
+
+/// Top 14 bits of the user id. The Lua helper `bucket_key` computes the same.
+pub fn member_bucket(user: &uuid::Uuid) -> u16 {
+    let b = user.as_bytes();
+    (u16::from(b[0]) << 8 | u16::from(b[1])) >> 2
+}
+
+#[derive(Debug, Clone)]
+pub struct CatalogKeys {
+    pub base: String,
+}
+
+impl CatalogKeys {
+    /// String: set once the whole catalog has been loaded from Postgres.
+    pub fn loaded(&self) -> String {
+        format!("{}:loaded", self.base)
+    }
+    /// Set: concert ids.
+    pub fn concerts(&self) -> String {
+        format!("{}:concerts", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shows_keys_share_one_hash_tag() {
+        let show = Keys::new("bo").show(42);
+        assert_eq!(show.waiting(), "bo:{s42}:wait");
+        assert_eq!(show.hold(7), "bo:{s42}:h:7");
+        let user =
+            uuid::Uuid::from_bytes([0xff, 0xff, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(show.member_bucket(&user), "bo:{s42}:m:3fff");
+    }
+}

@@ -1,0 +1,44 @@
+-- One admission tick: end lapsed sessions, then admit waiters in join order.
+-- ARGV: base, now, cursor channel, show id, max batch.
+-- Returns {cursor, admitted, expired}, or {-1} without config.
+--
+-- The rate is a token bucket kept in Redis and refilled from Redis time, so however many
+-- instances tick, the show is admitted at `admit_per_second` in total, not N times it.
+local base = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local now = now_ms(ARGV[2])
+
+local expired = redis.call('ZRANGEBYSCORE', base .. ':act', '-inf', now, 'LIMIT', 0, 500)
+for _, uid in ipairs(expired) do end_session(base, uid, now, 'expire') end
+
+local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s')
+local max_active, rate, claim_ms = tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[4]) * 1000
+local state = redis.call('HMGET', base .. ':tb', 'tokens', 'ts')
+local last = tonumber(state[2]) or now
+local tokens = math.min(math.max(1, rate / 4), (tonumber(state[1]) or 0) + math.max(0, now - last) * rate / 1000)
+
+local cursor = tonumber(redis.call('GET', base .. ':cur') or 0)
+local admitted, popped = 0, 0
+if cfg[3] ~= '1' then
+  local room = max_active - redis.call('ZCARD', base .. ':act')
+  local want = math.min(math.floor(tokens), room, tonumber(ARGV[5]))
+  -- Entries of users who left are skipped; the bound keeps one call short.
+  while admitted < want and popped < want + 1000 do
+    local uid = redis.call('LPOP', base .. ':wait')
+    if not uid then break end
+    popped = popped + 1
+    cursor = redis.call('INCR', base .. ':cur')
+    if tonumber(redis.call('HGET', bucket_key(base, uid), uid)) == cursor then
+      redis.call('ZADD', base .. ':act', now + claim_ms, uid)
+      emit(base, now, 'admit', uid, cursor, '', now + claim_ms)
+      admitted = admitted + 1
+    elseif redis.call('DECR', base .. ':leftw') < 0 then
+      redis.call('SET', base .. ':leftw', 0)
+    end
+  end
+  tokens = tokens - admitted
+end
+redis.call('HSET', base .. ':tb', 'tokens', tokens, 'ts', now)
+if admitted > 0 then redis.call('INCRBY', base .. ':adm', admitted) end
+if popped > 0 then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ':' .. cursor) end
+return {cursor, admitted, #expired}

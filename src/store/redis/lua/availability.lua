@@ -1,0 +1,6 @@
+-- Seats of a show not available right now. ARGV: base, now. Returns {sold, held}, or
+-- {-1, 0} when the show is not loaded.
+local base = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
+local now = now_ms(ARGV[2])
+return {redis.call('SCARD', base .. ':sold'), redis.call('ZCOUNT', base .. ':held', '(' .. now, '+inf')}

@@ -1,0 +1,17 @@
+-- After the sale committed in Postgres: the seats are sold, their holds (whoever has them
+-- now) go, and the user's other holds and active slot are given back.
+-- ARGV: base, now, uid, seats...
+local base, uid = ARGV[1], ARGV[3]
+local now = now_ms(ARGV[2])
+local seats = {}
+for i = 4, #ARGV do
+  local seat = ARGV[i]
+  seats[#seats + 1] = seat
+  redis.call('SADD', base .. ':sold', seat)
+  redis.call('DEL', base .. ':h:' .. seat)
+  redis.call('ZREM', base .. ':held', seat)
+end
+redis.call('ZREM', user_holds_key(base, uid), unpack(seats))
+emit(base, now, 'sold', uid, 0, table.concat(seats, ','), 0)
+end_session(base, uid, now, 'confirm')
+return 1

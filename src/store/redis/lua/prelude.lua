@@ -1,0 +1,87 @@
+-- Shared helpers, prepended to every boxoffice script.
+--
+-- Every show script gets KEYS[1] = the show's config hash, which routes the call to the
+-- show's hash slot; ARGV[1] = base, the `<prefix>:{s<id>}` part that all of the show's keys
+-- share (the script names the other keys from it with the suffixes of keys.rs); and
+-- ARGV[2] = now in ms, 0 for Redis server time. User ids are 16 raw bytes.
+
+-- `arg` > 0 is an injected time (tests); otherwise Redis server time, in ms.
+local function now_ms(arg)
+  local given = tonumber(arg)
+  if given and given > 0 then return given end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The membership bucket of a user: the top 14 bits of the id, as keys.rs computes them.
+local function bucket_key(base, uid)
+  local b1, b2 = string.byte(uid, 1, 2)
+  return base .. ':m:' .. string.format('%04x', math.floor((b1 * 256 + b2) / 4))
+end
+
+local function user_holds_key(base, uid)
+  local hex = string.gsub(uid, '.', function(c) return string.format('%02x', string.byte(c)) end)
+  return base .. ':uh:' .. hex
+end
+
+-- Appends a state change to the show's stream in the same script that makes it, so the
+-- change and its event are atomic. Every entry has the same fields in the same order,
+-- which lets the stream store only the values.
+local function emit(base, now, kind, uid, seq, seats, until_ms)
+  redis.call('XADD', base .. ':ev', '*',
+    'at', now, 'k', kind, 'u', uid or '', 'q', seq or 0, 's', seats or '', 'x', until_ms or 0)
+end
+
+-- Session expiry of an active user, or nil when the user is not (or no longer) active.
+local function active_until(base, uid, now)
+  local score = tonumber(redis.call('ZSCORE', base .. ':act', uid))
+  if score and score > now then return score end
+  return nil
+end
+
+-- The first request after admission turns the claim window into the full session.
+local function claim(base, uid, now, until_ms)
+  if redis.call('SADD', base .. ':clm', uid) == 0 then return until_ms end
+  local ttl_s = tonumber(redis.call('HGET', base .. ':cfg', 'session_ttl_s'))
+  local session_until = now + ttl_s * 1000
+  redis.call('ZADD', base .. ':act', session_until, uid)
+  emit(base, now, 'claim', uid, redis.call('HGET', bucket_key(base, uid), uid), '', session_until)
+  return session_until
+end
+
+-- Drops every hold the user still owns; returns the released seats as "1,2,3".
+local function release_holds(base, uid)
+  local mine = user_holds_key(base, uid)
+  local released = {}
+  for _, seat in ipairs(redis.call('ZRANGE', mine, 0, -1)) do
+    local hold = base .. ':h:' .. seat
+    if redis.call('GET', hold) == uid then
+      redis.call('DEL', hold)
+      redis.call('ZREM', base .. ':held', seat)
+      released[#released + 1] = seat
+    end
+  end
+  redis.call('DEL', mine)
+  return table.concat(released, ',')
+end
+
+-- Ends an admitted user's stay: the slot, the claim, the membership and the holds go.
+local function end_session(base, uid, now, kind)
+  local bucket = bucket_key(base, uid)
+  local seq = redis.call('HGET', bucket, uid)
+  redis.call('HDEL', bucket, uid)
+  redis.call('ZREM', base .. ':act', uid)
+  redis.call('SREM', base .. ':clm', uid)
+  emit(base, now, kind, uid, seq, release_holds(base, uid), 0)
+end
+
+-- XINFO GROUPS of one consumer group as a table (name, pending, last-delivered-id, lag...),
+-- or nil without the group.
+local function group_info(stream, group)
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
+    local info = {}
+    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+    if info['name'] == group then return info end
+  end
+  return nil
+end

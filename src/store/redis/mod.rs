@@ -1,0 +1,307 @@
+//! Redis: one connection (cluster or single node, by configuration), every call timed out
+//! and counted by the circuit breaker.
+//!
+//! redis-rs routes around a killed master by itself, but a *frozen* one (SIGSTOP) keeps
+//! requests timing out after its replica took over, because timeouts don't refresh the
+//! cluster topology. So after a few timeouts in a row the connection is rebuilt.
+
+mod breaker;
+pub mod catalog;
+pub mod events;
+pub mod holds;
+pub mod keys;
+pub mod queue;
+mod scripts;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+use breaker::Breaker;
+pub use breaker::BreakerState;
+pub use keys::Keys;
+
+use crate::clock::Clock;
+use crate::config::{RedisSettings, RedisTarget};
+use crate::store::StoreError;
+
+/// Timeouts in a row after which the cluster connection is rebuilt.
+const TIMEOUTS_BEFORE_REBUILD: u32 = 3;
+
+/// A connection to a Redis Cluster or to one Redis. Cheap to clone: both kinds multiplex
+/// every caller over one socket per node.
+#[derive(Clone)]
+pub enum RedisConn {
+    Cluster(ClusterConnection),
+    Single(ConnectionManager),
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+            RedisConn::Single(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// How to (re)connect.
+#[derive(Clone)]
+enum Connector {
+    Cluster(ClusterClient),
+    Single(redis::Client),
+}
+
+impl Connector {
+    fn new(settings: &RedisSettings) -> RedisResult<Self> {
+        Ok(match &settings.target {
+            RedisTarget::Cluster(seeds) => Connector::Cluster(
+                ClusterClientBuilder::new(seeds.clone())
+                    .connection_timeout(settings.timeout)
+                    .response_timeout(settings.timeout)
+                    .retries(3)
+                    .min_retry_wait(50)
+                    .max_retry_wait(500)
+                    .build()?,
+            ),
+            RedisTarget::Single(url) => Connector::Single(redis::Client::open(url.as_str())?),
+        })
+    }
+
+    async fn connect(&self, timeout: Duration) -> RedisResult<RedisConn> {
+        match self {
+            Connector::Cluster(client) => {
+                Ok(RedisConn::Cluster(client.get_async_connection().await?))
+            }
+            Connector::Single(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(2);
+                Ok(RedisConn::Single(
+                    client.get_connection_manager_with_config(config).await?,
+                ))
+            }
+        }
+    }
+}
+
+pub struct Redis {
+    conn: Arc<RwLock<RedisConn>>,
+    connector: Connector,
+    timeout: Duration,
+    breaker: Breaker,
+    timeouts_in_a_row: Arc<AtomicU32>,
+    rebuilding: Arc<AtomicBool>,
+    pub keys: Keys,
+    pub clock: Clock,
+    settings: RedisSettings,
+}
+
+impl Redis {
+    /// Connects, retrying for up to `wait` (a cluster may still be forming at start-up).
+    #[tracing::instrument(name = "redis_connect", skip_all)]
+    pub async fn connect(
+        settings: &RedisSettings,
+        clock: Clock,
+        wait: Duration,
+    ) -> Result<Self, StoreError> {
+        let connector = Connector::new(settings).map_err(|e| StoreError::Internal(e.into()))?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let conn = loop {
+            match tokio::time::timeout(settings.timeout * 3, connector.connect(settings.timeout))
+                .await
+            {
+                Ok(Ok(conn)) => break conn,
+                failure if tokio::time::Instant::now() >= deadline => {
+                    let why = match failure {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".into(),
+                    };
+                    return Err(StoreError::Unavailable(format!(
+                        "cannot connect to Redis: {why}"
+                    )));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        };
+        Ok(Self {
+            conn: Arc::new(RwLock::new(conn)),
+            connector,
+            timeout: settings.timeout,
+            breaker: Breaker::default(),
+            timeouts_in_a_row: Arc::default(),
+            rebuilding: Arc::default(),
+            keys: Keys::new(settings.key_prefix.clone()),
+            clock,
+            settings: settings.clone(),
+        })
+    }
+
+    pub fn settings(&self) -> &RedisSettings {
+        &self.settings
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    /// Runs one Redis operation under the breaker, bounded by the configured timeout.
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(RedisConn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let Some(_permit) = self.breaker.permit() else {
+            return Err(StoreError::Unavailable(
+                "redis circuit breaker is open".into(),
+            ));
+        };
+        let conn = self.conn.read().expect("redis connection lock").clone();
+        match tokio::time::timeout(self.timeout, op(conn)).await {
+            Ok(Ok(value)) => {
+                self.on_answer(true);
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                let infrastructure = is_infrastructure_error(&error);
+                self.on_answer(!infrastructure);
+                Err(if infrastructure {
+                    StoreError::Unavailable(format!("redis: {error}"))
+                } else {
+                    StoreError::Internal(anyhow::anyhow!("redis: {error}"))
+                })
+            }
+            Err(_) => {
+                self.on_timeout();
+                Err(StoreError::Unavailable(format!(
+                    "redis call timed out after {:?}",
+                    self.timeout
+                )))
+            }
+        }
+    }
+
+    /// Runs one command and converts its reply.
+    pub async fn query<T: FromRedisValue + Send>(&self, cmd: Cmd) -> Result<T, StoreError> {
+        self.run(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+    }
+
+    fn on_answer(&self, healthy: bool) {
+        self.breaker.record(healthy);
+        if healthy {
+            self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn on_timeout(&self) {
+        self.breaker.record(false);
+        metrics::counter!("boxoffice_redis_timeouts_total").increment(1);
+        let in_a_row = self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        if in_a_row >= TIMEOUTS_BEFORE_REBUILD {
+            self.rebuild_connection();
+        }
+    }
+
+    /// Replaces the connection in the background; one rebuild at a time.
+    fn rebuild_connection(&self) {
+        if self.rebuilding.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (conn, connector, timeout) = (self.conn.clone(), self.connector.clone(), self.timeout);
+        let (rebuilding, timeouts) = (self.rebuilding.clone(), self.timeouts_in_a_row.clone());
+        tokio::spawn(async move {
+            tracing::warn!("rebuilding the redis connection after repeated timeouts");
+            metrics::counter!("boxoffice_redis_reconnects_total").increment(1);
+            if let Ok(Ok(fresh)) =
+                tokio::time::timeout(timeout * 3, connector.connect(timeout)).await
+            {
+                *conn.write().expect("redis connection lock") = fresh;
+                timeouts.store(0, Ordering::Relaxed);
+            }
+            rebuilding.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// `PING` (every master of a cluster), for readiness.
+    pub async fn ping(&self) -> bool {
+        self.query::<String>(redis::cmd("PING")).await.is_ok()
+    }
+
+    /// A plain client for Pub/Sub. In a cluster a `PUBLISH` reaches every node, so
+    /// subscribing on any one node hears every channel; `attempt` picks the seed.
+    pub fn pubsub_client(&self, attempt: usize) -> RedisResult<redis::Client> {
+        match &self.settings.target {
+            RedisTarget::Cluster(seeds) => {
+                redis::Client::open(seeds[attempt % seeds.len()].as_str())
+            }
+            RedisTarget::Single(url) => redis::Client::open(url.as_str()),
+        }
+    }
+}
+
+/// Whether an error says Redis is unreachable or failing over, rather than that a command
+/// was wrong. Only these count against the breaker and become 503s.
+fn is_infrastructure_error(error: &RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_cluster_error()
+        || matches!(
+            error.kind(),
+            ErrorKind::Server(ServerErrorKind::MasterDown)
+                | ErrorKind::Server(ServerErrorKind::ReadOnly)
+                | ErrorKind::Server(ServerErrorKind::BusyLoading)
+                | ErrorKind::ClusterConnectionNotFound
+        )
+}
+
+impl Redis {
+    /// A call of a show script: KEYS[1] is the show's config hash (it routes the call to the
+    /// show's slot), ARGV starts with the key base and the clock's "now".
+    pub(crate) fn show_script(
+        &self,
+        script: &'static redis::Script,
+        show: crate::domain::ShowId,
+    ) -> redis::ScriptInvocation<'static> {
+        let keys = self.keys.show(show);
+        let mut call = script.prepare_invoke();
+        call.key(keys.config())
+            .arg(&keys.base)
+            .arg(self.clock.script_arg());
+        call
+    }
+
+    pub(crate) async fn invoke<T: FromRedisValue + Send>(
+        &self,
+        call: redis::ScriptInvocation<'static>,
+    ) -> Result<T, StoreError> {
+        self.run(move |mut conn| async move { call.invoke_async(&mut conn).await })
+            .await
+    }
+}

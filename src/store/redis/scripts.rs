@@ -1,0 +1,40 @@
+//! The Lua scripts, each with the shared prelude (`lua/prelude.lua`) in front.
+//! redis-rs sends them as EVALSHA and loads them on the first NOSCRIPT.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
+fn with_prelude(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+macro_rules! scripts {
+    ($($name:ident => $file:literal),* $(,)?) => {
+        $(pub static $name: LazyLock<Script> = LazyLock::new(|| with_prelude(include_str!($file)));)*
+    };
+}
+
+scripts! {
+    JOIN => "lua/join.lua",
+    PRESENCE => "lua/presence.lua",
+    LEAVE => "lua/leave.lua",
+    ADMIT => "lua/admit.lua",
+    COUNTS => "lua/counts.lua",
+    HOLD => "lua/hold.lua",
+    RELEASE => "lua/release.lua",
+    HOLDS_OF => "lua/holds_of.lua",
+    SEAT_STATES => "lua/seat_states.lua",
+    AVAILABILITY => "lua/availability.lua",
+    CHECK_HOLDS => "lua/check_holds.lua",
+    COMPLETE_SALE => "lua/complete_sale.lua",
+    TRIM_ACKED => "lua/trim_acked.lua",
+    STREAM_STATS => "lua/stream_stats.lua",
+    LEASE => "lua/lease.lua",
+}
+
+/// The catalog script needs none of the show helpers.
+pub static CATALOG_READ: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/catalog_read.lua")));

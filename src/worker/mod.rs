@@ -1,0 +1,67 @@
+//! Background work in every instance: the admission ticker, the cursor subscriber, the
+//! write-behind consumer and the refresh of the show list they iterate. Every instance
+//! runs all of them; Redis-side atomicity (scripts, leases) keeps N instances from doing
+//! the work N times.
+
+pub mod admission;
+pub mod cursor_feed;
+pub mod write_behind;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::domain::ShowId;
+use crate::state::AppState;
+
+/// How often the show list is read from Postgres.
+const SHOW_LIST_REFRESH: Duration = Duration::from_secs(5);
+
+/// The shows the workers tick and drain.
+#[derive(Default)]
+pub struct ShowList(RwLock<Vec<ShowId>>);
+
+impl ShowList {
+    pub fn get(&self) -> Vec<ShowId> {
+        self.0.read().expect("show list lock").clone()
+    }
+
+    fn set(&self, shows: Vec<ShowId>) {
+        *self.0.write().expect("show list lock") = shows;
+    }
+
+    /// Re-reads the list from Postgres; on failure the last known list stays.
+    pub async fn refresh(&self, state: &AppState) {
+        match state.db.show_ids().await {
+            Ok(shows) => self.set(shows),
+            Err(error) => tracing::warn!(%error, "cannot refresh the show list"),
+        }
+    }
+}
+
+/// The running workers; dropping it stops them.
+pub struct Workers(Vec<JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.0.iter().for_each(JoinHandle::abort);
+    }
+}
+
+pub fn spawn(state: Arc<AppState>) -> Workers {
+    Workers(vec![
+        tokio::spawn(refresh_show_list(state.clone())),
+        tokio::spawn(admission::run(state.clone())),
+        tokio::spawn(cursor_feed::run(state.clone())),
+        tokio::spawn(write_behind::run(state)),
+    ])
+}
+
+async fn refresh_show_list(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(SHOW_LIST_REFRESH);
+    loop {
+        every.tick().await;
+        state.shows.refresh(&state).await;
+    }
+}

@@ -1,0 +1,167 @@
+//! Write-behind: drains each show's event stream into Postgres.
+//!
+//! One instance at a time drains a show (a lease in Redis), so a show's events reach
+//! Postgres in stream order. Each round it takes, in this order: entries it read before and
+//! could not write (Postgres was down), entries a crashed consumer left pending (XAUTOCLAIM),
+//! then new entries. A batch is written in one transaction, idempotently (the stream id is
+//! the primary key), then acknowledged; the stream is then trimmed below its oldest
+//! unacknowledged entry. A crash between write and ack only means the batch is written
+//! again, which changes nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::domain::ShowId;
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::redis::events::StreamEvent;
+
+pub const BATCH: usize = 1000;
+/// How long a show's lease lasts without renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+/// Entries idle this long at another consumer are taken over by the lease holder. The
+/// lease had to lapse for us to get it, so the old holder read them at least this long ago.
+pub const RECLAIM_IDLE: Duration = Duration::from_secs(5);
+const STATS_EVERY: Duration = Duration::from_secs(1);
+const BACKOFF: Duration = Duration::from_secs(1);
+
+/// The write-behind backlog across shows, as last measured.
+#[derive(Default)]
+pub struct Lag {
+    backlog: AtomicU64,
+    oldest_unwritten_ms: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LagSnapshot {
+    pub backlog: u64,
+    pub oldest_unwritten: Duration,
+}
+
+impl Lag {
+    pub fn snapshot(&self) -> LagSnapshot {
+        LagSnapshot {
+            backlog: self.backlog.load(Ordering::Relaxed),
+            oldest_unwritten: Duration::from_millis(
+                self.oldest_unwritten_ms.load(Ordering::Relaxed),
+            ),
+        }
+    }
+}
+
+/// A consumer name unique to this process.
+pub fn consumer_name() -> String {
+    format!(
+        "boxoffice-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+pub async fn run(state: Arc<AppState>) {
+    let consumer = consumer_name();
+    let mut last_stats = Instant::now() - STATS_EVERY;
+    loop {
+        let round = drain_all(&state, &consumer).await;
+        if last_stats.elapsed() >= STATS_EVERY {
+            measure_lag(&state).await;
+            last_stats = Instant::now();
+        }
+        match round {
+            Ok(true) => tokio::task::yield_now().await,
+            Ok(false) => tokio::time::sleep(state.settings.workers.write_behind_poll).await,
+            Err(error) => {
+                tracing::warn!(%error, "write-behind round failed; retrying");
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// One batch from every show whose lease we hold; true when anything was written.
+pub async fn drain_all(state: &AppState, consumer: &str) -> Result<bool, StoreError> {
+    let mut busy = false;
+    for show in state.shows.get() {
+        busy |= drain_show(state, show, consumer).await?;
+    }
+    Ok(busy)
+}
+
+/// Writes one batch of the show's events to Postgres; false when there was nothing to do
+/// or another instance holds the show's lease.
+#[tracing::instrument(skip(state))]
+pub async fn drain_show(
+    state: &AppState,
+    show: ShowId,
+    consumer: &str,
+) -> Result<bool, StoreError> {
+    if !state.events.lease(show, consumer, LEASE_TTL).await? {
+        return Ok(false);
+    }
+    let batch = match next_batch(state, show, consumer).await {
+        Err(StoreError::Internal(e)) if e.to_string().contains("NOGROUP") => {
+            state.events.ensure_group(show).await?;
+            return Ok(false);
+        }
+        other => other?,
+    };
+    if batch.is_empty() {
+        return Ok(false);
+    }
+    let written = state.db.record_events(show, &batch).await?;
+    let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
+    state.events.ack(show, &ids).await?;
+    state.events.trim_acknowledged(show).await?;
+    metrics::counter!("boxoffice_writebehind_events_written_total").increment(written);
+    metrics::counter!("boxoffice_writebehind_events_acked_total").increment(ids.len() as u64);
+    Ok(true)
+}
+
+async fn next_batch(
+    state: &AppState,
+    show: ShowId,
+    consumer: &str,
+) -> Result<Vec<StreamEvent>, StoreError> {
+    let mine = state.events.own_pending(show, consumer, BATCH).await?;
+    if !mine.is_empty() {
+        return Ok(mine);
+    }
+    let orphaned = state
+        .events
+        .claim_idle(show, consumer, RECLAIM_IDLE, BATCH)
+        .await?;
+    if !orphaned.is_empty() {
+        metrics::counter!("boxoffice_writebehind_events_reclaimed_total")
+            .increment(orphaned.len() as u64);
+        return Ok(orphaned);
+    }
+    state.events.new_entries(show, consumer, BATCH).await
+}
+
+async fn measure_lag(state: &AppState) {
+    let (mut backlog, mut oldest) = (0, Duration::ZERO);
+    for show in state.shows.get() {
+        let Ok(stats) = state.events.stats(show).await else {
+            continue;
+        };
+        let label = show.to_string();
+        metrics::gauge!("boxoffice_writebehind_stream_length", "show" => label.clone())
+            .set(stats.length as f64);
+        metrics::gauge!("boxoffice_writebehind_unacked", "show" => label.clone())
+            .set(stats.unacked as f64);
+        metrics::gauge!("boxoffice_writebehind_oldest_unacked_seconds", "show" => label)
+            .set(stats.oldest_unacked_age.as_secs_f64());
+        backlog += stats.unacked;
+        oldest = oldest.max(stats.oldest_unacked_age);
+    }
+    state
+        .write_behind_lag
+        .backlog
+        .store(backlog, Ordering::Relaxed);
+    state
+        .write_behind_lag
+        .oldest_unwritten_ms
+        .store(oldest.as_millis() as u64, Ordering::Relaxed);
+}
