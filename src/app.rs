@@ -49,17 +49,8 @@ impl Application {
         let listener = TcpListener::bind(state.settings.http.addr)?;
         let port = listener.local_addr()?.port();
         let server = http_server(state.clone(), listener)?;
-        let workers = state
-            .settings
-            .workers
-            .enabled
-            .then(|| worker::spawn(state.clone()));
-        Ok(Self {
-            port,
-            server,
-            state,
-            _workers: workers,
-        })
+        let workers = state.settings.workers.enabled.then(|| worker::spawn(state.clone()));
+        Ok(Self { port, server, state, _workers: workers })
     }
 
     pub fn port(&self) -> u16 {
@@ -92,14 +83,9 @@ async fn migrate_when_reachable(db: &Database) -> anyhow::Result<()> {
 
 fn is_unreachable(error: &anyhow::Error) -> bool {
     let text = error.to_string();
-    [
-        "pool timed out",
-        "Connection refused",
-        "connection",
-        "the database system is starting up",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
+    ["pool timed out", "Connection refused", "connection", "the database system is starting up"]
+        .iter()
+        .any(|needle| text.contains(needle))
 }
 
 fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
@@ -137,15 +123,12 @@ async fn record_request(
     let status = response.status().as_u16().to_string();
     let labels = [("route", route), ("method", method), ("status", status)];
     metrics::counter!("boxoffice_http_requests_total", &labels).increment(1);
-    metrics::histogram!("boxoffice_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("boxoffice_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     Ok(response)
 }
 
 /// Errors raised outside our handlers (actix's own 4xx, for example) get the JSON error body.
-fn json_error_body<B: MessageBody + 'static>(
-    res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
+fn json_error_body<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_json = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -156,32 +139,15 @@ fn json_error_body<B: MessageBody + 'static>(
     }
     let status = res.status();
     let error = match status.as_u16() {
-        413 => ApiError::new(
-            Kind::PayloadTooLarge,
-            "payload_too_large",
-            "the request body is too large",
-        ),
+        413 => ApiError::new(Kind::PayloadTooLarge, "payload_too_large", "the request body is too large"),
         404 => ApiError::not_found("no such resource"),
-        405 => ApiError::new(
-            Kind::MethodNotAllowed,
-            "method_not_allowed",
-            "method not allowed",
-        ),
-        415 => ApiError::new(
-            Kind::UnsupportedMediaType,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ),
+        405 => ApiError::new(Kind::MethodNotAllowed, "method_not_allowed", "method not allowed"),
+        415 => ApiError::new(Kind::UnsupportedMediaType, "unsupported_media_type", "send the body as application/json"),
         s if s >= 500 => ApiError::internal(format!("unhandled {status}")),
-        _ => ApiError::bad_request(
-            "bad_request",
-            status.canonical_reason().unwrap_or("bad request"),
-        ),
+        _ => ApiError::bad_request("bad_request", status.canonical_reason().unwrap_or("bad request")),
     };
     let (req, _) = res.into_parts();
     let mut response = error.error_response();
     *response.status_mut() = status;
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, response).map_into_right_body(),
-    ))
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
 }

@@ -20,9 +20,7 @@ pub enum Clock {
 impl Clock {
     /// A manual clock starting at the current wall-clock time.
     pub fn manual() -> Self {
-        Clock::Manual(Arc::new(AtomicI64::new(
-            chrono::Utc::now().timestamp_millis(),
-        )))
+        Clock::Manual(Arc::new(AtomicI64::new(chrono::Utc::now().timestamp_millis())))
     }
 
     pub fn advance(&self, by: Duration) {

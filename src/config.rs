@@ -17,10 +17,7 @@ pub const DEV_JWT_SECRET: &str = "boxoffice-development-secret-do-not-use-in-pro
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     #[error("{var} is not set: {hint}")]
-    Missing {
-        var: &'static str,
-        hint: &'static str,
-    },
+    Missing { var: &'static str, hint: &'static str },
     #[error("{var} is invalid: {reason}")]
     Invalid { var: &'static str, reason: String },
     #[error("cannot read the config file {path}: {reason}")]
@@ -105,6 +102,9 @@ pub struct WorkerSettings {
     pub enabled: bool,
     pub admission_tick: Duration,
     pub write_behind_poll: Duration,
+    /// How long a write-behind lease on a show lasts without renewal; a crashed consumer's
+    /// shows are taken over after it.
+    pub write_behind_lease: Duration,
 }
 
 /// Where settings are read from: the environment over an optional file.
@@ -125,14 +125,9 @@ impl Source {
     }
 
     pub fn from_file(path: &str) -> Result<Self, ConfigError> {
-        let file_error = |reason: String| ConfigError::File {
-            path: path.to_string(),
-            reason,
-        };
+        let file_error = |reason: String| ConfigError::File { path: path.to_string(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| file_error(e.to_string()))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_error(e.to_string()))?;
         let values = table
             .into_iter()
             .map(|(key, value)| match value {
@@ -144,18 +139,12 @@ impl Source {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let values = pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let values = pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Self { values }
     }
 
     fn get(&self, var: &str) -> Option<&str> {
-        self.values
-            .get(var)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
+        self.values.get(var).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
     fn require(&self, var: &'static str, hint: &'static str) -> Result<&str, ConfigError> {
@@ -169,23 +158,16 @@ impl Source {
     {
         match self.get(var) {
             None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|e: T::Err| ConfigError::Invalid {
-                    var,
-                    reason: format!("{raw:?}: {e}"),
-                }),
+            Some(raw) => {
+                raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid { var, reason: format!("{raw:?}: {e}") })
+            }
         }
     }
 
     fn millis_or(&self, var: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
         let ms: u64 = self.parse_or(var, default_ms)?;
         if ms == 0 {
-            return Err(ConfigError::Invalid {
-                var,
-                reason: "must be greater than 0".into(),
-            });
+            return Err(ConfigError::Invalid { var, reason: "must be greater than 0".into() });
         }
         Ok(Duration::from_millis(ms))
     }
@@ -200,19 +182,11 @@ impl Settings {
         let environment = environment(src)?;
         Ok(Self {
             http: HttpSettings {
-                addr: src.parse_or(
-                    "BOXOFFICE_HTTP_ADDR",
-                    SocketAddr::from(([0, 0, 0, 0], 8080)),
-                )?,
-                workers: src
-                    .parse_or("BOXOFFICE_HTTP_WORKERS", 0usize)
-                    .map(|n| (n > 0).then_some(n))?,
+                addr: src.parse_or("BOXOFFICE_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
+                workers: src.parse_or("BOXOFFICE_HTTP_WORKERS", 0usize).map(|n| (n > 0).then_some(n))?,
             },
             database: DatabaseSettings {
-                url: Secret::new(src.require(
-                    "DATABASE_URL",
-                    "a postgres:// URL (scripts/stack.sh up prints one)",
-                )?),
+                url: Secret::new(src.require("DATABASE_URL", "a postgres:// URL (scripts/stack.sh up prints one)")?),
                 max_connections: src.parse_or("BOXOFFICE_DB_MAX_CONNECTIONS", 20)?,
                 timeout: src.millis_or("BOXOFFICE_DB_TIMEOUT_MS", 3000)?,
             },
@@ -226,6 +200,7 @@ impl Settings {
                 enabled: src.parse_or("BOXOFFICE_WORKERS", true)?,
                 admission_tick: src.millis_or("BOXOFFICE_ADMISSION_TICK_MS", 100)?,
                 write_behind_poll: src.millis_or("BOXOFFICE_WRITE_BEHIND_POLL_MS", 100)?,
+                write_behind_lease: src.millis_or("BOXOFFICE_WRITE_BEHIND_LEASE_MS", 10_000)?,
             },
             environment,
         })
@@ -246,12 +221,7 @@ fn environment(src: &Source) -> Result<Environment, ConfigError> {
 /// `REDIS_CLUSTER_NODES` wins over `REDIS_URL` when both are set.
 fn redis_target(src: &Source) -> Result<RedisTarget, ConfigError> {
     if let Some(nodes) = src.get("REDIS_CLUSTER_NODES") {
-        let seeds: Vec<String> = nodes
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(seed_url)
-            .collect();
+        let seeds: Vec<String> = nodes.split(',').map(str::trim).filter(|s| !s.is_empty()).map(seed_url).collect();
         if seeds.is_empty() {
             return Err(ConfigError::Invalid {
                 var: "REDIS_CLUSTER_NODES",
@@ -270,27 +240,16 @@ fn redis_target(src: &Source) -> Result<RedisTarget, ConfigError> {
 }
 
 fn seed_url(seed: &str) -> String {
-    if seed.contains("://") {
-        seed.to_string()
-    } else {
-        format!("redis://{seed}")
-    }
+    if seed.contains("://") { seed.to_string() } else { format!("redis://{seed}") }
 }
 
 fn key_prefix(src: &Source) -> Result<String, ConfigError> {
-    let prefix = src
-        .get("BOXOFFICE_REDIS_PREFIX")
-        .unwrap_or("bo")
-        .to_string();
-    let valid = prefix
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    let prefix = src.get("BOXOFFICE_REDIS_PREFIX").unwrap_or("bo").to_string();
+    let valid = prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid || prefix.len() > 40 {
         return Err(ConfigError::Invalid {
             var: "BOXOFFICE_REDIS_PREFIX",
-            reason:
-                "use up to 40 letters, digits, '-' or '_' (no braces: they would change hash slots)"
-                    .into(),
+            reason: "use up to 40 letters, digits, '-' or '_' (no braces: they would change hash slots)".into(),
         });
     }
     Ok(prefix)
@@ -326,65 +285,38 @@ mod tests {
     use super::*;
 
     fn minimal<'a>(extra: &[(&'a str, &'a str)]) -> Source {
-        let mut pairs = vec![
-            ("DATABASE_URL", "postgres://localhost/x"),
-            ("REDIS_URL", "redis://127.0.0.1:6379"),
-        ];
+        let mut pairs = vec![("DATABASE_URL", "postgres://localhost/x"), ("REDIS_URL", "redis://127.0.0.1:6379")];
         pairs.extend_from_slice(extra);
         Source::from_pairs(pairs)
     }
 
     #[test]
     fn a_missing_database_url_is_named_in_the_error() {
-        let err =
-            Settings::from_source(&Source::from_pairs([("REDIS_URL", "redis://x")])).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Missing {
-                var: "DATABASE_URL",
-                ..
-            }
-        ));
+        let err = Settings::from_source(&Source::from_pairs([("REDIS_URL", "redis://x")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { var: "DATABASE_URL", .. }));
         assert!(err.to_string().starts_with("DATABASE_URL is not set"));
     }
 
     #[test]
     fn a_bad_address_is_named_with_its_value() {
-        let err =
-            Settings::from_source(&minimal(&[("BOXOFFICE_HTTP_ADDR", "nowhere")])).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("BOXOFFICE_HTTP_ADDR is invalid: \"nowhere\""),
-            "{err}"
-        );
+        let err = Settings::from_source(&minimal(&[("BOXOFFICE_HTTP_ADDR", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("BOXOFFICE_HTTP_ADDR is invalid: \"nowhere\""), "{err}");
     }
 
     #[test]
     fn cluster_nodes_win_over_a_single_url() {
-        let settings = Settings::from_source(&minimal(&[(
-            "REDIS_CLUSTER_NODES",
-            "127.0.0.1:7301, 127.0.0.1:7302",
-        )]))
-        .unwrap();
+        let settings =
+            Settings::from_source(&minimal(&[("REDIS_CLUSTER_NODES", "127.0.0.1:7301, 127.0.0.1:7302")])).unwrap();
         assert_eq!(
             settings.redis.target,
-            RedisTarget::Cluster(vec![
-                "redis://127.0.0.1:7301".into(),
-                "redis://127.0.0.1:7302".into()
-            ])
+            RedisTarget::Cluster(vec!["redis://127.0.0.1:7301".into(), "redis://127.0.0.1:7302".into()])
         );
     }
 
     #[test]
     fn production_refuses_to_start_without_a_jwt_secret() {
         let err = Settings::from_source(&minimal(&[("BOXOFFICE_ENV", "production")])).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Missing {
-                var: "BOXOFFICE_JWT_SECRET",
-                ..
-            }
-        ));
+        assert!(matches!(err, ConfigError::Missing { var: "BOXOFFICE_JWT_SECRET", .. }));
     }
 
     #[test]
@@ -396,42 +328,30 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug_output() {
-        let settings =
-            Settings::from_source(&minimal(&[("BOXOFFICE_JWT_SECRET", &"s".repeat(40))])).unwrap();
+        let settings = Settings::from_source(&minimal(&[("BOXOFFICE_JWT_SECRET", &"s".repeat(40))])).unwrap();
         let printed = format!("{settings:?}");
-        assert!(
-            !printed.contains("sssss") && !printed.contains("postgres://"),
-            "{printed}"
-        );
+        assert!(!printed.contains("sssss") && !printed.contains("postgres://"), "{printed}");
     }
 
     #[test]
     fn a_key_prefix_with_braces_is_refused() {
-        let err =
-            Settings::from_source(&minimal(&[("BOXOFFICE_REDIS_PREFIX", "a{b}")])).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::Invalid {
-                var: "BOXOFFICE_REDIS_PREFIX",
-                ..
-            }
-        ));
+        let err = Settings::from_source(&minimal(&[("BOXOFFICE_REDIS_PREFIX", "a{b}")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { var: "BOXOFFICE_REDIS_PREFIX", .. }));
     }
 
     #[test]
     fn the_file_is_read_and_the_environment_overrides_it() {
         let path = std::env::temp_dir().join(format!("boxoffice-{}.toml", uuid::Uuid::new_v4()));
-        std::fs::write(&path, "DATABASE_URL = \"postgres://file/db\"\nREDIS_URL = \"redis://file\"\nBOXOFFICE_DB_MAX_CONNECTIONS = 7\n").unwrap();
+        std::fs::write(
+            &path,
+            "DATABASE_URL = \"postgres://file/db\"\nREDIS_URL = \"redis://file\"\nBOXOFFICE_DB_MAX_CONNECTIONS = 7\n",
+        )
+        .unwrap();
         let mut source = Source::from_file(path.to_str().unwrap()).unwrap();
-        source
-            .values
-            .insert("REDIS_URL".into(), "redis://env".into());
+        source.values.insert("REDIS_URL".into(), "redis://env".into());
         let settings = Settings::from_source(&source).unwrap();
         assert_eq!(settings.database.max_connections, 7);
-        assert_eq!(
-            settings.redis.target,
-            RedisTarget::Single("redis://env".into())
-        );
+        assert_eq!(settings.redis.target, RedisTarget::Single("redis://env".into()));
         std::fs::remove_file(path).ok();
     }
 }

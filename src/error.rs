@@ -53,12 +53,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            code,
-            message: message.into(),
-            seat_ids: None,
-        }
+        Self { kind, code, message: message.into(), seat_ids: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -84,11 +79,7 @@ impl ApiError {
     }
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
-        Self::new(
-            Kind::Internal,
-            "internal",
-            "something went wrong on our side",
-        )
+        Self::new(Kind::Internal, "internal", "something went wrong on our side")
     }
 
     pub fn with_seat_ids(mut self, seat_ids: Vec<i64>) -> Self {
@@ -157,9 +148,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => ApiError::conflict("conflict", what),
             StoreError::Unavailable(what) => {
                 tracing::warn!(backend_error = %what, "backing store unavailable");
-                ApiError::unavailable(
-                    "the service is busy or a backing store is unreachable; retry shortly",
-                )
+                ApiError::unavailable("the service is busy or a backing store is unreachable; retry shortly")
             }
             StoreError::ShowNotLoaded(show) => {
                 ApiError::internal(format!("show {show} still not loaded after a reload"))
@@ -177,10 +166,7 @@ mod tests {
     async fn rendered(error: ApiError) -> (StatusCode, serde_json::Value, Option<String>) {
         let response = error.error_response();
         let status = response.status();
-        let retry = response
-            .headers()
-            .get("Retry-After")
-            .map(|v| v.to_str().unwrap().to_string());
+        let retry = response.headers().get("Retry-After").map(|v| v.to_str().unwrap().to_string());
         let body = to_bytes(response.into_body()).await.unwrap();
         (status, serde_json::from_slice(&body).unwrap(), retry)
     }
@@ -188,8 +174,7 @@ mod tests {
     #[actix_web::test]
     async fn a_conflict_carries_its_code_message_and_seats() {
         let (status, body, _) =
-            rendered(ApiError::conflict("seat_unavailable", "taken").with_seat_ids(vec![3, 4]))
-                .await;
+            rendered(ApiError::conflict("seat_unavailable", "taken").with_seat_ids(vec![3, 4])).await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(body["error"]["code"], "seat_unavailable");
         assert_eq!(body["error"]["message"], "taken");
@@ -198,8 +183,7 @@ mod tests {
 
     #[actix_web::test]
     async fn an_unavailable_store_is_a_503_with_retry_after() {
-        let (status, body, retry) =
-            rendered(StoreError::Unavailable("redis timed out".into()).into()).await;
+        let (status, body, retry) = rendered(StoreError::Unavailable("redis timed out".into()).into()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"]["code"], "unavailable");
         assert_eq!(retry.as_deref(), Some("2"));

@@ -10,11 +10,7 @@ use boxoffice::{seed, telemetry};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "boxoffice",
-    version,
-    about = "A fair, fast concert-ticketing queue backend"
-)]
+#[command(name = "boxoffice", version, about = "A fair, fast concert-ticketing queue backend")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,9 +47,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            Database::connect_lazy(&settings.database)?
-                .migrate()
-                .await?;
+            Database::connect_lazy(&settings.database)?.migrate().await?;
             tracing::info!("migrations applied");
             Ok(())
         }
@@ -66,10 +60,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::AdminToken { hours } => {
             let tokens = Tokens::new(&settings.auth.jwt_secret, settings.auth.user_token_ttl);
-            println!(
-                "{}",
-                tokens.issue_admin(Duration::from_secs(hours * 3600)).token
-            );
+            println!("{}", tokens.issue_admin(Duration::from_secs(hours * 3600)).token);
             Ok(())
         }
         Command::Openapi => unreachable!("handled above"),

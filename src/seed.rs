@@ -9,42 +9,26 @@ use crate::store::postgres::Database;
 pub const DEMO_TITLE: &str = "Aurora Lights — World Tour 2027";
 
 fn demo_sections() -> Vec<SectionSpec> {
-    let section = |name: &str, rows, seats_per_row, price| SectionSpec {
-        name: name.into(),
-        rows,
-        seats_per_row,
-        price,
-    };
-    vec![
-        section("Floor", 10, 30, 149.0),
-        section("Lower Bowl", 15, 30, 89.5),
-        section("Balcony", 10, 25, 45.0),
-    ]
+    let section =
+        |name: &str, rows, seats_per_row, price| SectionSpec { name: name.into(), rows, seats_per_row, price };
+    vec![section("Floor", 10, 30, 149.0), section("Lower Bowl", 15, 30, 89.5), section("Balcony", 10, 25, 45.0)]
 }
 
 /// Creates the demo concert unless a concert with its title exists; returns its id and
 /// whether it was created now.
 pub async fn seed_demo(db: &Database) -> anyhow::Result<(i64, bool)> {
     let existing: Option<i64> = db
-        .timed(
-            sqlx::query_scalar("SELECT id FROM concerts WHERE title = $1")
-                .bind(DEMO_TITLE)
-                .fetch_optional(&db.pool),
-        )
+        .timed(sqlx::query_scalar("SELECT id FROM concerts WHERE title = $1").bind(DEMO_TITLE).fetch_optional(&db.pool))
         .await?;
     if let Some(id) = existing {
         return Ok((id, false));
     }
     let concert = db.create_concert(DEMO_TITLE).await?;
     let seats = layout(&demo_sections()).map_err(anyhow::Error::msg)?;
-    let first_night = (Utc::now() + Duration::days(60))
-        .date_naive()
-        .and_hms_opt(20, 0, 0)
-        .expect("valid time")
-        .and_utc();
+    let first_night =
+        (Utc::now() + Duration::days(60)).date_naive().and_hms_opt(20, 0, 0).expect("valid time").and_utc();
     for night in [first_night, first_night + Duration::days(1)] {
-        db.create_show(concert, night, &seats, &QueueConfig::default())
-            .await?;
+        db.create_show(concert, night, &seats, &QueueConfig::default()).await?;
     }
     Ok((concert, true))
 }
@@ -55,8 +39,7 @@ mod tests {
     fn each_demo_show_has_a_thousand_seats_in_three_sections() {
         let seats = super::layout(&super::demo_sections()).unwrap();
         assert_eq!(seats.len(), 1000);
-        let sections: std::collections::BTreeSet<_> =
-            seats.iter().map(|s| s.section.as_str()).collect();
+        let sections: std::collections::BTreeSet<_> = seats.iter().map(|s| s.section.as_str()).collect();
         assert_eq!(sections.len(), 3);
     }
 }

@@ -39,12 +39,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        settings: Settings,
-        db: Database,
-        redis: Arc<Redis>,
-        metrics: PrometheusHandle,
-    ) -> Self {
+    pub fn new(settings: Settings, db: Database, redis: Arc<Redis>, metrics: PrometheusHandle) -> Self {
         let tokens = Tokens::new(&settings.auth.jwt_secret, settings.auth.user_token_ttl);
         Self {
             queue: Arc::new(RedisQueue::new(redis.clone())),
@@ -82,11 +77,8 @@ impl AppState {
     /// Copies a show's seats, sales and queue settings from Postgres into Redis.
     #[tracing::instrument(skip(self))]
     pub async fn load_show(&self, show: ShowId) -> Result<(), StoreError> {
-        let config = self
-            .db
-            .queue_config(show)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
+        let config =
+            self.db.queue_config(show).await?.ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
         let seats = self.db.seats(show).await?;
         let sold = self.db.sold_seats(show).await?;
         self.catalog.load_show(show, &config, &seats, &sold).await?;
@@ -104,9 +96,7 @@ impl AppState {
             return Ok(self.seat_maps.insert(show, seats));
         }
         self.load_show(show).await?;
-        self.seat_maps
-            .get(show)
-            .ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))
+        self.seat_maps.get(show).ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))
     }
 
     /// Concerts from the Redis cache, loading it from Postgres when it is empty. When Redis
@@ -126,10 +116,7 @@ impl AppState {
         }
         let all = self.db.concerts().await?;
         self.catalog.load(&all).await?;
-        Ok(all
-            .into_iter()
-            .filter(|c| only.is_none_or(|id| c.id == id))
-            .collect())
+        Ok(all.into_iter().filter(|c| only.is_none_or(|id| c.id == id)).collect())
     }
 
     async fn concerts_without_cache(
@@ -141,10 +128,7 @@ impl AppState {
             StoreError::Unavailable(why) => {
                 tracing::warn!(%why, "catalog cache unreachable, reading Postgres");
                 let all = self.db.concerts().await?;
-                Ok(all
-                    .into_iter()
-                    .filter(|c| only.is_none_or(|id| c.id == id))
-                    .collect())
+                Ok(all.into_iter().filter(|c| only.is_none_or(|id| c.id == id)).collect())
             }
             other => Err(other),
         }

@@ -29,9 +29,7 @@ pub struct QueueAuth {
 pub struct AdminAuth(pub Claims);
 
 fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
-    let tokens = req
-        .app_data::<web::Data<Tokens>>()
-        .expect("Tokens are registered as app data");
+    let tokens = req.app_data::<web::Data<Tokens>>().expect("Tokens are registered as app data");
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -39,22 +37,15 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
     let token = header
         .to_str()
         .ok()
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be 'Bearer <token>'")
-        })?;
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
     tokens.verify(token).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         let why = match e.kind() {
             ErrorKind::ExpiredSignature => "the token has expired",
-            ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
-                "the token's signature is not valid"
-            }
+            ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => "the token's signature is not valid",
             _ => "the token is malformed or not valid",
         };
         ApiError::unauthorized(why)
@@ -63,8 +54,7 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
 
 fn path_show(req: &HttpRequest) -> Result<ShowId, ApiError> {
     let raw = req.match_info().get("show_id").unwrap_or_default();
-    raw.parse()
-        .map_err(|_| ApiError::not_found(format!("no show with id {raw:?}")))
+    raw.parse().map_err(|_| ApiError::not_found(format!("no show with id {raw:?}")))
 }
 
 impl FromRequest for AnyAuth {
@@ -91,16 +81,9 @@ impl FromRequest for QueueAuth {
                 ));
             };
             if token_show != show {
-                return Err(ApiError::forbidden(
-                    "wrong_show",
-                    "this queue token belongs to another show",
-                ));
+                return Err(ApiError::forbidden("wrong_show", "this queue token belongs to another show"));
             }
-            Ok(QueueAuth {
-                user: claims.sub,
-                show,
-                seq,
-            })
+            Ok(QueueAuth { user: claims.sub, show, seq })
         })())
     }
 }
@@ -112,10 +95,7 @@ impl FromRequest for AdminAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(bearer_claims(req).and_then(|claims| match claims.role {
             Role::Admin => Ok(AdminAuth(claims)),
-            Role::User => Err(ApiError::forbidden(
-                "forbidden",
-                "this needs an admin token",
-            )),
+            Role::User => Err(ApiError::forbidden("forbidden", "this needs an admin token")),
         }))
     }
 }

@@ -95,15 +95,14 @@ impl Tokens {
             show: place.map(|(show, _)| show),
             seq: place.map(|(_, seq)| seq),
         };
-        let token = jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding)
-            .expect("HS256 signing cannot fail");
+        let token =
+            jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding).expect("HS256 signing cannot fail");
         Issued { token, expires_at }
     }
 
     /// The claims of a token signed by us with HS256 and not expired.
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims)
     }
 }
 
@@ -118,12 +117,7 @@ mod tests {
     }
 
     fn forge(header: &str, claims: &serde_json::Value, signature: &str) -> String {
-        format!(
-            "{}.{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims.to_string()),
-            signature
-        )
+        format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims.to_string()), signature)
     }
 
     #[test]
@@ -131,10 +125,7 @@ mod tests {
         let t = tokens("k".repeat(32).as_str());
         let user = Uuid::new_v4();
         let claims = t.verify(&t.issue_queue(user, 7, 42).token).unwrap();
-        assert_eq!(
-            (claims.sub, claims.show, claims.seq, claims.role),
-            (user, Some(7), Some(42), Role::User)
-        );
+        assert_eq!((claims.sub, claims.show, claims.seq, claims.role), (user, Some(7), Some(42), Role::User));
     }
 
     #[test]
@@ -142,10 +133,7 @@ mod tests {
         let t = tokens("k".repeat(32).as_str());
         let now = Utc::now().timestamp();
         let claims = serde_json::json!({"sub": Uuid::new_v4(), "exp": now + 60, "iat": now, "jti": Uuid::new_v4(), "role": "admin"});
-        assert!(
-            t.verify(&forge(r#"{"alg":"none","typ":"JWT"}"#, &claims, ""))
-                .is_err()
-        );
+        assert!(t.verify(&forge(r#"{"alg":"none","typ":"JWT"}"#, &claims, "")).is_err());
     }
 
     #[test]
@@ -194,15 +182,9 @@ mod tests {
         let t = tokens("k".repeat(32).as_str());
         let token = t.issue_queue(Uuid::new_v4(), 1, 1000).token;
         let parts: Vec<&str> = token.split('.').collect();
-        let mut claims: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         claims["seq"] = 1.into();
-        let tampered = format!(
-            "{}.{}.{}",
-            parts[0],
-            URL_SAFE_NO_PAD.encode(claims.to_string()),
-            parts[2]
-        );
+        let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(claims.to_string()), parts[2]);
         assert!(t.verify(&tampered).is_err());
     }
 }

@@ -28,45 +28,27 @@ pub struct Cursors {
 
 impl Cursors {
     pub fn get(&self, show: ShowId) -> Option<i64> {
-        self.shows
-            .read()
-            .expect("cursor lock")
-            .get(&show)
-            .map(|s| s.cursor.load(Ordering::Acquire))
+        self.shows.read().expect("cursor lock").get(&show).map(|s| s.cursor.load(Ordering::Acquire))
     }
 
     /// Records a cursor value seen for the show; older values than the one known are ignored.
     pub fn observe(&self, show: ShowId, cursor: i64) {
         let entry = self.entry(show);
         let known = entry.cursor.fetch_max(cursor, Ordering::AcqRel).max(cursor);
-        entry
-            .rate
-            .lock()
-            .expect("rate lock")
-            .observe(Instant::now(), known);
+        entry.rate.lock().expect("rate lock").observe(Instant::now(), known);
     }
 
     /// Users admitted per second recently, if known.
     pub fn rate(&self, show: ShowId) -> Option<f64> {
         let shows = self.shows.read().expect("cursor lock");
-        shows
-            .get(&show)?
-            .rate
-            .lock()
-            .expect("rate lock")
-            .per_second(Instant::now())
+        shows.get(&show)?.rate.lock().expect("rate lock").per_second(Instant::now())
     }
 
     fn entry(&self, show: ShowId) -> Arc<ShowCursor> {
         if let Some(entry) = self.shows.read().expect("cursor lock").get(&show) {
             return entry.clone();
         }
-        self.shows
-            .write()
-            .expect("cursor lock")
-            .entry(show)
-            .or_default()
-            .clone()
+        self.shows.write().expect("cursor lock").entry(show).or_default().clone()
     }
 }
 

@@ -35,10 +35,7 @@ impl SeatMaps {
 
     pub fn insert(&self, show: ShowId, seats: Vec<Seat>) -> Arc<SeatMap> {
         let map = Arc::new(SeatMap::new(seats));
-        self.maps
-            .write()
-            .expect("seat map lock")
-            .insert(show, map.clone());
+        self.maps.write().expect("seat map lock").insert(show, map.clone());
         map
     }
 }

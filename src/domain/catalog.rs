@@ -85,9 +85,7 @@ pub fn layout(sections: &[SectionSpec]) -> Result<Vec<NewSeat>, String> {
         total += u64::from(s.rows) * u64::from(s.seats_per_row);
     }
     if total > u64::from(MAX_SEATS_PER_SHOW) {
-        return Err(format!(
-            "a show may have at most {MAX_SEATS_PER_SHOW} seats, these sections make {total}"
-        ));
+        return Err(format!("a show may have at most {MAX_SEATS_PER_SHOW} seats, these sections make {total}"));
     }
     Ok(sections.iter().flat_map(section_seats).collect())
 }
@@ -98,18 +96,12 @@ fn validate_section(s: &SectionSpec) -> Result<(), String> {
         return Err("a section name must be 1 to 100 printable characters".into());
     }
     if !(1..=MAX_ROWS).contains(&s.rows) {
-        return Err(format!(
-            "section {name:?}: rows must be between 1 and {MAX_ROWS}"
-        ));
+        return Err(format!("section {name:?}: rows must be between 1 and {MAX_ROWS}"));
     }
     if !(1..=MAX_SEATS_PER_ROW).contains(&s.seats_per_row) {
-        return Err(format!(
-            "section {name:?}: seats_per_row must be between 1 and {MAX_SEATS_PER_ROW}"
-        ));
+        return Err(format!("section {name:?}: seats_per_row must be between 1 and {MAX_SEATS_PER_ROW}"));
     }
-    price_cents(s.price)
-        .map(|_| ())
-        .map_err(|e| format!("section {name:?}: {e}"))
+    price_cents(s.price).map(|_| ()).map_err(|e| format!("section {name:?}: {e}"))
 }
 
 fn section_seats(s: &SectionSpec) -> impl Iterator<Item = NewSeat> + '_ {
@@ -152,12 +144,7 @@ mod tests {
     use super::*;
 
     fn section(name: &str, rows: u32, per_row: u32, price: f64) -> SectionSpec {
-        SectionSpec {
-            name: name.into(),
-            rows,
-            seats_per_row: per_row,
-            price,
-        }
+        SectionSpec { name: name.into(), rows, seats_per_row: per_row, price }
     }
 
     #[test]
@@ -172,31 +159,11 @@ mod tests {
 
     #[test]
     fn a_layout_has_every_seat_of_every_section() {
-        let seats = layout(&[
-            section("Floor", 2, 3, 120.0),
-            section("Balcony", 1, 2, 45.5),
-        ])
-        .unwrap();
+        let seats = layout(&[section("Floor", 2, 3, 120.0), section("Balcony", 1, 2, 45.5)]).unwrap();
         assert_eq!(seats.len(), 8);
-        assert_eq!(
-            seats[0],
-            NewSeat {
-                section: "Floor".into(),
-                row: "A".into(),
-                number: 1,
-                price_cents: 12000
-            }
-        );
+        assert_eq!(seats[0], NewSeat { section: "Floor".into(), row: "A".into(), number: 1, price_cents: 12000 });
         assert_eq!(seats[5].row, "B");
-        assert_eq!(
-            seats[7],
-            NewSeat {
-                section: "Balcony".into(),
-                row: "A".into(),
-                number: 2,
-                price_cents: 4550
-            }
-        );
+        assert_eq!(seats[7], NewSeat { section: "Balcony".into(), row: "A".into(), number: 2, price_cents: 4550 });
     }
 
     #[test]
@@ -211,16 +178,8 @@ mod tests {
     fn layouts_refuse_empty_oversized_and_duplicate_sections() {
         assert!(layout(&[]).is_err());
         assert!(layout(&[section("A", 0, 10, 1.0)]).is_err());
-        assert!(
-            layout(&[section("A", 200, 500, 1.0)])
-                .unwrap_err()
-                .contains("at most")
-        );
-        assert!(
-            layout(&[section("A", 1, 1, 1.0), section(" A ", 1, 1, 1.0)])
-                .unwrap_err()
-                .contains("twice")
-        );
+        assert!(layout(&[section("A", 200, 500, 1.0)]).unwrap_err().contains("at most"));
+        assert!(layout(&[section("A", 1, 1, 1.0), section(" A ", 1, 1, 1.0)]).unwrap_err().contains("twice"));
     }
 
     #[test]

@@ -34,28 +34,19 @@ impl SeatRequestError {
 }
 
 /// Checks a list of seat ids: not empty, not too long, no repeats, all seats of the show.
-pub fn validate_seat_request(
-    ids: &[SeatId],
-    is_seat_of_show: impl Fn(SeatId) -> bool,
-) -> Result<(), SeatRequestError> {
+pub fn validate_seat_request(ids: &[SeatId], is_seat_of_show: impl Fn(SeatId) -> bool) -> Result<(), SeatRequestError> {
     if ids.is_empty() {
         return Err(SeatRequestError::Empty);
     }
     if ids.len() > MAX_SEATS_PER_REQUEST {
-        return Err(SeatRequestError::TooMany {
-            limit: MAX_SEATS_PER_REQUEST,
-        });
+        return Err(SeatRequestError::TooMany { limit: MAX_SEATS_PER_REQUEST });
     }
     let mut seen = HashSet::new();
     let repeated: Vec<SeatId> = ids.iter().copied().filter(|id| !seen.insert(*id)).collect();
     if !repeated.is_empty() {
         return Err(SeatRequestError::Duplicates(repeated));
     }
-    let unknown: Vec<SeatId> = ids
-        .iter()
-        .copied()
-        .filter(|id| !is_seat_of_show(*id))
-        .collect();
+    let unknown: Vec<SeatId> = ids.iter().copied().filter(|id| !is_seat_of_show(*id)).collect();
     if !unknown.is_empty() {
         return Err(SeatRequestError::Unknown(unknown));
     }
@@ -77,22 +68,10 @@ mod tests {
 
     #[test]
     fn empty_repeated_unknown_and_oversized_requests_are_refused() {
-        assert_eq!(
-            validate_seat_request(&[], known),
-            Err(SeatRequestError::Empty)
-        );
-        assert_eq!(
-            validate_seat_request(&[1, 2, 1], known),
-            Err(SeatRequestError::Duplicates(vec![1]))
-        );
-        assert_eq!(
-            validate_seat_request(&[1, 11, -3], known),
-            Err(SeatRequestError::Unknown(vec![11, -3]))
-        );
+        assert_eq!(validate_seat_request(&[], known), Err(SeatRequestError::Empty));
+        assert_eq!(validate_seat_request(&[1, 2, 1], known), Err(SeatRequestError::Duplicates(vec![1])));
+        assert_eq!(validate_seat_request(&[1, 11, -3], known), Err(SeatRequestError::Unknown(vec![11, -3])));
         let many: Vec<SeatId> = (0..51).collect();
-        assert_eq!(
-            validate_seat_request(&many, |_| true),
-            Err(SeatRequestError::TooMany { limit: 50 })
-        );
+        assert_eq!(validate_seat_request(&many, |_| true), Err(SeatRequestError::TooMany { limit: 50 }));
     }
 }

@@ -83,26 +83,16 @@ impl QueueConfig {
     pub fn validate(&self) -> Result<(), String> {
         let ttl_ok = |v: u32| (1..=MAX_TTL_S).contains(&v);
         if !(1..=MAX_ACTIVE_LIMIT).contains(&self.max_active) {
-            return Err(format!(
-                "max_active must be between 1 and {MAX_ACTIVE_LIMIT}"
-            ));
+            return Err(format!("max_active must be between 1 and {MAX_ACTIVE_LIMIT}"));
         }
-        if !self.admit_per_second.is_finite()
-            || !(0.0..=MAX_ADMIT_PER_SECOND).contains(&self.admit_per_second)
-        {
-            return Err(format!(
-                "admit_per_second must be between 0 and {MAX_ADMIT_PER_SECOND}"
-            ));
+        if !self.admit_per_second.is_finite() || !(0.0..=MAX_ADMIT_PER_SECOND).contains(&self.admit_per_second) {
+            return Err(format!("admit_per_second must be between 0 and {MAX_ADMIT_PER_SECOND}"));
         }
         if !ttl_ok(self.session_ttl_s) || !ttl_ok(self.hold_ttl_s) || !ttl_ok(self.claim_window_s) {
-            return Err(format!(
-                "session_ttl_s, hold_ttl_s and claim_window_s must be between 1 and {MAX_TTL_S}"
-            ));
+            return Err(format!("session_ttl_s, hold_ttl_s and claim_window_s must be between 1 and {MAX_TTL_S}"));
         }
         if !(1..=MAX_SEATS_PER_USER_LIMIT).contains(&self.max_seats_per_user) {
-            return Err(format!(
-                "max_seats_per_user must be between 1 and {MAX_SEATS_PER_USER_LIMIT}"
-            ));
+            return Err(format!("max_seats_per_user must be between 1 and {MAX_SEATS_PER_USER_LIMIT}"));
         }
         Ok(())
     }
@@ -153,17 +143,10 @@ impl AdmissionRate {
     const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
     pub fn observe(&mut self, at: Instant, cursor: i64) {
-        while self
-            .samples
-            .front()
-            .is_some_and(|(t, _)| at.duration_since(*t) > Self::WINDOW)
-        {
+        while self.samples.front().is_some_and(|(t, _)| at.duration_since(*t) > Self::WINDOW) {
             self.samples.pop_front();
         }
-        let recent = self
-            .samples
-            .back()
-            .is_some_and(|(t, _)| at.duration_since(*t) < Self::SAMPLE_EVERY);
+        let recent = self.samples.back().is_some_and(|(t, _)| at.duration_since(*t) < Self::SAMPLE_EVERY);
         if recent && self.samples.len() > 1 {
             self.samples.pop_back();
         }
@@ -241,28 +224,11 @@ mod tests {
     #[test]
     fn config_patches_keep_unset_fields_and_refuse_nonsense() {
         let base = QueueConfig::default();
-        let patched = QueueConfigPatch {
-            max_active: Some(7),
-            ..Default::default()
-        }
-        .apply(&base)
-        .unwrap();
-        assert_eq!(
-            patched,
-            QueueConfig {
-                max_active: 7,
-                ..base.clone()
-            }
-        );
-        let zero = QueueConfigPatch {
-            max_active: Some(0),
-            ..Default::default()
-        };
+        let patched = QueueConfigPatch { max_active: Some(7), ..Default::default() }.apply(&base).unwrap();
+        assert_eq!(patched, QueueConfig { max_active: 7, ..base.clone() });
+        let zero = QueueConfigPatch { max_active: Some(0), ..Default::default() };
         assert!(zero.apply(&base).unwrap_err().contains("max_active"));
-        let nan = QueueConfigPatch {
-            admit_per_second: Some(f64::NAN),
-            ..Default::default()
-        };
+        let nan = QueueConfigPatch { admit_per_second: Some(f64::NAN), ..Default::default() };
         assert!(nan.apply(&base).is_err());
     }
 

@@ -14,19 +14,13 @@ use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/v1/admin/concerts").route(web::post().to(create_concert)))
-        .service(
-            super::resource("/v1/admin/concerts/{concert_id}/shows")
-                .route(web::post().to(create_show)),
-        )
+        .service(super::resource("/v1/admin/concerts/{concert_id}/shows").route(web::post().to(create_show)))
         .service(
             super::resource("/v1/admin/shows/{show_id}/queue")
                 .route(web::put().to(update_queue_config))
                 .route(web::get().to(get_queue_config)),
         )
-        .service(
-            super::resource("/v1/admin/shows/{show_id}/queue/stats")
-                .route(web::get().to(queue_stats)),
-        );
+        .service(super::resource("/v1/admin/shows/{show_id}/queue/stats").route(web::get().to(queue_stats)));
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -78,8 +72,7 @@ pub async fn create_concert(
     body: web::Json<NewConcert>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let title =
-        validate_title(&body.title).map_err(|e| ApiError::unprocessable("invalid_title", e))?;
+    let title = validate_title(&body.title).map_err(|e| ApiError::unprocessable("invalid_title", e))?;
     let id = state.db.create_concert(&title).await?;
     if let Err(error) = state.catalog.put_concert(id, &title).await {
         tracing::warn!(%error, concert = id, "concert saved, catalog cache not updated");
@@ -100,26 +93,16 @@ pub async fn create_show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let concert = path.into_inner();
-    let seats =
-        layout(&body.sections).map_err(|e| ApiError::unprocessable("invalid_sections", e))?;
+    let seats = layout(&body.sections).map_err(|e| ApiError::unprocessable("invalid_sections", e))?;
     if body.starts_at <= Utc::now() {
-        return Err(ApiError::unprocessable(
-            "invalid_starts_at",
-            "starts_at must be in the future",
-        ));
+        return Err(ApiError::unprocessable("invalid_starts_at", "starts_at must be in the future"));
     }
     if !state.db.concert_exists(concert).await? {
         return Err(ApiError::not_found(format!("no concert with id {concert}")));
     }
-    let show = state
-        .db
-        .create_show(concert, body.starts_at, &seats, &QueueConfig::default())
-        .await?;
+    let show = state.db.create_show(concert, body.starts_at, &seats, &QueueConfig::default()).await?;
     cache_new_show(&state, &show).await;
-    Ok(HttpResponse::Created().json(ShowCreated {
-        id: show.id,
-        seat_count: show.seat_count,
-    }))
+    Ok(HttpResponse::Created().json(ShowCreated { id: show.id, seat_count: show.seat_count }))
 }
 
 /// Postgres has the show; the cache learns of it now, or reloads on its next read.
@@ -158,20 +141,15 @@ pub async fn update_queue_config(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let show = path.into_inner();
-    let config = body
-        .apply(&current_config(&state, show).await?)
-        .map_err(|e| ApiError::unprocessable("invalid_config", e))?;
+    let config =
+        body.apply(&current_config(&state, show).await?).map_err(|e| ApiError::unprocessable("invalid_config", e))?;
     state.db.put_queue_config(show, &config).await?;
     state.load_show(show).await?;
     Ok(HttpResponse::Ok().json(config))
 }
 
 async fn current_config(state: &AppState, show: ShowId) -> Result<QueueConfig, ApiError> {
-    state
-        .db
-        .queue_config(show)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no show with id {show}")))
+    state.db.queue_config(show).await?.ok_or_else(|| ApiError::not_found(format!("no show with id {show}")))
 }
 
 /// Live queue counters of a show.

@@ -54,14 +54,7 @@ pub async fn list_concerts(state: web::Data<AppState>) -> Result<HttpResponse, A
         .map(|c| ConcertSummary {
             id: c.id,
             title: c.title,
-            shows: c
-                .shows
-                .iter()
-                .map(|s| ShowSummary {
-                    id: s.id,
-                    starts_at: s.starts_at,
-                })
-                .collect(),
+            shows: c.shows.iter().map(|s| ShowSummary { id: s.id, starts_at: s.starts_at }).collect(),
         })
         .collect();
     Ok(HttpResponse::Ok().json(summaries))
@@ -71,10 +64,7 @@ pub async fn list_concerts(state: web::Data<AppState>) -> Result<HttpResponse, A
 #[utoipa::path(get, path = "/v1/concerts/{concert_id}", tag = "catalog",
     params(("concert_id" = i64, Path, description = "concert id")),
     responses((status = 200, body = ConcertDetail), (status = 404, body = crate::error::ErrorBody)))]
-pub async fn get_concert(
-    path: web::Path<ConcertId>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_concert(path: web::Path<ConcertId>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let concert = state
         .concerts(Some(id))
@@ -83,22 +73,11 @@ pub async fn get_concert(
         .next()
         .ok_or_else(|| ApiError::not_found(format!("no concert with id {id}")))?;
     let shows = try_join_all(concert.shows.iter().map(|show| show_detail(&state, show))).await?;
-    Ok(HttpResponse::Ok().json(ConcertDetail {
-        id: concert.id,
-        title: concert.title,
-        shows,
-    }))
+    Ok(HttpResponse::Ok().json(ConcertDetail { id: concert.id, title: concert.title, shows }))
 }
 
 async fn show_detail(state: &AppState, show: &ShowInfo) -> Result<ShowDetail, ApiError> {
-    let taken = state
-        .with_show(show.id, || state.catalog.unavailable(show.id))
-        .await?;
+    let taken = state.with_show(show.id, || state.catalog.unavailable(show.id)).await?;
     let available = show.seat_count - (taken.sold + taken.held) as i64;
-    Ok(ShowDetail {
-        id: show.id,
-        starts_at: show.starts_at,
-        seat_count: show.seat_count,
-        available: available.max(0),
-    })
+    Ok(ShowDetail { id: show.id, starts_at: show.starts_at, seat_count: show.seat_count, available: available.max(0) })
 }

@@ -45,22 +45,14 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }
 
 /// The document as committed in `openapi/openapi.json`.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes")
-        + "\n"
+    ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes") + "\n"
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -69,7 +61,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn docs_redirect() -> HttpResponse {
-    HttpResponse::PermanentRedirect()
-        .insert_header(("Location", "/docs/"))
-        .finish()
+    HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
 }

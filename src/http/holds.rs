@@ -19,10 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(hold_seats))
                 .route(web::get().to(my_holds)),
         )
-        .service(
-            super::resource("/v1/shows/{show_id}/holds/{seat_id}")
-                .route(web::delete().to(release_hold)),
-        );
+        .service(super::resource("/v1/shows/{show_id}/holds/{seat_id}").route(web::delete().to(release_hold)));
 }
 
 #[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Debug)]
@@ -66,36 +63,23 @@ pub struct Holds {
 }
 
 /// Checks a seat selection against the show's seat map (422 when it is not valid).
-pub(crate) async fn validated(
-    state: &AppState,
-    show: ShowId,
-    seat_ids: &[SeatId],
-) -> Result<(), ApiError> {
+pub(crate) async fn validated(state: &AppState, show: ShowId, seat_ids: &[SeatId]) -> Result<(), ApiError> {
     let map = state.seat_map(show).await?;
-    validate_seat_request(seat_ids, |seat| map.contains(seat)).map_err(|e| {
-        ApiError::unprocessable("invalid_seats", e.message()).with_seat_ids(e.seat_ids())
-    })
+    validate_seat_request(seat_ids, |seat| map.contains(seat))
+        .map_err(|e| ApiError::unprocessable("invalid_seats", e.message()).with_seat_ids(e.seat_ids()))
 }
 
 fn not_active() -> ApiError {
-    ApiError::forbidden(
-        "not_active",
-        "you are not in this show's active set (still waiting, or your session ended)",
-    )
+    ApiError::forbidden("not_active", "you are not in this show's active set (still waiting, or your session ended)")
 }
 
 /// The seat map with each seat's status.
 #[utoipa::path(get, path = "/v1/shows/{show_id}/seats", tag = "seats", security(("bearer" = [])),
     params(("show_id" = i64, Path)),
     responses((status = 200, body = SeatList), (status = 403, body = crate::error::ErrorBody, description = "`not_active`")))]
-pub async fn list_seats(
-    auth: QueueAuth,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_seats(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let show = auth.show;
-    let presence = state
-        .with_show(show, || state.queue.presence(show, auth.user))
-        .await?;
+    let presence = state.with_show(show, || state.queue.presence(show, auth.user)).await?;
     if presence.active_until_ms.is_none() {
         return Err(not_active());
     }
@@ -121,10 +105,7 @@ pub async fn list_seats(
             },
         })
         .collect();
-    Ok(HttpResponse::Ok().json(SeatList {
-        show_id: show,
-        seats,
-    }))
+    Ok(HttpResponse::Ok().json(SeatList { show_id: show, seats }))
 }
 
 /// Hold seats for a few minutes: all of them, or none.
@@ -142,22 +123,16 @@ pub async fn hold_seats(
 ) -> Result<HttpResponse, ApiError> {
     let (show, seats) = (auth.show, &body.seat_ids);
     validated(&state, show, seats).await?;
-    match state
-        .with_show(show, || state.holds.hold(show, auth.user, seats))
-        .await?
-    {
+    match state.with_show(show, || state.holds.hold(show, auth.user, seats)).await? {
         HoldOutcome::Held { expires_at_ms } => {
             metrics::counter!("boxoffice_holds_total").increment(1);
-            Ok(HttpResponse::Created().json(Holds {
-                seat_ids: seats.clone(),
-                expires_at: Some(super::from_millis(expires_at_ms)),
-            }))
+            Ok(HttpResponse::Created()
+                .json(Holds { seat_ids: seats.clone(), expires_at: Some(super::from_millis(expires_at_ms)) }))
         }
-        HoldOutcome::Unavailable(taken) => Err(ApiError::conflict(
-            "seat_unavailable",
-            "some seats are held by someone else or sold; nothing was held",
-        )
-        .with_seat_ids(taken)),
+        HoldOutcome::Unavailable(taken) => {
+            Err(ApiError::conflict("seat_unavailable", "some seats are held by someone else or sold; nothing was held")
+                .with_seat_ids(taken))
+        }
         HoldOutcome::NotActive => Err(not_active()),
         HoldOutcome::OverLimit { limit } => Err(ApiError::new(
             Kind::Unprocessable,
@@ -170,15 +145,10 @@ pub async fn hold_seats(
 /// My current holds in this show.
 #[utoipa::path(get, path = "/v1/shows/{show_id}/holds", tag = "seats", security(("bearer" = [])),
     params(("show_id" = i64, Path)), responses((status = 200, body = Holds)))]
-pub async fn my_holds(
-    auth: QueueAuth,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn my_holds(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let holds = state.holds.holds_of(auth.show, auth.user).await?;
-    Ok(HttpResponse::Ok().json(Holds {
-        seat_ids: holds.seat_ids,
-        expires_at: holds.expires_at_ms.map(super::from_millis),
-    }))
+    Ok(HttpResponse::Ok()
+        .json(Holds { seat_ids: holds.seat_ids, expires_at: holds.expires_at_ms.map(super::from_millis) }))
 }
 
 /// Release one of my holds.
@@ -192,11 +162,7 @@ pub async fn release_hold(
 ) -> Result<HttpResponse, ApiError> {
     let (_, seat) = path.into_inner();
     if !state.holds.release(auth.show, auth.user, seat).await? {
-        return Err(ApiError::new(
-            Kind::NotFound,
-            "hold_not_found",
-            format!("you hold no seat {seat} in this show"),
-        ));
+        return Err(ApiError::new(Kind::NotFound, "hold_not_found", format!("you hold no seat {seat} in this show")));
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -22,14 +22,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Registers every route, the extractor error handlers and the JSON 404/405.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(MAX_BODY_BYTES)
-            .error_handler(json_error),
-    )
-    .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-    .app_data(web::PathConfig::default().error_handler(path_error))
-    .app_data(web::QueryConfig::default().error_handler(query_error));
+    cfg.app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(json_error))
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error));
     ops::routes(cfg);
     docs::routes(cfg);
     tokens::routes(cfg);
@@ -54,26 +50,16 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> 
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!(
-        "no such endpoint: {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(ApiError::not_found(format!("no such endpoint: {} {}", req.method(), req.path())))
 }
 
 fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     let api = match &error {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            too_large()
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => too_large(),
+        JsonPayloadError::ContentType => {
+            ApiError::new(Kind::UnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
         }
-        JsonPayloadError::ContentType => ApiError::new(
-            Kind::UnsupportedMediaType,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::bad_request("invalid_body", e.to_string())
-        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request("invalid_body", e.to_string()),
         JsonPayloadError::Deserialize(e) => ApiError::bad_request("malformed_json", e.to_string()),
         JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
         _ => ApiError::bad_request("invalid_body", error.to_string()),
@@ -99,15 +85,9 @@ fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
 
 /// A `201 Created` or `200 OK` JSON answer.
 pub(crate) fn json_status<T: serde::Serialize>(created: bool, body: &T) -> HttpResponse {
-    if created {
-        HttpResponse::Created().json(body)
-    } else {
-        HttpResponse::Ok().json(body)
-    }
+    if created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) }
 }
 
 pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_else(Utc::now)
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }

@@ -68,16 +68,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if redis_up && breaker != BreakerState::Open {
         HttpResponse::Ok().json(body)
     } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", "2"))
-            .json(body)
+        HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "2")).json(body)
     }
 }
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }

@@ -123,15 +123,9 @@ pub async fn join_queue(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (show, user) = (path.into_inner(), auth.0.sub);
-    let place = match state
-        .with_show(show, || state.queue.join(show, user))
-        .await?
-    {
+    let place = match state.with_show(show, || state.queue.join(show, user)).await? {
         JoinOutcome::Closed => {
-            return Err(ApiError::conflict(
-                "queue_closed",
-                "this queue is not taking new users right now",
-            ));
+            return Err(ApiError::conflict("queue_closed", "this queue is not taking new users right now"));
         }
         JoinOutcome::Placed(place) => place,
     };
@@ -152,17 +146,12 @@ pub async fn join_queue(
     params(("show_id" = i64, Path)),
     responses((status = 200, body = Standing), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody, description = "a token for another show")))]
-pub async fn poll_queue(
-    auth: QueueAuth,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn poll_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let cursor = state.cursor(auth.show).await?;
     if auth.seq > cursor {
         return Ok(HttpResponse::Ok().json(waiting(&state, auth.show, auth.seq, cursor)));
     }
-    let presence = state
-        .with_show(auth.show, || state.queue.presence(auth.show, auth.user))
-        .await?;
+    let presence = state.with_show(auth.show, || state.queue.presence(auth.show, auth.user)).await?;
     state.cursors.observe(auth.show, presence.cursor);
     Ok(HttpResponse::Ok().json(presence.active_until_ms.map_or_else(expired, active)))
 }
@@ -171,16 +160,9 @@ pub async fn poll_queue(
 #[utoipa::path(delete, path = "/v1/shows/{show_id}/queue", tag = "queue", security(("bearer" = [])),
     params(("show_id" = i64, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody, description = "`not_in_queue`")))]
-pub async fn leave_queue(
-    auth: QueueAuth,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn leave_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if !state.queue.leave(auth.show, auth.user).await? {
-        return Err(ApiError::new(
-            Kind::NotFound,
-            "not_in_queue",
-            "you are neither waiting nor active in this show",
-        ));
+        return Err(ApiError::new(Kind::NotFound, "not_in_queue", "you are neither waiting nor active in this show"));
     }
     Ok(HttpResponse::NoContent().finish())
 }

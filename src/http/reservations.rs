@@ -17,10 +17,7 @@ use crate::store::postgres::reservations::{Reservation, Sale, fingerprint};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/v1/shows/{show_id}/reservations").route(web::post().to(reserve)))
-        .service(
-            super::resource("/v1/reservations/{reservation_id}")
-                .route(web::get().to(get_reservation)),
-        );
+        .service(super::resource("/v1/reservations/{reservation_id}").route(web::get().to(get_reservation)));
 }
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
@@ -37,13 +34,7 @@ pub struct ReservationView {
 
 impl From<Reservation> for ReservationView {
     fn from(r: Reservation) -> Self {
-        Self {
-            id: r.id,
-            show_id: r.show_id,
-            seat_ids: r.seat_ids,
-            status: r.status,
-            created_at: r.created_at,
-        }
+        Self { id: r.id, show_id: r.show_id, seat_ids: r.seat_ids, status: r.status, created_at: r.created_at }
     }
 }
 
@@ -56,19 +47,14 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
-            format!(
-                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"
-            ),
+            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"),
         ));
     }
     Ok(Some(key.to_string()))
 }
 
 fn key_reused() -> ApiError {
-    ApiError::unprocessable(
-        "idempotency_key_reused",
-        "this Idempotency-Key was used for a different request",
-    )
+    ApiError::unprocessable("idempotency_key_reused", "this Idempotency-Key was used for a different request")
 }
 
 fn seats_sold(seats: Vec<SeatId>) -> ApiError {
@@ -98,11 +84,7 @@ pub async fn reserve(
     let key = idempotency_key(&req)?;
     validated(&state, show, seats).await?;
     if let Some(key) = &key {
-        match state
-            .db
-            .replay(auth.user, key, &fingerprint(show, seats))
-            .await?
-        {
+        match state.db.replay(auth.user, key, &fingerprint(show, seats)).await? {
             Some(Sale::Replayed(earlier)) => {
                 return Ok(HttpResponse::Ok().json(ReservationView::from(earlier)));
             }
@@ -114,17 +96,10 @@ pub async fn reserve(
         HoldCheck::AllHeld => {}
         HoldCheck::Sold(sold) => return Err(seats_sold(sold)),
         HoldCheck::Missing(missing) => {
-            return Err(
-                ApiError::conflict("hold_missing", "hold every seat before confirming")
-                    .with_seat_ids(missing),
-            );
+            return Err(ApiError::conflict("hold_missing", "hold every seat before confirming").with_seat_ids(missing));
         }
     }
-    match state
-        .db
-        .sell(show, auth.user, seats, key.as_deref())
-        .await?
-    {
+    match state.db.sell(show, auth.user, seats, key.as_deref()).await? {
         Sale::Created(reservation) => {
             metrics::counter!("boxoffice_reservations_total").increment(1);
             if let Err(error) = state.holds.complete_sale(show, auth.user, seats).await {

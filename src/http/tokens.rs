@@ -39,11 +39,7 @@ pub async fn issue_token(
     check_optional_object(&req, &body)?;
     let (user_id, issued) = state.tokens.issue_user();
     metrics::counter!("boxoffice_tokens_issued_total").increment(1);
-    Ok(HttpResponse::Created().json(TokenIssued {
-        token: issued.token,
-        user_id,
-        expires_at: issued.expires_at,
-    }))
+    Ok(HttpResponse::Created().json(TokenIssued { token: issued.token, user_id, expires_at: issued.expires_at }))
 }
 
 /// An empty body, or a JSON object sent as JSON.
@@ -65,10 +61,7 @@ fn check_optional_object(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError>
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(_) => Err(ApiError::bad_request(
-            "invalid_body",
-            "the body must be a JSON object, e.g. {}",
-        )),
+        Ok(_) => Err(ApiError::bad_request("invalid_body", "the body must be a JSON object, e.g. {}")),
         Err(e) => Err(ApiError::bad_request("malformed_json", e.to_string())),
     }
 }

@@ -124,31 +124,16 @@ pub enum HoldCheck {
 #[async_trait]
 pub trait HoldStore: Send + Sync {
     /// Holds every seat for the user, or none of them.
-    async fn hold(
-        &self,
-        show: ShowId,
-        user: Uuid,
-        seats: &[SeatId],
-    ) -> Result<HoldOutcome, StoreError>;
+    async fn hold(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldOutcome, StoreError>;
     /// Compare-and-delete: false when the seat is not held by this user.
     async fn release(&self, show: ShowId, user: Uuid, seat: SeatId) -> Result<bool, StoreError>;
     async fn holds_of(&self, show: ShowId, user: Uuid) -> Result<UserHolds, StoreError>;
     async fn seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError>;
     /// Whether every seat is still held by this user and none is known sold.
-    async fn check(
-        &self,
-        show: ShowId,
-        user: Uuid,
-        seats: &[SeatId],
-    ) -> Result<HoldCheck, StoreError>;
+    async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldCheck, StoreError>;
     /// After the sale committed in Postgres: mark the seats sold, drop the user's holds and
     /// give the active slot back.
-    async fn complete_sale(
-        &self,
-        show: ShowId,
-        user: Uuid,
-        seats: &[SeatId],
-    ) -> Result<(), StoreError>;
+    async fn complete_sale(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<(), StoreError>;
     /// Record seats Postgres says are sold, so holds on them fail fast.
     async fn mark_sold(&self, show: ShowId, seats: &[SeatId]) -> Result<(), StoreError>;
 }

@@ -26,16 +26,11 @@ pub async fn run(state: Arc<AppState>) {
 
 /// One tick of every known show.
 pub async fn tick_all(state: &AppState) {
-    futures::stream::iter(state.shows.get())
-        .for_each_concurrent(CONCURRENCY, |show| tick(state, show))
-        .await;
+    futures::stream::iter(state.shows.get()).for_each_concurrent(CONCURRENCY, |show| tick(state, show)).await;
 }
 
 async fn tick(state: &AppState, show: ShowId) {
-    match state
-        .with_show(show, || state.queue.admit(show, MAX_BATCH))
-        .await
-    {
+    match state.with_show(show, || state.queue.admit(show, MAX_BATCH)).await {
         Ok(tick) => {
             state.cursors.observe(show, tick.cursor);
             metrics::counter!("boxoffice_admitted_total").increment(tick.admitted);

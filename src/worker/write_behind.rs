@@ -20,11 +20,6 @@ use crate::store::StoreError;
 use crate::store::redis::events::StreamEvent;
 
 pub const BATCH: usize = 1000;
-/// How long a show's lease lasts without renewal.
-pub const LEASE_TTL: Duration = Duration::from_secs(10);
-/// Entries idle this long at another consumer are taken over by the lease holder. The
-/// lease had to lapse for us to get it, so the old holder read them at least this long ago.
-pub const RECLAIM_IDLE: Duration = Duration::from_secs(5);
 const STATS_EVERY: Duration = Duration::from_secs(1);
 const BACKOFF: Duration = Duration::from_secs(1);
 
@@ -45,19 +40,14 @@ impl Lag {
     pub fn snapshot(&self) -> LagSnapshot {
         LagSnapshot {
             backlog: self.backlog.load(Ordering::Relaxed),
-            oldest_unwritten: Duration::from_millis(
-                self.oldest_unwritten_ms.load(Ordering::Relaxed),
-            ),
+            oldest_unwritten: Duration::from_millis(self.oldest_unwritten_ms.load(Ordering::Relaxed)),
         }
     }
 }
 
 /// A consumer name unique to this process.
 pub fn consumer_name() -> String {
-    format!(
-        "boxoffice-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
+    format!("boxoffice-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 pub async fn run(state: Arc<AppState>) {
@@ -92,12 +82,8 @@ pub async fn drain_all(state: &AppState, consumer: &str) -> Result<bool, StoreEr
 /// Writes one batch of the show's events to Postgres; false when there was nothing to do
 /// or another instance holds the show's lease.
 #[tracing::instrument(skip(state))]
-pub async fn drain_show(
-    state: &AppState,
-    show: ShowId,
-    consumer: &str,
-) -> Result<bool, StoreError> {
-    if !state.events.lease(show, consumer, LEASE_TTL).await? {
+pub async fn drain_show(state: &AppState, show: ShowId, consumer: &str) -> Result<bool, StoreError> {
+    if !state.events.lease(show, consumer, state.settings.workers.write_behind_lease).await? {
         return Ok(false);
     }
     let batch = match next_batch(state, show, consumer).await {
@@ -119,22 +105,17 @@ pub async fn drain_show(
     Ok(true)
 }
 
-async fn next_batch(
-    state: &AppState,
-    show: ShowId,
-    consumer: &str,
-) -> Result<Vec<StreamEvent>, StoreError> {
+async fn next_batch(state: &AppState, show: ShowId, consumer: &str) -> Result<Vec<StreamEvent>, StoreError> {
     let mine = state.events.own_pending(show, consumer, BATCH).await?;
     if !mine.is_empty() {
         return Ok(mine);
     }
-    let orphaned = state
-        .events
-        .claim_idle(show, consumer, RECLAIM_IDLE, BATCH)
-        .await?;
+    // The lease had to lapse for us to hold it, so whoever held it before read its pending
+    // entries at least a lease ago; half a lease is a safe idle bound.
+    let reclaim_idle = state.settings.workers.write_behind_lease / 2;
+    let orphaned = state.events.claim_idle(show, consumer, reclaim_idle, BATCH).await?;
     if !orphaned.is_empty() {
-        metrics::counter!("boxoffice_writebehind_events_reclaimed_total")
-            .increment(orphaned.len() as u64);
+        metrics::counter!("boxoffice_writebehind_events_reclaimed_total").increment(orphaned.len() as u64);
         return Ok(orphaned);
     }
     state.events.new_entries(show, consumer, BATCH).await
@@ -147,21 +128,13 @@ async fn measure_lag(state: &AppState) {
             continue;
         };
         let label = show.to_string();
-        metrics::gauge!("boxoffice_writebehind_stream_length", "show" => label.clone())
-            .set(stats.length as f64);
-        metrics::gauge!("boxoffice_writebehind_unacked", "show" => label.clone())
-            .set(stats.unacked as f64);
+        metrics::gauge!("boxoffice_writebehind_stream_length", "show" => label.clone()).set(stats.length as f64);
+        metrics::gauge!("boxoffice_writebehind_unacked", "show" => label.clone()).set(stats.unacked as f64);
         metrics::gauge!("boxoffice_writebehind_oldest_unacked_seconds", "show" => label)
             .set(stats.oldest_unacked_age.as_secs_f64());
         backlog += stats.unacked;
         oldest = oldest.max(stats.oldest_unacked_age);
     }
-    state
-        .write_behind_lag
-        .backlog
-        .store(backlog, Ordering::Relaxed);
-    state
-        .write_behind_lag
-        .oldest_unwritten_ms
-        .store(oldest.as_millis() as u64, Ordering::Relaxed);
+    state.write_behind_lag.backlog.store(backlog, Ordering::Relaxed);
+    state.write_behind_lag.oldest_unwritten_ms.store(oldest.as_millis() as u64, Ordering::Relaxed);
 }

@@ -25,12 +25,7 @@ struct ShowRow {
 
 impl From<ShowRow> for ShowInfo {
     fn from(r: ShowRow) -> Self {
-        ShowInfo {
-            id: r.id,
-            concert_id: r.concert_id,
-            starts_at: r.starts_at,
-            seat_count: i64::from(r.seat_count),
-        }
+        ShowInfo { id: r.id, concert_id: r.concert_id, starts_at: r.starts_at, seat_count: i64::from(r.seat_count) }
     }
 }
 
@@ -71,8 +66,7 @@ impl From<ConfigRow> for QueueConfig {
 impl Database {
     #[tracing::instrument(skip(self))]
     pub async fn create_concert(&self, title: &str) -> Result<ConcertId, StoreError> {
-        let query =
-            sqlx::query_scalar("INSERT INTO concerts (title) VALUES ($1) RETURNING id").bind(title);
+        let query = sqlx::query_scalar("INSERT INTO concerts (title) VALUES ($1) RETURNING id").bind(title);
         self.timed(query.fetch_one(&self.pool)).await
     }
 
@@ -105,19 +99,15 @@ impl Database {
     }
 
     pub async fn concert_exists(&self, id: ConcertId) -> Result<bool, StoreError> {
-        let query =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM concerts WHERE id = $1)").bind(id);
+        let query = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM concerts WHERE id = $1)").bind(id);
         self.timed(query.fetch_one(&self.pool)).await
     }
 
     /// Every concert with its shows, for loading the cache.
     #[tracing::instrument(skip(self))]
     pub async fn concerts(&self) -> Result<Vec<ConcertInfo>, StoreError> {
-        let concerts: Vec<ConcertRow> = self
-            .timed(
-                sqlx::query_as("SELECT id, title FROM concerts ORDER BY id").fetch_all(&self.pool),
-            )
-            .await?;
+        let concerts: Vec<ConcertRow> =
+            self.timed(sqlx::query_as("SELECT id, title FROM concerts ORDER BY id").fetch_all(&self.pool)).await?;
         let shows: Vec<ShowRow> = self
             .timed(
                 sqlx::query_as("SELECT id, concert_id, starts_at, seat_count FROM shows ORDER BY starts_at, id")
@@ -129,30 +119,20 @@ impl Database {
             .map(|c| ConcertInfo {
                 id: c.id,
                 title: c.title,
-                shows: shows
-                    .iter()
-                    .filter(|s| s.concert_id == c.id)
-                    .cloned()
-                    .map(Into::into)
-                    .collect(),
+                shows: shows.iter().filter(|s| s.concert_id == c.id).cloned().map(Into::into).collect(),
             })
             .collect())
     }
 
     pub async fn show(&self, id: ShowId) -> Result<Option<ShowInfo>, StoreError> {
-        let query = sqlx::query_as::<_, ShowRow>(
-            "SELECT id, concert_id, starts_at, seat_count FROM shows WHERE id = $1",
-        )
-        .bind(id);
-        Ok(self
-            .timed(query.fetch_optional(&self.pool))
-            .await?
-            .map(Into::into))
+        let query =
+            sqlx::query_as::<_, ShowRow>("SELECT id, concert_id, starts_at, seat_count FROM shows WHERE id = $1")
+                .bind(id);
+        Ok(self.timed(query.fetch_optional(&self.pool)).await?.map(Into::into))
     }
 
     pub async fn show_ids(&self) -> Result<Vec<ShowId>, StoreError> {
-        self.timed(sqlx::query_scalar("SELECT id FROM shows ORDER BY id").fetch_all(&self.pool))
-            .await
+        self.timed(sqlx::query_scalar("SELECT id FROM shows ORDER BY id").fetch_all(&self.pool)).await
     }
 
     pub async fn queue_config(&self, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
@@ -161,17 +141,10 @@ impl Database {
              FROM queue_configs WHERE show_id = $1",
         )
         .bind(show);
-        Ok(self
-            .timed(query.fetch_optional(&self.pool))
-            .await?
-            .map(Into::into))
+        Ok(self.timed(query.fetch_optional(&self.pool)).await?.map(Into::into))
     }
 
-    pub async fn put_queue_config(
-        &self,
-        show: ShowId,
-        config: &QueueConfig,
-    ) -> Result<(), StoreError> {
+    pub async fn put_queue_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
         self.timed(upsert_config(&self.pool, show, config)).await
     }
 
@@ -194,19 +167,12 @@ impl Database {
     }
 
     pub async fn sold_seats(&self, show: ShowId) -> Result<Vec<SeatId>, StoreError> {
-        let query = sqlx::query_scalar(
-            "SELECT seat_id FROM sold_seats WHERE show_id = $1 ORDER BY seat_id",
-        )
-        .bind(show);
+        let query = sqlx::query_scalar("SELECT seat_id FROM sold_seats WHERE show_id = $1 ORDER BY seat_id").bind(show);
         self.timed(query.fetch_all(&self.pool)).await
     }
 }
 
-async fn insert_seats(
-    tx: &mut sqlx::PgConnection,
-    show: ShowId,
-    seats: &[NewSeat],
-) -> Result<(), sqlx::Error> {
+async fn insert_seats(tx: &mut sqlx::PgConnection, show: ShowId, seats: &[NewSeat]) -> Result<(), sqlx::Error> {
     let sections: Vec<&str> = seats.iter().map(|s| s.section.as_str()).collect();
     let rows: Vec<&str> = seats.iter().map(|s| s.row.as_str()).collect();
     let numbers: Vec<i32> = seats.iter().map(|s| s.number).collect();

@@ -23,29 +23,20 @@ fn stamped_column(kind: &str) -> Option<&'static str> {
 }
 
 fn at(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_else(Utc::now)
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
 impl Database {
     /// Records a batch of one show's events in stream order; returns how many were new.
     #[tracing::instrument(skip(self, events), fields(events = events.len()))]
-    pub async fn record_events(
-        &self,
-        show: ShowId,
-        events: &[StreamEvent],
-    ) -> Result<u64, StoreError> {
+    pub async fn record_events(&self, show: ShowId, events: &[StreamEvent]) -> Result<u64, StoreError> {
         if events.is_empty() {
             return Ok(0);
         }
         self.timed(async {
             let mut tx = self.pool.begin().await?;
             let fresh = insert_new_events(&mut tx, show, events).await?;
-            let fresh_events: Vec<&StreamEvent> = events
-                .iter()
-                .filter(|e| fresh.contains(&e.id_parts()))
-                .collect();
+            let fresh_events: Vec<&StreamEvent> = events.iter().filter(|e| fresh.contains(&e.id_parts())).collect();
             apply_to_queue_entries(&mut tx, show, &fresh_events).await?;
             tx.commit().await?;
             Ok(fresh.len() as u64)
@@ -64,10 +55,7 @@ async fn insert_new_events(
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     let users: Vec<Option<Uuid>> = events.iter().map(|e| e.user).collect();
     let seqs: Vec<Option<i64>> = events.iter().map(|e| e.seq).collect();
-    let seats: Vec<String> = events
-        .iter()
-        .map(|e| seat_array_literal(&e.seats))
-        .collect();
+    let seats: Vec<String> = events.iter().map(|e| seat_array_literal(&e.seats)).collect();
     let untils: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.until_ms.map(at)).collect();
     let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| at(e.at_ms)).collect();
     let rows: Vec<(i64, i64)> = sqlx::query_as(
@@ -106,10 +94,8 @@ async fn apply_to_queue_entries(
     show: ShowId,
     events: &[&StreamEvent],
 ) -> Result<(), sqlx::Error> {
-    let joins: Vec<&&StreamEvent> = events
-        .iter()
-        .filter(|e| e.kind == "join" && e.user.is_some() && e.seq.is_some())
-        .collect();
+    let joins: Vec<&&StreamEvent> =
+        events.iter().filter(|e| e.kind == "join" && e.user.is_some() && e.seq.is_some()).collect();
     if !joins.is_empty() {
         let seqs: Vec<i64> = joins.iter().filter_map(|e| e.seq).collect();
         let users: Vec<Uuid> = joins.iter().filter_map(|e| e.user).collect();
@@ -126,13 +112,7 @@ async fn apply_to_queue_entries(
         .execute(&mut *tx)
         .await?;
     }
-    for column in [
-        "admitted_at",
-        "claimed_at",
-        "left_at",
-        "expired_at",
-        "confirmed_at",
-    ] {
+    for column in ["admitted_at", "claimed_at", "left_at", "expired_at", "confirmed_at"] {
         let stamped: Vec<(i64, DateTime<Utc>)> = events
             .iter()
             .filter(|e| stamped_column(&e.kind) == Some(column))

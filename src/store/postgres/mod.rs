@@ -39,10 +39,7 @@ impl Database {
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.timeout)
             .connect_lazy_with(options);
-        Ok(Self {
-            pool,
-            timeout: settings.timeout,
-        })
+        Ok(Self { pool, timeout: settings.timeout })
     }
 
     /// Runs one database operation, bounded by the configured timeout.
@@ -52,17 +49,12 @@ impl Database {
     {
         match tokio::time::timeout(self.timeout + Duration::from_millis(500), operation).await {
             Ok(result) => result.map_err(StoreError::from),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "postgres call timed out after {:?}",
-                self.timeout
-            ))),
+            Err(_) => Err(StoreError::Unavailable(format!("postgres call timed out after {:?}", self.timeout))),
         }
     }
 
     pub async fn ping(&self) -> bool {
-        self.timed(sqlx::query("SELECT 1").execute(&self.pool))
-            .await
-            .is_ok()
+        self.timed(sqlx::query("SELECT 1").execute(&self.pool)).await.is_ok()
     }
 
     /// Applies pending migrations.
@@ -84,10 +76,7 @@ impl From<sqlx::Error> for StoreError {
             }
             // 57014: statement_timeout; 57P01..03: the server is shutting down or starting.
             sqlx::Error::Database(db)
-                if matches!(
-                    db.code().as_deref(),
-                    Some("57014" | "57P01" | "57P02" | "57P03")
-                ) =>
+                if matches!(db.code().as_deref(), Some("57014" | "57P01" | "57P02" | "57P03")) =>
             {
                 StoreError::Unavailable(format!("postgres: {error}"))
             }

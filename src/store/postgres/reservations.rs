@@ -50,16 +50,11 @@ impl Database {
         idempotency_key: Option<&str>,
     ) -> Result<Sale, StoreError> {
         let print = fingerprint(show, seats);
-        match self
-            .timed(self.insert_sale(show, user, seats, idempotency_key, &print))
-            .await
-        {
+        match self.timed(self.insert_sale(show, user, seats, idempotency_key, &print)).await {
             Err(StoreError::Conflict(constraint)) if constraint == "idempotency_keys_pkey" => {
                 // A concurrent request with the same key committed first.
                 let key = idempotency_key.expect("only keyed sales insert keys");
-                self.replay(user, key, &print)
-                    .await?
-                    .ok_or(StoreError::Conflict(constraint))
+                self.replay(user, key, &print).await?.ok_or(StoreError::Conflict(constraint))
             }
             Err(StoreError::Conflict(constraint)) if constraint == "sold_seats_pkey" => {
                 Ok(Sale::SeatsTaken(self.already_sold(show, seats).await?))
@@ -78,14 +73,12 @@ impl Database {
     ) -> Result<Reservation, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if let Some(key) = idempotency_key {
-            sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)",
-            )
-            .bind(user)
-            .bind(key)
-            .bind(print)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)")
+                .bind(user)
+                .bind(key)
+                .bind(print)
+                .execute(&mut *tx)
+                .await?;
         }
         let reservation: Reservation = sqlx::query_as(
             "INSERT INTO reservations (id, show_id, user_id, seat_ids) VALUES ($1, $2, $3, $4)
@@ -104,32 +97,27 @@ impl Database {
             .execute(&mut *tx)
             .await?;
         if let Some(key) = idempotency_key {
-            sqlx::query(
-                "UPDATE idempotency_keys SET reservation_id = $3 WHERE user_id = $1 AND key = $2",
-            )
-            .bind(user)
-            .bind(key)
-            .bind(reservation.id)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE idempotency_keys SET reservation_id = $3 WHERE user_id = $1 AND key = $2")
+                .bind(user)
+                .bind(key)
+                .bind(reservation.id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(reservation)
     }
 
     /// The outcome of an earlier request with this key, if there was one.
-    pub async fn replay(
-        &self,
-        user: Uuid,
-        key: &str,
-        print: &str,
-    ) -> Result<Option<Sale>, StoreError> {
+    pub async fn replay(&self, user: Uuid, key: &str, print: &str) -> Result<Option<Sale>, StoreError> {
         let earlier: Option<(String, Option<Uuid>)> = self
             .timed(
-                sqlx::query_as("SELECT fingerprint, reservation_id FROM idempotency_keys WHERE user_id = $1 AND key = $2")
-                    .bind(user)
-                    .bind(key)
-                    .fetch_optional(&self.pool),
+                sqlx::query_as(
+                    "SELECT fingerprint, reservation_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                )
+                .bind(user)
+                .bind(key)
+                .fetch_optional(&self.pool),
             )
             .await?;
         match earlier {
@@ -140,11 +128,7 @@ impl Database {
         }
     }
 
-    async fn already_sold(
-        &self,
-        show: ShowId,
-        seats: &[SeatId],
-    ) -> Result<Vec<SeatId>, StoreError> {
+    async fn already_sold(&self, show: ShowId, seats: &[SeatId]) -> Result<Vec<SeatId>, StoreError> {
         let query = sqlx::query_scalar(
             "SELECT seat_id FROM sold_seats WHERE show_id = $1 AND seat_id = ANY($2) ORDER BY seat_id",
         )
@@ -154,10 +138,9 @@ impl Database {
     }
 
     pub async fn reservation(&self, id: Uuid) -> Result<Option<Reservation>, StoreError> {
-        let query = sqlx::query_as(
-            "SELECT id, show_id, user_id, seat_ids, status, created_at FROM reservations WHERE id = $1",
-        )
-        .bind(id);
+        let query =
+            sqlx::query_as("SELECT id, show_id, user_id, seat_ids, status, created_at FROM reservations WHERE id = $1")
+                .bind(id);
         self.timed(query.fetch_optional(&self.pool)).await
     }
 }

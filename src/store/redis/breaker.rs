@@ -83,10 +83,7 @@ impl Drop for Permit {
 
 impl Default for Breaker {
     fn default() -> Self {
-        Self::new(backoff::exponential(
-            Duration::from_secs(1),
-            Duration::from_secs(15),
-        ))
+        Self::new(backoff::exponential(Duration::from_secs(1), Duration::from_secs(15)))
     }
 }
 
@@ -94,15 +91,8 @@ impl Breaker {
     pub fn new(open_for: Exponential) -> Self {
         let state = StateTracker::default();
         let policy = failure_policy::consecutive_failures(FAILURES_TO_OPEN, open_for);
-        let machine = failsafe::Config::new()
-            .failure_policy(policy)
-            .instrument(state.clone())
-            .build();
-        Self {
-            machine,
-            state,
-            probing: Arc::new(AtomicBool::new(false)),
-        }
+        let machine = failsafe::Config::new().failure_policy(policy).instrument(state.clone()).build();
+        Self { machine, state, probing: Arc::new(AtomicBool::new(false)) }
     }
 
     pub fn state(&self) -> BreakerState {
@@ -121,21 +111,12 @@ impl Breaker {
         if self.state() != BreakerState::HalfOpen {
             return Some(Permit { probe: None });
         }
-        let won = self
-            .probing
-            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok();
-        won.then(|| Permit {
-            probe: Some(self.probing.clone()),
-        })
+        let won = self.probing.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+        won.then(|| Permit { probe: Some(self.probing.clone()) })
     }
 
     pub fn record(&self, healthy: bool) {
-        if healthy {
-            self.machine.on_success()
-        } else {
-            self.machine.on_error()
-        }
+        if healthy { self.machine.on_success() } else { self.machine.on_error() }
     }
 }
 
@@ -144,10 +125,7 @@ mod tests {
     use super::*;
 
     fn quick() -> Breaker {
-        Breaker::new(backoff::exponential(
-            Duration::from_secs(1),
-            Duration::from_secs(1),
-        ))
+        Breaker::new(backoff::exponential(Duration::from_secs(1), Duration::from_secs(1)))
     }
 
     #[test]
@@ -185,10 +163,7 @@ mod tests {
             clock.advance(Duration::from_millis(1001));
             let probe = breaker.permit().expect("the first caller probes");
             assert_eq!(breaker.state(), BreakerState::HalfOpen);
-            assert!(
-                breaker.permit().is_none(),
-                "a second caller must wait for the probe"
-            );
+            assert!(breaker.permit().is_none(), "a second caller must wait for the probe");
             breaker.record(true);
             drop(probe);
             assert_eq!(breaker.state(), BreakerState::Closed);

@@ -31,22 +31,15 @@ impl CatalogCache {
 
     /// All concerts, or just `only`; `None` when the cache has not been loaded.
     #[tracing::instrument(skip(self))]
-    pub async fn concerts(
-        &self,
-        only: Option<ConcertId>,
-    ) -> Result<Option<Vec<ConcertInfo>>, StoreError> {
+    pub async fn concerts(&self, only: Option<ConcertId>) -> Result<Option<Vec<ConcertInfo>>, StoreError> {
         let keys = self.redis.keys.catalog();
         let mut call = scripts::CATALOG_READ.prepare_invoke();
-        call.key(keys.loaded())
-            .arg(&keys.base)
-            .arg(only.map(|id| id.to_string()).unwrap_or_default());
+        call.key(keys.loaded()).arg(&keys.base).arg(only.map(|id| id.to_string()).unwrap_or_default());
         let json: Option<String> = self.redis.invoke(call).await?;
         let Some(json) = json else { return Ok(None) };
         let cached: Vec<CachedConcert> = lua_list(&json)?;
-        let mut concerts: Vec<ConcertInfo> = cached
-            .into_iter()
-            .map(CachedConcert::into_info)
-            .collect::<Result<_, _>>()?;
+        let mut concerts: Vec<ConcertInfo> =
+            cached.into_iter().map(CachedConcert::into_info).collect::<Result<_, _>>()?;
         concerts.sort_by_key(|c| c.id);
         Ok(Some(concerts))
     }
@@ -64,34 +57,25 @@ impl CatalogCache {
             }
         }
         pipe.set(keys.loaded(), 1).ignore();
-        self.redis
-            .run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await })
-            .await
+        self.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await
     }
 
     /// Makes the next read reload the catalog from Postgres (best effort: Redis may be down,
     /// in which case reads go to Postgres anyway).
     pub async fn forget_loaded(&self) {
-        let _ = self
-            .redis
-            .query::<()>(redis::Cmd::del(self.redis.keys.catalog().loaded()))
-            .await;
+        let _ = self.redis.query::<()>(redis::Cmd::del(self.redis.keys.catalog().loaded())).await;
     }
 
     pub async fn put_concert(&self, id: ConcertId, title: &str) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         add_concert(&mut pipe, &self.redis.keys.catalog().base, id, title);
-        self.redis
-            .run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await })
-            .await
+        self.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await
     }
 
     pub async fn put_show(&self, show: &ShowInfo) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         add_show(&mut pipe, &self.redis.keys.catalog().base, show);
-        self.redis
-            .run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await })
-            .await
+        self.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await
     }
 
     /// Loads one show's slot: the seat map, the seats sold so far and the queue settings.
@@ -107,31 +91,22 @@ impl CatalogCache {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for chunk in seats.chunks(500) {
-            let fields: Vec<(SeatId, String)> = chunk
-                .iter()
-                .map(|s| (s.id, serde_json::to_string(s).expect("seat serializes")))
-                .collect();
+            let fields: Vec<(SeatId, String)> =
+                chunk.iter().map(|s| (s.id, serde_json::to_string(s).expect("seat serializes"))).collect();
             pipe.hset_multiple(keys.seats(), &fields).ignore();
         }
         if !sold.is_empty() {
             pipe.sadd(keys.sold(), sold).ignore();
         }
-        self.redis
-            .run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await })
-            .await?;
+        self.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
         // The config goes last: its presence is what tells the scripts the show is loaded.
-        super::queue::RedisQueue::new(self.redis.clone())
-            .put_config(show, config)
-            .await
+        super::queue::RedisQueue::new(self.redis.clone()).put_config(show, config).await
     }
 
     /// The cached seat map; `None` when it is not cached.
     #[tracing::instrument(skip(self))]
     pub async fn seat_map(&self, show: ShowId) -> Result<Option<Vec<Seat>>, StoreError> {
-        let raw: Vec<String> = self
-            .redis
-            .query(redis::Cmd::hvals(self.redis.keys.show(show).seats()))
-            .await?;
+        let raw: Vec<String> = self.redis.query(redis::Cmd::hvals(self.redis.keys.show(show).seats())).await?;
         if raw.is_empty() {
             return Ok(None);
         }
@@ -145,17 +120,11 @@ impl CatalogCache {
     }
 
     pub async fn unavailable(&self, show: ShowId) -> Result<Unavailable, StoreError> {
-        let (sold, held): (i64, u64) = self
-            .redis
-            .invoke(self.redis.show_script(&scripts::AVAILABILITY, show))
-            .await?;
+        let (sold, held): (i64, u64) = self.redis.invoke(self.redis.show_script(&scripts::AVAILABILITY, show)).await?;
         if sold < 0 {
             return Err(StoreError::ShowNotLoaded(show));
         }
-        Ok(Unavailable {
-            sold: sold as u64,
-            held,
-        })
+        Ok(Unavailable { sold: sold as u64, held })
     }
 }
 
@@ -165,14 +134,9 @@ fn add_concert(pipe: &mut redis::Pipeline, base: &str, id: ConcertId, title: &st
 }
 
 fn add_show(pipe: &mut redis::Pipeline, base: &str, show: &ShowInfo) {
-    let fields = [
-        ("starts_at", show.starts_at.to_rfc3339()),
-        ("seat_count", show.seat_count.to_string()),
-    ];
-    pipe.hset_multiple(format!("{base}:s:{}", show.id), &fields)
-        .ignore();
-    pipe.sadd(format!("{base}:c:{}:shows", show.concert_id), show.id)
-        .ignore();
+    let fields = [("starts_at", show.starts_at.to_rfc3339()), ("seat_count", show.seat_count.to_string())];
+    pipe.hset_multiple(format!("{base}:s:{}", show.id), &fields).ignore();
+    pipe.sadd(format!("{base}:c:{}:shows", show.concert_id), show.id).ignore();
 }
 
 #[derive(Deserialize)]
@@ -207,11 +171,7 @@ impl CachedConcert {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         shows.sort_by_key(|s| (s.starts_at, s.id));
-        Ok(ConcertInfo {
-            id: self.id,
-            title: self.title,
-            shows,
-        })
+        Ok(ConcertInfo { id: self.id, title: self.title, shows })
     }
 }
 
@@ -220,6 +180,5 @@ fn lua_list<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, StoreE
     if json == "{}" {
         return Ok(Vec::new());
     }
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Internal(anyhow::anyhow!("cached catalog: {e}")))
+    serde_json::from_str(json).map_err(|e| StoreError::Internal(anyhow::anyhow!("cached catalog: {e}")))
 }

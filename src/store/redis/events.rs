@@ -63,11 +63,7 @@ impl EventStream {
     /// Creates the consumer group (and the stream) if missing.
     pub async fn ensure_group(&self, show: ShowId) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE")
-            .arg(self.key(show))
-            .arg(GROUP)
-            .arg("0")
-            .arg("MKSTREAM");
+        cmd.arg("CREATE").arg(self.key(show)).arg(GROUP).arg("0").arg("MKSTREAM");
         match self.redis.query::<()>(cmd).await {
             Err(StoreError::Internal(e)) if e.to_string().contains("BUSYGROUP") => Ok(()),
             other => other,
@@ -75,16 +71,9 @@ impl EventStream {
     }
 
     /// Takes or renews this consumer's lease on the show's stream.
-    pub async fn lease(
-        &self,
-        show: ShowId,
-        consumer: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    pub async fn lease(&self, show: ShowId, consumer: &str, ttl: Duration) -> Result<bool, StoreError> {
         let mut call = scripts::LEASE.prepare_invoke();
-        call.key(self.redis.keys.show(show).lease())
-            .arg(consumer)
-            .arg(ttl.as_millis() as u64);
+        call.key(self.redis.keys.show(show).lease()).arg(consumer).arg(ttl.as_millis() as u64);
         Ok(self.redis.invoke::<i64>(call).await? == 1)
     }
 
@@ -116,14 +105,7 @@ impl EventStream {
         from: &str,
     ) -> Result<Vec<StreamEvent>, StoreError> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(count)
-            .arg("STREAMS")
-            .arg(self.key(show))
-            .arg(from);
+        cmd.arg("GROUP").arg(GROUP).arg(consumer).arg("COUNT").arg(count).arg("STREAMS").arg(self.key(show)).arg(from);
         let reply: Option<StreamReadReply> = self.redis.query(cmd).await?;
         let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
         Ok(entries.filter_map(parse_entry).collect())
@@ -169,11 +151,7 @@ impl EventStream {
         let mut call = scripts::STREAM_STATS.prepare_invoke();
         call.key(self.key(show)).arg(GROUP);
         let (length, unacked, age_ms): (u64, u64, u64) = self.redis.invoke(call).await?;
-        Ok(StreamStats {
-            length,
-            unacked,
-            oldest_unacked_age: Duration::from_millis(age_ms),
-        })
+        Ok(StreamStats { length, unacked, oldest_unacked_age: Duration::from_millis(age_ms) })
     }
 }
 
@@ -185,9 +163,7 @@ fn parse_entry(entry: StreamId) -> Option<StreamEvent> {
         kind,
         user: bytes(&map, "u").and_then(|b| Uuid::from_slice(&b).ok()),
         seq: number(&map, "q").filter(|q| *q > 0),
-        seats: text(&map, "s")
-            .map(|s| s.split(',').filter_map(|seat| seat.parse().ok()).collect())
-            .unwrap_or_default(),
+        seats: text(&map, "s").map(|s| s.split(',').filter_map(|seat| seat.parse().ok()).collect()).unwrap_or_default(),
         until_ms: number(&map, "x").filter(|x| *x > 0),
         at_ms: number(&map, "at").unwrap_or(0),
         id: entry.id,

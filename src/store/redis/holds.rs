@@ -19,12 +19,7 @@ impl RedisHolds {
         Self { redis }
     }
 
-    fn user_call(
-        &self,
-        script: &'static redis::Script,
-        show: ShowId,
-        user: Uuid,
-    ) -> redis::ScriptInvocation<'static> {
+    fn user_call(&self, script: &'static redis::Script, show: ShowId, user: Uuid) -> redis::ScriptInvocation<'static> {
         let mut call = self.redis.show_script(script, show);
         call.arg(user.as_bytes().as_slice());
         call
@@ -34,25 +29,16 @@ impl RedisHolds {
 #[async_trait]
 impl HoldStore for RedisHolds {
     #[tracing::instrument(skip(self))]
-    async fn hold(
-        &self,
-        show: ShowId,
-        user: Uuid,
-        seats: &[SeatId],
-    ) -> Result<HoldOutcome, StoreError> {
+    async fn hold(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldOutcome, StoreError> {
         let mut call = self.user_call(&scripts::HOLD, show, user);
         call.arg(seats);
         let reply: Vec<i64> = self.redis.invoke(call).await?;
         match reply.as_slice() {
-            [1, expires_at_ms] => Ok(HoldOutcome::Held {
-                expires_at_ms: *expires_at_ms,
-            }),
+            [1, expires_at_ms] => Ok(HoldOutcome::Held { expires_at_ms: *expires_at_ms }),
             [0, unavailable @ ..] => Ok(HoldOutcome::Unavailable(unavailable.to_vec())),
             [-1] => Err(StoreError::ShowNotLoaded(show)),
             [-3] => Ok(HoldOutcome::NotActive),
-            [-4, limit] => Ok(HoldOutcome::OverLimit {
-                limit: *limit as u32,
-            }),
+            [-4, limit] => Ok(HoldOutcome::OverLimit { limit: *limit as u32 }),
             other => Err(unexpected("hold", other)),
         }
     }
@@ -67,10 +53,7 @@ impl HoldStore for RedisHolds {
 
     #[tracing::instrument(skip(self))]
     async fn holds_of(&self, show: ShowId, user: Uuid) -> Result<UserHolds, StoreError> {
-        let pairs: Vec<(SeatId, i64)> = self
-            .redis
-            .invoke(self.user_call(&scripts::HOLDS_OF, show, user))
-            .await?;
+        let pairs: Vec<(SeatId, i64)> = self.redis.invoke(self.user_call(&scripts::HOLDS_OF, show, user)).await?;
         Ok(UserHolds {
             seat_ids: pairs.iter().map(|(seat, _)| *seat).collect(),
             expires_at_ms: pairs.iter().map(|(_, until)| *until).min(),
@@ -79,20 +62,13 @@ impl HoldStore for RedisHolds {
 
     #[tracing::instrument(skip(self))]
     async fn seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError> {
-        let (sold, held): (Vec<SeatId>, Vec<SeatId>) = self
-            .redis
-            .invoke(self.redis.show_script(&scripts::SEAT_STATES, show))
-            .await?;
+        let (sold, held): (Vec<SeatId>, Vec<SeatId>) =
+            self.redis.invoke(self.redis.show_script(&scripts::SEAT_STATES, show)).await?;
         Ok(SeatStates { sold, held })
     }
 
     #[tracing::instrument(skip(self))]
-    async fn check(
-        &self,
-        show: ShowId,
-        user: Uuid,
-        seats: &[SeatId],
-    ) -> Result<HoldCheck, StoreError> {
+    async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldCheck, StoreError> {
         let mut call = self.user_call(&scripts::CHECK_HOLDS, show, user);
         call.arg(seats);
         let reply: Vec<i64> = self.redis.invoke(call).await?;
@@ -105,12 +81,7 @@ impl HoldStore for RedisHolds {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn complete_sale(
-        &self,
-        show: ShowId,
-        user: Uuid,
-        seats: &[SeatId],
-    ) -> Result<(), StoreError> {
+    async fn complete_sale(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<(), StoreError> {
         let mut call = self.user_call(&scripts::COMPLETE_SALE, show, user);
         call.arg(seats);
         self.redis.invoke::<i64>(call).await.map(drop)

@@ -11,21 +11,15 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-        }
+        Self { prefix: prefix.into() }
     }
 
     pub fn show(&self, show: ShowId) -> ShowKeys {
-        ShowKeys {
-            base: format!("{}:{{s{show}}}", self.prefix),
-        }
+        ShowKeys { base: format!("{}:{{s{show}}}", self.prefix) }
     }
 
     pub fn catalog(&self) -> CatalogKeys {
-        CatalogKeys {
-            base: format!("{}:{{cat}}", self.prefix),
-        }
+        CatalogKeys { base: format!("{}:{{cat}}", self.prefix) }
     }
 
     /// Pub/Sub channel announcing admission cursors as `<show>:<cursor>`.
@@ -125,8 +119,7 @@ mod tests {
         let show = Keys::new("bo").show(42);
         assert_eq!(show.waiting(), "bo:{s42}:wait");
         assert_eq!(show.hold(7), "bo:{s42}:h:7");
-        let user =
-            uuid::Uuid::from_bytes([0xff, 0xff, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 0]);
+        let user = uuid::Uuid::from_bytes([0xff, 0xff, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(show.member_bucket(&user), "bo:{s42}:m:3fff");
     }
 }

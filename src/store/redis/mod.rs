@@ -92,17 +92,13 @@ impl Connector {
 
     async fn connect(&self, timeout: Duration) -> RedisResult<RedisConn> {
         match self {
-            Connector::Cluster(client) => {
-                Ok(RedisConn::Cluster(client.get_async_connection().await?))
-            }
+            Connector::Cluster(client) => Ok(RedisConn::Cluster(client.get_async_connection().await?)),
             Connector::Single(client) => {
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
                     .set_number_of_retries(2);
-                Ok(RedisConn::Single(
-                    client.get_connection_manager_with_config(config).await?,
-                ))
+                Ok(RedisConn::Single(client.get_connection_manager_with_config(config).await?))
             }
         }
     }
@@ -123,26 +119,18 @@ pub struct Redis {
 impl Redis {
     /// Connects, retrying for up to `wait` (a cluster may still be forming at start-up).
     #[tracing::instrument(name = "redis_connect", skip_all)]
-    pub async fn connect(
-        settings: &RedisSettings,
-        clock: Clock,
-        wait: Duration,
-    ) -> Result<Self, StoreError> {
+    pub async fn connect(settings: &RedisSettings, clock: Clock, wait: Duration) -> Result<Self, StoreError> {
         let connector = Connector::new(settings).map_err(|e| StoreError::Internal(e.into()))?;
         let deadline = tokio::time::Instant::now() + wait;
         let conn = loop {
-            match tokio::time::timeout(settings.timeout * 3, connector.connect(settings.timeout))
-                .await
-            {
+            match tokio::time::timeout(settings.timeout * 3, connector.connect(settings.timeout)).await {
                 Ok(Ok(conn)) => break conn,
                 failure if tokio::time::Instant::now() >= deadline => {
                     let why = match failure {
                         Ok(Err(e)) => e.to_string(),
                         _ => "timed out".into(),
                     };
-                    return Err(StoreError::Unavailable(format!(
-                        "cannot connect to Redis: {why}"
-                    )));
+                    return Err(StoreError::Unavailable(format!("cannot connect to Redis: {why}")));
                 }
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }
@@ -175,9 +163,7 @@ impl Redis {
         Fut: Future<Output = RedisResult<T>>,
     {
         let Some(_permit) = self.breaker.permit() else {
-            return Err(StoreError::Unavailable(
-                "redis circuit breaker is open".into(),
-            ));
+            return Err(StoreError::Unavailable("redis circuit breaker is open".into()));
         };
         let conn = self.conn.read().expect("redis connection lock").clone();
         match tokio::time::timeout(self.timeout, op(conn)).await {
@@ -196,18 +182,14 @@ impl Redis {
             }
             Err(_) => {
                 self.on_timeout();
-                Err(StoreError::Unavailable(format!(
-                    "redis call timed out after {:?}",
-                    self.timeout
-                )))
+                Err(StoreError::Unavailable(format!("redis call timed out after {:?}", self.timeout)))
             }
         }
     }
 
     /// Runs one command and converts its reply.
     pub async fn query<T: FromRedisValue + Send>(&self, cmd: Cmd) -> Result<T, StoreError> {
-        self.run(|mut conn| async move { cmd.query_async(&mut conn).await })
-            .await
+        self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await
     }
 
     fn on_answer(&self, healthy: bool) {
@@ -236,9 +218,7 @@ impl Redis {
         tokio::spawn(async move {
             tracing::warn!("rebuilding the redis connection after repeated timeouts");
             metrics::counter!("boxoffice_redis_reconnects_total").increment(1);
-            if let Ok(Ok(fresh)) =
-                tokio::time::timeout(timeout * 3, connector.connect(timeout)).await
-            {
+            if let Ok(Ok(fresh)) = tokio::time::timeout(timeout * 3, connector.connect(timeout)).await {
                 *conn.write().expect("redis connection lock") = fresh;
                 timeouts.store(0, Ordering::Relaxed);
             }
@@ -255,9 +235,7 @@ impl Redis {
     /// subscribing on any one node hears every channel; `attempt` picks the seed.
     pub fn pubsub_client(&self, attempt: usize) -> RedisResult<redis::Client> {
         match &self.settings.target {
-            RedisTarget::Cluster(seeds) => {
-                redis::Client::open(seeds[attempt % seeds.len()].as_str())
-            }
+            RedisTarget::Cluster(seeds) => redis::Client::open(seeds[attempt % seeds.len()].as_str()),
             RedisTarget::Single(url) => redis::Client::open(url.as_str()),
         }
     }
@@ -291,9 +269,7 @@ impl Redis {
     ) -> redis::ScriptInvocation<'static> {
         let keys = self.keys.show(show);
         let mut call = script.prepare_invoke();
-        call.key(keys.config())
-            .arg(&keys.base)
-            .arg(self.clock.script_arg());
+        call.key(keys.config()).arg(&keys.base).arg(self.clock.script_arg());
         call
     }
 
@@ -301,7 +277,6 @@ impl Redis {
         &self,
         call: redis::ScriptInvocation<'static>,
     ) -> Result<T, StoreError> {
-        self.run(move |mut conn| async move { call.invoke_async(&mut conn).await })
-            .await
+        self.run(move |mut conn| async move { call.invoke_async(&mut conn).await }).await
     }
 }

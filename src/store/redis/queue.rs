@@ -8,9 +8,7 @@ use uuid::Uuid;
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::domain::queue::QueueConfig;
-use crate::store::{
-    AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError,
-};
+use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
 pub struct RedisQueue {
     redis: Arc<Redis>,
@@ -52,10 +50,7 @@ impl QueueStore for RedisQueue {
         let reply: Vec<i64> = self.redis.invoke(call).await?;
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [cursor, until] => Ok(Presence {
-                cursor: *cursor,
-                active_until_ms: (*until > 0).then_some(*until),
-            }),
+            [cursor, until] => Ok(Presence { cursor: *cursor, active_until_ms: (*until > 0).then_some(*until) }),
             other => Err(unexpected("presence", other)),
         }
     }
@@ -71,35 +66,25 @@ impl QueueStore for RedisQueue {
     #[tracing::instrument(skip(self))]
     async fn admit(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
         let mut call = self.redis.show_script(&scripts::ADMIT, show);
-        call.arg(self.redis.keys.cursor_channel())
-            .arg(show)
-            .arg(max_batch);
+        call.arg(self.redis.keys.cursor_channel()).arg(show).arg(max_batch);
         let reply: Vec<i64> = self.redis.invoke(call).await?;
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [cursor, admitted, expired] => Ok(AdmissionTick {
-                cursor: *cursor,
-                admitted: *admitted as u64,
-                expired: *expired as u64,
-            }),
+            [cursor, admitted, expired] => {
+                Ok(AdmissionTick { cursor: *cursor, admitted: *admitted as u64, expired: *expired as u64 })
+            }
             other => Err(unexpected("admit", other)),
         }
     }
 
     async fn cursor(&self, show: ShowId) -> Result<i64, StoreError> {
-        let cursor: Option<i64> = self
-            .redis
-            .query(redis::Cmd::get(self.redis.keys.show(show).cursor()))
-            .await?;
+        let cursor: Option<i64> = self.redis.query(redis::Cmd::get(self.redis.keys.show(show).cursor())).await?;
         Ok(cursor.unwrap_or(0))
     }
 
     #[tracing::instrument(skip(self))]
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
-        let reply: Vec<i64> = self
-            .redis
-            .invoke(self.redis.show_script(&scripts::COUNTS, show))
-            .await?;
+        let reply: Vec<i64> = self.redis.invoke(self.redis.show_script(&scripts::COUNTS, show)).await?;
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
             [waiting, active, joined, admitted, cursor] => Ok(QueueCounts {
@@ -124,17 +109,10 @@ impl QueueStore for RedisQueue {
             ("paused", u8::from(config.paused).to_string()),
             ("claim_window_s", config.claim_window_s.to_string()),
         ];
-        self.redis
-            .query::<()>(redis::Cmd::hset_multiple(
-                self.redis.keys.show(show).config(),
-                &fields,
-            ))
-            .await
+        self.redis.query::<()>(redis::Cmd::hset_multiple(self.redis.keys.show(show).config(), &fields)).await
     }
 }
 
 pub(super) fn unexpected(script: &str, reply: &[i64]) -> StoreError {
-    StoreError::Internal(anyhow::anyhow!(
-        "unexpected reply from the {script} script: {reply:?}"
-    ))
+    StoreError::Internal(anyhow::anyhow!("unexpected reply from the {script} script: {reply:?}"))
 }

@@ -36,5 +36,4 @@ scripts! {
 }
 
 /// The catalog script needs none of the show helpers.
-pub static CATALOG_READ: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("lua/catalog_read.lua")));
+pub static CATALOG_READ: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/catalog_read.lua")));

@@ -1,0 +1,43 @@
+//! Health, readiness, metrics and the offline API docs.
+
+use reqwest::StatusCode;
+
+use crate::support::spawn_app;
+
+#[tokio::test]
+async fn health_and_readiness_report_up() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["redis"], "up");
+    assert_eq!(ready.body["postgres"], "up");
+    assert_eq!(ready.body["breaker"], "closed");
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_request_counts() {
+    let app = spawn_app().await;
+    app.get("/v1/concerts", None).await;
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("boxoffice_http_requests_total{route=\"/v1/concerts\",method=\"GET\",status=\"200\"}"), "{text}");
+}
+
+#[tokio::test]
+async fn the_docs_page_and_its_assets_are_served_without_the_internet() {
+    let app = spawn_app().await;
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("src=\"http"), "no script comes from another host");
+    for asset in ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/swagger-initializer.js"] {
+        let response = app.client.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+    }
+    let redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let bare = redirect.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(bare.headers()["location"], "/docs/");
+}

@@ -1,0 +1,162 @@
+//! Write-behind: every state change reaches Postgres exactly once, in per-show order, even
+//! when a consumer dies between writing and acknowledging.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{TestApp, spawn_app, spawn_app_with};
+
+/// Ids of every entry now in the show's stream, in stream order.
+async fn stream_ids(app: &TestApp, show: i64) -> Vec<String> {
+    let key = app.state.redis.keys.show(show).events();
+    let reply: redis::streams::StreamRangeReply = app.state.redis.query(redis::Cmd::xrange_all(key)).await.unwrap();
+    reply.ids.into_iter().map(|e| e.id).collect()
+}
+
+/// `<ms>-<n>` of the show's events in Postgres, in the order they arrived.
+async fn recorded_ids(app: &TestApp, show: i64) -> Vec<String> {
+    let rows: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT stream_ms, stream_seq FROM write_behind_events WHERE show_id = $1 ORDER BY id")
+            .bind(show)
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+    rows.into_iter().map(|(ms, n)| format!("{ms}-{n}")).collect()
+}
+
+async fn kinds(app: &TestApp, show: i64) -> Vec<String> {
+    sqlx::query_scalar("SELECT kind FROM write_behind_events WHERE show_id = $1 ORDER BY id")
+        .bind(show)
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+/// Joins, admissions, a claim, holds, a release, a sale, a leave and an expiry in one show.
+async fn scripted_sale(app: &TestApp, show: i64) {
+    app.configure_queue(show, json!({"admit_per_second": 1000.0, "max_active": 3, "claim_window_s": 30})).await;
+    let seats = app.seat_ids(show).await;
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        let (user, _) = app.user().await;
+        tokens.push(app.join(show, &user).await.body["queue_token"].as_str().unwrap().to_string());
+    }
+    app.tick().await;
+    let holds = format!("/v1/shows/{show}/holds");
+    assert_eq!(app.post(&holds, Some(&tokens[0]), json!({"seat_ids": [seats[0], seats[1]]})).await.status, StatusCode::CREATED);
+    let released = app.call(Method::DELETE, &format!("{holds}/{}", seats[1]), Some(&tokens[0]), None).await;
+    assert_eq!(released.status, StatusCode::NO_CONTENT);
+    let sale = app.post(&format!("/v1/shows/{show}/reservations"), Some(&tokens[0]), json!({"seat_ids": [seats[0]]})).await;
+    assert_eq!(sale.status, StatusCode::CREATED);
+    let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&tokens[1]), None).await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT);
+    app.advance(Duration::from_secs(31)).await;
+}
+
+#[tokio::test]
+async fn the_events_of_a_scripted_sale_reach_postgres_exactly_once_and_in_order() {
+    let app = spawn_app().await;
+    let shows = [app.create_show(1, 4).await, app.create_show(1, 4).await];
+    for show in shows {
+        scripted_sale(&app, show).await;
+    }
+    let in_redis = [stream_ids(&app, shows[0]).await, stream_ids(&app, shows[1]).await];
+    app.drain_events("worker-a").await;
+    app.drain_events("worker-b").await;
+    for (show, expected) in shows.iter().zip(&in_redis) {
+        assert_eq!(&recorded_ids(&app, *show).await, expected, "show {show}: every event once, in stream order");
+        let kinds = kinds(&app, *show).await;
+        for kind in ["join", "admit", "claim", "hold", "release", "sold", "confirm", "leave", "expire"] {
+            assert!(kinds.iter().any(|k| k == kind), "show {show} recorded a {kind} event: {kinds:?}");
+        }
+    }
+    let buyer: (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT admitted_at, claimed_at, confirmed_at FROM queue_entries WHERE show_id = $1 AND seq = 1")
+            .bind(shows[0])
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert!(buyer.0.is_some() && buyer.1.is_some() && buyer.2.is_some(), "{buyer:?}");
+    let stamps: (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+        "SELECT (SELECT left_at FROM queue_entries WHERE show_id = $1 AND seq = 2),
+                (SELECT expired_at FROM queue_entries WHERE show_id = $1 AND seq = 3)",
+    )
+    .bind(shows[0])
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert!(stamps.0.is_some(), "the leaver's left_at");
+    assert!(stamps.1.is_some(), "the no-show's expired_at");
+}
+
+#[tokio::test]
+async fn a_consumer_that_dies_before_acknowledging_is_taken_over_without_duplicates() {
+    let app = spawn_app_with(|s| s.workers.write_behind_lease = Duration::from_millis(800)).await;
+    let show = app.create_show(1, 4).await;
+    for _ in 0..30 {
+        let (user, _) = app.user().await;
+        app.join(show, &user).await;
+    }
+    let all = stream_ids(&app, show).await;
+    let lease = app.settings.workers.write_behind_lease;
+    assert!(app.state.events.lease(show, "doomed", lease).await.unwrap());
+    let batch = app.state.events.new_entries(show, "doomed", 20).await.unwrap();
+    app.state.db.record_events(show, &batch[..12]).await.unwrap();
+    // "doomed" dies here: 12 of its 20 entries written, none acknowledged, lease held.
+    app.drain_events("survivor").await;
+    assert!(recorded_ids(&app, show).await.len() == 12, "the lease keeps others out while it lasts");
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    app.drain_events("survivor").await;
+    assert_eq!(recorded_ids(&app, show).await, all, "each event exactly once, in order");
+    let stats = app.state.events.stats(show).await.unwrap();
+    assert_eq!(stats.unacked, 0, "everything acknowledged");
+}
+
+#[tokio::test]
+async fn the_stream_is_never_trimmed_past_an_unacknowledged_entry() {
+    let app = spawn_app().await;
+    let show = app.create_show(1, 4).await;
+    for _ in 0..20 {
+        let (user, _) = app.user().await;
+        app.join(show, &user).await;
+    }
+    let all = stream_ids(&app, show).await;
+    let events = &app.state.events;
+    events.ensure_group(show).await.unwrap();
+    let slow = events.new_entries(show, "slow", 5).await.unwrap();
+    let fast = events.new_entries(show, "fast", 5).await.unwrap();
+    events.ack(show, &fast.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await.unwrap();
+    events.trim_acknowledged(show).await.unwrap();
+    assert_eq!(stream_ids(&app, show).await, all, "the oldest entry is unacknowledged: nothing may go");
+    events.ack(show, &slow.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await.unwrap();
+    events.trim_acknowledged(show).await.unwrap();
+    assert_eq!(stream_ids(&app, show).await, all[9..], "trimmed up to the last delivered entry, undelivered ones kept");
+}
+
+#[tokio::test]
+async fn the_worker_reports_its_backlog_in_metrics_and_readiness() {
+    let app = spawn_app_with(|s| s.workers.enabled = true).await;
+    let show = app.create_show(1, 4).await;
+    for _ in 0..5 {
+        let (user, _) = app.user().await;
+        app.join(show, &user).await;
+    }
+    let mut recorded = 0;
+    for _ in 0..100 {
+        recorded = recorded_ids(&app, show).await.len();
+        if recorded >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recorded >= 5, "the background worker wrote the joins");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.body["write_behind"]["backlog"], 0, "{:?}", ready.body);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for name in ["boxoffice_writebehind_stream_length", "boxoffice_writebehind_unacked", "boxoffice_writebehind_oldest_unacked_seconds", "boxoffice_writebehind_events_written_total"] {
+        assert!(metrics.contains(name), "{name} is exported");
+    }
+}

@@ -1,0 +1,282 @@
+//! Test harness shared by the integration test binaries: `spawn_app()` starts the service on
+//! port 0 against the real local stack (scripts/stack.sh), with its own Postgres database
+//! and its own Redis key prefix, and a hand-moved clock.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxoffice::app::Application;
+use boxoffice::clock::Clock;
+use boxoffice::config::{Settings, Source};
+use boxoffice::state::AppState;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub clock: Clock,
+    pub settings: Settings,
+    _app: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+fn stack_variable(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh (or `source .local/stack.env` after scripts/stack.sh up)")
+    })
+}
+
+/// Settings for a test instance: the local stack, a fresh database and key prefix, port 0,
+/// no background workers (tests drive admission and write-behind themselves).
+pub async fn test_settings() -> Settings {
+    let database = format!("bo_test_{}", Uuid::new_v4().simple());
+    let server_url = stack_variable("DATABASE_URL");
+    let mut conn = PgConnection::connect(&server_url).await.expect("connect to the test Postgres");
+    conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{database}""#))).await.expect("create a test database");
+    let db_url = replace_database(&server_url, &database);
+    let prefix = format!("test-{}", &Uuid::new_v4().simple().to_string()[..10]);
+    let mut pairs = vec![
+        ("DATABASE_URL", db_url.as_str()),
+        ("BOXOFFICE_HTTP_ADDR", "127.0.0.1:0"),
+        ("BOXOFFICE_HTTP_WORKERS", "2"),
+        ("BOXOFFICE_REDIS_PREFIX", prefix.as_str()),
+        ("BOXOFFICE_WORKERS", "false"),
+        ("BOXOFFICE_DB_MAX_CONNECTIONS", "10"),
+    ];
+    let cluster = std::env::var("REDIS_CLUSTER_NODES").ok();
+    let single = std::env::var("REDIS_URL").ok();
+    match (&cluster, &single) {
+        (Some(nodes), _) => pairs.push(("REDIS_CLUSTER_NODES", nodes)),
+        (None, Some(url)) => pairs.push(("REDIS_URL", url)),
+        _ => panic!("REDIS_CLUSTER_NODES is not set: run the tests with scripts/test.sh"),
+    }
+    Settings::from_source(&Source::from_pairs(pairs)).expect("test settings")
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("DATABASE_URL has a database name");
+    format!("{base}/{database}")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = test_settings().await;
+    adjust(&mut settings);
+    start(settings, Clock::manual()).await
+}
+
+/// Another instance of the same deployment: same database, same key prefix, same clock.
+pub async fn spawn_instance_of(app: &TestApp) -> TestApp {
+    start(app.settings.clone(), app.clock.clone()).await
+}
+
+async fn start(settings: Settings, clock: Clock) -> TestApp {
+    boxoffice::telemetry::init_logs();
+    let app = Application::build_with_clock(settings.clone(), clock.clone()).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    let handle = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    TestApp { address, client, state, clock, settings, _app: handle }
+}
+
+impl TestApp {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        reply(request).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn raw(&self, request: reqwest::RequestBuilder) -> Reply {
+        reply(request).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn admin_token(&self) -> String {
+        self.state.tokens.issue_admin(Duration::from_secs(3600)).token
+    }
+
+    /// A fresh anonymous user: (user token, user id).
+    pub async fn user(&self) -> (String, Uuid) {
+        let reply = self.post("/v1/tokens", None, json!({})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        let id = reply.body["user_id"].as_str().unwrap().parse().unwrap();
+        (reply.body["token"].as_str().unwrap().to_string(), id)
+    }
+
+    /// Creates a concert with one show of `rows` x `seats_per_row` seats; returns the show id.
+    pub async fn create_show(&self, rows: u32, seats_per_row: u32) -> i64 {
+        let admin = self.admin_token();
+        let concert = self.post("/v1/admin/concerts", Some(&admin), json!({"title": "Test Concert"})).await;
+        assert_eq!(concert.status, StatusCode::CREATED, "{:?}", concert.body);
+        let show = self
+            .post(
+                &format!("/v1/admin/concerts/{}/shows", concert.body["id"]),
+                Some(&admin),
+                json!({"starts_at": "2030-06-01T20:00:00Z",
+                       "sections": [{"name": "Floor", "rows": rows, "seats_per_row": seats_per_row, "price": 50.0}]}),
+            )
+            .await;
+        assert_eq!(show.status, StatusCode::CREATED, "{:?}", show.body);
+        let id = show.body["id"].as_i64().unwrap();
+        self.state.shows.refresh(&self.state).await;
+        id
+    }
+
+    pub async fn configure_queue(&self, show: i64, config: Value) -> Reply {
+        let reply = self.call(Method::PUT, &format!("/v1/admin/shows/{show}/queue"), Some(&self.admin_token()), Some(config)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        reply
+    }
+
+    pub async fn seat_ids(&self, show: i64) -> Vec<i64> {
+        self.state.db.seats(show).await.unwrap().into_iter().map(|s| s.id).collect()
+    }
+
+    pub async fn join(&self, show: i64, user_token: &str) -> Reply {
+        self.post(&format!("/v1/shows/{show}/queue"), Some(user_token), json!({})).await
+    }
+
+    pub async fn poll(&self, show: i64, queue_token: &str) -> Reply {
+        self.get(&format!("/v1/shows/{show}/queue"), Some(queue_token)).await
+    }
+
+    /// One admission tick of every show, as the ticker would run it.
+    pub async fn tick(&self) {
+        boxoffice::worker::admission::tick_all(&self.state).await;
+    }
+
+    /// Moves the injected clock, then ticks.
+    pub async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.tick().await;
+    }
+
+    /// A user admitted into the show's active set: returns their queue token. Opens the
+    /// queue wide first.
+    pub async fn active_user(&self, show: i64) -> (String, Uuid) {
+        let (user, id) = self.user().await;
+        let joined = self.join(show, &user).await;
+        let queue_token = joined.body["queue_token"].as_str().unwrap().to_string();
+        for _ in 0..50 {
+            self.advance(Duration::from_millis(200)).await;
+            if self.poll(show, &queue_token).await.body["status"] == "active" {
+                return (queue_token, id);
+            }
+        }
+        panic!("user was never admitted to show {show}");
+    }
+
+    /// Makes admission immediate for the show (tests that are not about admission).
+    pub async fn open_wide(&self, show: i64) {
+        self.configure_queue(show, json!({"max_active": 100000, "admit_per_second": 100000.0})).await;
+    }
+
+    /// Drains every show's event stream into Postgres as the write-behind worker would.
+    pub async fn drain_events(&self, consumer: &str) {
+        while boxoffice::worker::write_behind::drain_all(&self.state, consumer).await.expect("write-behind round") {}
+    }
+}
+
+async fn reply(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("the request is answered");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply { status, body, headers }
+}
+
+/// A standalone `redis-server` of the test's own, on a free port; stopped on drop.
+pub struct StandaloneRedis {
+    port: u16,
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl StandaloneRedis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("boxoffice-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/stack.sh installs it)");
+        let redis = Self { port, child, dir };
+        for _ in 0..100 {
+            if redis.connection().is_ok() {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the standalone redis-server on {port} did not start");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection()
+    }
+
+    /// Commands this server has run, INFO itself excluded.
+    pub fn command_calls(&self) -> u64 {
+        let info: String = redis::cmd("INFO").arg("commandstats").query(&mut self.connection().unwrap()).unwrap();
+        info.lines()
+            .filter(|line| line.starts_with("cmdstat_") && !line.starts_with("cmdstat_info:"))
+            .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for StandaloneRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
