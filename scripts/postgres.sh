@@ -4,11 +4,13 @@
 # When DATABASE_URL is set, nothing is started: `start` only waits for that server.
 #
 # usage: scripts/postgres.sh start|stop|status [--port N] [--dir DIR]
+#   --port N   without it: the server this checkout already runs, else the first free port
+#              of 55432-55441
 # `start` prints a DATABASE_URL for the `boxoffice` database on stdout.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cmd=${1:-}; shift || true
-port=${BOXOFFICE_PG_PORT:-55432}
+port=${BOXOFFICE_PG_PORT:-}
 dir=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -17,6 +19,20 @@ while [ $# -gt 0 ]; do
     *) die "unknown option $1" ;;
   esac
 done
+
+# The port of a server this checkout already runs, else the first free one.
+pick_port() {
+  if [ -z "$dir" ]; then
+    for d in "$LOCAL"/postgres-*; do
+      [ -f "$d/data/postmaster.pid" ] && kill -0 "$(head -n 1 "$d/data/postmaster.pid")" 2>/dev/null \
+        && { echo "${d##*-}"; return; }
+    done
+  fi
+  for p in $(seq 55432 55441); do port_in_use "$p" || { echo "$p"; return; }; done
+  die "no free port in 55432-55441; pass --port"
+}
+
+port=${port:-$(pick_port)}
 dir=${dir:-$LOCAL/postgres-$port}
 data="$dir/data"
 

@@ -4,14 +4,15 @@
 # cluster ports 7000-7005.
 #
 # usage: scripts/redis-cluster.sh start|stop|status|nodes [--base-port N] [--dir DIR]
-#   --base-port N  first port; the nodes use N..N+5 (default 7301, or $BOXOFFICE_REDIS_BASE_PORT)
+#   --base-port N  first port; the nodes use N..N+5. Without it: the cluster this checkout
+#                  already runs, else the first free range of 7301, 7311, ..., 7391.
 #   --dir DIR      where node data, logs and pid files go (default .local/redis-cluster-N)
 # `start` prints the seed list (127.0.0.1:N,...) on stdout once the cluster is ok and every
 # replica reports its master link up.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cmd=${1:-}; shift || true
-base=${BOXOFFICE_REDIS_BASE_PORT:-7301}
+base=${BOXOFFICE_REDIS_BASE_PORT:-}
 dir=""
 while [ $# -gt 0 ]; do
   case $1 in
@@ -20,17 +21,41 @@ while [ $# -gt 0 ]; do
     *) die "unknown option $1" ;;
   esac
 done
+
+# A node is ours when the pid file in its folder names a live process.
+alive() { [ -f "$1/$2/redis.pid" ] && kill -0 "$(cat "$1/$2/redis.pid")" 2>/dev/null; }
+
+range_free() {
+  for p in $(seq "$1" $(($1 + 5))); do port_in_use "$p" && return 1; done
+  return 0
+}
+
+# The base port of a cluster this checkout already runs, else of the first free range.
+pick_base() {
+  if [ -n "$dir" ] && [ -d "$dir" ]; then
+    local known; known=$(find "$dir" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9]+' -printf '%f\n' | sort -n | head -n 1)
+    [ -n "$known" ] && { echo "$known"; return; }
+  fi
+  if [ -z "$dir" ]; then
+    for d in "$LOCAL"/redis-cluster-*; do
+      [ -d "$d" ] || continue
+      local b=${d##*-} up=1
+      for p in $(seq "$b" $((b + 5))); do alive "$d" "$p" || up=0; done
+      [ $up -eq 1 ] && { echo "$b"; return; }
+    done
+  fi
+  for b in $(seq 7301 10 7391); do range_free "$b" && { echo "$b"; return; }; done
+  die "no free range of six ports in 7301-7396; pass --base-port"
+}
+
+base=${base:-$(pick_base)}
 dir=${dir:-$LOCAL/redis-cluster-$base}
 ports=$(seq "$base" $((base + 5)))
 
 seeds() { local s=""; for p in $ports; do s="$s${s:+,}127.0.0.1:$p"; done; echo "$s"; }
 cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 
-# A port is ours when the pid file in our folder names a live redis-server on it.
-ours() {
-  local pidfile="$dir/$1/redis.pid"
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
-}
+ours() { alive "$dir" "$1"; }
 
 start_node() {
   local port=$1 nd="$dir/$1"

@@ -25,7 +25,10 @@ async fn an_admin_creates_a_concert_and_a_show_with_its_seats() {
     assert_eq!(show.body["seat_count"], 35);
     let seats = app.state.db.seats(show.body["id"].as_i64().unwrap()).await.unwrap();
     assert_eq!(seats.len(), 35);
-    assert_eq!((seats[34].section.as_str(), seats[34].row.as_str(), seats[34].number, seats[34].price_cents), ("Balcony", "C", 5, 3999));
+    assert_eq!(
+        (seats[34].section.as_str(), seats[34].row.as_str(), seats[34].number, seats[34].price_cents),
+        ("Balcony", "C", 5, 3999)
+    );
     let listed = app.get("/v1/concerts", None).await;
     assert_eq!(listed.body[0]["shows"][0]["starts_at"], "2030-05-01T17:30:00Z");
 }
@@ -53,7 +56,8 @@ async fn invalid_titles_sections_and_dates_are_422_and_create_nothing() {
         let reply = app.post(&path, Some(&admin), body.clone()).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {:?}", reply.body);
     }
-    let bad_date = app.post(&path, Some(&admin), json!({"starts_at": "next friday", "sections": [section(1, 1, 1.0)]})).await;
+    let bad_date =
+        app.post(&path, Some(&admin), json!({"starts_at": "next friday", "sections": [section(1, 1, 1.0)]})).await;
     assert_eq!(bad_date.status, StatusCode::BAD_REQUEST);
     assert!(app.state.db.concerts().await.unwrap()[0].shows.is_empty());
 }
@@ -83,7 +87,12 @@ async fn out_of_range_queue_settings_are_422_and_keep_the_old_ones() {
     let admin = app.admin_token();
     let path = format!("/v1/admin/shows/{show}/queue");
     let before = app.get(&path, Some(&admin)).await.body;
-    for bad in [json!({"max_active": 0}), json!({"admit_per_second": -1}), json!({"hold_ttl_s": 0}), json!({"max_seats_per_user": 500})] {
+    for bad in [
+        json!({"max_active": 0}),
+        json!({"admit_per_second": -1}),
+        json!({"hold_ttl_s": 0}),
+        json!({"max_seats_per_user": 500}),
+    ] {
         let reply = app.call(Method::PUT, &path, Some(&admin), Some(bad.clone())).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }

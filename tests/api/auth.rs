@@ -52,7 +52,14 @@ async fn a_missing_or_non_bearer_authorization_header_is_401() {
     let app = spawn_app().await;
     let none = app.post("/v1/admin/concerts", None, json!({"title": "x"})).await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
-    let basic = app.raw(app.client.post(app.url("/v1/admin/concerts")).header("Authorization", "Basic YWRtaW46YWRtaW4=").json(&json!({"title": "x"}))).await;
+    let basic = app
+        .raw(
+            app.client
+                .post(app.url("/v1/admin/concerts"))
+                .header("Authorization", "Basic YWRtaW46YWRtaW4=")
+                .json(&json!({"title": "x"})),
+        )
+        .await;
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
     assert_eq!(basic.headers["www-authenticate"], "Bearer");
 }

@@ -36,7 +36,12 @@ async fn malformed_wrongly_typed_oversized_and_non_json_bodies_are_4xx_and_chang
     let huge = format!("{{\"title\": \"{}\"}}", "x".repeat(70 * 1024));
     let bodies: [(&str, String, &str, StatusCode); 6] = [
         ("malformed", "{\"title\": ".into(), "application/json", StatusCode::BAD_REQUEST),
-        ("wrong types", "{\"title\": 5, \"seat_ids\": \"a\", \"max_active\": \"x\", \"sections\": 1}".into(), "application/json", StatusCode::BAD_REQUEST),
+        (
+            "wrong types",
+            "{\"title\": 5, \"seat_ids\": \"a\", \"max_active\": \"x\", \"sections\": 1}".into(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+        ),
         ("an array", "[]".into(), "application/json", StatusCode::BAD_REQUEST),
         ("unknown fields", "{\"nonsense\": true}".into(), "application/json", StatusCode::BAD_REQUEST),
         ("over 64 KiB", huge, "application/json", StatusCode::PAYLOAD_TOO_LARGE),
@@ -72,7 +77,12 @@ async fn unknown_paths_and_methods_answer_json_404_and_405() {
 #[tokio::test]
 async fn ids_that_are_not_numbers_or_do_not_exist_are_404() {
     let app = spawn_app().await;
-    for path in ["/v1/concerts/abc", "/v1/concerts/99999999999999999999999", "/v1/concerts/424242", "/v1/reservations/not-a-uuid"] {
+    for path in [
+        "/v1/concerts/abc",
+        "/v1/concerts/99999999999999999999999",
+        "/v1/concerts/424242",
+        "/v1/reservations/not-a-uuid",
+    ] {
         let (user, _) = app.user().await;
         let reply = app.get(path, Some(&user)).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}: {:?}", reply.body);
@@ -86,7 +96,8 @@ async fn ids_that_are_not_numbers_or_do_not_exist_are_404() {
         )
         .await;
     assert_eq!(unknown_concert.status, StatusCode::NOT_FOUND);
-    let unknown_show = app.call(Method::PUT, "/v1/admin/shows/424242/queue", Some(&admin), Some(json!({"paused": true}))).await;
+    let unknown_show =
+        app.call(Method::PUT, "/v1/admin/shows/424242/queue", Some(&admin), Some(json!({"paused": true}))).await;
     assert_eq!(unknown_show.status, StatusCode::NOT_FOUND);
     let (user, _) = app.user().await;
     let unknown_queue = app.join(424242, &user).await;
@@ -97,9 +108,8 @@ async fn ids_that_are_not_numbers_or_do_not_exist_are_404() {
 async fn a_token_request_with_a_non_object_body_is_400() {
     let app = spawn_app().await;
     for body in ["[1]", "\"x\"", "{"] {
-        let reply = app
-            .raw(app.client.post(app.url("/v1/tokens")).header("content-type", "application/json").body(body))
-            .await;
+        let reply =
+            app.raw(app.client.post(app.url("/v1/tokens")).header("content-type", "application/json").body(body)).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
     }
     let empty = app.raw(app.client.post(app.url("/v1/tokens"))).await;

@@ -54,7 +54,9 @@ async fn a_concert_shows_seat_counts_and_seats_available_now() {
     app.open_wide(show).await;
     let (queue_token, _) = app.active_user(show).await;
     let seats = app.seat_ids(show).await;
-    let held = app.post(&format!("/v1/shows/{show}/holds"), Some(&queue_token), json!({"seat_ids": [seats[0], seats[1]]})).await;
+    let held = app
+        .post(&format!("/v1/shows/{show}/holds"), Some(&queue_token), json!({"seat_ids": [seats[0], seats[1]]}))
+        .await;
     assert_eq!(held.status, StatusCode::CREATED);
     let concert = app.state.db.concerts().await.unwrap()[0].id;
     let detail = app.get(&format!("/v1/concerts/{concert}"), None).await;

@@ -51,7 +51,8 @@ async fn multi_seat_holds_under_contention_are_never_partial() {
     let tokens = active_users(&app, show, 40).await;
     let wanted: Vec<Vec<i64>> = (0..40).map(|i| vec![seats[i % 8], seats[(i + 1) % 8], seats[(i + 3) % 8]]).collect();
     let path = holds_path(show);
-    let replies = join_all(tokens.iter().zip(&wanted).map(|(t, w)| app.post(&path, Some(t), json!({"seat_ids": w})))).await;
+    let replies =
+        join_all(tokens.iter().zip(&wanted).map(|(t, w)| app.post(&path, Some(t), json!({"seat_ids": w})))).await;
     let mut owner: HashMap<i64, usize> = HashMap::new();
     for (i, token) in tokens.iter().enumerate() {
         let mine = app.get(&holds_path(show), Some(token)).await.body["seat_ids"].clone();
@@ -80,12 +81,21 @@ async fn an_expired_hold_can_be_taken_by_someone_else() {
     app.configure_queue(show, json!({"hold_ttl_s": 1})).await;
     let seat = app.seat_ids(show).await[0];
     let tokens = active_users(&app, show, 2).await;
-    assert_eq!(app.post(&holds_path(show), Some(&tokens[0]), json!({"seat_ids": [seat]})).await.status, StatusCode::CREATED);
-    assert_eq!(app.post(&holds_path(show), Some(&tokens[1]), json!({"seat_ids": [seat]})).await.status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.post(&holds_path(show), Some(&tokens[0]), json!({"seat_ids": [seat]})).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post(&holds_path(show), Some(&tokens[1]), json!({"seat_ids": [seat]})).await.status,
+        StatusCode::CONFLICT
+    );
     // Hold expiry is Redis' own PX timer, so this one waits in real time.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     app.clock.advance(Duration::from_millis(1100));
-    assert_eq!(app.post(&holds_path(show), Some(&tokens[1]), json!({"seat_ids": [seat]})).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post(&holds_path(show), Some(&tokens[1]), json!({"seat_ids": [seat]})).await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -101,7 +111,10 @@ async fn nobody_can_release_another_users_hold() {
     assert_eq!(app.get(&holds_path(show), Some(&tokens[0])).await.body["seat_ids"], json!([seat]));
     let mine = app.call(Method::DELETE, &format!("{}/{seat}", holds_path(show)), Some(&tokens[0]), None).await;
     assert_eq!(mine.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.post(&holds_path(show), Some(&tokens[1]), json!({"seat_ids": [seat]})).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post(&holds_path(show), Some(&tokens[1]), json!({"seat_ids": [seat]})).await.status,
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -113,7 +126,10 @@ async fn holding_beyond_the_per_user_limit_is_422() {
     let five = app.post(&holds_path(show), Some(&token), json!({"seat_ids": &seats[..5]})).await;
     assert_eq!(five.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(five.code(), "too_many_seats");
-    assert_eq!(app.post(&holds_path(show), Some(&token), json!({"seat_ids": &seats[..3]})).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post(&holds_path(show), Some(&token), json!({"seat_ids": &seats[..3]})).await.status,
+        StatusCode::CREATED
+    );
     let two_more = app.post(&holds_path(show), Some(&token), json!({"seat_ids": &seats[3..5]})).await;
     assert_eq!(two_more.status, StatusCode::UNPROCESSABLE_ENTITY, "3 held + 2 more is over 4");
     let again = app.post(&holds_path(show), Some(&token), json!({"seat_ids": &seats[..4]})).await;
@@ -159,11 +175,13 @@ async fn the_seat_map_shows_available_held_and_sold_seats() {
     let tokens = active_users(&app, show, 3).await;
     app.post(&holds_path(show), Some(&tokens[0]), json!({"seat_ids": [seats[0]]})).await;
     app.post(&holds_path(show), Some(&tokens[1]), json!({"seat_ids": [seats[1]]})).await;
-    let sold = app.post(&format!("/v1/shows/{show}/reservations"), Some(&tokens[1]), json!({"seat_ids": [seats[1]]})).await;
+    let sold =
+        app.post(&format!("/v1/shows/{show}/reservations"), Some(&tokens[1]), json!({"seat_ids": [seats[1]]})).await;
     assert_eq!(sold.status, StatusCode::CREATED);
     let map = app.get(&format!("/v1/shows/{show}/seats"), Some(&tokens[2])).await;
     assert_eq!(map.status, StatusCode::OK);
-    let statuses: Vec<&str> = map.body["seats"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> =
+        map.body["seats"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["held", "sold", "available", "available"]);
     assert_eq!(map.body["seats"][0]["price"], 50.0);
     assert_eq!(map.body["seats"][0]["row"], "A");

@@ -4,7 +4,8 @@ use crate::support::spawn_app;
 
 #[test]
 fn the_committed_openapi_spec_matches_the_code() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap_or_default();
     let generated = boxoffice::http::docs::openapi_json();
     assert!(
         committed == generated,
@@ -44,7 +45,8 @@ fn the_spec_describes_every_path_of_the_contract() {
 #[tokio::test]
 async fn the_served_spec_is_the_committed_one() {
     let app = spawn_app().await;
-    let served: serde_json::Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let served: serde_json::Value =
+        app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let generated: serde_json::Value = serde_json::from_str(&boxoffice::http::docs::openapi_json()).unwrap();
     assert_eq!(served, generated);
 }

@@ -22,7 +22,10 @@ async fn metrics_are_prometheus_text_with_request_counts() {
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
-    assert!(text.contains("boxoffice_http_requests_total{route=\"/v1/concerts\",method=\"GET\",status=\"200\"}"), "{text}");
+    assert!(
+        text.contains("boxoffice_http_requests_total{route=\"/v1/concerts\",method=\"GET\",status=\"200\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

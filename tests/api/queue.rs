@@ -180,7 +180,11 @@ async fn an_admitted_user_who_never_shows_up_loses_the_slot_after_the_claim_wind
 async fn a_claimed_session_lasts_the_session_ttl_then_expires() {
     let app = spawn_app().await;
     let show = app.create_show(1, 5).await;
-    app.configure_queue(show, json!({"admit_per_second": 100.0, "max_active": 5, "claim_window_s": 60, "session_ttl_s": 300})).await;
+    app.configure_queue(
+        show,
+        json!({"admit_per_second": 100.0, "max_active": 5, "claim_window_s": 60, "session_ttl_s": 300}),
+    )
+    .await;
     let token = joined_users(&app, show, 1).await.remove(0);
     app.tick().await;
     let claimed = app.poll(show, &token).await;

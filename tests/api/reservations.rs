@@ -24,7 +24,11 @@ async fn reserve(app: &TestApp, show: i64, token: &str, seats: &[i64], key: Opti
 }
 
 async fn sold_rows(app: &TestApp, show: i64) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM sold_seats WHERE show_id = $1").bind(show).fetch_one(&app.state.db.pool).await.unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM sold_seats WHERE show_id = $1")
+        .bind(show)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
 }
 
 /// Simulates a failover that lost a write: the hold key vanishes behind the service's back.
@@ -45,18 +49,27 @@ async fn confirming_held_seats_sells_them_and_gives_the_slot_back() {
     assert_eq!(reply.body["status"], "confirmed");
     assert_eq!(reply.body["seat_ids"], json!(&seats[..2]));
     assert_eq!(sold_rows(&app, show).await, 2);
-    assert_eq!(app.get(&format!("/v1/shows/{show}/holds"), Some(&token)).await.body["seat_ids"], json!([]), "every hold is released");
+    assert_eq!(
+        app.get(&format!("/v1/shows/{show}/holds"), Some(&token)).await.body["seat_ids"],
+        json!([]),
+        "every hold is released"
+    );
     assert_eq!(app.poll(show, &token).await.body["status"], "expired", "the active slot is given back");
     assert_eq!(app.state.queue.counts(show).await.unwrap().active, 0);
     let (other, _) = app.active_user(show).await;
     let map = app.get(&format!("/v1/shows/{show}/seats"), Some(&other)).await;
-    let statuses: Vec<&str> = map.body["seats"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> =
+        map.body["seats"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
     assert_eq!(statuses[..3], ["sold", "sold", "available"]);
     let id = reply.body["id"].as_str().unwrap();
     let (fresh_token, _) = app.user().await;
     let mine = app.state.tokens.issue_queue(user, show, 1).token;
     assert_eq!(app.get(&format!("/v1/reservations/{id}"), Some(&mine)).await.status, StatusCode::OK);
-    assert_eq!(app.get(&format!("/v1/reservations/{id}"), Some(&fresh_token)).await.status, StatusCode::NOT_FOUND, "someone else's");
+    assert_eq!(
+        app.get(&format!("/v1/reservations/{id}"), Some(&fresh_token)).await.status,
+        StatusCode::NOT_FOUND,
+        "someone else's"
+    );
     let random = uuid::Uuid::new_v4();
     assert_eq!(app.get(&format!("/v1/reservations/{random}"), Some(&mine)).await.status, StatusCode::NOT_FOUND);
 }
@@ -98,7 +111,8 @@ async fn the_same_idempotency_key_never_makes_a_second_reservation() {
     let reused = reserve(&app, show, &token, &seats[2..3], Some("order-7")).await;
     assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reused.code(), "idempotency_key_reused");
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations").fetch_one(&app.state.db.pool).await.unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM reservations").fetch_one(&app.state.db.pool).await.unwrap();
     assert_eq!(count, 1);
 }
 
@@ -114,7 +128,8 @@ async fn a_hold_lost_by_redis_and_regranted_lets_exactly_one_of_two_racing_confi
     lose_hold_key(&app, show, seat).await;
     hold(&app, show, &second, &[seat]).await;
     let one_seat = [seat];
-    let (a, b) = tokio::join!(reserve(&app, show, &first, &one_seat, None), reserve(&app, show, &second, &one_seat, None));
+    let (a, b) =
+        tokio::join!(reserve(&app, show, &first, &one_seat, None), reserve(&app, show, &second, &one_seat, None));
     let statuses = [a.status, b.status];
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT));

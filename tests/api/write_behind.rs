@@ -45,10 +45,14 @@ async fn scripted_sale(app: &TestApp, show: i64) {
     }
     app.tick().await;
     let holds = format!("/v1/shows/{show}/holds");
-    assert_eq!(app.post(&holds, Some(&tokens[0]), json!({"seat_ids": [seats[0], seats[1]]})).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.post(&holds, Some(&tokens[0]), json!({"seat_ids": [seats[0], seats[1]]})).await.status,
+        StatusCode::CREATED
+    );
     let released = app.call(Method::DELETE, &format!("{holds}/{}", seats[1]), Some(&tokens[0]), None).await;
     assert_eq!(released.status, StatusCode::NO_CONTENT);
-    let sale = app.post(&format!("/v1/shows/{show}/reservations"), Some(&tokens[0]), json!({"seat_ids": [seats[0]]})).await;
+    let sale =
+        app.post(&format!("/v1/shows/{show}/reservations"), Some(&tokens[0]), json!({"seat_ids": [seats[0]]})).await;
     assert_eq!(sale.status, StatusCode::CREATED);
     let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&tokens[1]), None).await;
     assert_eq!(left.status, StatusCode::NO_CONTENT);
@@ -72,12 +76,17 @@ async fn the_events_of_a_scripted_sale_reach_postgres_exactly_once_and_in_order(
             assert!(kinds.iter().any(|k| k == kind), "show {show} recorded a {kind} event: {kinds:?}");
         }
     }
-    let buyer: (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) =
-        sqlx::query_as("SELECT admitted_at, claimed_at, confirmed_at FROM queue_entries WHERE show_id = $1 AND seq = 1")
-            .bind(shows[0])
-            .fetch_one(&app.state.db.pool)
-            .await
-            .unwrap();
+    let buyer: (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) = sqlx::query_as(
+        "SELECT admitted_at, claimed_at, confirmed_at FROM queue_entries WHERE show_id = $1 AND seq = 1",
+    )
+    .bind(shows[0])
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
     assert!(buyer.0.is_some() && buyer.1.is_some() && buyer.2.is_some(), "{buyer:?}");
     let stamps: (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
         "SELECT (SELECT left_at FROM queue_entries WHERE show_id = $1 AND seq = 2),
@@ -156,7 +165,12 @@ async fn the_worker_reports_its_backlog_in_metrics_and_readiness() {
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.body["write_behind"]["backlog"], 0, "{:?}", ready.body);
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    for name in ["boxoffice_writebehind_stream_length", "boxoffice_writebehind_unacked", "boxoffice_writebehind_oldest_unacked_seconds", "boxoffice_writebehind_events_written_total"] {
+    for name in [
+        "boxoffice_writebehind_stream_length",
+        "boxoffice_writebehind_unacked",
+        "boxoffice_writebehind_oldest_unacked_seconds",
+        "boxoffice_writebehind_events_written_total",
+    ] {
         assert!(metrics.contains(name), "{name} is exported");
     }
 }

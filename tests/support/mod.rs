@@ -45,27 +45,32 @@ fn stack_variable(name: &str) -> String {
 /// Settings for a test instance: the local stack, a fresh database and key prefix, port 0,
 /// no background workers (tests drive admission and write-behind themselves).
 pub async fn test_settings() -> Settings {
+    let target = match (std::env::var("REDIS_CLUSTER_NODES"), std::env::var("REDIS_URL")) {
+        (Ok(nodes), _) => ("REDIS_CLUSTER_NODES", nodes),
+        (Err(_), Ok(url)) => ("REDIS_URL", url),
+        _ => ("REDIS_CLUSTER_NODES", stack_variable("REDIS_CLUSTER_NODES")),
+    };
+    test_settings_on(&stack_variable("DATABASE_URL"), target).await
+}
+
+/// Settings against a given Postgres server (a fresh database on it) and Redis.
+pub async fn test_settings_on(server_url: &str, (redis_var, redis_value): (&str, String)) -> Settings {
     let database = format!("bo_test_{}", Uuid::new_v4().simple());
-    let server_url = stack_variable("DATABASE_URL");
-    let mut conn = PgConnection::connect(&server_url).await.expect("connect to the test Postgres");
-    conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{database}""#))).await.expect("create a test database");
-    let db_url = replace_database(&server_url, &database);
+    let mut conn = PgConnection::connect(server_url).await.expect("connect to the test Postgres");
+    conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{database}""#)))
+        .await
+        .expect("create a test database");
+    let db_url = replace_database(server_url, &database);
     let prefix = format!("test-{}", &Uuid::new_v4().simple().to_string()[..10]);
-    let mut pairs = vec![
+    let pairs = [
         ("DATABASE_URL", db_url.as_str()),
         ("BOXOFFICE_HTTP_ADDR", "127.0.0.1:0"),
         ("BOXOFFICE_HTTP_WORKERS", "2"),
         ("BOXOFFICE_REDIS_PREFIX", prefix.as_str()),
         ("BOXOFFICE_WORKERS", "false"),
         ("BOXOFFICE_DB_MAX_CONNECTIONS", "10"),
+        (redis_var, redis_value.as_str()),
     ];
-    let cluster = std::env::var("REDIS_CLUSTER_NODES").ok();
-    let single = std::env::var("REDIS_URL").ok();
-    match (&cluster, &single) {
-        (Some(nodes), _) => pairs.push(("REDIS_CLUSTER_NODES", nodes)),
-        (None, Some(url)) => pairs.push(("REDIS_URL", url)),
-        _ => panic!("REDIS_CLUSTER_NODES is not set: run the tests with scripts/test.sh"),
-    }
     Settings::from_source(&Source::from_pairs(pairs)).expect("test settings")
 }
 
@@ -89,17 +94,14 @@ pub async fn spawn_instance_of(app: &TestApp) -> TestApp {
     start(app.settings.clone(), app.clock.clone()).await
 }
 
-async fn start(settings: Settings, clock: Clock) -> TestApp {
+pub async fn start(settings: Settings, clock: Clock) -> TestApp {
     boxoffice::telemetry::init_logs();
     let app = Application::build_with_clock(settings.clone(), clock.clone()).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     let handle = tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
+    let client =
+        reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build().unwrap();
     TestApp { address, client, state, clock, settings, _app: handle }
 }
 
@@ -163,7 +165,9 @@ impl TestApp {
     }
 
     pub async fn configure_queue(&self, show: i64, config: Value) -> Reply {
-        let reply = self.call(Method::PUT, &format!("/v1/admin/shows/{show}/queue"), Some(&self.admin_token()), Some(config)).await;
+        let reply = self
+            .call(Method::PUT, &format!("/v1/admin/shows/{show}/queue"), Some(&self.admin_token()), Some(config))
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
         reply
     }
@@ -277,6 +281,105 @@ impl Drop for StandaloneRedis {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name)
+}
+
+/// Runs one of the project's scripts; returns its stdout's last line.
+fn run_script(name: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(script(name))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("BOXOFFICE_REDIS_BASE_PORT")
+        .env_remove("BOXOFFICE_PG_PORT")
+        .output()
+        .expect("the script runs");
+    assert!(output.status.success(), "{name} {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string()
+}
+
+fn scratch_dir(what: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".local")
+        .join(format!("{what}-{}", Uuid::new_v4().simple()));
+    dir.to_string_lossy().into_owned()
+}
+
+/// A six-node Redis Cluster of the test's own (scripts/redis-cluster.sh), stopped on drop.
+pub struct PrivateCluster {
+    pub dir: String,
+    pub seeds: String,
+}
+
+impl PrivateCluster {
+    pub fn start() -> Self {
+        let dir = scratch_dir("test-cluster");
+        let seeds = run_script("redis-cluster.sh", &["start", "--dir", &dir]);
+        Self { dir, seeds }
+    }
+
+    /// Port and pid of the master serving a key's hash slot.
+    pub fn master_of(&self, key: &str) -> (u16, u32) {
+        let seed = self.seeds.split(',').next().unwrap();
+        let mut conn = redis::Client::open(format!("redis://{seed}")).unwrap().get_connection().unwrap();
+        let slot: u16 = redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query(&mut conn).unwrap();
+        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut conn).unwrap();
+        let port = nodes
+            .lines()
+            .filter(|line| line.contains("master") && !line.contains("fail"))
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let serves = fields[8..].iter().any(|range| match range.split_once('-') {
+                    Some((a, b)) => (a.parse::<u16>().unwrap()..=b.parse().unwrap()).contains(&slot),
+                    None => range.parse::<u16>().ok() == Some(slot),
+                });
+                serves.then(|| fields[1].split(['@', ':']).nth(1).unwrap().parse::<u16>().unwrap())
+            })
+            .expect("a master serves the slot");
+        let pid = std::fs::read_to_string(format!("{}/{port}/redis.pid", self.dir)).unwrap().trim().parse().unwrap();
+        (port, pid)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        run_script("redis-cluster.sh", &["stop", "--dir", &self.dir]);
+    }
+}
+
+/// A Postgres server of the test's own (scripts/postgres.sh), stopped on drop.
+pub struct PrivatePostgres {
+    pub dir: String,
+    pub url: String,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> Self {
+        let dir = scratch_dir("test-postgres");
+        let url = run_script("postgres.sh", &["start", "--dir", &dir]);
+        Self { dir, url }
+    }
+
+    pub fn stop(&self) {
+        run_script("postgres.sh", &["stop", "--dir", &self.dir, "--port", &self.port()]);
+    }
+
+    pub fn restart(&self) {
+        run_script("postgres.sh", &["start", "--dir", &self.dir, "--port", &self.port()]);
+    }
+
+    fn port(&self) -> String {
+        self.url.rsplit(':').next().unwrap().split('/').next().unwrap().to_string()
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -171,6 +171,8 @@ impl Redis {
                 self.on_answer(true);
                 Ok(value)
             }
+            // redis-rs' own response timeout: the same as ours.
+            Ok(Err(error)) if error.is_timeout() => Err(self.on_timeout()),
             Ok(Err(error)) => {
                 let infrastructure = is_infrastructure_error(&error);
                 self.on_answer(!infrastructure);
@@ -180,10 +182,7 @@ impl Redis {
                     StoreError::Internal(anyhow::anyhow!("redis: {error}"))
                 })
             }
-            Err(_) => {
-                self.on_timeout();
-                Err(StoreError::Unavailable(format!("redis call timed out after {:?}", self.timeout)))
-            }
+            Err(_) => Err(self.on_timeout()),
         }
     }
 
@@ -199,13 +198,14 @@ impl Redis {
         }
     }
 
-    fn on_timeout(&self) {
+    fn on_timeout(&self) -> StoreError {
         self.breaker.record(false);
         metrics::counter!("boxoffice_redis_timeouts_total").increment(1);
         let in_a_row = self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
         if in_a_row >= TIMEOUTS_BEFORE_REBUILD {
             self.rebuild_connection();
         }
+        StoreError::Unavailable(format!("redis call timed out after {:?}", self.timeout))
     }
 
     /// Replaces the connection in the background; one rebuild at a time.
@@ -218,9 +218,14 @@ impl Redis {
         tokio::spawn(async move {
             tracing::warn!("rebuilding the redis connection after repeated timeouts");
             metrics::counter!("boxoffice_redis_reconnects_total").increment(1);
-            if let Ok(Ok(fresh)) = tokio::time::timeout(timeout * 3, connector.connect(timeout)).await {
-                *conn.write().expect("redis connection lock") = fresh;
-                timeouts.store(0, Ordering::Relaxed);
+            match tokio::time::timeout(timeout * 3, connector.connect(timeout)).await {
+                Ok(Ok(fresh)) => {
+                    *conn.write().expect("redis connection lock") = fresh;
+                    timeouts.store(0, Ordering::Relaxed);
+                    tracing::info!("redis connection rebuilt");
+                }
+                Ok(Err(error)) => tracing::warn!(%error, "redis connection rebuild failed"),
+                Err(_) => tracing::warn!("redis connection rebuild timed out"),
             }
             rebuilding.store(false, Ordering::SeqCst);
         });

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: starts the local stack if it isn't running (installing redis-server and
+# PostgreSQL with apt if missing), then runs every test against it: unit tests, the API
+# integration tests, the fault tests (which start their own Redis Cluster and Postgres on
+# other ports) and a syntax check of docker-compose.yml.
+#
+# usage: scripts/test.sh [extra cargo test args]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+"$ROOT/scripts/stack.sh" up
+# shellcheck disable=SC1091
+source "$LOCAL/stack.env"
+cd "$ROOT"
+
+# Databases left by earlier runs of the integration tests.
+psql -q "$DATABASE_URL" -At -c "select datname from pg_database where datname like 'bo_test_%'" |
+  while read -r db; do psql -q "$DATABASE_URL" -c "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+
+log "unit tests"
+cargo test --locked --lib --bins "$@"
+log "API integration tests (real Redis Cluster and Postgres)"
+cargo test --locked --test api "$@" -- --test-threads 6
+log "fault tests (own Redis Cluster and Postgres; one at a time)"
+cargo test --locked --test faults "$@" -- --test-threads 1
+
+log "docker-compose.yml syntax"
+need_cmd docker-compose docker-compose
+docker-compose -f docker-compose.yml config -q
+log "all tests passed"

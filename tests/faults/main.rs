@@ -1,0 +1,9 @@
+//! Fault tests: real Postgres servers stopped and real Redis nodes frozen (SIGSTOP) or killed
+//! under load. Each test starts its own servers with the project's scripts, so the shared
+//! stack is never disturbed; they run one at a time.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod postgres_outage;
+mod redis_nodes;
