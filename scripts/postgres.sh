@@ -20,10 +20,21 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# Where this checkout's servers live: .local/, unless PostgreSQL (run as the `postgres`
+# user when we are root) cannot reach it, e.g. in a clone under /root; then a folder of
+# this checkout's own under /var/tmp.
+pg_home() {
+  if [ "$(id -u)" -ne 0 ] || { mkdir -p "$LOCAL" && runuser -u postgres -- test -x "$LOCAL"; }; then
+    echo "$LOCAL"
+  else
+    echo "/var/tmp/boxoffice-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
+  fi
+}
+
 # The port of a server this checkout already runs, else the first free one.
 pick_port() {
   if [ -z "$dir" ]; then
-    for d in "$LOCAL"/postgres-*; do
+    for d in "$(pg_home)"/postgres-*; do
       [ -f "$d/data/postmaster.pid" ] && kill -0 "$(head -n 1 "$d/data/postmaster.pid")" 2>/dev/null \
         && { echo "${d##*-}"; return; }
     done
@@ -33,12 +44,12 @@ pick_port() {
 }
 
 port=${port:-$(pick_port)}
-dir=${dir:-$LOCAL/postgres-$port}
+dir=${dir:-$(pg_home)/postgres-$port}
 data="$dir/data"
 
 # PostgreSQL refuses to run as root; run its tools as the `postgres` user then.
 as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 bin() { echo "/usr/lib/postgresql/$(pg_major)/bin/$1"; }

@@ -102,36 +102,24 @@ impl AppState {
     /// Concerts from the Redis cache, loading it from Postgres when it is empty. When Redis
     /// is unreachable the catalog is read from Postgres directly.
     pub async fn concerts(&self, only: Option<ConcertId>) -> Result<Vec<ConcertInfo>, StoreError> {
-        let reload = match (self.catalog.concerts(only).await, only) {
+        let refill = match (self.catalog.concerts(only).await, only) {
             (Ok(Some(concerts)), None) => return Ok(concerts),
             (Ok(Some(concerts)), Some(_)) if !concerts.is_empty() => return Ok(concerts),
             // Cached, but not this concert: reload only if Postgres has it (a cache write
             // may have failed when it was created); an unknown id costs one indexed lookup.
-            (Ok(Some(_)), Some(id)) => self.db.concert_exists(id).await?,
-            (Ok(None), _) => true,
-            (Err(error), _) => return self.concerts_without_cache(only, error).await,
-        };
-        if !reload {
-            return Ok(Vec::new());
-        }
-        let all = self.db.concerts().await?;
-        self.catalog.load(&all).await?;
-        Ok(all.into_iter().filter(|c| only.is_none_or(|id| c.id == id)).collect())
-    }
-
-    async fn concerts_without_cache(
-        &self,
-        only: Option<ConcertId>,
-        error: StoreError,
-    ) -> Result<Vec<ConcertInfo>, StoreError> {
-        match error {
-            StoreError::Unavailable(why) => {
+            (Ok(Some(_)), Some(id)) if !self.db.concert_exists(id).await? => return Ok(Vec::new()),
+            (Ok(_), _) => true,
+            (Err(StoreError::Unavailable(why)), _) => {
                 tracing::warn!(%why, "catalog cache unreachable, reading Postgres");
-                let all = self.db.concerts().await?;
-                Ok(all.into_iter().filter(|c| only.is_none_or(|id| c.id == id)).collect())
+                false
             }
-            other => Err(other),
+            (Err(other), _) => return Err(other),
+        };
+        let all = self.db.concerts().await?;
+        if refill {
+            self.catalog.load(&all).await?;
         }
+        Ok(all.into_iter().filter(|c| only.is_none_or(|id| c.id == id)).collect())
     }
 
     /// The admission cursor of a show: this instance's cached value, or Redis' on a miss.

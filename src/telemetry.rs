@@ -1,6 +1,6 @@
 //! Logs and metrics. Logs go to stdout as text, or JSON with `BOXOFFICE_LOG_FORMAT=json`;
-//! `RUST_LOG` filters them. Tokens and secrets are never logged: the request logger records
-//! method, route and status, not headers.
+//! `RUST_LOG` filters them (`boxoffice=debug` adds a line per request). Tokens and secrets
+//! are never logged: requests are logged by route pattern and status, never with headers.
 
 use std::sync::OnceLock;
 

@@ -98,11 +98,18 @@ fn expired() -> Standing {
     }
 }
 
-fn placed(state: &AppState, show: ShowId, place: &Placement) -> Standing {
-    match place.active_until_ms {
-        Some(until) => active(until),
-        None => waiting(state, show, place.seq, place.cursor),
+async fn placed(state: &AppState, show: ShowId, place: &Placement) -> Result<Standing, ApiError> {
+    if let Some(until) = place.active_until_ms {
+        return Ok(active(until));
     }
+    let cursor = match place.cursor {
+        Some(cursor) => {
+            state.cursors.observe(show, cursor);
+            cursor
+        }
+        None => state.cursor(show).await?,
+    };
+    Ok(waiting(state, show, place.seq, cursor))
 }
 
 /// Join a show's waiting queue.
@@ -129,14 +136,13 @@ pub async fn join_queue(
         }
         JoinOutcome::Placed(place) => place,
     };
-    state.cursors.observe(show, place.cursor);
     if place.created {
         metrics::counter!("boxoffice_queue_joins_total").increment(1);
     }
     let body = Joined {
         queue_token: state.tokens.issue_queue(user, show, place.seq).token,
         seq: place.seq,
-        standing: placed(&state, show, &place),
+        standing: placed(&state, show, &place).await?,
     };
     Ok(super::json_status(place.created, &body))
 }

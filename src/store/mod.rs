@@ -38,8 +38,9 @@ pub struct Placement {
     pub seq: i64,
     /// False when the user was already in the queue: same place, same `seq`.
     pub created: bool,
-    /// Users popped off the waiting list so far.
-    pub cursor: i64,
+    /// Users popped off the waiting list so far; `None` on a new join, which doesn't read it
+    /// (the caller's cached cursor is as good: the new place is behind it anyway).
+    pub cursor: Option<i64>,
     /// Set while the user is in the active set.
     pub active_until_ms: Option<i64>,
 }

@@ -57,7 +57,7 @@ async fn insert_new_events(
     let seqs: Vec<Option<i64>> = events.iter().map(|e| e.seq).collect();
     let seats: Vec<String> = events.iter().map(|e| seat_array_literal(&e.seats)).collect();
     let untils: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.until_ms.map(at)).collect();
-    let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| at(e.at_ms)).collect();
+    let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| at(e.at_ms())).collect();
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "INSERT INTO write_behind_events
             (show_id, stream_ms, stream_seq, kind, user_id, seq, seat_ids, until_at, occurred_at)
@@ -99,7 +99,7 @@ async fn apply_to_queue_entries(
     if !joins.is_empty() {
         let seqs: Vec<i64> = joins.iter().filter_map(|e| e.seq).collect();
         let users: Vec<Uuid> = joins.iter().filter_map(|e| e.user).collect();
-        let times: Vec<DateTime<Utc>> = joins.iter().map(|e| at(e.at_ms)).collect();
+        let times: Vec<DateTime<Utc>> = joins.iter().map(|e| at(e.at_ms())).collect();
         sqlx::query(
             "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
              SELECT $1, seq, user_id, joined_at FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS j(seq, user_id, joined_at)
@@ -116,7 +116,7 @@ async fn apply_to_queue_entries(
         let stamped: Vec<(i64, DateTime<Utc>)> = events
             .iter()
             .filter(|e| stamped_column(&e.kind) == Some(column))
-            .filter_map(|e| e.seq.map(|seq| (seq, at(e.at_ms))))
+            .filter_map(|e| e.seq.map(|seq| (seq, at(e.at_ms()))))
             .collect();
         if stamped.is_empty() {
             continue;

@@ -28,10 +28,14 @@ pub struct StreamEvent {
     pub seats: Vec<i64>,
     /// A session or hold expiry, where the change sets one.
     pub until_ms: Option<i64>,
-    pub at_ms: i64,
 }
 
 impl StreamEvent {
+    /// When it happened: the Redis time in the entry id, in ms.
+    pub fn at_ms(&self) -> i64 {
+        self.id_parts().0
+    }
+
     /// The two numbers of the entry id, which order events within a show.
     pub fn id_parts(&self) -> (i64, i64) {
         let (ms, n) = self.id.split_once('-').unwrap_or((&self.id, "0"));
@@ -165,7 +169,6 @@ fn parse_entry(entry: StreamId) -> Option<StreamEvent> {
         seq: number(&map, "q").filter(|q| *q > 0),
         seats: text(&map, "s").map(|s| s.split(',').filter_map(|seat| seat.parse().ok()).collect()).unwrap_or_default(),
         until_ms: number(&map, "x").filter(|x| *x > 0),
-        at_ms: number(&map, "at").unwrap_or(0),
         id: entry.id,
     })
 }

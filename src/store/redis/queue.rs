@@ -36,7 +36,7 @@ impl QueueStore for RedisQueue {
             [created, seq, cursor, until] => Ok(JoinOutcome::Placed(Placement {
                 seq: *seq,
                 created: *created == 1,
-                cursor: *cursor,
+                cursor: (*cursor >= 0).then_some(*cursor),
                 active_until_ms: (*until > 0).then_some(*until),
             })),
             other => Err(unexpected("join", other)),

@@ -9,7 +9,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = now_ms(ARGV[2])
 
 local expired = redis.call('ZRANGEBYSCORE', base .. ':act', '-inf', now, 'LIMIT', 0, 500)
-for _, uid in ipairs(expired) do end_session(base, uid, now, 'expire') end
+for _, uid in ipairs(expired) do end_session(base, uid, 'expire') end
 
 local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s')
 local max_active, rate, claim_ms = tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[4]) * 1000
@@ -33,7 +33,7 @@ if cfg[3] ~= '1' then
     cursor = redis.call('INCR', base .. ':cur')
     if tonumber(redis.call('HGET', bucket_key(base, uid), uid)) == cursor then
       redis.call('ZADD', base .. ':act', now + claim_ms, uid)
-      emit(base, now, 'admit', uid, cursor, '', now + claim_ms)
+      emit(base, 'admit', uid, cursor, nil, now + claim_ms)
       admitted = admitted + 1
     elseif redis.call('DECR', base .. ':leftw') < 0 then
       redis.call('SET', base .. ':leftw', 0)

@@ -2,7 +2,6 @@
 -- now) go, and the user's other holds and active slot are given back.
 -- ARGV: base, now, uid, seats...
 local base, uid = ARGV[1], ARGV[3]
-local now = now_ms(ARGV[2])
 local seats = {}
 for i = 4, #ARGV do
   local seat = ARGV[i]
@@ -12,6 +11,6 @@ for i = 4, #ARGV do
   redis.call('ZREM', base .. ':held', seat)
 end
 redis.call('ZREM', user_holds_key(base, uid), unpack(seats))
-emit(base, now, 'sold', uid, 0, table.concat(seats, ','), 0)
-end_session(base, uid, now, 'confirm')
+emit(base, 'sold', uid, nil, table.concat(seats, ','))
+end_session(base, uid, 'confirm')
 return 1

@@ -42,5 +42,5 @@ for _, seat in ipairs(seats) do
 end
 redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)
 redis.call('PEXPIRE', mine, ttl_ms)
-emit(base, now, 'hold', uid, 0, table.concat(seats, ','), expires_at)
+emit(base, 'hold', uid, nil, table.concat(seats, ','), expires_at)
 return {1, expires_at}

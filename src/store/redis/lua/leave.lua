@@ -3,15 +3,14 @@
 -- A waiter's list entry stays until admission pops it and sees the membership is gone;
 -- removing it now would be an O(n) LREM.
 local base, uid = ARGV[1], ARGV[3]
-local now = now_ms(ARGV[2])
 local bucket = bucket_key(base, uid)
 local seq = tonumber(redis.call('HGET', bucket, uid))
 if not seq then return 0 end
 if seq > tonumber(redis.call('GET', base .. ':cur') or 0) then
   redis.call('HDEL', bucket, uid)
   redis.call('INCR', base .. ':leftw')
-  emit(base, now, 'leave', uid, seq, '', 0)
+  emit(base, 'leave', uid, seq)
 else
-  end_session(base, uid, now, 'leave')
+  end_session(base, uid, 'leave')
 end
 return 1

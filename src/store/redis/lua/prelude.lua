@@ -25,11 +25,15 @@ local function user_holds_key(base, uid)
 end
 
 -- Appends a state change to the show's stream in the same script that makes it, so the
--- change and its event are atomic. Every entry has the same fields in the same order,
--- which lets the stream store only the values.
-local function emit(base, now, kind, uid, seq, seats, until_ms)
-  redis.call('XADD', base .. ':ev', '*',
-    'at', now, 'k', kind, 'u', uid or '', 'q', seq or 0, 's', seats or '', 'x', until_ms or 0)
+-- change and its event are atomic. The entry id says when (Redis time); the fields are the
+-- kind (k) and the user (u), then whichever of seq (q), seats "1,2" (s) and an expiry in ms
+-- (x) the change has.
+local function emit(base, kind, uid, seq, seats, until_ms)
+  local args = {base .. ':ev', '*', 'k', kind, 'u', uid}
+  if seq then args[#args + 1] = 'q'; args[#args + 1] = seq end
+  if seats and seats ~= '' then args[#args + 1] = 's'; args[#args + 1] = seats end
+  if until_ms then args[#args + 1] = 'x'; args[#args + 1] = until_ms end
+  redis.call('XADD', unpack(args))
 end
 
 -- Session expiry of an active user, or nil when the user is not (or no longer) active.
@@ -45,7 +49,7 @@ local function claim(base, uid, now, until_ms)
   local ttl_s = tonumber(redis.call('HGET', base .. ':cfg', 'session_ttl_s'))
   local session_until = now + ttl_s * 1000
   redis.call('ZADD', base .. ':act', session_until, uid)
-  emit(base, now, 'claim', uid, redis.call('HGET', bucket_key(base, uid), uid), '', session_until)
+  emit(base, 'claim', uid, redis.call('HGET', bucket_key(base, uid), uid), nil, session_until)
   return session_until
 end
 
@@ -66,13 +70,13 @@ local function release_holds(base, uid)
 end
 
 -- Ends an admitted user's stay: the slot, the claim, the membership and the holds go.
-local function end_session(base, uid, now, kind)
+local function end_session(base, uid, kind)
   local bucket = bucket_key(base, uid)
   local seq = redis.call('HGET', bucket, uid)
   redis.call('HDEL', bucket, uid)
   redis.call('ZREM', base .. ':act', uid)
   redis.call('SREM', base .. ':clm', uid)
-  emit(base, now, kind, uid, seq, release_holds(base, uid), 0)
+  emit(base, kind, uid, seq, release_holds(base, uid))
 end
 
 -- XINFO GROUPS of one consumer group as a table (name, pending, last-delivered-id, lag...),

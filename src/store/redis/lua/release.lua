@@ -6,5 +6,5 @@ if redis.call('GET', hold) ~= uid then return 0 end
 redis.call('DEL', hold)
 redis.call('ZREM', base .. ':held', seat)
 redis.call('ZREM', user_holds_key(base, uid), seat)
-emit(base, now_ms(ARGV[2]), 'release', uid, 0, seat, 0)
+emit(base, 'release', uid, nil, seat)
 return 1

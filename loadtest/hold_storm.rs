@@ -1,0 +1,172 @@
+//! Hold storm against a running service: 10,000 active users ask for the same seat at once
+//! (exactly one may win), then every user holds a seat of their own, for holds/s.
+//! Run it through loadtest/bench_holds.sh, which starts the service.
+//!
+//!   hold_storm <base url> <admin token> [users, default 10000]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+const SETUP_IN_FLIGHT: usize = 512;
+const DISTINCT_IN_FLIGHT: usize = 256;
+const ROUNDS: usize = 3;
+
+struct Bench {
+    client: reqwest::Client,
+    base: String,
+    admin: String,
+}
+
+impl Bench {
+    async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
+        let (status, body) = self.send(method, path, &self.admin, Some(body)).await?;
+        anyhow::ensure!(status < 300, "{path}: {status} {body}");
+        Ok(body)
+    }
+
+    /// A show with `seats` seats, admitting everyone at once.
+    async fn show(&self, seats: u32) -> anyhow::Result<i64> {
+        let concert = self.admin(reqwest::Method::POST, "/v1/admin/concerts", json!({"title": "Hold storm"})).await?;
+        let rows = seats.div_ceil(500);
+        let show = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/admin/concerts/{}/shows", concert["id"]),
+                json!({"starts_at": "2030-01-01T20:00:00Z",
+                       "sections": [{"name": "Floor", "rows": rows, "seats_per_row": 500, "price": 50}]}),
+            )
+            .await?;
+        let id = show["id"].as_i64().unwrap();
+        let open = json!({"max_active": 1_000_000, "admit_per_second": 100000.0, "hold_ttl_s": 600});
+        self.admin(reqwest::Method::PUT, &format!("/v1/admin/shows/{id}/queue"), open).await?;
+        Ok(id)
+    }
+
+    /// `n` users joined and admitted; returns their queue tokens.
+    async fn active_users(&self, show: i64, n: usize) -> anyhow::Result<Vec<String>> {
+        let tokens: Vec<String> = futures::stream::iter(0..n)
+            .map(|_| async move {
+                let (_, user) = self.send(reqwest::Method::POST, "/v1/tokens", "", Some(json!({}))).await?;
+                let token = user["token"].as_str().unwrap_or_default().to_string();
+                let (_, joined) = self.send(reqwest::Method::POST, &format!("/v1/shows/{show}/queue"), &token, None).await?;
+                Ok::<_, anyhow::Error>(joined["queue_token"].as_str().unwrap_or_default().to_string())
+            })
+            .buffer_unordered(SETUP_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let path = format!("/v1/admin/shows/{show}/queue/stats");
+        while self.send(reqwest::Method::GET, &path, &self.admin, None).await?.1["active"].as_u64().unwrap_or(0) < n as u64 {
+            anyhow::ensure!(Instant::now() < deadline, "users were not admitted in time");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(tokens)
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (base, admin) = (args.first().cloned().unwrap_or_default(), args.get(1).cloned().unwrap_or_default());
+    let users: usize = args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(10_000);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(users).timeout(Duration::from_secs(60)).build()?;
+    let bench = Bench { client, base, admin };
+
+    let show = bench.show(users as u32).await?;
+    let tokens = bench.active_users(show, users).await?;
+    let seats: Vec<i64> = {
+        let (_, map) = bench.send(reqwest::Method::GET, &format!("/v1/shows/{show}/seats"), &tokens[0], None).await?;
+        map["seats"].as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect()
+    };
+
+    // The storm: every user, at once, for the same seat.
+    let path = format!("/v1/shows/{show}/holds");
+    let started = Instant::now();
+    let answers = join_all(tokens.iter().map(|token| {
+        let (bench, path, seat) = (&bench, &path, seats[0]);
+        async move {
+            let asked = Instant::now();
+            let status = bench.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await.map(|r| r.0);
+            (status.unwrap_or(0), asked.elapsed())
+        }
+    }))
+    .await;
+    let storm_wall = started.elapsed();
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    for (status, _) in &answers {
+        *statuses.entry(*status).or_default() += 1;
+    }
+    let mut latencies: Vec<Duration> = answers.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    let winners = statuses.get(&201).copied().unwrap_or(0);
+    println!("hold storm: {users} concurrent requests for one seat, answered in {:.0} ms", storm_wall.as_secs_f64() * 1000.0);
+    println!("  statuses: {statuses:?} -> {}", if winners == 1 && statuses.len() == 2 { "exactly one winner" } else { "WRONG" });
+    println!(
+        "  latency as each client saw it (all sent at once, so it includes queueing): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0)
+    );
+
+    // Distinct seats: each user holds a seat of their own, then releases it; ROUNDS times.
+    let mut took = Duration::ZERO;
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for round in 0..ROUNDS {
+        let offset = round % 2;
+        let started = Instant::now();
+        let results: Vec<(u16, Duration)> = futures::stream::iter(tokens.iter().enumerate())
+            .map(|(i, token)| {
+                let (bench, path, seat) = (&bench, &path, seats[(i + offset) % seats.len()]);
+                async move {
+                    let asked = Instant::now();
+                    let status = bench.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await;
+                    (status.map(|r| r.0).unwrap_or(0), asked.elapsed())
+                }
+            })
+            .buffer_unordered(DISTINCT_IN_FLIGHT)
+            .collect()
+            .await;
+        took += started.elapsed();
+        failed += results.iter().filter(|(s, _)| *s != 201).count();
+        latencies.extend(results.iter().map(|(_, d)| *d));
+        futures::stream::iter(tokens.iter().enumerate())
+            .map(|(i, token)| {
+                let (bench, path, seat) = (&bench, &path, seats[(i + offset) % seats.len()]);
+                async move { bench.send(reqwest::Method::DELETE, &format!("{path}/{seat}"), token, None).await }
+            })
+            .buffer_unordered(DISTINCT_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
+    }
+    latencies.sort();
+    let holds = tokens.len() * ROUNDS;
+    println!(
+        "distinct seats: {holds} holds ({DISTINCT_IN_FLIGHT} in flight): {:.0} holds/s, p50 {:.1} ms, p99 {:.1} ms, {failed} not 201",
+        holds as f64 / took.as_secs_f64(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99)
+    );
+    Ok(())
+}

@@ -1,0 +1,61 @@
+# Shared by the benchmark scripts: a fresh six-node Redis Cluster, a fresh database on the
+# stack's Postgres and a release build of the service on a free port, all removed on exit.
+# Source it after scripts/lib.sh; then call start_service. Sets: base, show helpers, work.
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$ROOT"
+
+# usage: start_service <name> [extra cargo build targets...]
+start_service() {
+  start_stack "$@"
+  ./target/release/boxoffice serve >"$work/server.log" 2>&1 &
+  server=$!
+  wait_until 60 "the service" curl -sf "$base/readyz"
+  admin=$(./target/release/boxoffice admin-token)
+}
+
+# The cluster, the database and the environment, without the server.
+start_stack() {
+  local name=$1; shift
+  scripts/stack.sh up >/dev/null
+  # shellcheck disable=SC1091
+  source "$LOCAL/stack.env"
+  work="$LOCAL/bench-$name"
+  rm -rf "$work" && mkdir -p "$work"
+  cluster_dir="$work/cluster"
+  nodes=$(scripts/redis-cluster.sh start --dir "$cluster_dir")
+  db="bench_${name}_$(date +%s)"
+  psql -q "$DATABASE_URL" -c "create database $db"
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  base="http://127.0.0.1:$port"
+  export REDIS_CLUSTER_NODES=$nodes
+  export DATABASE_URL="${DATABASE_URL%/*}/$db"
+  export BOXOFFICE_HTTP_ADDR="127.0.0.1:$port"
+  export BOXOFFICE_JWT_SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  export RUST_LOG=${RUST_LOG:-warn}
+  trap stop_service EXIT
+  log "building (release)"
+  cargo build --release --locked --bin boxoffice "$@" 2>&1 | tail -n 1
+}
+
+stop_service() {
+  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null
+  scripts/redis-cluster.sh stop --dir "$cluster_dir" >/dev/null 2>&1
+  psql -q "${DATABASE_URL%/*}/postgres" -c "drop database if exists $db" >/dev/null 2>&1
+  true
+}
+
+# usage: api METHOD PATH [JSON]: an admin call; prints the response body
+api() {
+  curl -sf -X "$1" -H "Authorization: Bearer $admin" -H 'content-type: application/json' "$base$2" ${3:+-d "$3"}
+}
+
+# usage: new_show ROWS SEATS_PER_ROW: creates a concert and a show; prints the show id
+new_show() {
+  local concert
+  concert=$(api POST /v1/admin/concerts '{"title":"Benchmark"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+  api POST "/v1/admin/concerts/$concert/shows" \
+    "{\"starts_at\":\"2030-01-01T20:00:00Z\",\"sections\":[{\"name\":\"Floor\",\"rows\":$1,\"seats_per_row\":$2,\"price\":50}]}" |
+    python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])'
+}
