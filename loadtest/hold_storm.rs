@@ -22,7 +22,13 @@ struct Bench {
 }
 
 impl Bench {
-    async fn send(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> anyhow::Result<(u16, Value)> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let mut request = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -62,7 +68,8 @@ impl Bench {
             .map(|_| async move {
                 let (_, user) = self.send(reqwest::Method::POST, "/v1/tokens", "", Some(json!({}))).await?;
                 let token = user["token"].as_str().unwrap_or_default().to_string();
-                let (_, joined) = self.send(reqwest::Method::POST, &format!("/v1/shows/{show}/queue"), &token, None).await?;
+                let (_, joined) =
+                    self.send(reqwest::Method::POST, &format!("/v1/shows/{show}/queue"), &token, None).await?;
                 Ok::<_, anyhow::Error>(joined["queue_token"].as_str().unwrap_or_default().to_string())
             })
             .buffer_unordered(SETUP_IN_FLIGHT)
@@ -72,7 +79,9 @@ impl Bench {
             .collect::<Result<_, _>>()?;
         let deadline = Instant::now() + Duration::from_secs(60);
         let path = format!("/v1/admin/shows/{show}/queue/stats");
-        while self.send(reqwest::Method::GET, &path, &self.admin, None).await?.1["active"].as_u64().unwrap_or(0) < n as u64 {
+        while self.send(reqwest::Method::GET, &path, &self.admin, None).await?.1["active"].as_u64().unwrap_or(0)
+            < n as u64
+        {
             anyhow::ensure!(Instant::now() < deadline, "users were not admitted in time");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -107,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
         let (bench, path, seat) = (&bench, &path, seats[0]);
         async move {
             let asked = Instant::now();
-            let status = bench.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await.map(|r| r.0);
+            let status =
+                bench.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await.map(|r| r.0);
             (status.unwrap_or(0), asked.elapsed())
         }
     }))
@@ -120,8 +130,14 @@ async fn main() -> anyhow::Result<()> {
     let mut latencies: Vec<Duration> = answers.iter().map(|(_, d)| *d).collect();
     latencies.sort();
     let winners = statuses.get(&201).copied().unwrap_or(0);
-    println!("hold storm: {users} concurrent requests for one seat, answered in {:.0} ms", storm_wall.as_secs_f64() * 1000.0);
-    println!("  statuses: {statuses:?} -> {}", if winners == 1 && statuses.len() == 2 { "exactly one winner" } else { "WRONG" });
+    println!(
+        "hold storm: {users} concurrent requests for one seat, answered in {:.0} ms",
+        storm_wall.as_secs_f64() * 1000.0
+    );
+    println!(
+        "  statuses: {statuses:?} -> {}",
+        if winners == 1 && statuses.len() == 2 { "exactly one winner" } else { "WRONG" }
+    );
     println!(
         "  latency as each client saw it (all sent at once, so it includes queueing): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         percentile(&latencies, 0.50),
@@ -141,7 +157,8 @@ async fn main() -> anyhow::Result<()> {
                 let (bench, path, seat) = (&bench, &path, seats[(i + offset) % seats.len()]);
                 async move {
                     let asked = Instant::now();
-                    let status = bench.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await;
+                    let status =
+                        bench.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await;
                     (status.map(|r| r.0).unwrap_or(0), asked.elapsed())
                 }
             })

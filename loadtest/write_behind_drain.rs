@@ -19,7 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let state = app.state();
     let concert = state.db.create_concert("Write-behind benchmark").await?;
-    let seats = layout(&[SectionSpec { name: "A".into(), rows: 1, seats_per_row: 10, price: 1.0 }]).map_err(anyhow::Error::msg)?;
+    let seats = layout(&[SectionSpec { name: "A".into(), rows: 1, seats_per_row: 10, price: 1.0 }])
+        .map_err(anyhow::Error::msg)?;
     let starts = chrono::Utc::now() + chrono::Duration::days(30);
     let config = QueueConfig { admit_per_second: 0.0, ..QueueConfig::default() };
     let show = state.db.create_show(concert, starts, &seats, &config).await?.id;

@@ -8,6 +8,8 @@ use serde_json::json;
 
 use crate::support::{TestApp, spawn_app, spawn_app_with};
 
+type Stamp = chrono::DateTime<chrono::Utc>;
+
 /// Ids of every entry now in the show's stream, in stream order.
 async fn stream_ids(app: &TestApp, show: i64) -> Vec<String> {
     let key = app.state.redis.keys.show(show).events();
@@ -76,11 +78,7 @@ async fn the_events_of_a_scripted_sale_reach_postgres_exactly_once_and_in_order(
             assert!(kinds.iter().any(|k| k == kind), "show {show} recorded a {kind} event: {kinds:?}");
         }
     }
-    let buyer: (
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-        Option<chrono::DateTime<chrono::Utc>>,
-    ) = sqlx::query_as(
+    let buyer: (Option<Stamp>, Option<Stamp>, Option<Stamp>) = sqlx::query_as(
         "SELECT admitted_at, claimed_at, confirmed_at FROM queue_entries WHERE show_id = $1 AND seq = 1",
     )
     .bind(shows[0])
@@ -88,7 +86,7 @@ async fn the_events_of_a_scripted_sale_reach_postgres_exactly_once_and_in_order(
     .await
     .unwrap();
     assert!(buyer.0.is_some() && buyer.1.is_some() && buyer.2.is_some(), "{buyer:?}");
-    let stamps: (Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+    let stamps: (Option<Stamp>, Option<Stamp>) = sqlx::query_as(
         "SELECT (SELECT left_at FROM queue_entries WHERE show_id = $1 AND seq = 2),
                 (SELECT expired_at FROM queue_entries WHERE show_id = $1 AND seq = 3)",
     )

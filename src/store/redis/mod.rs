@@ -70,14 +70,14 @@ impl ConnectionLike for RedisConn {
 /// How to (re)connect.
 #[derive(Clone)]
 enum Connector {
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
     Single(redis::Client),
 }
 
 impl Connector {
     fn new(settings: &RedisSettings) -> RedisResult<Self> {
         Ok(match &settings.target {
-            RedisTarget::Cluster(seeds) => Connector::Cluster(
+            RedisTarget::Cluster(seeds) => Connector::Cluster(Box::new(
                 ClusterClientBuilder::new(seeds.clone())
                     .connection_timeout(settings.timeout)
                     .response_timeout(settings.timeout)
@@ -85,7 +85,7 @@ impl Connector {
                     .min_retry_wait(50)
                     .max_retry_wait(500)
                     .build()?,
-            ),
+            )),
             RedisTarget::Single(url) => Connector::Single(redis::Client::open(url.as_str())?),
         })
     }
