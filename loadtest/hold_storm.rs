@@ -89,6 +89,53 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// Every token asks for `seat`, `in_flight` at a time; statuses counted, latencies sorted,
+    /// wall time in ms.
+    async fn contend(
+        &self,
+        tokens: &[String],
+        show: i64,
+        seat: i64,
+        in_flight: usize,
+    ) -> (BTreeMap<u16, usize>, Vec<Duration>, f64) {
+        let path = format!("/v1/shows/{show}/holds");
+        let started = Instant::now();
+        let answers: Vec<(u16, Duration)> = futures::stream::iter(tokens)
+            .map(|token| {
+                let path = &path;
+                async move {
+                    let asked = Instant::now();
+                    let sent = self.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await;
+                    (sent.map(|r| r.0).unwrap_or(0), asked.elapsed())
+                }
+            })
+            .buffer_unordered(in_flight)
+            .collect()
+            .await;
+        let wall = started.elapsed().as_secs_f64() * 1000.0;
+        let mut statuses = BTreeMap::new();
+        for (status, _) in &answers {
+            *statuses.entry(*status).or_default() += 1;
+        }
+        let mut latencies: Vec<Duration> = answers.into_iter().map(|(_, d)| d).collect();
+        latencies.sort();
+        (statuses, latencies, wall)
+    }
+}
+
+fn report_contention(statuses: &BTreeMap<u16, usize>, latencies: &[Duration], what: &str) {
+    let winners = statuses.get(&201).copied().unwrap_or(0);
+    let verdict = if winners == 1 && statuses.len() == 2 { "exactly one winner" } else { "WRONG" };
+    println!("  statuses: {statuses:?} -> {verdict}");
+    println!(
+        "  latency as each client saw it ({what}): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99),
+        percentile(latencies, 1.0)
+    );
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i].as_secs_f64() * 1000.0
@@ -102,59 +149,38 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(users).timeout(Duration::from_secs(60)).build()?;
     let bench = Bench { client, base, admin };
 
-    let show = bench.show(users as u32).await?;
+    let show = bench.show(users as u32 + 4).await?;
     let tokens = bench.active_users(show, users).await?;
     let seats: Vec<i64> = {
         let (_, map) = bench.send(reqwest::Method::GET, &format!("/v1/shows/{show}/seats"), &tokens[0], None).await?;
         map["seats"].as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect()
     };
 
+    // Open one connection per user first, so the storm times holds rather than TCP handshakes.
+    let mine = format!("/v1/shows/{show}/holds");
+    join_all(tokens.iter().map(|token| bench.send(reqwest::Method::GET, &mine, token, None))).await;
+
     // The storm: every user, at once, for the same seat.
-    let path = format!("/v1/shows/{show}/holds");
-    let started = Instant::now();
-    let answers = join_all(tokens.iter().map(|token| {
-        let (bench, path, seat) = (&bench, &path, seats[0]);
-        async move {
-            let asked = Instant::now();
-            let status =
-                bench.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await.map(|r| r.0);
-            (status.unwrap_or(0), asked.elapsed())
-        }
-    }))
-    .await;
-    let storm_wall = started.elapsed();
-    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
-    for (status, _) in &answers {
-        *statuses.entry(*status).or_default() += 1;
-    }
-    let mut latencies: Vec<Duration> = answers.iter().map(|(_, d)| *d).collect();
-    latencies.sort();
-    let winners = statuses.get(&201).copied().unwrap_or(0);
-    println!(
-        "hold storm: {users} concurrent requests for one seat, answered in {:.0} ms",
-        storm_wall.as_secs_f64() * 1000.0
-    );
-    println!(
-        "  statuses: {statuses:?} -> {}",
-        if winners == 1 && statuses.len() == 2 { "exactly one winner" } else { "WRONG" }
-    );
-    println!(
-        "  latency as each client saw it (all sent at once, so it includes queueing): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0)
-    );
+    let (statuses, latencies, wall) = bench.contend(&tokens, show, seats[0], users).await;
+    println!("hold storm: {users} concurrent requests for one seat, answered in {wall:.0} ms");
+    report_contention(&statuses, &latencies, "all sent at once, so it includes queueing");
+
+    // The same contention at the HTTP benchmarks' concurrency, for the latency of one request.
+    let (statuses, latencies, wall) = bench.contend(&tokens, show, seats[1], DISTINCT_IN_FLIGHT).await;
+    println!("paced storm: {users} requests for one seat, {DISTINCT_IN_FLIGHT} in flight, answered in {wall:.0} ms");
+    report_contention(&statuses, &latencies, "target p99 <= 20 ms");
 
     // Distinct seats: each user holds a seat of their own, then releases it; ROUNDS times.
     let mut took = Duration::ZERO;
     let mut latencies = Vec::new();
     let mut failed = 0;
+    let offset_seats = 2;
     for round in 0..ROUNDS {
-        let offset = round % 2;
+        let offset = offset_seats + round % 2;
         let started = Instant::now();
         let results: Vec<(u16, Duration)> = futures::stream::iter(tokens.iter().enumerate())
             .map(|(i, token)| {
-                let (bench, path, seat) = (&bench, &path, seats[(i + offset) % seats.len()]);
+                let (bench, path, seat) = (&bench, &mine, seats[(i + offset) % seats.len()]);
                 async move {
                     let asked = Instant::now();
                     let status =
@@ -170,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(results.iter().map(|(_, d)| *d));
         futures::stream::iter(tokens.iter().enumerate())
             .map(|(i, token)| {
-                let (bench, path, seat) = (&bench, &path, seats[(i + offset) % seats.len()]);
+                let (bench, path, seat) = (&bench, &mine, seats[(i + offset) % seats.len()]);
                 async move { bench.send(reqwest::Method::DELETE, &format!("{path}/{seat}"), token, None).await }
             })
             .buffer_unordered(DISTINCT_IN_FLIGHT)

@@ -23,7 +23,7 @@ start_stack() {
   rm -rf "$work" && mkdir -p "$work"
   cluster_dir="$work/cluster"
   nodes=$(scripts/redis-cluster.sh start --dir "$cluster_dir")
-  db="bench_${name}_$(date +%s)"
+  db="bench_${name//-/_}_$(date +%s)"
   psql -q "$DATABASE_URL" -c "create database $db"
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -39,8 +39,9 @@ start_stack() {
 }
 
 stop_service() {
-  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null
+  # (every line ends in `|| true`: the trap must get to the end under `set -e`)
+  [ -z "${server:-}" ] || { kill "$server" && wait "$server"; } 2>/dev/null || true
+  [ -z "${sampler:-}" ] || kill "$sampler" 2>/dev/null || true
   scripts/redis-cluster.sh stop --dir "$cluster_dir" >/dev/null 2>&1
   psql -q "${DATABASE_URL%/*}/postgres" -c "drop database if exists $db" >/dev/null 2>&1
   true

