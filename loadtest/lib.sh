@@ -60,3 +60,24 @@ new_show() {
     "{\"starts_at\":\"2030-01-01T20:00:00Z\",\"sections\":[{\"name\":\"Floor\",\"rows\":$1,\"seats_per_row\":$2,\"price\":50}]}" |
     python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])'
 }
+
+# usage: server_p99 METHOD ROUTE: the p99 of that route as the service timed it, read off its
+# latency histogram (so an upper bucket bound), e.g. server_p99 POST /v1/shows/{show_id}/holds
+server_p99() {
+  curl -s "$base/metrics" | python3 -c '
+import sys, re
+method, route = sys.argv[1], sys.argv[2]
+totals = {}
+for line in sys.stdin:
+    m = re.match(r"boxoffice_http_request_duration_seconds_bucket\{(.*)\} (\S+)", line)
+    if not m or f"method=\"{method}\"" not in m.group(1) or f"route=\"{route}\"" not in m.group(1):
+        continue
+    le = re.search(r"le=\"([^\"]+)\"", m.group(1)).group(1)
+    le = float("inf") if le == "+Inf" else float(le)
+    totals[le] = totals.get(le, 0) + float(m.group(2))
+edges = sorted(totals)
+total = totals[edges[-1]] if edges else 0
+p99 = next((le for le in edges if total and totals[le] >= 0.99 * total), float("nan"))
+print(f"{method} {route}: p99 <= {p99 * 1000:g} ms in the service (over {int(total)} requests)")
+' "$1" "$2"
+}

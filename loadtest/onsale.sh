@@ -19,6 +19,10 @@ api PUT "/v1/admin/shows/$show/queue" '{"max_active":400,"admit_per_second":300,
 k6 run --quiet --summary-export "$work/summary.json" -e BASE="$base" -e SHOW="$show" -e FANS="$fans" \
   loadtest/k6/onsale.js && k6_status=0 || k6_status=$?
 
+for route in "POST /v1/shows/{show_id}/queue" "GET /v1/shows/{show_id}/queue" "GET /v1/shows/{show_id}/seats" \
+  "POST /v1/shows/{show_id}/holds" "POST /v1/shows/{show_id}/reservations"; do
+  server_p99 $route
+done
 bought=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(int(m.get("seats_bought",{}).get("count",0)))' "$work/summary.json")
 read -r sold distinct < <(psql -At -F ' ' "$DATABASE_URL" -c "select count(*), count(distinct seat_id) from sold_seats where show_id = $show")
 wait_until 60 "the write-behind to catch up" \

@@ -22,8 +22,9 @@ export const options = {
   thresholds: {
     server_errors: ['count==0'],
     unexpected_statuses: ['count==0'],
-    'http_req_duration{step:poll}': ['p(99)<200'],
-    'http_req_duration{step:join}': ['p(99)<500'],
+    // As k6 saw it, on a machine k6 itself keeps busy: a bound, not a speed figure (the
+    // service's own timings are printed by loadtest/onsale.sh from /metrics).
+    http_req_duration: ['p(99)<2000'],
   },
   summaryTrendStats: ['avg', 'med', 'p(95)', 'p(99)', 'max'],
 };

@@ -1,15 +1,4 @@
 -- POST /v1/shows/{show}/queue with a new user token per request (a fresh join each time
 -- until the file runs out; then the same users join again, which is idempotent).
 dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "tokens.lua")
-
-function init(args)
-  tokens = load_tokens(args[1], tonumber(args[3]))
-  wrk.method = "POST"
-  wrk.path = "/v1/shows/" .. args[2] .. "/queue"
-  i = 0
-end
-
-function request()
-  i = i % #tokens + 1
-  return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. tokens[i], ["Content-Length"] = "0" })
-end
+queue_requests("POST", { ["Content-Length"] = "0" })

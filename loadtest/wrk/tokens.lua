@@ -23,3 +23,20 @@ function done(summary, latency, requests)
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     latency:percentile(50), latency:percentile(99)))
 end
+
+-- Defines init() and request() for the show's queue endpoint: `method` with a token of the
+-- thread's slice per request, round robin, plus `headers`.
+function queue_requests(method, headers)
+  function init(args)
+    tokens = load_tokens(args[1], tonumber(args[3]))
+    wrk.method = method
+    wrk.path = "/v1/shows/" .. args[2] .. "/queue"
+    i = 0
+  end
+
+  function request()
+    i = i % #tokens + 1
+    headers["Authorization"] = "Bearer " .. tokens[i]
+    return wrk.format(nil, nil, headers)
+  end
+end

@@ -39,9 +39,7 @@ async fn lose_hold_key(app: &TestApp, show: i64, seat: i64) {
 #[tokio::test]
 async fn confirming_held_seats_sells_them_and_gives_the_slot_back() {
     let app = spawn_app().await;
-    let show = app.create_show(1, 6).await;
-    app.open_wide(show).await;
-    let seats = app.seat_ids(show).await;
+    let (show, seats) = app.open_show(1, 6).await;
     let (token, user) = app.active_user(show).await;
     hold(&app, show, &token, &seats[..3]).await;
     let reply = reserve(&app, show, &token, &seats[..2], None).await;
@@ -77,9 +75,7 @@ async fn confirming_held_seats_sells_them_and_gives_the_slot_back() {
 #[tokio::test]
 async fn confirming_without_a_hold_is_409_hold_missing() {
     let app = spawn_app().await;
-    let show = app.create_show(1, 4).await;
-    app.open_wide(show).await;
-    let seats = app.seat_ids(show).await;
+    let (show, seats) = app.open_show(1, 4).await;
     let (token, _) = app.active_user(show).await;
     let (other, _) = app.active_user(show).await;
     hold(&app, show, &other, &seats[..1]).await;
@@ -95,9 +91,7 @@ async fn confirming_without_a_hold_is_409_hold_missing() {
 #[tokio::test]
 async fn the_same_idempotency_key_never_makes_a_second_reservation() {
     let app = spawn_app().await;
-    let show = app.create_show(1, 4).await;
-    app.open_wide(show).await;
-    let seats = app.seat_ids(show).await;
+    let (show, seats) = app.open_show(1, 4).await;
     let (token, _) = app.active_user(show).await;
     hold(&app, show, &token, &seats[..2]).await;
     let replies = join_all((0..10).map(|_| reserve(&app, show, &token, &seats[..2], Some("order-7")))).await;
@@ -119,9 +113,8 @@ async fn the_same_idempotency_key_never_makes_a_second_reservation() {
 #[tokio::test]
 async fn a_hold_lost_by_redis_and_regranted_lets_exactly_one_of_two_racing_confirms_win() {
     let app = spawn_app().await;
-    let show = app.create_show(1, 4).await;
-    app.open_wide(show).await;
-    let seat = app.seat_ids(show).await[0];
+    let (show, seats) = app.open_show(1, 4).await;
+    let seat = seats[0];
     let (first, _) = app.active_user(show).await;
     let (second, _) = app.active_user(show).await;
     hold(&app, show, &first, &[seat]).await;
@@ -139,9 +132,8 @@ async fn a_hold_lost_by_redis_and_regranted_lets_exactly_one_of_two_racing_confi
 #[tokio::test]
 async fn postgres_refuses_a_second_sale_that_redis_no_longer_knows_about() {
     let app = spawn_app().await;
-    let show = app.create_show(1, 4).await;
-    app.open_wide(show).await;
-    let seat = app.seat_ids(show).await[0];
+    let (show, seats) = app.open_show(1, 4).await;
+    let seat = seats[0];
     let (first, _) = app.active_user(show).await;
     let (second, _) = app.active_user(show).await;
     hold(&app, show, &first, &[seat]).await;
@@ -162,9 +154,7 @@ async fn postgres_refuses_a_second_sale_that_redis_no_longer_knows_about() {
 #[tokio::test]
 async fn a_malformed_idempotency_key_is_400() {
     let app = spawn_app().await;
-    let show = app.create_show(1, 4).await;
-    app.open_wide(show).await;
-    let seats = app.seat_ids(show).await;
+    let (show, seats) = app.open_show(1, 4).await;
     let (token, _) = app.active_user(show).await;
     hold(&app, show, &token, &seats[..1]).await;
     let long = "k".repeat(201);

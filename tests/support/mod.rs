@@ -215,6 +215,13 @@ impl TestApp {
         self.configure_queue(show, json!({"max_active": 100000, "admit_per_second": 100000.0})).await;
     }
 
+    /// A new show that admits everyone at once, and its seat ids.
+    pub async fn open_show(&self, rows: u32, seats_per_row: u32) -> (i64, Vec<i64>) {
+        let show = self.create_show(rows, seats_per_row).await;
+        self.open_wide(show).await;
+        (show, self.seat_ids(show).await)
+    }
+
     /// Drains every show's event stream into Postgres as the write-behind worker would.
     pub async fn drain_events(&self, consumer: &str) {
         while boxoffice::worker::write_behind::drain_all(&self.state, consumer).await.expect("write-behind round") {}

@@ -1,5 +1,5 @@
-//! Redis: one connection (cluster or single node, by configuration), every call timed out
-//! and counted by the circuit breaker.
+//! Redis: a connection to a cluster or a single node, by configuration (shared, plus one per
+//! HTTP worker thread, see `local`), every call timed out and counted by the circuit breaker.
 //!
 //! redis-rs routes around a killed master by itself, but a *frozen* one (SIGSTOP) keeps
 //! requests timing out after its replica took over, because timeouts don't refresh the
