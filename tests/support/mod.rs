@@ -350,6 +350,24 @@ impl PrivateCluster {
         let pid = std::fs::read_to_string(format!("{}/{port}/redis.pid", self.dir)).unwrap().trim().parse().unwrap();
         (port, pid)
     }
+
+    /// Waits until every replica of the master on `port` has acknowledged all it was sent,
+    /// so that killing the master tests the failover itself, not asynchronous replication's
+    /// window (which can lose the last acknowledged writes: see "Known limits" in the README).
+    pub async fn wait_replicated(&self, port: u16) {
+        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap().get_connection().unwrap();
+        for _ in 0..100 {
+            let info: String = redis::cmd("INFO").arg("replication").query(&mut conn).unwrap();
+            let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("");
+            let master_offset = field("master_repl_offset:");
+            let replica = field("slave0:");
+            if !replica.is_empty() && replica.split(',').any(|kv| kv == format!("offset={master_offset}")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the replica of 127.0.0.1:{port} never caught up");
+    }
 }
 
 impl Drop for PrivateCluster {
