@@ -92,7 +92,6 @@ fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<S
     let tokens = web::Data::new(state.tokens.clone());
     let data = web::Data::from(state);
     let mut server = HttpServer::new(move || {
-        actix_web::rt::spawn(data.redis.open_thread_connection());
         App::new()
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(from_fn(record_request))

@@ -83,21 +83,20 @@ pub async fn reserve(
     let (show, seats) = (auth.show, &body.seat_ids);
     let key = idempotency_key(&req)?;
     validated(&state, show, seats).await?;
-    if let Some(key) = &key {
-        match state.db.replay(auth.user, key, &fingerprint(show, seats)).await? {
-            Some(Sale::Replayed(earlier)) => {
-                return Ok(HttpResponse::Ok().json(ReservationView::from(earlier)));
-            }
-            Some(Sale::KeyReused) => return Err(key_reused()),
-            _ => {}
-        }
+    if let Some(earlier) = earlier_answer(&state, auth.user, key.as_deref(), show, seats).await? {
+        return Ok(earlier);
     }
-    match state.holds.check(show, auth.user, seats).await? {
-        HoldCheck::AllHeld => {}
-        HoldCheck::Sold(sold) => return Err(seats_sold(sold)),
+    let refusal = match state.holds.check(show, auth.user, seats).await? {
+        HoldCheck::AllHeld => None,
+        HoldCheck::Sold(sold) => Some(seats_sold(sold)),
         HoldCheck::Missing(missing) => {
-            return Err(ApiError::conflict("hold_missing", "hold every seat before confirming").with_seat_ids(missing));
+            Some(ApiError::conflict("hold_missing", "hold every seat before confirming").with_seat_ids(missing))
         }
+    };
+    if let Some(refusal) = refusal {
+        // A request with the same key may have sold these seats since we looked: a retry
+        // racing its original gets the original's answer, not a 409.
+        return earlier_answer(&state, auth.user, key.as_deref(), show, seats).await?.ok_or(refusal);
     }
     match state.db.sell(show, auth.user, seats, key.as_deref()).await? {
         Sale::Created(reservation) => {
@@ -115,6 +114,22 @@ pub async fn reserve(
             Err(seats_sold(taken))
         }
         Sale::KeyReused => Err(key_reused()),
+    }
+}
+
+/// The reservation an earlier request with this Idempotency-Key made, as a 200.
+async fn earlier_answer(
+    state: &AppState,
+    user: Uuid,
+    key: Option<&str>,
+    show: ShowId,
+    seats: &[SeatId],
+) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    match state.db.replay(user, key, &fingerprint(show, seats)).await? {
+        Some(Sale::Replayed(earlier)) => Ok(Some(HttpResponse::Ok().json(ReservationView::from(earlier)))),
+        Some(Sale::KeyReused) => Err(key_reused()),
+        _ => Ok(None),
     }
 }
 

@@ -1,5 +1,10 @@
-//! Redis: a connection to a cluster or a single node, by configuration (shared, plus one per
-//! HTTP worker thread, see `local`), every call timed out and counted by the circuit breaker.
+//! Redis: one connection (cluster or single node, by configuration), every call timed out
+//! and counted by the circuit breaker.
+//!
+//! One connection, shared by every thread, on purpose: its socket is driven by a task on the
+//! main runtime, so a reply is read as soon as it arrives even when an HTTP worker thread is
+//! saturated. (Per-worker connections were measured at +7% join throughput, but a busy
+//! worker then leaves its own replies unread until calls time out and open the breaker.)
 //!
 //! redis-rs routes around a killed master by itself, but a *frozen* one (SIGSTOP) keeps
 //! requests timing out after its replica took over, because timeouts don't refresh the
@@ -10,12 +15,11 @@ pub mod catalog;
 pub mod events;
 pub mod holds;
 pub mod keys;
-mod local;
 pub mod queue;
 mod scripts;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -106,11 +110,7 @@ impl Connector {
 }
 
 pub struct Redis {
-    /// Tells this service's per-thread connections from another's in the same process.
-    id: u64,
     conn: Arc<RwLock<RedisConn>>,
-    /// Bumped when `conn` is rebuilt; per-thread connections of an older one are reopened.
-    generation: Arc<AtomicU64>,
     connector: Connector,
     timeout: Duration,
     breaker: Breaker,
@@ -140,11 +140,8 @@ impl Redis {
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         };
-        static IDS: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
-            id: IDS.fetch_add(1, Ordering::Relaxed),
             conn: Arc::new(RwLock::new(conn)),
-            generation: Arc::default(),
             connector,
             timeout: settings.timeout,
             breaker: Breaker::default(),
@@ -173,7 +170,8 @@ impl Redis {
         let Some(_permit) = self.breaker.permit() else {
             return Err(StoreError::Unavailable("redis circuit breaker is open".into()));
         };
-        match tokio::time::timeout(self.timeout, op(self.connection())).await {
+        let conn = self.conn.read().expect("redis connection lock").clone();
+        match tokio::time::timeout(self.timeout, op(conn)).await {
             Ok(Ok(value)) => {
                 self.on_answer(true);
                 Ok(value)
@@ -196,31 +194,6 @@ impl Redis {
     /// Runs one command and converts its reply.
     pub async fn query<T: FromRedisValue + Send>(&self, cmd: Cmd) -> Result<T, StoreError> {
         self.run(|mut conn| async move { cmd.query_async(&mut conn).await }).await
-    }
-
-    /// This thread's own connection when it has one (see `local`), else the shared one.
-    fn connection(&self) -> RedisConn {
-        let generation = self.generation.load(Ordering::Acquire);
-        match local::get(self.id, generation) {
-            local::Local::Ready(conn) => return conn,
-            local::Local::Stale => {
-                tokio::task::spawn_local(self.open_thread_connection());
-            }
-            local::Local::None => {}
-        }
-        self.conn.read().expect("redis connection lock").clone()
-    }
-
-    /// Opens a connection owned by the calling thread, which must run a `LocalSet` (an actix
-    /// worker does); until it is up, that thread's calls use the shared connection.
-    pub fn open_thread_connection(&self) -> impl Future<Output = ()> + 'static {
-        let (id, generation) = (self.id, self.generation.load(Ordering::Acquire));
-        let (connector, timeout) = (self.connector.clone(), self.timeout);
-        local::mark_connecting(id);
-        async move {
-            let conn = tokio::time::timeout(timeout * 3, connector.connect(timeout)).await;
-            local::store(id, generation, conn.ok().and_then(Result::ok));
-        }
     }
 
     fn on_answer(&self, healthy: bool) {
@@ -247,14 +220,12 @@ impl Redis {
         }
         let (conn, connector, timeout) = (self.conn.clone(), self.connector.clone(), self.timeout);
         let (rebuilding, timeouts) = (self.rebuilding.clone(), self.timeouts_in_a_row.clone());
-        let generation = self.generation.clone();
         tokio::spawn(async move {
             tracing::warn!("rebuilding the redis connection after repeated timeouts");
             metrics::counter!("boxoffice_redis_reconnects_total").increment(1);
             match tokio::time::timeout(timeout * 3, connector.connect(timeout)).await {
                 Ok(Ok(fresh)) => {
                     *conn.write().expect("redis connection lock") = fresh;
-                    generation.fetch_add(1, Ordering::Release);
                     timeouts.store(0, Ordering::Relaxed);
                     tracing::info!("redis connection rebuilt");
                 }
