@@ -86,7 +86,10 @@ pub async fn reserve(
     if let Some(earlier) = earlier_answer(&state, auth.user, key.as_deref(), show, seats).await? {
         return Ok(earlier);
     }
-    let refusal = match state.holds.check(show, auth.user, seats).await? {
+    // The holds must outlive the sale's transaction, whose every call is bounded by the
+    // Postgres timeout (and there are a few).
+    let keep = state.settings.database.timeout * 4;
+    let refusal = match state.holds.check(show, auth.user, seats, keep).await? {
         HoldCheck::AllHeld => None,
         HoldCheck::Sold(sold) => Some(seats_sold(sold)),
         HoldCheck::Missing(missing) => {

@@ -8,6 +8,8 @@
 pub mod postgres;
 pub mod redis;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -130,8 +132,9 @@ pub trait HoldStore: Send + Sync {
     async fn release(&self, show: ShowId, user: Uuid, seat: SeatId) -> Result<bool, StoreError>;
     async fn holds_of(&self, show: ShowId, user: Uuid) -> Result<UserHolds, StoreError>;
     async fn seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError>;
-    /// Whether every seat is still held by this user and none is known sold.
-    async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldCheck, StoreError>;
+    /// Whether every seat is still held by this user and none is known sold; if so, the holds
+    /// are kept for at least `keep`, so they can't lapse while the sale commits.
+    async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId], keep: Duration) -> Result<HoldCheck, StoreError>;
     /// After the sale committed in Postgres: mark the seats sold, drop the user's holds and
     /// give the active slot back.
     async fn complete_sale(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<(), StoreError>;

@@ -70,13 +70,24 @@ pub async fn run(state: Arc<AppState>) {
     }
 }
 
-/// One batch from every show whose lease we hold; true when anything was written.
+/// One batch from every show whose lease we hold; true when anything was written. A show
+/// that fails (its master frozen, say) doesn't hold up the others; the round fails only when
+/// nothing could be written.
 pub async fn drain_all(state: &AppState, consumer: &str) -> Result<bool, StoreError> {
-    let mut busy = false;
+    let (mut busy, mut failure) = (false, None);
     for show in state.shows.get() {
-        busy |= drain_show(state, show, consumer).await?;
+        match drain_show(state, show, consumer).await {
+            Ok(wrote) => busy |= wrote,
+            Err(error) => {
+                tracing::warn!(show, %error, "write-behind of one show failed");
+                failure.get_or_insert(error);
+            }
+        }
     }
-    Ok(busy)
+    match failure {
+        Some(error) if !busy => Err(error),
+        _ => Ok(busy),
+    }
 }
 
 /// Writes one batch of the show's events to Postgres; false when there was nothing to do
@@ -105,18 +116,15 @@ pub async fn drain_show(state: &AppState, show: ShowId, consumer: &str) -> Resul
     Ok(true)
 }
 
+/// Pending entries first, oldest first, whoever read them last: holding the lease makes them
+/// ours, and writing anything newer before them would break the show's order. (An earlier
+/// holder that stalled rather than died may write the same entries too: the inserts are
+/// idempotent and the two transactions serialise on the same rows.)
 async fn next_batch(state: &AppState, show: ShowId, consumer: &str) -> Result<Vec<StreamEvent>, StoreError> {
-    let mine = state.events.own_pending(show, consumer, BATCH).await?;
-    if !mine.is_empty() {
-        return Ok(mine);
-    }
-    // The lease had to lapse for us to hold it, so whoever held it before read its pending
-    // entries at least a lease ago; half a lease is a safe idle bound.
-    let reclaim_idle = state.settings.workers.write_behind_lease / 2;
-    let orphaned = state.events.claim_idle(show, consumer, reclaim_idle, BATCH).await?;
-    if !orphaned.is_empty() {
-        metrics::counter!("boxoffice_writebehind_events_reclaimed_total").increment(orphaned.len() as u64);
-        return Ok(orphaned);
+    let pending = state.events.claim_pending(show, consumer, BATCH).await?;
+    if !pending.is_empty() {
+        metrics::counter!("boxoffice_writebehind_events_reclaimed_total").increment(pending.len() as u64);
+        return Ok(pending);
     }
     state.events.new_entries(show, consumer, BATCH).await
 }

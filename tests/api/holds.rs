@@ -186,3 +186,22 @@ async fn the_seat_map_shows_available_held_and_sold_seats() {
     assert_eq!(map.body["seats"][0]["price"], 50.0);
     assert_eq!(map.body["seats"][0]["row"], "A");
 }
+
+#[tokio::test]
+async fn lowering_the_hold_ttl_never_drops_older_holds_from_the_per_user_limit() {
+    let app = spawn_app().await;
+    let show = app.create_show(1, 10).await;
+    let seats = app.seat_ids(show).await;
+    let token = active_users(&app, show, 1).await.remove(0);
+    app.configure_queue(show, json!({"max_seats_per_user": 2, "hold_ttl_s": 300})).await;
+    let path = holds_path(show);
+    let first = app.post(&path, Some(&token), json!({"seat_ids": [seats[0]]})).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    app.configure_queue(show, json!({"hold_ttl_s": 1})).await;
+    let second = app.post(&path, Some(&token), json!({"seat_ids": [seats[1]]})).await;
+    assert_eq!(second.status, StatusCode::CREATED);
+    let user = app.state.tokens.verify(&token).unwrap().sub;
+    let index = app.state.redis.keys.show(show).user_holds(&user);
+    let ttl: i64 = app.state.redis.query(redis::Cmd::pttl(index)).await.unwrap();
+    assert!(ttl > 250_000, "the user's holds are counted as long as the oldest lasts, not {ttl} ms");
+}

@@ -1,8 +1,12 @@
 //! Reservations: Postgres decides; no seat is ever sold twice, whatever Redis does.
 
+use std::time::Duration;
+
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
+
+use boxoffice::store::HoldCheck;
 
 use crate::support::{TestApp, spawn_app};
 
@@ -163,4 +167,20 @@ async fn a_malformed_idempotency_key_is_400() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{key:?}");
     }
     assert_eq!(sold_rows(&app, show).await, 0);
+}
+
+#[tokio::test]
+async fn holds_checked_for_a_sale_cannot_lapse_while_it_commits() {
+    let app = spawn_app().await;
+    let (show, seats) = app.open_show(1, 4).await;
+    app.configure_queue(show, json!({"hold_ttl_s": 1})).await;
+    let (token, user) = app.active_user(show).await;
+    hold(&app, show, &token, &seats[..2]).await;
+    let check = app.state.holds.check(show, user, &seats[..2], Duration::from_secs(30)).await.unwrap();
+    assert_eq!(check, HoldCheck::AllHeld);
+    for seat in &seats[..2] {
+        let key = app.state.redis.keys.show(show).hold(*seat);
+        let ttl: i64 = app.state.redis.query(redis::Cmd::pttl(key)).await.unwrap();
+        assert!(ttl > 25_000, "seat {seat} is kept for the sale, not {ttl} ms");
+    }
 }

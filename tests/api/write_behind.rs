@@ -122,6 +122,33 @@ async fn a_consumer_that_dies_before_acknowledging_is_taken_over_without_duplica
 }
 
 #[tokio::test]
+async fn entries_read_just_before_a_lease_lapsed_are_written_before_newer_ones() {
+    let app = spawn_app_with(|s| s.workers.write_behind_lease = Duration::from_millis(1000)).await;
+    let show = app.create_show(1, 4).await;
+    app.configure_queue(show, json!({"max_active": 3, "admit_per_second": 1000.0})).await;
+    for _ in 0..6 {
+        let (user, _) = app.user().await;
+        app.join(show, &user).await;
+    }
+    let lease = app.settings.workers.write_behind_lease;
+    assert!(app.state.events.lease(show, "slow", lease).await.unwrap());
+    tokio::time::sleep(lease * 7 / 10).await;
+    // "slow" reads the joins late in its lease and stalls; admissions follow in the stream.
+    assert_eq!(app.state.events.new_entries(show, "slow", 100).await.unwrap().len(), 6);
+    app.tick().await;
+    tokio::time::sleep(lease * 4 / 10).await;
+    app.drain_events("next").await;
+    let admitted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM queue_entries WHERE show_id = $1 AND seq <= 3 AND admitted_at IS NOT NULL",
+    )
+    .bind(show)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(admitted, 3, "the joins were written before the admissions that update them");
+}
+
+#[tokio::test]
 async fn the_stream_is_never_trimmed_past_an_unacknowledged_entry() {
     let app = spawn_app().await;
     let show = app.create_show(1, 4).await;

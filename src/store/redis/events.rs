@@ -81,16 +81,6 @@ impl EventStream {
         Ok(self.redis.invoke::<i64>(call).await? == 1)
     }
 
-    /// Entries delivered to this consumer and not acknowledged (after a failed write).
-    pub async fn own_pending(
-        &self,
-        show: ShowId,
-        consumer: &str,
-        count: usize,
-    ) -> Result<Vec<StreamEvent>, StoreError> {
-        self.read_group(show, consumer, count, "0").await
-    }
-
     /// Entries never delivered to anyone.
     pub async fn new_entries(
         &self,
@@ -115,22 +105,16 @@ impl EventStream {
         Ok(entries.filter_map(parse_entry).collect())
     }
 
-    /// Takes over entries idle for at least `min_idle` at other consumers (crashed ones).
-    pub async fn claim_idle(
+    /// Takes over the oldest entries delivered and not acknowledged, at any consumer (this
+    /// one after a failed write, or a crashed or stalled one).
+    pub async fn claim_pending(
         &self,
         show: ShowId,
         consumer: &str,
-        min_idle: Duration,
         count: usize,
     ) -> Result<Vec<StreamEvent>, StoreError> {
         let mut cmd = redis::cmd("XAUTOCLAIM");
-        cmd.arg(self.key(show))
-            .arg(GROUP)
-            .arg(consumer)
-            .arg(min_idle.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(count);
+        cmd.arg(self.key(show)).arg(GROUP).arg(consumer).arg(0).arg("0-0").arg("COUNT").arg(count);
         let reply: StreamAutoClaimReply = self.redis.query(cmd).await?;
         Ok(reply.claimed.into_iter().filter_map(parse_entry).collect())
     }

@@ -1,6 +1,7 @@
 //! Seat holds on Redis: `SET NX PX` per seat inside one all-or-nothing script.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -68,9 +69,9 @@ impl HoldStore for RedisHolds {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldCheck, StoreError> {
+    async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId], keep: Duration) -> Result<HoldCheck, StoreError> {
         let mut call = self.user_call(&scripts::CHECK_HOLDS, show, user);
-        call.arg(seats);
+        call.arg(keep.as_millis() as u64).arg(seats);
         let reply: Vec<i64> = self.redis.invoke(call).await?;
         match reply.as_slice() {
             [0] => Ok(HoldCheck::AllHeld),

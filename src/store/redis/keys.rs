@@ -80,6 +80,12 @@ impl ShowKeys {
         format!("{}:h:{seat}", self.base)
     }
 
+    /// Sorted set: the seats a user holds -> hold expiry (ms). The Lua helper
+    /// `user_holds_key` computes the same.
+    pub fn user_holds(&self, user: &uuid::Uuid) -> String {
+        format!("{}:uh:{}", self.base, user.simple())
+    }
+
     /// The membership bucket of a user: a small hash of user id -> seq. 16,384 buckets keep
     /// each under Redis' listpack limit (128 entries) up to about a million waiters, so a
     /// member costs ~23 bytes instead of ~96 in a plain hash.

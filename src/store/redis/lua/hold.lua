@@ -41,6 +41,6 @@ for _, seat in ipairs(seats) do
   redis.call('ZADD', mine, expires_at, seat)
 end
 redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)
-redis.call('PEXPIRE', mine, ttl_ms)
+expire_with_last_hold(mine, now)
 emit(base, 'hold', uid, nil, table.concat(seats, ','), expires_at)
 return {1, expires_at}

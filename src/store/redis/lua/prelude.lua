@@ -36,6 +36,13 @@ local function emit(base, kind, uid, seq, seats, until_ms)
   redis.call('XADD', unpack(args))
 end
 
+-- A user's holds index lives as long as the longest of its holds (not as long as the
+-- newest: hold_ttl_s may have been lowered since an older hold was taken).
+local function expire_with_last_hold(mine, now)
+  local last = redis.call('ZRANGE', mine, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIRE', mine, math.max(tonumber(last[2]) - now, 1)) end
+end
+
 -- Session expiry of an active user, or nil when the user is not (or no longer) active.
 local function active_until(base, uid, now)
   local score = tonumber(redis.call('ZSCORE', base .. ':act', uid))
