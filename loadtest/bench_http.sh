@@ -26,21 +26,6 @@ log "minting $joins user tokens and 20000 queue tokens"
 ./target/release/examples/mint_tokens users "$joins" >"$work/users.txt"
 ./target/release/examples/mint_tokens queue 20000 "$show" 1 >"$work/queue.txt"
 
-# runs NAME wrk-args...: prints "NAME rps p50_ms p99_ms non2xx errors"
-run() {
-  local name=$1; shift
-  local out; out=$(wrk -t "$threads" -c "$conns" -d "${secs}s" --latency "$@" 2>&1)
-  echo "$out" >"$work/$name.wrk"
-  local line; line=$(grep '^RESULT' <<<"$out")
-  python3 - "$name" "$line" <<'PY'
-import sys
-name, line = sys.argv[1], sys.argv[2]
-kv = dict(p.split("=") for p in line.split()[1:])
-rps = int(kv["requests"]) / (int(kv["duration_us"]) / 1e6)
-print(f'{name} {rps:.0f} {int(kv["p50_us"])/1000:.2f} {int(kv["p99_us"])/1000:.2f} {kv["non2xx"]} {kv["socket_errors"]}')
-PY
-}
-
 sample_lag() {
   while true; do
     curl -s "$base/readyz" | python3 -c 'import sys,json; w=json.load(sys.stdin)["write_behind"]; print(w["backlog"], w["oldest_unwritten_s"])' 2>/dev/null
@@ -51,14 +36,14 @@ sample_lag() {
 log "warm-up"
 wrk -t "$threads" -c "$conns" -d 3s "$base/healthz" >/dev/null
 log "bare endpoint (/healthz)"
-bare=$(run healthz -s loadtest/wrk/plain.lua "$base/healthz")
+bare=$(wrk_run healthz -s loadtest/wrk/plain.lua "$base/healthz")
 log "join"
 sample_lag >"$work/lag.txt" &
 sampler=$!
-join=$(run join -s loadtest/wrk/join.lua "$base/v1/shows/$show/queue" -- "$work/users.txt" "$show" "$threads")
+join=$(wrk_run join -s loadtest/wrk/join.lua "$base/v1/shows/$show/queue" -- "$work/users.txt" "$show" "$threads")
 kill "$sampler"; sampler=""
 log "poll (waiting users)"
-poll=$(run poll -s loadtest/wrk/poll.lua "$base/v1/shows/$show/queue" -- "$work/queue.txt" "$show" "$threads")
+poll=$(wrk_run poll -s loadtest/wrk/poll.lua "$base/v1/shows/$show/queue" -- "$work/queue.txt" "$show" "$threads")
 log "redis-benchmark -t set (same cluster)"
 seed=${nodes%%,*}
 redis_line=$(redis-benchmark -h "${seed%:*}" -p "${seed#*:}" --cluster -t set -c "$conns" -n $(( secs * 50000 )) --csv 2>/dev/null | grep '"SET"')
@@ -92,5 +77,5 @@ print(f"\njoined during the run: {stats['joined_total']} users")
 if lag:
     backlog = max(int(b) for b, _ in lag)
     oldest = max(float(a) for _, a in lag)
-    print(f"write-behind lag during the join run: max backlog {backlog} events, max age of the oldest unwritten event {oldest:.1f} s")
+    print(f"write-behind lag during the join run: max backlog {backlog} stream entries, max age of the oldest unwritten one {oldest:.1f} s")
 PY

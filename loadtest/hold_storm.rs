@@ -1,8 +1,10 @@
-//! Hold storm against a running service: 10,000 active users ask for the same seat at once
-//! (exactly one may win), then every user holds a seat of their own, for holds/s.
-//! Run it through loadtest/bench_holds.sh, which starts the service.
+//! Hold storm against a running service: 10,000 users are admitted, then all of them ask for
+//! the same seat at once (exactly one may win). Then it leaves, in <out dir>, what the wrk
+//! runs of loadtest/bench_holds.sh need: the users' queue tokens, a seat of each user's own,
+//! and a contended seat already held by someone else. Run it through loadtest/bench_holds.sh,
+//! which starts the service.
 //!
-//!   hold_storm <base url> <admin token> [users, default 10000]
+//!   hold_storm <base url> <admin token> [users, default 10000] [out dir]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -12,8 +14,6 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 
 const SETUP_IN_FLIGHT: usize = 512;
-const DISTINCT_IN_FLIGHT: usize = 256;
-const ROUNDS: usize = 3;
 
 struct Bench {
     client: reqwest::Client,
@@ -90,29 +90,20 @@ impl Bench {
 }
 
 impl Bench {
-    /// Every token asks for `seat`, `in_flight` at a time; statuses counted, latencies sorted,
-    /// wall time in ms.
-    async fn contend(
-        &self,
-        tokens: &[String],
-        show: i64,
-        seat: i64,
-        in_flight: usize,
-    ) -> (BTreeMap<u16, usize>, Vec<Duration>, f64) {
+    /// Every token asks for `seat`, all at once; statuses counted, latencies sorted, wall
+    /// time in ms.
+    async fn contend(&self, tokens: &[String], show: i64, seat: i64) -> (BTreeMap<u16, usize>, Vec<Duration>, f64) {
         let path = format!("/v1/shows/{show}/holds");
         let started = Instant::now();
-        let answers: Vec<(u16, Duration)> = futures::stream::iter(tokens)
-            .map(|token| {
-                let path = &path;
-                async move {
-                    let asked = Instant::now();
-                    let sent = self.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await;
-                    (sent.map(|r| r.0).unwrap_or(0), asked.elapsed())
-                }
-            })
-            .buffer_unordered(in_flight)
-            .collect()
-            .await;
+        let answers: Vec<(u16, Duration)> = join_all(tokens.iter().map(|token| {
+            let path = &path;
+            async move {
+                let asked = Instant::now();
+                let sent = self.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await;
+                (sent.map(|r| r.0).unwrap_or(0), asked.elapsed())
+            }
+        }))
+        .await;
         let wall = started.elapsed().as_secs_f64() * 1000.0;
         let mut statuses = BTreeMap::new();
         for (status, _) in &answers {
@@ -146,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (base, admin) = (args.first().cloned().unwrap_or_default(), args.get(1).cloned().unwrap_or_default());
     let users: usize = args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(10_000);
+    let out = std::path::PathBuf::from(args.get(3).cloned().unwrap_or_else(|| ".".into()));
     let client = reqwest::Client::builder().pool_max_idle_per_host(users).timeout(Duration::from_secs(60)).build()?;
     let bench = Bench { client, base, admin };
 
@@ -161,55 +153,19 @@ async fn main() -> anyhow::Result<()> {
     join_all(tokens.iter().map(|token| bench.send(reqwest::Method::GET, &mine, token, None))).await;
 
     // The storm: every user, at once, for the same seat.
-    let (statuses, latencies, wall) = bench.contend(&tokens, show, seats[0], users).await;
+    let (statuses, latencies, wall) = bench.contend(&tokens, show, seats[0]).await;
     println!("hold storm: {users} concurrent requests for one seat, answered in {wall:.0} ms");
     report_contention(&statuses, &latencies, "all sent at once, so it includes queueing");
+    anyhow::ensure!(statuses.get(&201) == Some(&1) && statuses.len() == 2, "the storm did not have exactly one winner");
 
-    // The same contention at the HTTP benchmarks' concurrency, for the latency of one request.
-    let (statuses, latencies, wall) = bench.contend(&tokens, show, seats[1], DISTINCT_IN_FLIGHT).await;
-    println!("paced storm: {users} requests for one seat, {DISTINCT_IN_FLIGHT} in flight, answered in {wall:.0} ms");
-    report_contention(&statuses, &latencies, "target p99 <= 20 ms");
-
-    // Distinct seats: each user holds a seat of their own, then releases it; ROUNDS times.
-    let mut took = Duration::ZERO;
-    let mut latencies = Vec::new();
-    let mut failed = 0;
-    let offset_seats = 2;
-    for round in 0..ROUNDS {
-        let offset = offset_seats + round % 2;
-        let started = Instant::now();
-        let results: Vec<(u16, Duration)> = futures::stream::iter(tokens.iter().enumerate())
-            .map(|(i, token)| {
-                let (bench, path, seat) = (&bench, &mine, seats[(i + offset) % seats.len()]);
-                async move {
-                    let asked = Instant::now();
-                    let status =
-                        bench.send(reqwest::Method::POST, path, token, Some(json!({"seat_ids": [seat]}))).await;
-                    (status.map(|r| r.0).unwrap_or(0), asked.elapsed())
-                }
-            })
-            .buffer_unordered(DISTINCT_IN_FLIGHT)
-            .collect()
-            .await;
-        took += started.elapsed();
-        failed += results.iter().filter(|(s, _)| *s != 201).count();
-        latencies.extend(results.iter().map(|(_, d)| *d));
-        futures::stream::iter(tokens.iter().enumerate())
-            .map(|(i, token)| {
-                let (bench, path, seat) = (&bench, &mine, seats[(i + offset) % seats.len()]);
-                async move { bench.send(reqwest::Method::DELETE, &format!("{path}/{seat}"), token, None).await }
-            })
-            .buffer_unordered(DISTINCT_IN_FLIGHT)
-            .collect::<Vec<_>>()
-            .await;
-    }
-    latencies.sort();
-    let holds = tokens.len() * ROUNDS;
-    println!(
-        "distinct seats: {holds} holds ({DISTINCT_IN_FLIGHT} in flight): {:.0} holds/s, p50 {:.1} ms, p99 {:.1} ms, {failed} not 201",
-        holds as f64 / took.as_secs_f64(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99)
-    );
+    // For the wrk runs (loadtest/bench_holds.sh): the first user holds the contended seat, so
+    // every request of the others must lose; each of the others has a seat of their own.
+    let (status, body) =
+        bench.send(reqwest::Method::POST, &mine, &tokens[0], Some(json!({"seat_ids": [seats[1]]}))).await?;
+    anyhow::ensure!(status == 201, "could not hold the contended seat: {status} {body}");
+    let own: Vec<String> = (1..users).map(|i| seats[(i + 2) % seats.len()].to_string()).collect();
+    std::fs::write(out.join("tokens.txt"), tokens[1..].join("\n") + "\n")?;
+    std::fs::write(out.join("own_seats.txt"), own.join("\n") + "\n")?;
+    std::fs::write(out.join("contended.txt"), format!("{show} {}\n", seats[1]))?;
     Ok(())
 }

@@ -61,23 +61,52 @@ new_show() {
     python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])'
 }
 
-# usage: server_p99 METHOD ROUTE: the p99 of that route as the service timed it, read off its
-# latency histogram (so an upper bucket bound), e.g. server_p99 POST /v1/shows/{show_id}/holds
+# usage: wrk_run NAME wrk-args...: one wrk run of $secs seconds with $threads threads and
+# $conns connections (the caller sets them), its output kept in $work/NAME.wrk; prints
+# "NAME rps p50_ms p99_ms non2xx errors"
+wrk_run() {
+  local name=$1; shift
+  local out; out=$(wrk -t "$threads" -c "$conns" -d "${secs}s" --latency "$@" 2>&1)
+  echo "$out" >"$work/$name.wrk"
+  local line; line=$(grep '^RESULT' <<<"$out")
+  python3 - "$name" "$line" <<'PY'
+import sys
+name, line = sys.argv[1], sys.argv[2]
+kv = dict(p.split("=") for p in line.split()[1:])
+rps = int(kv["requests"]) / (int(kv["duration_us"]) / 1e6)
+print(f'{name} {rps:.0f} {int(kv["p50_us"])/1000:.2f} {int(kv["p99_us"])/1000:.2f} {kv["non2xx"]} {kv["socket_errors"]}')
+PY
+}
+
+# usage: metrics_snapshot FILE: saves /metrics, for a later server_p99 of what came after
+metrics_snapshot() {
+  curl -s "$base/metrics" >"$1"
+}
+
+# usage: server_p99 METHOD ROUTE [SNAPSHOT]: the p99 of that route as the service timed it,
+# read off its latency histogram (so an upper bucket bound), over every request so far or,
+# with a snapshot file, over the requests since it was taken,
+# e.g. server_p99 POST /v1/shows/{show_id}/holds
 server_p99() {
   curl -s "$base/metrics" | python3 -c '
 import sys, re
 method, route = sys.argv[1], sys.argv[2]
-totals = {}
-for line in sys.stdin:
-    m = re.match(r"boxoffice_http_request_duration_seconds_bucket\{(.*)\} (\S+)", line)
-    if not m or f"method=\"{method}\"" not in m.group(1) or f"route=\"{route}\"" not in m.group(1):
-        continue
-    le = re.search(r"le=\"([^\"]+)\"", m.group(1)).group(1)
-    le = float("inf") if le == "+Inf" else float(le)
-    totals[le] = totals.get(le, 0) + float(m.group(2))
+def buckets(lines):
+    totals = {}
+    for line in lines:
+        m = re.match(r"boxoffice_http_request_duration_seconds_bucket\{(.*)\} (\S+)", line)
+        if not m or f"method=\"{method}\"" not in m.group(1) or f"route=\"{route}\"" not in m.group(1):
+            continue
+        le = re.search(r"le=\"([^\"]+)\"", m.group(1)).group(1)
+        le = float("inf") if le == "+Inf" else float(le)
+        totals[le] = totals.get(le, 0) + float(m.group(2))
+    return totals
+now = buckets(sys.stdin)
+before = buckets(open(sys.argv[3])) if len(sys.argv) > 3 else {}
+totals = {le: n - before.get(le, 0) for le, n in now.items()}
 edges = sorted(totals)
 total = totals[edges[-1]] if edges else 0
 p99 = next((le for le in edges if total and totals[le] >= 0.99 * total), float("nan"))
 print(f"{method} {route}: p99 <= {p99 * 1000:g} ms in the service (over {int(total)} requests)")
-' "$1" "$2"
+' "$@"
 }

@@ -13,7 +13,8 @@
 //! - [`auth`]: JWT issue/verify and the extractors for user, queue and admin tokens.
 //! - [`domain`]: the rules with no I/O: positions, ETAs, poll pacing, seat layouts, holds.
 //! - [`store`]: the store traits, their Redis implementations (Lua scripts, one hash slot
-//!   per show) and Postgres (catalog, sales, write-behind sink).
+//!   per show; a show's concurrent joins and holds coalesced into one script call) and
+//!   Postgres (catalog, sales, write-behind sink).
 //! - [`cache`]: in-process caches that keep Redis off the hot path (cursors, seat maps).
 //! - [`worker`]: admission ticker, cursor subscriber, write-behind consumer.
 //! - [`clock`]: Redis server time in production, a hand-moved clock in tests.

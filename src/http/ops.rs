@@ -38,7 +38,8 @@ pub struct Readiness {
 
 #[derive(Serialize, ToSchema, Default)]
 pub struct WriteBehindHealth {
-    /// Events waiting in Redis streams to be written to Postgres.
+    /// Stream entries waiting in Redis to be written to Postgres (one entry carries one
+    /// state change, or every join of one batched script call).
     backlog: u64,
     /// Age of the oldest event not yet in Postgres, in seconds.
     oldest_unwritten_s: f64,

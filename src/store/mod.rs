@@ -34,6 +34,20 @@ pub enum StoreError {
     Internal(#[from] anyhow::Error),
 }
 
+impl StoreError {
+    /// The same error for another waiter of a shared call (an internal error's cause travels
+    /// as its text).
+    pub fn copy(&self) -> Self {
+        match self {
+            Self::Unavailable(why) => Self::Unavailable(why.clone()),
+            Self::NotFound(what) => Self::NotFound(what.clone()),
+            Self::Conflict(what) => Self::Conflict(what.clone()),
+            Self::ShowNotLoaded(show) => Self::ShowNotLoaded(*show),
+            Self::Internal(error) => Self::Internal(anyhow::anyhow!("{error:#}")),
+        }
+    }
+}
+
 /// Where a user stands after joining.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {

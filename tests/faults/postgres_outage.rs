@@ -87,15 +87,18 @@ async fn postgres_down_for_thirty_seconds_under_load_loses_no_event() {
     let ready = app.get("/readyz", None).await.body;
     assert_eq!(ready["postgres"], "up");
 
-    let joins: (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT seq), coalesce(max(seq), 0) FROM write_behind_events WHERE show_id = $1 AND kind = 'join'",
+    let joins: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT seq), coalesce(max(seq), 0),
+                (SELECT coalesce(sum(cardinality(user_ids)), 0) FROM write_behind_events
+                 WHERE show_id = $1 AND kind = 'join')
+         FROM queue_entries WHERE show_id = $1",
     )
     .bind(show)
     .fetch_one(db)
     .await
     .unwrap();
     let total = joined.load(Ordering::Relaxed) as i64;
-    assert_eq!(joins, (total, total, total), "every join exactly once, seqs 1..={total}");
+    assert_eq!(joins, (total, total, total, total), "every join exactly once, seqs 1..={total}");
     let admitted: i64 =
         sqlx::query_scalar("SELECT count(*) FROM queue_entries WHERE show_id = $1 AND admitted_at IS NOT NULL")
             .bind(show)

@@ -89,6 +89,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     start(settings, Clock::manual()).await
 }
 
+/// An app on a standalone Redis of its own, for tests that count what Redis was asked.
+pub async fn spawn_app_on_own_redis() -> (StandaloneRedis, TestApp) {
+    let redis = StandaloneRedis::start();
+    let url = redis.url();
+    let app = spawn_app_with(|s| s.redis.target = boxoffice::config::RedisTarget::Single(url)).await;
+    (redis, app)
+}
+
 /// Another instance of the same deployment: same database, same key prefix, same clock.
 pub async fn spawn_instance_of(app: &TestApp) -> TestApp {
     start(app.settings.clone(), app.clock.clone()).await
@@ -224,7 +232,8 @@ impl TestApp {
 
     /// Drains every show's event stream into Postgres as the write-behind worker would.
     pub async fn drain_events(&self, consumer: &str) {
-        while boxoffice::worker::write_behind::drain_all(&self.state, consumer).await.expect("write-behind round") {}
+        while boxoffice::worker::write_behind::drain_all(&self.state, consumer).await.expect("write-behind round") > 0 {
+        }
     }
 }
 
@@ -276,10 +285,20 @@ impl StandaloneRedis {
 
     /// Commands this server has run, INFO itself excluded.
     pub fn command_calls(&self) -> u64 {
+        self.calls_where(|name| name != "info")
+    }
+
+    /// How often this server has run one command (lower case, e.g. `evalsha`).
+    pub fn calls_of(&self, command: &str) -> u64 {
+        self.calls_where(|name| name == command)
+    }
+
+    fn calls_where(&self, counted: impl Fn(&str) -> bool) -> u64 {
         let info: String = redis::cmd("INFO").arg("commandstats").query(&mut self.connection().unwrap()).unwrap();
         info.lines()
-            .filter(|line| line.starts_with("cmdstat_") && !line.starts_with("cmdstat_info:"))
-            .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .filter_map(|line| line.strip_prefix("cmdstat_")?.split_once(':'))
+            .filter(|(name, _)| counted(name))
+            .filter_map(|(_, stats)| stats.strip_prefix("calls=")?.split(',').next()?.parse::<u64>().ok())
             .sum()
     }
 }

@@ -53,18 +53,18 @@ async fn insert_new_events(
 ) -> Result<std::collections::HashSet<(i64, i64)>, sqlx::Error> {
     let (ms, n): (Vec<i64>, Vec<i64>) = events.iter().map(StreamEvent::id_parts).unzip();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let users: Vec<Option<Uuid>> = events.iter().map(|e| e.user).collect();
+    let users: Vec<String> = events.iter().map(|e| array_literal(&e.users)).collect();
     let seqs: Vec<Option<i64>> = events.iter().map(|e| e.seq).collect();
-    let seats: Vec<String> = events.iter().map(|e| seat_array_literal(&e.seats)).collect();
+    let seats: Vec<String> = events.iter().map(|e| array_literal(&e.seats)).collect();
     let untils: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.until_ms.map(at)).collect();
     let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| at(e.at_ms())).collect();
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "INSERT INTO write_behind_events
-            (show_id, stream_ms, stream_seq, kind, user_id, seq, seat_ids, until_at, occurred_at)
-         SELECT $1, ms, n, kind, user_id, seq, seats::bigint[], until_at, occurred_at
-         FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::uuid[], $6::bigint[], $7::text[],
+            (show_id, stream_ms, stream_seq, kind, user_ids, seq, seat_ids, until_at, occurred_at)
+         SELECT $1, ms, n, kind, users::uuid[], seq, seats::bigint[], until_at, occurred_at
+         FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
                      $8::timestamptz[], $9::timestamptz[]) WITH ORDINALITY
-              AS e(ms, n, kind, user_id, seq, seats, until_at, occurred_at, ord)
+              AS e(ms, n, kind, users, seq, seats, until_at, occurred_at, ord)
          ORDER BY ord
          ON CONFLICT DO NOTHING
          RETURNING stream_ms, stream_seq",
@@ -83,9 +83,10 @@ async fn insert_new_events(
     Ok(rows.into_iter().collect())
 }
 
-/// `{1,2,3}`: arrays of arrays of different lengths can't be bound, so seats travel as text.
-fn seat_array_literal(seats: &[i64]) -> String {
-    let inner: Vec<String> = seats.iter().map(ToString::to_string).collect();
+/// `{1,2,3}`: arrays of arrays of different lengths can't be bound, so the seats and users of
+/// each event travel as text.
+fn array_literal<T: ToString>(values: &[T]) -> String {
+    let inner: Vec<String> = values.iter().map(ToString::to_string).collect();
     format!("{{{}}}", inner.join(","))
 }
 
@@ -94,12 +95,15 @@ async fn apply_to_queue_entries(
     show: ShowId,
     events: &[&StreamEvent],
 ) -> Result<(), sqlx::Error> {
-    let joins: Vec<&&StreamEvent> =
-        events.iter().filter(|e| e.kind == "join" && e.user.is_some() && e.seq.is_some()).collect();
+    let joins: Vec<(i64, Uuid, DateTime<Utc>)> = events
+        .iter()
+        .filter(|e| e.kind == "join")
+        .flat_map(|e| e.places().map(|(seq, user)| (seq, user, at(e.at_ms()))))
+        .collect();
     if !joins.is_empty() {
-        let seqs: Vec<i64> = joins.iter().filter_map(|e| e.seq).collect();
-        let users: Vec<Uuid> = joins.iter().filter_map(|e| e.user).collect();
-        let times: Vec<DateTime<Utc>> = joins.iter().map(|e| at(e.at_ms())).collect();
+        let seqs: Vec<i64> = joins.iter().map(|j| j.0).collect();
+        let users: Vec<Uuid> = joins.iter().map(|j| j.1).collect();
+        let times: Vec<DateTime<Utc>> = joins.iter().map(|j| j.2).collect();
         sqlx::query(
             "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
              SELECT $1, seq, user_id, joined_at FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS j(seq, user_id, joined_at)

@@ -11,7 +11,7 @@ use super::{Redis, scripts};
 use crate::domain::catalog::{ConcertInfo, Seat, ShowInfo};
 use crate::domain::queue::QueueConfig;
 use crate::domain::{ConcertId, SeatId, ShowId};
-use crate::store::{QueueStore, StoreError};
+use crate::store::StoreError;
 
 pub struct CatalogCache {
     redis: Arc<Redis>,
@@ -100,7 +100,7 @@ impl CatalogCache {
         }
         self.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
         // The config goes last: its presence is what tells the scripts the show is loaded.
-        super::queue::RedisQueue::new(self.redis.clone()).put_config(show, config).await
+        super::queue::put_config(&self.redis, show, config).await
     }
 
     /// The cached seat map; `None` when it is not cached.

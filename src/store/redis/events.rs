@@ -16,14 +16,17 @@ use crate::store::StoreError;
 
 pub const GROUP: &str = "wb";
 
-/// One state change, as a script appended it.
+/// One state change, as a script appended it: one stream entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamEvent {
     /// The stream entry id, `<ms>-<n>`: unique per show and in stream order.
     pub id: String,
     pub kind: String,
-    pub user: Option<Uuid>,
-    /// The user's join sequence number, where the change has one.
+    /// The users it concerns: one, except that a join entry carries every user one batched
+    /// join call placed, in seq order.
+    pub users: Vec<Uuid>,
+    /// The (first) user's join sequence number, where the change has one; a join entry's
+    /// other users follow one apart.
     pub seq: Option<i64>,
     pub seats: Vec<i64>,
     /// A session or hold expiry, where the change sets one.
@@ -40,6 +43,11 @@ impl StreamEvent {
     pub fn id_parts(&self) -> (i64, i64) {
         let (ms, n) = self.id.split_once('-').unwrap_or((&self.id, "0"));
         (ms.parse().unwrap_or(0), n.parse().unwrap_or(0))
+    }
+
+    /// (seq, user) of every user the event names, where it carries a seq.
+    pub fn places(&self) -> impl Iterator<Item = (i64, Uuid)> + '_ {
+        self.seq.into_iter().flat_map(|first| (first..).zip(self.users.iter().copied()))
     }
 }
 
@@ -143,13 +151,14 @@ impl EventStream {
     }
 }
 
-/// An entry trimmed away while pending comes back without fields; it is skipped.
+/// User ids are 16 raw bytes each, one after another. An entry trimmed away while pending
+/// comes back without fields; it is skipped.
 fn parse_entry(entry: StreamId) -> Option<StreamEvent> {
     let map = entry.map;
     let kind = text(&map, "k")?;
     Some(StreamEvent {
         kind,
-        user: bytes(&map, "u").and_then(|b| Uuid::from_slice(&b).ok()),
+        users: bytes(&map, "u").unwrap_or_default().chunks(16).filter_map(|id| Uuid::from_slice(id).ok()).collect(),
         seq: number(&map, "q").filter(|q| *q > 0),
         seats: text(&map, "s").map(|s| s.split(',').filter_map(|seat| seat.parse().ok()).collect()).unwrap_or_default(),
         until_ms: number(&map, "x").filter(|x| *x > 0),

@@ -1,4 +1,6 @@
-//! Seat holds on Redis: `SET NX PX` per seat inside one all-or-nothing script.
+//! Seat holds on Redis: `SET NX PX` per seat inside one all-or-nothing script. The hold
+//! requests of a show that arrive together go as one call (see [`super::batch`]): a hold
+//! storm on one seat is a few script calls, not thousands.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,18 +8,31 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::batch::Batcher;
 use super::queue::unexpected;
 use super::{Redis, scripts};
 use crate::domain::{SeatId, ShowId};
 use crate::store::{HoldCheck, HoldOutcome, HoldStore, SeatStates, StoreError, UserHolds};
 
+type HoldRequest = (Uuid, Vec<SeatId>);
+
 pub struct RedisHolds {
     redis: Arc<Redis>,
+    holds: Batcher<HoldRequest, HoldOutcome>,
 }
 
 impl RedisHolds {
+    /// Must be called inside the tokio runtime that should run the batched hold calls.
     pub fn new(redis: Arc<Redis>) -> Self {
-        Self { redis }
+        let holds = Batcher::show_script(
+            redis.clone(),
+            &scripts::HOLD,
+            |call, (user, seats): &HoldRequest| {
+                call.arg(user.as_bytes().as_slice()).arg(seats.len()).arg(seats);
+            },
+            hold_outcomes,
+        );
+        Self { holds, redis }
     }
 
     fn user_call(&self, script: &'static redis::Script, show: ShowId, user: Uuid) -> redis::ScriptInvocation<'static> {
@@ -27,21 +42,34 @@ impl RedisHolds {
     }
 }
 
+/// Per request: a code, a count and that many values.
+fn hold_outcomes(show: ShowId, mut reply: &[i64]) -> Result<Vec<HoldOutcome>, StoreError> {
+    if reply == [-1] {
+        return Err(StoreError::ShowNotLoaded(show));
+    }
+    let mut outcomes = Vec::new();
+    while let [code, count, rest @ ..] = reply {
+        let (values, next) = rest.split_at_checked(*count as usize).ok_or_else(|| unexpected("hold", reply))?;
+        outcomes.push(match (code, values) {
+            (1, [expires_at_ms]) => HoldOutcome::Held { expires_at_ms: *expires_at_ms },
+            (0, unavailable) => HoldOutcome::Unavailable(unavailable.to_vec()),
+            (-3, []) => HoldOutcome::NotActive,
+            (-4, [limit]) => HoldOutcome::OverLimit { limit: *limit as u32 },
+            _ => return Err(unexpected("hold", reply)),
+        });
+        reply = next;
+    }
+    if !reply.is_empty() {
+        return Err(unexpected("hold", reply));
+    }
+    Ok(outcomes)
+}
+
 #[async_trait]
 impl HoldStore for RedisHolds {
     #[tracing::instrument(skip(self))]
     async fn hold(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldOutcome, StoreError> {
-        let mut call = self.user_call(&scripts::HOLD, show, user);
-        call.arg(seats);
-        let reply: Vec<i64> = self.redis.invoke(call).await?;
-        match reply.as_slice() {
-            [1, expires_at_ms] => Ok(HoldOutcome::Held { expires_at_ms: *expires_at_ms }),
-            [0, unavailable @ ..] => Ok(HoldOutcome::Unavailable(unavailable.to_vec())),
-            [-1] => Err(StoreError::ShowNotLoaded(show)),
-            [-3] => Ok(HoldOutcome::NotActive),
-            [-4, limit] => Ok(HoldOutcome::OverLimit { limit: *limit as u32 }),
-            other => Err(unexpected("hold", other)),
-        }
+        self.holds.call(show, (user, seats.to_vec())).await
     }
 
     #[tracing::instrument(skip(self))]

@@ -10,6 +10,7 @@
 //! requests timing out after its replica took over, because timeouts don't refresh the
 //! cluster topology. So after a few timeouts in a row the connection is rebuilt.
 
+mod batch;
 mod breaker;
 pub mod catalog;
 pub mod events;
@@ -155,6 +156,11 @@ impl Redis {
 
     pub fn settings(&self) -> &RedisSettings {
         &self.settings
+    }
+
+    /// The bound on every call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn breaker_state(&self) -> BreakerState {

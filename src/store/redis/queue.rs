@@ -1,10 +1,14 @@
 //! The waiting queue and active set of a show, on Redis.
+//!
+//! Joins are the hot path of an on-sale: the joins of a show that arrive together go to
+//! Redis as one script call (see [`super::batch`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::batch::Batcher;
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::domain::queue::QueueConfig;
@@ -12,35 +16,53 @@ use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts,
 
 pub struct RedisQueue {
     redis: Arc<Redis>,
+    joins: Batcher<Uuid, JoinOutcome>,
 }
 
 impl RedisQueue {
+    /// Must be called inside the tokio runtime that should run the batched join calls.
     pub fn new(redis: Arc<Redis>) -> Self {
-        Self { redis }
+        let joins = Batcher::show_script(
+            redis.clone(),
+            &scripts::JOIN,
+            |call, user: &Uuid| {
+                call.arg(user.as_bytes().as_slice());
+            },
+            join_outcomes,
+        );
+        Self { joins, redis }
     }
 }
 
 const NO_CONFIG: i64 = -1;
 const PAUSED: i64 = -2;
 
+/// Four numbers per user: created, seq, cursor, active until.
+fn join_outcomes(show: ShowId, reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreError> {
+    if reply == [NO_CONFIG] {
+        return Err(StoreError::ShowNotLoaded(show));
+    }
+    if reply.is_empty() || !reply.len().is_multiple_of(4) {
+        return Err(unexpected("join", reply));
+    }
+    let outcome = |place: &[i64]| match *place {
+        [PAUSED, ..] => JoinOutcome::Closed,
+        [created, seq, cursor, until] => JoinOutcome::Placed(Placement {
+            seq,
+            created: created == 1,
+            cursor: (cursor >= 0).then_some(cursor),
+            active_until_ms: (until > 0).then_some(until),
+        }),
+        _ => unreachable!("chunks of four"),
+    };
+    Ok(reply.chunks_exact(4).map(outcome).collect())
+}
+
 #[async_trait]
 impl QueueStore for RedisQueue {
     #[tracing::instrument(skip(self))]
     async fn join(&self, show: ShowId, user: Uuid) -> Result<JoinOutcome, StoreError> {
-        let mut call = self.redis.show_script(&scripts::JOIN, show);
-        call.arg(user.as_bytes().as_slice());
-        let reply: Vec<i64> = self.redis.invoke(call).await?;
-        match reply.as_slice() {
-            [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [PAUSED] => Ok(JoinOutcome::Closed),
-            [created, seq, cursor, until] => Ok(JoinOutcome::Placed(Placement {
-                seq: *seq,
-                created: *created == 1,
-                cursor: (*cursor >= 0).then_some(*cursor),
-                active_until_ms: (*until > 0).then_some(*until),
-            })),
-            other => Err(unexpected("join", other)),
-        }
+        self.joins.call(show, user).await
     }
 
     #[tracing::instrument(skip(self))]
@@ -100,17 +122,23 @@ impl QueueStore for RedisQueue {
 
     #[tracing::instrument(skip(self))]
     async fn put_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
-        let fields = [
-            ("max_active", config.max_active.to_string()),
-            ("admit_per_second", config.admit_per_second.to_string()),
-            ("session_ttl_s", config.session_ttl_s.to_string()),
-            ("hold_ttl_s", config.hold_ttl_s.to_string()),
-            ("max_seats_per_user", config.max_seats_per_user.to_string()),
-            ("paused", u8::from(config.paused).to_string()),
-            ("claim_window_s", config.claim_window_s.to_string()),
-        ];
-        self.redis.query::<()>(redis::Cmd::hset_multiple(self.redis.keys.show(show).config(), &fields)).await
+        put_config(&self.redis, show, config).await
     }
+}
+
+/// Writes the queue settings the scripts read; their presence also tells the scripts that
+/// the show is loaded.
+pub(super) async fn put_config(redis: &Redis, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
+    let fields = [
+        ("max_active", config.max_active.to_string()),
+        ("admit_per_second", config.admit_per_second.to_string()),
+        ("session_ttl_s", config.session_ttl_s.to_string()),
+        ("hold_ttl_s", config.hold_ttl_s.to_string()),
+        ("max_seats_per_user", config.max_seats_per_user.to_string()),
+        ("paused", u8::from(config.paused).to_string()),
+        ("claim_window_s", config.claim_window_s.to_string()),
+    ];
+    redis.query::<()>(redis::Cmd::hset_multiple(redis.keys.show(show).config(), &fields)).await
 }
 
 pub(super) fn unexpected(script: &str, reply: &[i64]) -> StoreError {

@@ -1,46 +1,69 @@
--- Hold every requested seat for an active user, or none.
--- ARGV: base, now, uid, seat ids... Returns {1, expires_at}, {0, unavailable seats...},
--- {-1} without config, {-3} not active, {-4, limit} over the per-user limit.
-local base, uid = ARGV[1], ARGV[3]
+-- Hold seats for active users: for each request, every requested seat or none. The service
+-- sends the hold requests of a show that arrive together as one call (see batch.rs); they
+-- are decided one after another, in order, exactly as separate calls would be.
+-- ARGV: base, now, then per request: uid, number of seats, seat ids...
+-- Returns {-1} without config; else per request a code, a count n and n values:
+-- {1, 1, expires_at}, {0, n, unavailable seats...}, {-3, 0} not active,
+-- {-4, 1, limit} over the per-user limit.
+local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = now_ms(ARGV[2])
-local until_ms = active_until(base, uid, now)
-if not until_ms then return {-3} end
-claim(base, uid, now, until_ms)
-
-local unavailable, fresh, seats = {}, {}, {}
-for i = 4, #ARGV do
-  local seat = ARGV[i]
-  seats[#seats + 1] = seat
-  local owner = redis.call('GET', base .. ':h:' .. seat)
-  if redis.call('SISMEMBER', base .. ':sold', seat) == 1 or (owner and owner ~= uid) then
-    unavailable[#unavailable + 1] = tonumber(seat)
-  elseif not owner then
-    fresh[#fresh + 1] = seat
-  end
-end
-if #unavailable > 0 then return {0, unpack(unavailable)} end
-
 local cfg = redis.call('HMGET', KEYS[1], 'hold_ttl_s', 'max_seats_per_user')
 local ttl_ms, limit = tonumber(cfg[1]) * 1000, tonumber(cfg[2])
-local mine = user_holds_key(base, uid)
-local live = 0
-for _, seat in ipairs(redis.call('ZRANGEBYSCORE', mine, '(' .. now, '+inf')) do
-  if redis.call('GET', base .. ':h:' .. seat) == uid then live = live + 1 end
-end
-if live + #fresh > limit then return {-4, limit} end
 
-local expires_at = now + ttl_ms
-for _, seat in ipairs(seats) do
-  local hold = base .. ':h:' .. seat
-  -- Checked free (or ours) above in this same atomic script; NX/XX say so again.
-  if redis.call('SET', hold, uid, 'PX', ttl_ms, 'NX') == false then
-    redis.call('SET', hold, uid, 'PX', ttl_ms, 'XX')
+-- Seats the user holds now, by their own index.
+local function live_holds(uid, mine)
+  local live = 0
+  for _, seat in ipairs(redis.call('ZRANGEBYSCORE', mine, '(' .. now, '+inf')) do
+    if redis.call('GET', base .. ':h:' .. seat) == uid then live = live + 1 end
   end
-  redis.call('ZADD', base .. ':held', expires_at, seat)
-  redis.call('ZADD', mine, expires_at, seat)
+  return live
 end
-redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)
-expire_with_last_hold(mine, now)
-emit(base, 'hold', uid, nil, table.concat(seats, ','), expires_at)
-return {1, expires_at}
+
+local function hold(uid, seats)
+  local until_ms = active_until(base, uid, now)
+  if not until_ms then return {-3} end
+  claim(base, uid, now, until_ms)
+
+  local unavailable, fresh = {}, {}
+  for _, seat in ipairs(seats) do
+    local owner = redis.call('GET', base .. ':h:' .. seat)
+    if redis.call('SISMEMBER', base .. ':sold', seat) == 1 or (owner and owner ~= uid) then
+      unavailable[#unavailable + 1] = tonumber(seat)
+    elseif not owner then
+      fresh[#fresh + 1] = seat
+    end
+  end
+  if #unavailable > 0 then return {0, unpack(unavailable)} end
+
+  local mine = user_holds_key(base, uid)
+  if live_holds(uid, mine) + #fresh > limit then return {-4, limit} end
+
+  local expires_at = now + ttl_ms
+  for _, seat in ipairs(seats) do
+    local hold_key = base .. ':h:' .. seat
+    -- Checked free (or ours) above in this same atomic script; NX/XX say so again.
+    if redis.call('SET', hold_key, uid, 'PX', ttl_ms, 'NX') == false then
+      redis.call('SET', hold_key, uid, 'PX', ttl_ms, 'XX')
+    end
+    redis.call('ZADD', base .. ':held', expires_at, seat)
+    redis.call('ZADD', mine, expires_at, seat)
+  end
+  redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)
+  expire_with_last_hold(mine, now)
+  emit(base, 'hold', uid, nil, table.concat(seats, ','), expires_at)
+  return {1, expires_at}
+end
+
+local out, i = {}, 3
+while i <= #ARGV do
+  local uid, count = ARGV[i], tonumber(ARGV[i + 1])
+  local seats = {}
+  for j = 1, count do seats[j] = ARGV[i + 1 + j] end
+  i = i + 2 + count
+  local result = hold(uid, seats)
+  out[#out + 1] = result[1]
+  out[#out + 1] = #result - 1
+  for k = 2, #result do out[#out + 1] = result[k] end
+end
+return out

@@ -1,24 +1,60 @@
--- Join the waiting queue, idempotently per user.
--- ARGV: base, now, uid. Returns {1, seq, -1, 0} for a new place (the caller knows the
--- cursor), {0, seq, cursor, active_until|0} for the place the user already has, {-1} without
--- config, {-2} paused. A new join is six commands; it is the hottest path of an on-sale.
-local base, uid = ARGV[1], ARGV[3]
+-- Join the waiting queue, idempotently per user, for every user id in ARGV[3..], in order:
+-- the service sends the joins of a show that arrive together as one call (see batch.rs).
+-- ARGV: base, now, uid... Returns {-1} without config; else four numbers per user:
+-- {1, seq, -1, 0} for a new place (the caller knows the cursor), {0, seq, cursor,
+-- active_until|0} for the place the user already has, {-2, 0, 0, 0} while paused.
+--
+-- New places get consecutive seqs, go onto the waiting list in that order and are announced
+-- by one 'join' event for the whole call (u: their ids, 16 bytes each; q: the first seq):
+-- per join that is two commands (HGET, HSET), the rest is paid once per call.
+local base = ARGV[1]
 local paused = redis.call('HGET', KEYS[1], 'paused')
 if not paused then return {-1} end
-local bucket = bucket_key(base, uid)
-local seq = tonumber(redis.call('HGET', bucket, uid))
-if seq then
-  local cursor = tonumber(redis.call('GET', base .. ':cur') or 0)
-  if seq > cursor then return {0, seq, cursor, 0} end
-  local now = now_ms(ARGV[2])
-  local until_ms = active_until(base, uid, now)
-  if until_ms then return {0, seq, cursor, claim(base, uid, now, until_ms)} end
-  -- The session lapsed and the sweep has not run yet: end it, then join at the back.
-  end_session(base, uid, 'expire')
+local seq_key = base .. ':seq'
+local last = tonumber(redis.call('GET', seq_key) or 0)
+local first = last + 1
+local cursor, now
+local fresh, out = {}, {}
+
+local function add(created, seq, cur, until_ms)
+  out[#out + 1] = created; out[#out + 1] = seq; out[#out + 1] = cur; out[#out + 1] = until_ms
 end
-if paused == '1' then return {-2} end
-seq = redis.call('INCR', base .. ':seq')
-redis.call('RPUSH', base .. ':wait', uid)
-redis.call('HSET', bucket, uid, seq)
-emit(base, 'join', uid, seq)
-return {1, seq, -1, 0}
+
+for i = 3, #ARGV do
+  local uid = ARGV[i]
+  local bucket = bucket_key(base, uid)
+  local seq = tonumber(redis.call('HGET', bucket, uid))
+  local placed = false
+  if seq then
+    cursor = cursor or tonumber(redis.call('GET', base .. ':cur') or 0)
+    if seq > cursor then
+      add(0, seq, cursor, 0); placed = true
+    else
+      now = now or now_ms(ARGV[2])
+      local until_ms = active_until(base, uid, now)
+      if until_ms then
+        add(0, seq, cursor, claim(base, uid, now, until_ms)); placed = true
+      else
+        -- The session lapsed and the sweep has not run yet: end it, then join at the back.
+        end_session(base, uid, 'expire')
+      end
+    end
+  end
+  if not placed then
+    if paused == '1' then
+      add(-2, 0, 0, 0)
+    else
+      last = last + 1
+      redis.call('HSET', bucket, uid, last)
+      fresh[#fresh + 1] = uid
+      add(1, last, -1, 0)
+    end
+  end
+end
+
+if #fresh > 0 then
+  redis.call('SET', seq_key, last)
+  redis.call('RPUSH', base .. ':wait', unpack(fresh))
+  emit(base, 'join', table.concat(fresh), first)
+end
+return out

@@ -27,7 +27,8 @@ end
 -- Appends a state change to the show's stream in the same script that makes it, so the
 -- change and its event are atomic. The entry id says when (Redis time); the fields are the
 -- kind (k) and the user (u), then whichever of seq (q), seats "1,2" (s) and an expiry in ms
--- (x) the change has.
+-- (x) the change has. A 'join' entry may carry several users (u: their 16-byte ids one after
+-- another, q: the first one's seq; the others' follow, one apart).
 local function emit(base, kind, uid, seq, seats, until_ms)
   local args = {base .. ':ev', '*', 'k', kind, 'u', uid}
   if seq then args[#args + 1] = 'q'; args[#args + 1] = seq end
