@@ -120,7 +120,7 @@ async fn apply_to_queue_entries(
         let stamped: Vec<(i64, DateTime<Utc>)> = events
             .iter()
             .filter(|e| stamped_column(&e.kind) == Some(column))
-            .filter_map(|e| e.seq.map(|seq| (seq, at(e.at_ms()))))
+            .flat_map(|e| e.places().map(|(seq, _)| (seq, at(e.at_ms()))))
             .collect();
         if stamped.is_empty() {
             continue;

@@ -144,22 +144,20 @@ async fn drain<Req, Rep>(
         let (requests, replies): (Vec<Req>, Vec<_>) = batch.drain(..).map(|p| (p.request, p.reply)).unzip();
         let count = requests.len();
         let started = tokio::time::Instant::now();
-        let outcome = call(show, requests).await;
+        let outcome = call(show, requests).await.and_then(|results| match results.len() {
+            n if n == count => Ok(results),
+            n => Err(StoreError::Internal(anyhow::anyhow!("a batched call of {count} requests returned {n} replies"))),
+        });
         metrics::histogram!("boxoffice_redis_batch_call_seconds").record(started.elapsed().as_secs_f64());
-        match outcome {
-            Ok(results) if results.len() == count => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(Ok(result));
-                }
-            }
-            Ok(results) => {
-                let why = format!("a batched call of {count} requests returned {} replies", results.len());
-                replies
-                    .into_iter()
-                    .for_each(|reply| drop(reply.send(Err(StoreError::Internal(anyhow::anyhow!("{why}"))))));
-            }
-            Err(error) => replies.into_iter().for_each(|reply| drop(reply.send(Err(error.copy())))),
-        }
+        deliver(replies, outcome);
+    }
+}
+
+/// Each caller gets its own result, or the call's error.
+fn deliver<Rep>(replies: Vec<oneshot::Sender<Result<Rep, StoreError>>>, outcome: Result<Vec<Rep>, StoreError>) {
+    match outcome {
+        Ok(results) => replies.into_iter().zip(results).for_each(|(reply, result)| drop(reply.send(Ok(result)))),
+        Err(error) => replies.into_iter().for_each(|reply| drop(reply.send(Err(error.copy())))),
     }
 }
 
@@ -246,6 +244,14 @@ mod tests {
         let batcher = Batcher::new(call, limits(8, 64));
         let (a, b) = tokio::join!(batcher.call(1, 1), batcher.call(1, 2));
         assert!(matches!(a, Err(StoreError::Unavailable(_))) && matches!(b, Err(StoreError::Unavailable(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_answering_the_wrong_number_of_requests_fails_them_all() {
+        let call: BatchCall<u32, u32> = Arc::new(|_, _| Box::pin(async { Ok(vec![7]) }));
+        let batcher = Batcher::new(call, limits(8, 64));
+        let (a, b) = tokio::join!(batcher.call(1, 1), batcher.call(1, 2));
+        assert!(matches!(a, Err(StoreError::Internal(_))) && matches!(b, Err(StoreError::Internal(_))));
     }
 
     #[tokio::test(start_paused = true)]

@@ -45,15 +45,14 @@ fn join_outcomes(show: ShowId, reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreE
     if reply.is_empty() || !reply.len().is_multiple_of(4) {
         return Err(unexpected("join", reply));
     }
-    let outcome = |place: &[i64]| match *place {
-        [PAUSED, ..] => JoinOutcome::Closed,
-        [created, seq, cursor, until] => JoinOutcome::Placed(Placement {
-            seq,
+    let outcome = |place: &[i64]| match place[0] {
+        PAUSED => JoinOutcome::Closed,
+        created => JoinOutcome::Placed(Placement {
+            seq: place[1],
             created: created == 1,
-            cursor: (cursor >= 0).then_some(cursor),
-            active_until_ms: (until > 0).then_some(until),
+            cursor: (place[2] >= 0).then_some(place[2]),
+            active_until_ms: (place[3] > 0).then_some(place[3]),
         }),
-        _ => unreachable!("chunks of four"),
     };
     Ok(reply.chunks_exact(4).map(outcome).collect())
 }
