@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: starts the local stack if it isn't running (installing redis-server and
 # PostgreSQL with apt if missing), then runs every test against it: unit tests, the API
-# integration tests, the fault tests (which start their own Redis Cluster and Postgres on
+# integration tests (twice: served from Redis, and from the Postgres fallback), the fault tests (which start their own Redis Cluster and Postgres on
 # other ports) and a syntax check of docker-compose.yml.
 #
 # usage: scripts/test.sh [extra cargo test args]
@@ -18,8 +18,10 @@ psql -q "$DATABASE_URL" -At -c "select datname from pg_database where datname li
 
 log "unit tests"
 cargo test --locked --lib --bins "$@"
-log "API integration tests (real Redis Cluster and Postgres)"
+log "API integration tests, served from Redis (real Redis Cluster and Postgres)"
 cargo test --locked --test api "$@" -- --test-threads 6
+log "API integration tests, served from the Postgres fallback (tests of Redis internals skipped)"
+BOXOFFICE_TEST_BACKEND=postgres cargo test --locked --test api "$@" -- --test-threads 6 --skip on_redis
 log "fault tests (own Redis Cluster and Postgres; one at a time)"
 cargo test --locked --test faults "$@" -- --test-threads 1
 

@@ -22,12 +22,14 @@ use crate::{http, telemetry};
 
 /// How long start-up waits for Redis and Postgres to become reachable.
 const STARTUP_WAIT: Duration = Duration::from_secs(60);
+/// How long a client may take to send a request's head.
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Application {
     port: u16,
     server: Server,
     state: Arc<AppState>,
-    _workers: Option<Workers>,
+    _workers: Workers,
 }
 
 impl Application {
@@ -41,6 +43,7 @@ impl Application {
         migrate_when_reachable(&db).await?;
         let redis = Arc::new(Redis::connect(&settings.redis, clock, STARTUP_WAIT).await?);
         let state = Arc::new(AppState::new(settings, db, redis, telemetry::metrics()));
+        state.switch.refresh().await?;
         state.shows.refresh(&state).await;
         if let Err(error) = state.concerts(None).await {
             tracing::warn!(%error, "could not load the catalog cache at start-up; it loads on first read");
@@ -48,7 +51,7 @@ impl Application {
         let listener = TcpListener::bind(state.settings.http.addr)?;
         let port = listener.local_addr()?.port();
         let server = http_server(state.clone(), listener)?;
-        let workers = state.settings.workers.enabled.then(|| worker::spawn(state.clone()));
+        let workers = worker::spawn(state.clone(), state.settings.workers.enabled);
         Ok(Self { port, server, state, _workers: workers })
     }
 
@@ -101,6 +104,10 @@ fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<S
             .default_service(web::to(http::not_found))
     })
     .shutdown_timeout(10)
+    // An on-sale opens thousands of connections in the same second: on a busy machine a
+    // worker may read a request's head later than actix's default 5 s, which would answer
+    // 408 to a fan who did nothing wrong.
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
     .listen(listener)?;
     if let Some(n) = workers {
         server = server.workers(n);

@@ -1,7 +1,7 @@
 //! Where "now" comes from for queue and hold rules.
 //!
-//! In production every script reads Redis server time (`TIME`), so app instances' clocks
-//! don't matter. Tests inject a manual clock instead and move it forward, so claim windows,
+//! In production every script reads Redis server time (`TIME`), and the Postgres fallback
+//! the Postgres server's clock, so app instances' clocks don't matter. Tests inject a manual clock instead and move it forward, so claim windows,
 //! session expiry and admission rates are checked without sleeping.
 
 use std::sync::Arc;
@@ -34,6 +34,15 @@ impl Clock {
         match self {
             Clock::RedisServer => 0,
             Clock::Manual(ms) => ms.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The injected time, if any; `None` means "the store's own clock" (Redis TIME, or the
+    /// Postgres server's clock when the deployment serves from Postgres).
+    pub fn injected(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Clock::RedisServer => None,
+            Clock::Manual(ms) => chrono::DateTime::from_timestamp_millis(ms.load(Ordering::SeqCst)),
         }
     }
 }

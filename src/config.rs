@@ -105,6 +105,9 @@ pub struct WorkerSettings {
     /// How long a write-behind lease on a show lasts without renewal; a crashed consumer's
     /// shows are taken over after it.
     pub write_behind_lease: Duration,
+    /// How long every instance must have reached Redis without a failure before the
+    /// deployment leaves the Postgres fallback (so a flapping Redis doesn't flap the sale).
+    pub redis_recovery: Duration,
 }
 
 /// Where settings are read from: the environment over an optional file.
@@ -201,6 +204,7 @@ impl Settings {
                 admission_tick: src.millis_or("BOXOFFICE_ADMISSION_TICK_MS", 100)?,
                 write_behind_poll: src.millis_or("BOXOFFICE_WRITE_BEHIND_POLL_MS", 100)?,
                 write_behind_lease: src.millis_or("BOXOFFICE_WRITE_BEHIND_LEASE_MS", 10_000)?,
+                redis_recovery: src.millis_or("BOXOFFICE_REDIS_RECOVERY_MS", 5_000)?,
             },
             environment,
         })

@@ -146,10 +146,13 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(what) => ApiError::conflict("conflict", what),
-            StoreError::Unavailable(what) => {
-                tracing::warn!(backend_error = %what, "backing store unavailable");
+            // Logged where it is handled: the switch logs a change of backend once, not one
+            // line per request answered 503 meanwhile.
+            StoreError::Unavailable(what) | StoreError::Unsent(what) => {
+                tracing::debug!(backend_error = %what, "backing store unavailable");
                 ApiError::unavailable("the service is busy or a backing store is unreachable; retry shortly")
             }
+            StoreError::ModeChanged => ApiError::unavailable("the service is switching backing stores; retry shortly"),
             StoreError::ShowNotLoaded(show) => {
                 ApiError::internal(format!("show {show} still not loaded after a reload"))
             }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::time::Instant;
 
 use crate::domain::ShowId;
-use crate::domain::queue::AdmissionRate;
+use crate::domain::queue::{AdmissionRate, Hole};
 
 #[derive(Default)]
 struct ShowCursor {
@@ -24,6 +24,8 @@ struct ShowCursor {
 #[derive(Default)]
 pub struct Cursors {
     shows: RwLock<HashMap<ShowId, Arc<ShowCursor>>>,
+    /// Every show's holes (seqs no waiting place has), which positions skip.
+    holes: RwLock<HashMap<ShowId, Arc<[Hole]>>>,
 }
 
 impl Cursors {
@@ -42,6 +44,23 @@ impl Cursors {
     pub fn rate(&self, show: ShowId) -> Option<f64> {
         let shows = self.shows.read().expect("cursor lock");
         shows.get(&show)?.rate.lock().expect("rate lock").per_second(Instant::now())
+    }
+
+    /// Every known cursor, to hand over when the deployment switches stores.
+    pub fn all(&self) -> Vec<(ShowId, i64)> {
+        let shows = self.shows.read().unwrap_or_else(|e| e.into_inner());
+        shows.iter().map(|(show, entry)| (*show, entry.cursor.load(Ordering::Acquire))).collect()
+    }
+
+    pub fn holes(&self, show: ShowId) -> Arc<[Hole]> {
+        let holes = self.holes.read().unwrap_or_else(|e| e.into_inner());
+        holes.get(&show).cloned().unwrap_or_else(|| Arc::new([]))
+    }
+
+    /// Replaces every show's holes (they change only when the deployment switches stores).
+    pub fn set_holes(&self, holes: HashMap<ShowId, Vec<Hole>>) {
+        let holes = holes.into_iter().map(|(show, list)| (show, Arc::from(list))).collect();
+        *self.holes.write().unwrap_or_else(|e| e.into_inner()) = holes;
     }
 
     fn entry(&self, show: ShowId) -> Arc<ShowCursor> {

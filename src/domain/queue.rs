@@ -98,15 +98,96 @@ impl QueueConfig {
     }
 }
 
-/// 1 for the next user to be admitted; `None` once the cursor has passed `seq`.
-pub fn position(seq: i64, cursor: i64) -> Option<u64> {
-    (seq > cursor).then(|| (seq - cursor) as u64)
+/// A range of seqs `[lo, hi)` that no place on the waiting list has.
+///
+/// When the deployment moves to Postgres, Redis may have handed out seqs that Postgres never
+/// heard of (joins still on their way through the write-behind). Postgres then leaves room
+/// for them: new places start after a hole, so everyone who joined before the switch stays
+/// ahead. A token whose seq lies in a hole is reinstated when presented. Positions don't
+/// count holes, so nobody sees millions of phantom users ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hole {
+    pub lo: i64,
+    pub hi: i64,
+}
+
+/// How many seqs a hole leaves free: more than Redis can have handed out unrecorded (joins
+/// are written behind within a second; this covers minutes of an on-sale's peak).
+pub const HOLE_SIZE: i64 = 1 << 24;
+
+impl Hole {
+    pub fn contains(&self, seq: i64) -> bool {
+        (self.lo..self.hi).contains(&seq)
+    }
+
+    /// How many of the seqs strictly between `after` and `before` it covers.
+    fn covers_between(&self, after: i64, before: i64) -> i64 {
+        (self.hi.min(before) - self.lo.max(after + 1)).max(0)
+    }
+}
+
+pub fn in_hole(seq: i64, holes: &[Hole]) -> bool {
+    holes.iter().any(|h| h.contains(seq))
+}
+
+/// 1 for the next user to be admitted: the seqs after the cursor and before this one that
+/// are not in a hole, plus one. `None` once the cursor has passed `seq`, or for a seq in a
+/// hole: only the store can say where such a place stands.
+pub fn position(seq: i64, cursor: i64, holes: &[Hole]) -> Option<u64> {
+    if seq <= cursor || in_hole(seq, holes) {
+        return None;
+    }
+    let skipped: i64 = holes.iter().map(|h| h.covers_between(cursor, seq)).sum();
+    Some((seq - cursor - skipped) as u64)
 }
 
 /// Seconds until a user at `position` is admitted at `rate` users/s, rounded up.
 pub fn eta_seconds(position: u64, rate_per_s: Option<f64>) -> Option<u64> {
     let rate = rate_per_s.filter(|r| *r > 0.0)?;
     Some((position as f64 / rate).ceil() as u64)
+}
+
+/// The admission token bucket after `elapsed_ms` at `rate` users/s: a quarter second's worth
+/// may be admitted at once (at least one user), and a new bucket starts full. Redis' admission
+/// script computes the same.
+pub fn refill(tokens: Option<f64>, elapsed_ms: i64, rate: f64) -> f64 {
+    let burst = (rate / 4.0).max(1.0);
+    (tokens.unwrap_or(burst) + elapsed_ms.max(0) as f64 * rate / 1000.0).min(burst)
+}
+
+/// A user's live place in a show, as a join finds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LivePlace {
+    Waiting { seq: i64 },
+    Admitted { seq: i64, until_ms: i64, claimed: bool },
+}
+
+/// What joining does with the place a user already has.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JoinStep {
+    /// Still waiting: the same place.
+    Keep { seq: i64 },
+    /// Active: the same place; `claim` when this is the user's first request since admission.
+    KeepActive { seq: i64, until_ms: i64, claim: bool },
+    /// A new place at the back; `lapsed` is an admitted place whose session ran out.
+    New { lapsed: Option<i64> },
+    /// No place, and the queue takes nobody now.
+    Closed { lapsed: Option<i64> },
+}
+
+/// Joining is idempotent: a user with a live place keeps it. `session_ms` is how long a
+/// claimed session lasts from now.
+pub fn join_step(place: Option<LivePlace>, now_ms: i64, session_ms: i64, paused: bool) -> JoinStep {
+    let lapsed = match place {
+        Some(LivePlace::Waiting { seq }) => return JoinStep::Keep { seq },
+        Some(LivePlace::Admitted { seq, until_ms, claimed }) if until_ms > now_ms => {
+            let until_ms = if claimed { until_ms } else { now_ms + session_ms };
+            return JoinStep::KeepActive { seq, until_ms, claim: !claimed };
+        }
+        Some(LivePlace::Admitted { seq, .. }) => Some(seq),
+        None => None,
+    };
+    if paused { JoinStep::Closed { lapsed } } else { JoinStep::New { lapsed } }
 }
 
 pub const MIN_POLL_MS: u64 = 1_000;
@@ -175,9 +256,9 @@ mod tests {
 
     #[test]
     fn the_next_user_to_be_admitted_is_at_position_one() {
-        assert_eq!(position(11, 10), Some(1));
-        assert_eq!(position(10, 10), None);
-        assert_eq!(position(1, 0), Some(1));
+        assert_eq!(position(11, 10, &[]), Some(1));
+        assert_eq!(position(10, 10, &[]), None);
+        assert_eq!(position(1, 0, &[]), Some(1));
     }
 
     #[test]
@@ -185,8 +266,58 @@ mod tests {
         let seq = 1_000;
         let mut last = u64::MAX;
         for cursor in 0..seq {
-            let p = position(seq, cursor).unwrap();
+            let p = position(seq, cursor, &[]).unwrap();
             assert!(p < last);
+            last = p;
+        }
+    }
+
+    #[test]
+    fn a_bucket_refills_at_the_rate_up_to_a_quarter_second_and_starts_full() {
+        assert_eq!(refill(None, 0, 20.0), 5.0);
+        assert_eq!(refill(Some(0.0), 100, 20.0), 2.0);
+        assert_eq!(refill(Some(4.0), 10_000, 20.0), 5.0);
+        assert_eq!(refill(None, 0, 0.5), 1.0, "at least one user at a time");
+    }
+
+    #[test]
+    fn joining_keeps_a_live_place_and_replaces_a_lapsed_one() {
+        let (now, session) = (1_000_000, 600_000);
+        assert_eq!(join_step(Some(LivePlace::Waiting { seq: 4 }), now, session, true), JoinStep::Keep { seq: 4 });
+        let unclaimed = LivePlace::Admitted { seq: 2, until_ms: now + 5, claimed: false };
+        assert_eq!(
+            join_step(Some(unclaimed), now, session, false),
+            JoinStep::KeepActive { seq: 2, until_ms: now + session, claim: true }
+        );
+        let claimed = LivePlace::Admitted { seq: 2, until_ms: now + 5, claimed: true };
+        assert_eq!(
+            join_step(Some(claimed), now, session, false),
+            JoinStep::KeepActive { seq: 2, until_ms: now + 5, claim: false }
+        );
+        let lapsed = LivePlace::Admitted { seq: 2, until_ms: now, claimed: true };
+        assert_eq!(join_step(Some(lapsed), now, session, false), JoinStep::New { lapsed: Some(2) });
+        assert_eq!(join_step(Some(lapsed), now, session, true), JoinStep::Closed { lapsed: Some(2) });
+        assert_eq!(join_step(None, now, session, false), JoinStep::New { lapsed: None });
+    }
+
+    #[test]
+    fn holes_are_not_counted_as_users_ahead() {
+        let holes = [Hole { lo: 11, hi: 11 + HOLE_SIZE }];
+        let first_after = 11 + HOLE_SIZE;
+        assert_eq!(position(first_after, 5, &holes), Some(6), "seqs 6..=10, then this one");
+        assert_eq!(position(first_after, 10, &holes), Some(1));
+        assert_eq!(position(first_after + 3, 20, &holes), Some(4), "a cursor inside the hole");
+        assert_eq!(position(12, 5, &holes), None, "a seq in a hole is for the store to place");
+    }
+
+    #[test]
+    fn adjacent_holes_are_skipped_together_and_positions_still_only_go_down() {
+        let holes = [Hole { lo: 3, hi: 10 }, Hole { lo: 10, hi: 20 }];
+        assert_eq!(position(21, 0, &holes), Some(4), "seqs 1, 2, 20, then 21");
+        let mut last = u64::MAX;
+        for cursor in 0..21 {
+            let p = position(21, cursor, &holes).unwrap();
+            assert!(p <= last, "cursor {cursor}: {p} after {last}");
             last = p;
         }
     }

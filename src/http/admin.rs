@@ -58,7 +58,8 @@ pub struct QueueStats {
     pub admitted_total: u64,
     /// Recently measured admissions per second (0 while unknown).
     pub admit_rate_per_s: f64,
-    /// `redis`, or `postgres` while the breaker has moved the queue there.
+    /// The store that answered: `redis`, or `postgres` while the deployment serves from the
+    /// fallback.
     pub backend: &'static str,
 }
 
@@ -162,7 +163,7 @@ pub async fn queue_stats(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let show = path.into_inner();
-    let counts = state.with_show(show, || state.queue.counts(show)).await?;
+    let counts = state.queue.counts(show).await?;
     state.cursors.observe(show, counts.cursor);
     Ok(HttpResponse::Ok().json(QueueStats {
         waiting: counts.waiting,
@@ -170,6 +171,6 @@ pub async fn queue_stats(
         joined_total: counts.joined_total,
         admitted_total: counts.admitted_total,
         admit_rate_per_s: state.cursors.rate(show).unwrap_or(0.0),
-        backend: "redis",
+        backend: state.switch.backend(),
     }))
 }

@@ -77,7 +77,7 @@ pub async fn get_concert(path: web::Path<ConcertId>, state: web::Data<AppState>)
 }
 
 async fn show_detail(state: &AppState, show: &ShowInfo) -> Result<ShowDetail, ApiError> {
-    let taken = state.with_show(show.id, || state.catalog.unavailable(show.id)).await?;
+    let taken = state.holds.unavailable(show.id).await?;
     let available = show.seat_count - (taken.sold + taken.held) as i64;
     Ok(ShowDetail { id: show.id, starts_at: show.starts_at, seat_count: show.seat_count, available: available.max(0) })
 }

@@ -79,7 +79,7 @@ fn not_active() -> ApiError {
     responses((status = 200, body = SeatList), (status = 403, body = crate::error::ErrorBody, description = "`not_active`")))]
 pub async fn list_seats(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let show = auth.show;
-    let presence = state.with_show(show, || state.queue.presence(show, auth.user)).await?;
+    let presence = state.queue.presence(show, auth.user).await?;
     if presence.active_until_ms.is_none() {
         return Err(not_active());
     }
@@ -123,7 +123,7 @@ pub async fn hold_seats(
 ) -> Result<HttpResponse, ApiError> {
     let (show, seats) = (auth.show, &body.seat_ids);
     validated(&state, show, seats).await?;
-    match state.with_show(show, || state.holds.hold(show, auth.user, seats)).await? {
+    match state.holds.hold(show, auth.user, seats).await? {
         HoldOutcome::Held { expires_at_ms } => {
             metrics::counter!("boxoffice_holds_total").increment(1);
             Ok(HttpResponse::Created()

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::state::AppState;
-use crate::store::redis::BreakerState;
+use crate::store::Mode;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/healthz").route(web::get().to(healthz)))
@@ -33,6 +33,11 @@ pub struct Readiness {
     postgres: &'static str,
     /// `closed`, `open` or `half_open`.
     breaker: &'static str,
+    /// The store user requests are served from: `redis`, or `postgres` while the deployment
+    /// is on the fallback (also while Redis is being rebuilt).
+    backend: &'static str,
+    /// `redis`, `postgres` or `rebuilding`.
+    mode: &'static str,
     write_behind: WriteBehindHealth,
 }
 
@@ -49,24 +54,27 @@ fn up(ok: bool) -> &'static str {
     if ok { "up" } else { "down" }
 }
 
-/// Whether the service can serve: 200 while Redis is reachable (Postgres down only stops
-/// sales and write-behind, which catches up later), 503 otherwise.
+/// Whether the service can serve users, from either backend: 200 while the backend the
+/// deployment is on answers, or Postgres does (serving from the fallback is degraded, not
+/// unready: a load balancer must keep the instance); 503 only when nothing can serve.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses(
     (status = 200, body = Readiness), (status = 503, body = Readiness, description = "cannot serve user requests")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (redis_up, postgres_up) = tokio::join!(state.redis.ping(), state.db.ping());
-    let breaker = state.redis.breaker_state();
+    let (redis_up, postgres_up) = tokio::join!(state.redis.probe(), state.db.ping());
+    let mode = state.switch.mode();
     let lag = state.write_behind_lag.snapshot();
     let body = Readiness {
         redis: up(redis_up),
         postgres: up(postgres_up),
-        breaker: breaker.as_str(),
+        breaker: state.redis.breaker_state().as_str(),
+        backend: mode.backend(),
+        mode: mode.as_str(),
         write_behind: WriteBehindHealth {
             backlog: lag.backlog,
             oldest_unwritten_s: lag.oldest_unwritten.as_secs_f64(),
         },
     };
-    if redis_up && breaker != BreakerState::Open {
+    if postgres_up || (mode == Mode::Redis && redis_up) {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().insert_header(("Retry-After", "2")).json(body)

@@ -1,8 +1,9 @@
 //! The waiting queue: join, poll, leave.
 //!
 //! A waiting user's poll is answered from the `seq` in their queue token and this
-//! instance's cached admission cursor, with no Redis round trip. Only a user the cursor may
-//! have reached (seq <= cursor) is looked up in Redis.
+//! instance's cached admission cursor, with no store round trip. Only a user the cursor may
+//! have reached (seq <= cursor), or whose seq lies in a hole, is looked up in the store,
+//! which gives back a place it lost when the token proves it.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use crate::domain::ShowId;
 use crate::domain::queue::{eta_seconds, poll_after_ms, position};
 use crate::error::{ApiError, Kind};
 use crate::state::AppState;
+use crate::store::Presence;
 use crate::store::{JoinOutcome, Placement};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -63,8 +65,10 @@ pub struct Joined {
     pub standing: Standing,
 }
 
+/// A waiting user's standing; a place the cursor passed without admitting it (reinstated)
+/// is next in line.
 fn waiting(state: &AppState, show: ShowId, seq: i64, cursor: i64) -> Standing {
-    let position = position(seq, cursor).unwrap_or(1);
+    let position = position(seq, cursor, &state.cursors.holes(show)).unwrap_or(1);
     let eta = eta_seconds(position, state.cursors.rate(show));
     Standing {
         status: QueueStatus::Waiting,
@@ -130,7 +134,14 @@ pub async fn join_queue(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (show, user) = (path.into_inner(), auth.0.sub);
-    let place = match state.with_show(show, || state.queue.join(show, user)).await? {
+    if let (Some(token_show), Some(seq)) = (auth.0.show, auth.0.seq)
+        && token_show == show
+    {
+        // Joining with a queue token: a place the store lost comes back first, so joining
+        // again finds it.
+        state.switch.presence_with_proof(show, user, seq).await?;
+    }
+    let place = match state.queue.join(show, user).await? {
         JoinOutcome::Closed => {
             return Err(ApiError::conflict("queue_closed", "this queue is not taking new users right now"));
         }
@@ -154,12 +165,20 @@ pub async fn join_queue(
               (status = 403, body = crate::error::ErrorBody, description = "a token for another show")))]
 pub async fn poll_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let cursor = state.cursor(auth.show).await?;
-    if auth.seq > cursor {
+    if position(auth.seq, cursor, &state.cursors.holes(auth.show)).is_some() {
         return Ok(HttpResponse::Ok().json(waiting(&state, auth.show, auth.seq, cursor)));
     }
-    let presence = state.with_show(auth.show, || state.queue.presence(auth.show, auth.user)).await?;
+    let presence = state.switch.presence_with_proof(auth.show, auth.user, auth.seq).await?;
     state.cursors.observe(auth.show, presence.cursor);
-    Ok(HttpResponse::Ok().json(presence.active_until_ms.map_or_else(expired, active)))
+    Ok(HttpResponse::Ok().json(standing(&state, &auth, &presence)))
+}
+
+fn standing(state: &AppState, auth: &QueueAuth, presence: &Presence) -> Standing {
+    match presence.active_until_ms {
+        Some(until) => active(until),
+        None if presence.waiting => waiting(state, auth.show, auth.seq, presence.cursor),
+        None => expired(),
+    }
 }
 
 /// Leave the queue, or give my active slot back at once.

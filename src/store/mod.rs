@@ -1,26 +1,66 @@
 //! Storage: Postgres is the durable record and final arbiter, Redis carries the hot state.
 //!
-//! The queue and the holds sit behind the [`QueueStore`] and [`HoldStore`] traits so that a
-//! circuit breaker can move user paths between implementations; the Redis ones live in
-//! [`redis`], the Postgres tables they fall back to are created by the migrations.
-//! Every call is bounded by a timeout and fails as [`StoreError::Unavailable`] past it.
+//! The queue and the holds sit behind the [`QueueStore`] and [`HoldStore`] traits, with one
+//! implementation on [`redis`] and one on [`postgres`]. [`switch::Switch`] implements both
+//! traits too and is what handlers use: it sends every call to the backend the whole
+//! deployment is on, moves the deployment to Postgres when Redis can't serve, and back once
+//! Redis has been rebuilt. Every call is bounded by a timeout and fails as
+//! [`StoreError::Unavailable`] past it.
 
+pub mod batch;
+pub mod event;
 pub mod postgres;
 pub mod redis;
+pub mod snapshot;
+pub mod switch;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::domain::queue::QueueConfig;
 use crate::domain::{SeatId, ShowId};
+
+/// Which store the deployment serves user paths from. One for every instance at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Redis,
+    Postgres,
+    /// Still serving from Postgres while one instance rebuilds Redis.
+    Rebuilding,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Postgres => "postgres",
+            Self::Rebuilding => "rebuilding",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Redis, Self::Postgres, Self::Rebuilding].into_iter().find(|m| m.as_str() == text)
+    }
+
+    /// The store that answers user requests in this mode.
+    pub fn backend(self) -> &'static str {
+        if self == Self::Redis { "redis" } else { "postgres" }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A timeout, a refused or dropped connection, an exhausted pool, an open breaker.
+    /// A timeout, a refused or dropped connection, an exhausted pool, a shed request.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The call was never sent (Redis' circuit breaker is open): safe to send elsewhere.
+    #[error("not sent: {0}")]
+    Unsent(String),
+    /// The deployment moved to another backend while this call was on its way; nothing was
+    /// written. Ask the backend it is on now.
+    #[error("the deployment moved to another backend")]
+    ModeChanged,
     #[error("not found: {0}")]
     NotFound(String),
     /// A unique constraint said no.
@@ -40,6 +80,8 @@ impl StoreError {
     pub fn copy(&self) -> Self {
         match self {
             Self::Unavailable(why) => Self::Unavailable(why.clone()),
+            Self::Unsent(why) => Self::Unsent(why.clone()),
+            Self::ModeChanged => Self::ModeChanged,
             Self::NotFound(what) => Self::NotFound(what.clone()),
             Self::Conflict(what) => Self::Conflict(what.clone()),
             Self::ShowNotLoaded(show) => Self::ShowNotLoaded(*show),
@@ -72,6 +114,9 @@ pub enum JoinOutcome {
 pub struct Presence {
     pub cursor: i64,
     pub active_until_ms: Option<i64>,
+    /// Not active but still queued: a place the cursor has passed without admitting it yet
+    /// (reinstated after a loss, or admitted in Redis when the admission was lost).
+    pub waiting: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -96,13 +141,15 @@ pub trait QueueStore: Send + Sync {
     async fn join(&self, show: ShowId, user: Uuid) -> Result<JoinOutcome, StoreError>;
     /// Whether the user is active; the first call after admission claims the session.
     async fn presence(&self, show: ShowId, user: Uuid) -> Result<Presence, StoreError>;
+    /// Gives back a place this store lost (its signed queue token proves it): the user waits
+    /// again at `seq`, ahead of everyone behind it. No-op when the user has a place.
+    async fn reinstate(&self, show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError>;
     /// Leaves the queue or gives the active slot back; false when the user was in neither.
     async fn leave(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError>;
     /// Ends lapsed sessions and admits as many waiters as the rate and `max_active` allow.
     async fn admit(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError>;
     async fn cursor(&self, show: ShowId) -> Result<i64, StoreError>;
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError>;
-    async fn put_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +170,13 @@ pub struct UserHolds {
     pub seat_ids: Vec<SeatId>,
     /// When the first of these holds lapses.
     pub expires_at_ms: Option<i64>,
+}
+
+/// How many seats of a show are taken now.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Unavailable {
+    pub sold: u64,
+    pub held: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -146,6 +200,7 @@ pub trait HoldStore: Send + Sync {
     async fn release(&self, show: ShowId, user: Uuid, seat: SeatId) -> Result<bool, StoreError>;
     async fn holds_of(&self, show: ShowId, user: Uuid) -> Result<UserHolds, StoreError>;
     async fn seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError>;
+    async fn unavailable(&self, show: ShowId) -> Result<Unavailable, StoreError>;
     /// Whether every seat is still held by this user and none is known sold; if so, the holds
     /// are kept for at least `keep`, so they can't lapse while the sale commits.
     async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId], keep: Duration) -> Result<HoldCheck, StoreError>;

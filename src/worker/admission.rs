@@ -30,7 +30,7 @@ pub async fn tick_all(state: &AppState) {
 }
 
 async fn tick(state: &AppState, show: ShowId) {
-    match state.with_show(show, || state.queue.admit(show, MAX_BATCH)).await {
+    match state.queue.admit(show, MAX_BATCH).await {
         Ok(tick) => {
             state.cursors.observe(show, tick.cursor);
             metrics::counter!("boxoffice_admitted_total").increment(tick.admitted);

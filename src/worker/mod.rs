@@ -1,9 +1,11 @@
-//! Background work in every instance: the admission ticker, the cursor subscriber, the
-//! write-behind consumer and the refresh of the show list they iterate. Every instance
+//! Background work in every instance: following the deployment's backend (and bringing it
+//! back to Redis), the admission ticker, the cursor subscriber, the write-behind consumer and
+//! the refresh of the show list they iterate. Every instance
 //! runs all of them; Redis-side atomicity (scripts, leases) keeps N instances from doing
 //! the work N times.
 
 pub mod admission;
+pub mod backend;
 pub mod cursor_feed;
 pub mod write_behind;
 
@@ -49,13 +51,20 @@ impl Drop for Workers {
     }
 }
 
-pub fn spawn(state: Arc<AppState>) -> Workers {
-    Workers(vec![
-        tokio::spawn(refresh_show_list(state.clone())),
-        tokio::spawn(admission::run(state.clone())),
-        tokio::spawn(cursor_feed::run(state.clone())),
-        tokio::spawn(write_behind::run(state)),
-    ])
+/// Every instance follows the deployment's backend and reports what it sees of Redis; with
+/// `work` it also admits, drains the event streams and may rebuild Redis.
+pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
+    let mut tasks =
+        vec![tokio::spawn(backend::follow(state.clone())), tokio::spawn(backend::recover(state.clone(), work))];
+    if work {
+        tasks.extend([
+            tokio::spawn(refresh_show_list(state.clone())),
+            tokio::spawn(admission::run(state.clone())),
+            tokio::spawn(cursor_feed::run(state.clone())),
+            tokio::spawn(write_behind::run(state)),
+        ]);
+    }
+    Workers(tasks)
 }
 
 async fn refresh_show_list(state: Arc<AppState>) {

@@ -1,4 +1,8 @@
 //! Integration tests against the real local stack: a six-node Redis Cluster and Postgres.
+//!
+//! The suite runs twice (scripts/test.sh): on Redis, and with `BOXOFFICE_TEST_BACKEND=postgres`
+//! on the Postgres fallback, where the tests in `on_redis` modules (how Redis does it) are
+//! skipped: the rules are the same rules.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -12,4 +16,7 @@ mod openapi;
 mod operations;
 mod queue;
 mod reservations;
-mod write_behind;
+
+/// The Redis event streams and their write-behind into Postgres.
+#[path = "write_behind.rs"]
+mod on_redis_write_behind;

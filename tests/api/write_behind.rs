@@ -110,7 +110,7 @@ async fn a_consumer_that_dies_before_acknowledging_is_taken_over_without_duplica
     let lease = app.settings.workers.write_behind_lease;
     assert!(app.state.events.lease(show, "doomed", lease).await.unwrap());
     let batch = app.state.events.new_entries(show, "doomed", 20).await.unwrap();
-    app.state.db.record_events(show, &batch[..12]).await.unwrap();
+    app.state.db.record_events(show, &batch[..12], true).await.unwrap();
     // "doomed" dies here: 12 of its 20 entries written, none acknowledged, lease held.
     app.drain_events("survivor").await;
     assert!(recorded_ids(&app, show).await.len() == 12, "the lease keeps others out while it lasts");

@@ -13,11 +13,25 @@ use crate::support::{PrivateCluster, TestApp, start, test_settings};
 /// Longest any request may take: the Redis timeout plus slack for a loaded machine.
 const BOUND: Duration = Duration::from_millis(2500);
 
+/// An instance with its background workers (write-behind, admission, the fallback's
+/// switching) on, as in production.
 async fn app_on(cluster: &PrivateCluster) -> TestApp {
     let mut settings = test_settings().await;
     settings.redis.target = RedisTarget::Cluster(cluster.seeds.split(',').map(|s| format!("redis://{s}")).collect());
     settings.redis.timeout = Duration::from_millis(500);
+    settings.workers.enabled = true;
     start(settings, Clock::RedisServer).await
+}
+
+/// Waits until the write-behind has brought every event to Postgres.
+async fn written_behind(app: &TestApp) {
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if app.get("/readyz", None).await.body["write_behind"]["backlog"] == 0 {
+            return;
+        }
+    }
+    panic!("the write-behind never caught up");
 }
 
 /// Joins new users for `duration`; every answer comes within BOUND and is 201 or 503.
@@ -119,6 +133,7 @@ async fn after_a_failover_places_order_the_active_bound_and_single_sales_all_hol
     assert_eq!(hold(0, seats[0]).await, StatusCode::CREATED);
     let (port, pid) = cluster.master_of(&app.state.redis.keys.show(show).config());
     cluster.wait_replicated(port).await;
+    written_behind(&app).await;
 
     signal(pid, "-KILL");
     assert!(join_for(&app, show, Duration::from_secs(15)).await > 0, "joins succeed again after the failover");

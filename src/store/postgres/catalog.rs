@@ -92,6 +92,7 @@ impl Database {
             .await?;
             insert_seats(&mut tx, show.id, seats).await?;
             upsert_config(&mut *tx, show.id, config).await?;
+            sqlx::query("INSERT INTO queue_state (show_id) VALUES ($1)").bind(show.id).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(show.into())
         })

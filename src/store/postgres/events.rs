@@ -1,6 +1,7 @@
 //! The write-behind sink: stream events land in `write_behind_events` exactly once (the
 //! stream entry id is the primary key), and the ones that are new in this batch are applied
-//! to `queue_entries` in the same transaction.
+//! to `queue_entries` and the `holds` mirror in the same transaction, so that Postgres can
+//! take over the queue and the holds if Redis goes away.
 
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
@@ -8,7 +9,7 @@ use uuid::Uuid;
 use super::Database;
 use crate::domain::ShowId;
 use crate::store::StoreError;
-use crate::store::redis::events::StreamEvent;
+use crate::store::event::{HoldChange, StreamEvent, hold_changes};
 
 /// Which `queue_entries` column an event kind stamps, for kinds that end or advance a place.
 fn stamped_column(kind: &str) -> Option<&'static str> {
@@ -28,8 +29,18 @@ fn at(ms: i64) -> DateTime<Utc> {
 
 impl Database {
     /// Records a batch of one show's events in stream order; returns how many were new.
+    ///
+    /// `redis_serves`: the deployment is on Redis, whose holds Postgres mirrors. Otherwise
+    /// these are events an old stream still held after the switch to Postgres: their places
+    /// are recorded (a user who joined again on Postgres keeps the earlier place), but their
+    /// holds are not (Postgres decides holds now).
     #[tracing::instrument(skip(self, events), fields(events = events.len()))]
-    pub async fn record_events(&self, show: ShowId, events: &[StreamEvent]) -> Result<u64, StoreError> {
+    pub async fn record_events(
+        &self,
+        show: ShowId,
+        events: &[StreamEvent],
+        redis_serves: bool,
+    ) -> Result<u64, StoreError> {
         if events.is_empty() {
             return Ok(0);
         }
@@ -38,6 +49,11 @@ impl Database {
             let fresh = insert_new_events(&mut tx, show, events).await?;
             let fresh_events: Vec<&StreamEvent> = events.iter().filter(|e| fresh.contains(&e.id_parts())).collect();
             apply_to_queue_entries(&mut tx, show, &fresh_events).await?;
+            if redis_serves {
+                mirror_holds(&mut tx, show, &fresh_events).await?;
+            } else {
+                keep_earliest_places(&mut tx, show, &fresh_events).await?;
+            }
             tx.commit().await?;
             Ok(fresh.len() as u64)
         })
@@ -117,26 +133,98 @@ async fn apply_to_queue_entries(
         .await?;
     }
     for column in ["admitted_at", "claimed_at", "left_at", "expired_at", "confirmed_at"] {
-        let stamped: Vec<(i64, DateTime<Utc>)> = events
+        let stamped: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = events
             .iter()
             .filter(|e| stamped_column(&e.kind) == Some(column))
-            .flat_map(|e| e.places().map(|(seq, _)| (seq, at(e.at_ms()))))
+            .flat_map(|e| e.places().map(|(seq, _)| (seq, at(e.at_ms()), e.until_ms.map(at))))
             .collect();
         if stamped.is_empty() {
             continue;
         }
-        let (seqs, times): (Vec<i64>, Vec<DateTime<Utc>>) = stamped.into_iter().unzip();
-        // `column` comes from the fixed list above, never from input.
+        let seqs: Vec<i64> = stamped.iter().map(|s| s.0).collect();
+        let times: Vec<DateTime<Utc>> = stamped.iter().map(|s| s.1).collect();
+        let untils: Vec<Option<DateTime<Utc>>> = stamped.iter().map(|s| s.2).collect();
+        // `column` comes from the fixed list above, never from input. An admission or a
+        // claim also says until when the user is active.
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE queue_entries q SET {column} = v.at
-             FROM UNNEST($2::bigint[], $3::timestamptz[]) AS v(seq, at)
+            "UPDATE queue_entries q SET {column} = v.at, active_until = coalesce(v.until, q.active_until)
+             FROM UNNEST($2::bigint[], $3::timestamptz[], $4::timestamptz[]) AS v(seq, at, until)
              WHERE q.show_id = $1 AND q.seq = v.seq"
         )))
         .bind(show)
         .bind(&seqs)
         .bind(&times)
+        .bind(&untils)
         .execute(&mut *tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Applies what the events did to holds: the last event about a seat decides.
+async fn mirror_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&StreamEvent]) -> Result<(), sqlx::Error> {
+    let changes = hold_changes(events.iter().copied());
+    let (mut held, mut released) = (Vec::new(), Vec::new());
+    for (seat, change) in changes {
+        match change {
+            HoldChange::Held { user, until_ms } => held.push((seat, user, at(until_ms))),
+            HoldChange::Released { by } => released.push((seat, by)),
+        }
+    }
+    if !held.is_empty() {
+        let seats: Vec<i64> = held.iter().map(|h| h.0).collect();
+        let users: Vec<Uuid> = held.iter().map(|h| h.1).collect();
+        let untils: Vec<DateTime<Utc>> = held.iter().map(|h| h.2).collect();
+        sqlx::query(
+            "INSERT INTO holds (show_id, seat_id, user_id, expires_at)
+             SELECT $1, seat, user_id, until FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS h(seat, user_id, until)
+             ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at",
+        )
+        .bind(show)
+        .bind(&seats)
+        .bind(&users)
+        .bind(&untils)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !released.is_empty() {
+        let seats: Vec<i64> = released.iter().map(|r| r.0).collect();
+        let users: Vec<Option<Uuid>> = released.iter().map(|r| r.1).collect();
+        sqlx::query(
+            "DELETE FROM holds h USING UNNEST($2::bigint[], $3::uuid[]) AS r(seat, user_id)
+             WHERE h.show_id = $1 AND h.seat_id = r.seat AND (r.user_id IS NULL OR h.user_id = r.user_id)",
+        )
+        .bind(show)
+        .bind(&seats)
+        .bind(&users)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A user who joined on Postgres and whose earlier join on Redis arrives now has two live
+/// places: the earlier one stays, the later one ends.
+async fn keep_earliest_places(
+    tx: &mut sqlx::PgConnection,
+    show: ShowId,
+    events: &[&StreamEvent],
+) -> Result<(), sqlx::Error> {
+    let users: Vec<Uuid> = events.iter().filter(|e| e.kind == "join").flat_map(|e| e.users.iter().copied()).collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(concat!(
+        "UPDATE queue_entries q SET left_at = q.joined_at
+         FROM (SELECT seq, row_number() OVER (PARTITION BY user_id ORDER BY seq) AS rank FROM queue_entries
+               WHERE show_id = $1 AND user_id = ANY($2) AND ",
+        super::queue::live!(),
+        ") d
+         WHERE q.show_id = $1 AND q.seq = d.seq AND d.rank > 1"
+    ))
+    .bind(show)
+    .bind(&users)
+    .execute(tx)
+    .await?;
     Ok(())
 }

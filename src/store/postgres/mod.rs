@@ -7,12 +7,17 @@
 
 pub mod catalog;
 pub mod events;
+pub mod holds;
+pub mod mode;
+pub mod queue;
 pub mod reservations;
+pub mod snapshot;
 
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
@@ -53,6 +58,37 @@ impl Database {
         }
     }
 
+    /// The bound on every call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs a multi-step operation (its own transaction, say), bounded by the timeout.
+    pub async fn bounded<T, F>(&self, operation: F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>>,
+    {
+        match tokio::time::timeout(self.timeout + Duration::from_millis(500), operation).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!("postgres call timed out after {:?}", self.timeout))),
+        }
+    }
+
+    /// Starts a transaction of the Postgres fallback: waits out a switch back to Redis in
+    /// progress, refuses when the deployment is on Redis, and fixes the transaction's "now".
+    pub async fn begin_fenced(
+        &self,
+        injected: Option<DateTime<Utc>>,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, DateTime<Utc>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (mode, now): (String, DateTime<Utc>) =
+            sqlx::query_as("SELECT mode, now FROM bo_fence($1)").bind(injected).fetch_one(&mut *tx).await?;
+        if mode == "redis" {
+            return Err(StoreError::ModeChanged);
+        }
+        Ok((tx, now))
+    }
+
     pub async fn ping(&self) -> bool {
         self.timed(sqlx::query("SELECT 1").execute(&self.pool)).await.is_ok()
     }
@@ -74,9 +110,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(format!("postgres: {error}"))
             }
-            // 57014: statement_timeout; 57P01..03: the server is shutting down or starting.
+            // 57014: statement_timeout; 57P01..03: the server is shutting down or starting;
+            // 40001, 40P01: a serialization failure or deadlock, which a retry resolves.
             sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("57014" | "57P01" | "57P02" | "57P03")) =>
+                if matches!(db.code().as_deref(), Some("57014" | "57P01" | "57P02" | "57P03" | "40001" | "40P01")) =>
             {
                 StoreError::Unavailable(format!("postgres: {error}"))
             }

@@ -17,13 +17,6 @@ pub struct CatalogCache {
     redis: Arc<Redis>,
 }
 
-/// Seats of a show that are not available now.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Unavailable {
-    pub sold: u64,
-    pub held: u64,
-}
-
 impl CatalogCache {
     pub fn new(redis: Arc<Redis>) -> Self {
         Self { redis }
@@ -79,7 +72,6 @@ impl CatalogCache {
     }
 
     /// Loads one show's slot: the seat map, the seats sold so far and the queue settings.
-    #[tracing::instrument(skip_all, fields(show))]
     pub async fn load_show(
         &self,
         show: ShowId,
@@ -87,20 +79,7 @@ impl CatalogCache {
         seats: &[Seat],
         sold: &[SeatId],
     ) -> Result<(), StoreError> {
-        let keys = self.redis.keys.show(show);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for chunk in seats.chunks(500) {
-            let fields: Vec<(SeatId, String)> =
-                chunk.iter().map(|s| (s.id, serde_json::to_string(s).expect("seat serializes"))).collect();
-            pipe.hset_multiple(keys.seats(), &fields).ignore();
-        }
-        if !sold.is_empty() {
-            pipe.sadd(keys.sold(), sold).ignore();
-        }
-        self.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
-        // The config goes last: its presence is what tells the scripts the show is loaded.
-        super::queue::put_config(&self.redis, show, config).await
+        load_show(&self.redis, show, config, seats, sold).await
     }
 
     /// The cached seat map; `None` when it is not cached.
@@ -117,14 +96,6 @@ impl CatalogCache {
             .map_err(|e| StoreError::Internal(e.into()))?;
         seats.sort_by_key(|s| s.id);
         Ok(Some(seats))
-    }
-
-    pub async fn unavailable(&self, show: ShowId) -> Result<Unavailable, StoreError> {
-        let (sold, held): (i64, u64) = self.redis.invoke(self.redis.show_script(&scripts::AVAILABILITY, show)).await?;
-        if sold < 0 {
-            return Err(StoreError::ShowNotLoaded(show));
-        }
-        Ok(Unavailable { sold: sold as u64, held })
     }
 }
 
@@ -181,4 +152,29 @@ fn lua_list<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, StoreE
         return Ok(Vec::new());
     }
     serde_json::from_str(json).map_err(|e| StoreError::Internal(anyhow::anyhow!("cached catalog: {e}")))
+}
+
+/// Writes a show's seat map, sold seats and queue settings into its slot.
+#[tracing::instrument(skip_all, fields(show))]
+pub(super) async fn load_show(
+    redis: &Redis,
+    show: ShowId,
+    config: &QueueConfig,
+    seats: &[Seat],
+    sold: &[SeatId],
+) -> Result<(), StoreError> {
+    let keys = redis.keys.show(show);
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for chunk in seats.chunks(500) {
+        let fields: Vec<(SeatId, String)> =
+            chunk.iter().map(|s| (s.id, serde_json::to_string(s).unwrap_or_default())).collect();
+        pipe.hset_multiple(keys.seats(), &fields).ignore();
+    }
+    if !sold.is_empty() {
+        pipe.sadd(keys.sold(), sold).ignore();
+    }
+    redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
+    // The config goes last: its presence is what tells the scripts the show is loaded.
+    super::queue::put_config(redis, show, config).await
 }

@@ -13,43 +13,9 @@ use uuid::Uuid;
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::store::StoreError;
+pub use crate::store::event::StreamEvent;
 
 pub const GROUP: &str = "wb";
-
-/// One state change, as a script appended it: one stream entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamEvent {
-    /// The stream entry id, `<ms>-<n>`: unique per show and in stream order.
-    pub id: String,
-    pub kind: String,
-    /// The users it concerns: one, except that a join entry carries every user one batched
-    /// join call placed, in seq order.
-    pub users: Vec<Uuid>,
-    /// The (first) user's join sequence number, where the change has one; a join entry's
-    /// other users follow one apart.
-    pub seq: Option<i64>,
-    pub seats: Vec<i64>,
-    /// A session or hold expiry, where the change sets one.
-    pub until_ms: Option<i64>,
-}
-
-impl StreamEvent {
-    /// When it happened: the Redis time in the entry id, in ms.
-    pub fn at_ms(&self) -> i64 {
-        self.id_parts().0
-    }
-
-    /// The two numbers of the entry id, which order events within a show.
-    pub fn id_parts(&self) -> (i64, i64) {
-        let (ms, n) = self.id.split_once('-').unwrap_or((&self.id, "0"));
-        (ms.parse().unwrap_or(0), n.parse().unwrap_or(0))
-    }
-
-    /// (seq, user) of every user the event names, where it carries a seq.
-    pub fn places(&self) -> impl Iterator<Item = (i64, Uuid)> + '_ {
-        self.seq.into_iter().flat_map(|first| (first..).zip(self.users.iter().copied()))
-    }
-}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StreamStats {

@@ -8,11 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::batch::Batcher;
 use super::queue::unexpected;
 use super::{Redis, scripts};
 use crate::domain::{SeatId, ShowId};
-use crate::store::{HoldCheck, HoldOutcome, HoldStore, SeatStates, StoreError, UserHolds};
+use crate::store::batch::Batcher;
+use crate::store::{HoldCheck, HoldOutcome, HoldStore, SeatStates, StoreError, Unavailable, UserHolds};
 
 type HoldRequest = (Uuid, Vec<SeatId>);
 
@@ -24,8 +24,7 @@ pub struct RedisHolds {
 impl RedisHolds {
     /// Must be called inside the tokio runtime that should run the batched hold calls.
     pub fn new(redis: Arc<Redis>) -> Self {
-        let holds = Batcher::show_script(
-            redis.clone(),
+        let holds = redis.show_script_batcher(
             &scripts::HOLD,
             |call, (user, seats): &HoldRequest| {
                 call.arg(user.as_bytes().as_slice()).arg(seats.len()).arg(seats);
@@ -94,6 +93,16 @@ impl HoldStore for RedisHolds {
         let (sold, held): (Vec<SeatId>, Vec<SeatId>) =
             self.redis.invoke(self.redis.show_script(&scripts::SEAT_STATES, show)).await?;
         Ok(SeatStates { sold, held })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn unavailable(&self, show: ShowId) -> Result<Unavailable, StoreError> {
+        let call = self.redis.show_script(&scripts::AVAILABILITY, show);
+        let (sold, held): (i64, u64) = self.redis.invoke(call).await?;
+        if sold < 0 {
+            return Err(StoreError::ShowNotLoaded(show));
+        }
+        Ok(Unavailable { sold: sold as u64, held })
     }
 
     #[tracing::instrument(skip(self))]

@@ -73,6 +73,13 @@ show_keys! {
     seats => "seats",
     /// String: the write-behind lease (which instance drains this show's stream).
     lease => "wbl",
+    /// Sorted set: reinstated waiters (user -> seq), whose places are not on the waiting
+    /// list; admission merges them in by seq.
+    reinstated => "reinst",
+    /// Hash: seq gaps `lo -> hi` that the cursor jumps over (see `domain::queue::Hole`).
+    holes => "holes",
+    /// Counter: how many seqs the holes cover, so counts can say how many really joined.
+    holes_size => "holesz",
 }
 
 impl ShowKeys {
@@ -90,9 +97,40 @@ impl ShowKeys {
     /// each under Redis' listpack limit (128 entries) up to about a million waiters, so a
     /// member costs ~23 bytes instead of ~96 in a plain hash.
     pub fn member_bucket(&self, user: &uuid::Uuid) -> String {
-        format!("{}:m:{:04x}", self.base, member_bucket(user))
+        self.membership(member_bucket(user))
+    }
+
+    /// Membership bucket number `n` (0..MEMBER_BUCKETS).
+    pub fn membership(&self, n: u16) -> String {
+        format!("{}:m:{n:04x}", self.base)
+    }
+
+    /// Every key of the show that is not named by a seat, a user or a bucket.
+    pub fn fixed(&self) -> Vec<String> {
+        vec![
+            self.config(),
+            self.seq(),
+            self.waiting(),
+            self.cursor(),
+            self.admitted(),
+            self.left_waiting(),
+            self.active(),
+            self.claimed(),
+            self.bucket(),
+            self.events(),
+            self.held(),
+            self.sold(),
+            self.seats(),
+            self.lease(),
+            self.reinstated(),
+            self.holes(),
+            self.holes_size(),
+        ]
     }
 }
+
+/// How many membership buckets a show has (the top 14 bits of a user id pick one).
+pub const MEMBER_BUCKETS: u16 = 1 << 14;
 
 /// Top 14 bits of the user id. The Lua helper `bucket_key` computes the same.
 pub fn member_bucket(user: &uuid::Uuid) -> u16 {

@@ -10,13 +10,13 @@
 //! requests timing out after its replica took over, because timeouts don't refresh the
 //! cluster topology. So after a few timeouts in a row the connection is rebuilt.
 
-mod batch;
 mod breaker;
 pub mod catalog;
 pub mod events;
 pub mod holds;
 pub mod keys;
 pub mod queue;
+pub mod rebuild;
 mod scripts;
 
 use std::future::Future;
@@ -36,9 +36,10 @@ pub use keys::Keys;
 use crate::clock::Clock;
 use crate::config::{RedisSettings, RedisTarget};
 use crate::store::StoreError;
+use crate::store::batch::{BatchCall, Batcher, Limits};
 
-/// Timeouts in a row after which the cluster connection is rebuilt.
-const TIMEOUTS_BEFORE_REBUILD: u32 = 3;
+/// Failures in a row after which the cluster connection is rebuilt.
+const FAILURES_BEFORE_RECONNECT: u32 = 3;
 
 /// A connection to a Redis Cluster or to one Redis. Cheap to clone: both kinds multiplex
 /// every caller over one socket per node.
@@ -114,8 +115,9 @@ pub struct Redis {
     conn: Arc<RwLock<RedisConn>>,
     connector: Connector,
     timeout: Duration,
-    breaker: Breaker,
-    timeouts_in_a_row: Arc<AtomicU32>,
+    /// Replaced by a fresh one when the deployment returns to Redis.
+    breaker: RwLock<Arc<Breaker>>,
+    failures_in_a_row: Arc<AtomicU32>,
     rebuilding: Arc<AtomicBool>,
     pub keys: Keys,
     pub clock: Clock,
@@ -145,8 +147,8 @@ impl Redis {
             conn: Arc::new(RwLock::new(conn)),
             connector,
             timeout: settings.timeout,
-            breaker: Breaker::default(),
-            timeouts_in_a_row: Arc::default(),
+            breaker: RwLock::new(Arc::new(Breaker::default())),
+            failures_in_a_row: Arc::default(),
             rebuilding: Arc::default(),
             keys: Keys::new(settings.key_prefix.clone()),
             clock,
@@ -163,8 +165,19 @@ impl Redis {
         self.timeout
     }
 
+    fn breaker(&self) -> Arc<Breaker> {
+        self.breaker.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn breaker_state(&self) -> BreakerState {
-        self.breaker.state()
+        self.breaker().state()
+    }
+
+    /// A closed breaker: the deployment has checked that Redis serves again (every instance
+    /// reached it for a while, and it was rebuilt).
+    pub fn reset_breaker(&self) {
+        *self.breaker.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Breaker::default());
+        metrics::gauge!("boxoffice_redis_breaker_state").set(0.0);
     }
 
     /// Runs one Redis operation under the breaker, bounded by the configured timeout.
@@ -173,10 +186,20 @@ impl Redis {
         F: FnOnce(RedisConn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        let Some(_permit) = self.breaker.permit() else {
-            return Err(StoreError::Unavailable("redis circuit breaker is open".into()));
+        let Some(_permit) = self.breaker().permit() else {
+            return Err(StoreError::Unsent("redis circuit breaker is open".into()));
         };
-        let conn = self.conn.read().expect("redis connection lock").clone();
+        self.run_unguarded(op).await
+    }
+
+    /// Runs one operation bounded by the timeout but past the breaker (probes that decide
+    /// whether the deployment may come back to Redis); its outcome still counts.
+    async fn run_unguarded<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(RedisConn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let conn = self.conn.read().unwrap_or_else(|e| e.into_inner()).clone();
         match tokio::time::timeout(self.timeout, op(conn)).await {
             Ok(Ok(value)) => {
                 self.on_answer(true);
@@ -184,14 +207,10 @@ impl Redis {
             }
             // redis-rs' own response timeout: the same as ours.
             Ok(Err(error)) if error.is_timeout() => Err(self.on_timeout()),
+            Ok(Err(error)) if is_infrastructure_error(&error) => Err(self.on_failure(format!("redis: {error}"))),
             Ok(Err(error)) => {
-                let infrastructure = is_infrastructure_error(&error);
-                self.on_answer(!infrastructure);
-                Err(if infrastructure {
-                    StoreError::Unavailable(format!("redis: {error}"))
-                } else {
-                    StoreError::Internal(anyhow::anyhow!("redis: {error}"))
-                })
+                self.on_answer(true);
+                Err(StoreError::Internal(anyhow::anyhow!("redis: {error}")))
             }
             Err(_) => Err(self.on_timeout()),
         }
@@ -203,20 +222,27 @@ impl Redis {
     }
 
     fn on_answer(&self, healthy: bool) {
-        self.breaker.record(healthy);
+        self.breaker().record(healthy);
         if healthy {
-            self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+            self.failures_in_a_row.store(0, Ordering::Relaxed);
         }
     }
 
     fn on_timeout(&self) -> StoreError {
-        self.breaker.record(false);
         metrics::counter!("boxoffice_redis_timeouts_total").increment(1);
-        let in_a_row = self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
-        if in_a_row >= TIMEOUTS_BEFORE_REBUILD {
+        self.on_failure(format!("redis call timed out after {:?}", self.timeout))
+    }
+
+    /// A timeout or a connection-level error. Several in a row rebuild the connection: a
+    /// frozen master keeps redis-rs timing out, and nodes restarted on the same ports (new
+    /// ids, new topology) keep refusing the old connections.
+    fn on_failure(&self, why: String) -> StoreError {
+        self.breaker().record(false);
+        let in_a_row = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+        if in_a_row >= FAILURES_BEFORE_RECONNECT {
             self.rebuild_connection();
         }
-        StoreError::Unavailable(format!("redis call timed out after {:?}", self.timeout))
+        StoreError::Unavailable(why)
     }
 
     /// Replaces the connection in the background; one rebuild at a time.
@@ -225,18 +251,18 @@ impl Redis {
             return;
         }
         let (conn, connector, timeout) = (self.conn.clone(), self.connector.clone(), self.timeout);
-        let (rebuilding, timeouts) = (self.rebuilding.clone(), self.timeouts_in_a_row.clone());
+        let (rebuilding, timeouts) = (self.rebuilding.clone(), self.failures_in_a_row.clone());
         tokio::spawn(async move {
-            tracing::warn!("rebuilding the redis connection after repeated timeouts");
+            tracing::debug!("rebuilding the redis connection after repeated failures");
             metrics::counter!("boxoffice_redis_reconnects_total").increment(1);
             match tokio::time::timeout(timeout * 3, connector.connect(timeout)).await {
                 Ok(Ok(fresh)) => {
-                    *conn.write().expect("redis connection lock") = fresh;
+                    *conn.write().unwrap_or_else(|e| e.into_inner()) = fresh;
                     timeouts.store(0, Ordering::Relaxed);
                     tracing::info!("redis connection rebuilt");
                 }
-                Ok(Err(error)) => tracing::warn!(%error, "redis connection rebuild failed"),
-                Err(_) => tracing::warn!("redis connection rebuild timed out"),
+                Ok(Err(error)) => tracing::debug!(%error, "redis connection rebuild failed"),
+                Err(_) => tracing::debug!("redis connection rebuild timed out"),
             }
             rebuilding.store(false, Ordering::SeqCst);
         });
@@ -245,6 +271,12 @@ impl Redis {
     /// `PING` (every master of a cluster), for readiness.
     pub async fn ping(&self) -> bool {
         self.query::<String>(redis::cmd("PING")).await.is_ok()
+    }
+
+    /// `PING` past the breaker: can Redis serve right now?
+    pub async fn probe(&self) -> bool {
+        let cmd = redis::cmd("PING");
+        self.run_unguarded(|mut conn| async move { cmd.query_async::<String>(&mut conn).await }).await.is_ok()
     }
 
     /// A plain client for Pub/Sub. In a cluster a `PUBLISH` reaches every node, so
@@ -294,5 +326,26 @@ impl Redis {
         call: redis::ScriptInvocation<'static>,
     ) -> Result<T, StoreError> {
         self.run(move |mut conn| async move { call.invoke_async(&mut conn).await }).await
+    }
+
+    /// Batches calls of a show script that takes its requests one after another in ARGV:
+    /// `add` appends one request's arguments, `parse` splits the reply into one per request.
+    pub(crate) fn show_script_batcher<Req: Send + 'static, Rep: Send + 'static>(
+        self: &Arc<Self>,
+        script: &'static redis::Script,
+        add: fn(&mut redis::ScriptInvocation<'static>, &Req),
+        parse: fn(crate::domain::ShowId, &[i64]) -> Result<Vec<Rep>, StoreError>,
+    ) -> Batcher<Req, Rep> {
+        let redis = self.clone();
+        let call: BatchCall<Req, Rep> = Arc::new(move |show, requests: Vec<Req>| {
+            let redis = redis.clone();
+            Box::pin(async move {
+                let mut call = redis.show_script(script, show);
+                requests.iter().for_each(|request| add(&mut call, request));
+                let reply: Vec<i64> = redis.invoke(call).await?;
+                parse(show, &reply)
+            })
+        });
+        Batcher::new(call, Limits::per_show(self.timeout))
     }
 }

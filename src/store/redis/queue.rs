@@ -8,10 +8,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::batch::Batcher;
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::domain::queue::QueueConfig;
+use crate::store::batch::Batcher;
 use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
 pub struct RedisQueue {
@@ -22,8 +22,7 @@ pub struct RedisQueue {
 impl RedisQueue {
     /// Must be called inside the tokio runtime that should run the batched join calls.
     pub fn new(redis: Arc<Redis>) -> Self {
-        let joins = Batcher::show_script(
-            redis.clone(),
+        let joins = redis.show_script_batcher(
             &scripts::JOIN,
             |call, user: &Uuid| {
                 call.arg(user.as_bytes().as_slice());
@@ -31,6 +30,11 @@ impl RedisQueue {
             join_outcomes,
         );
         Self { joins, redis }
+    }
+
+    /// Writes the queue settings the scripts read (which also marks the show loaded).
+    pub async fn put_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
+        put_config(&self.redis, show, config).await
     }
 }
 
@@ -71,8 +75,22 @@ impl QueueStore for RedisQueue {
         let reply: Vec<i64> = self.redis.invoke(call).await?;
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [cursor, until] => Ok(Presence { cursor: *cursor, active_until_ms: (*until > 0).then_some(*until) }),
+            [cursor, until, waiting] => Ok(Presence {
+                cursor: *cursor,
+                active_until_ms: (*until > 0).then_some(*until),
+                waiting: *waiting == 1,
+            }),
             other => Err(unexpected("presence", other)),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn reinstate(&self, show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError> {
+        let mut call = self.redis.show_script(&scripts::REINSTATE, show);
+        call.arg(user.as_bytes().as_slice()).arg(seq);
+        match self.redis.invoke::<i64>(call).await? {
+            NO_CONFIG => Err(StoreError::ShowNotLoaded(show)),
+            _ => Ok(()),
         }
     }
 
@@ -117,11 +135,6 @@ impl QueueStore for RedisQueue {
             }),
             other => Err(unexpected("counts", other)),
         }
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn put_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
-        put_config(&self.redis, show, config).await
     }
 }
 

@@ -21,6 +21,7 @@ scripts! {
     JOIN => "lua/join.lua",
     PRESENCE => "lua/presence.lua",
     LEAVE => "lua/leave.lua",
+    REINSTATE => "lua/reinstate.lua",
     ADMIT => "lua/admit.lua",
     COUNTS => "lua/counts.lua",
     HOLD => "lua/hold.lua",

@@ -22,24 +22,45 @@ local tokens = math.min(burst, (tonumber(state[1]) or burst) + math.max(0, now -
 
 local cursor = tonumber(redis.call('GET', base .. ':cur') or 0)
 local admitted, popped = 0, 0
+
+local function admit(uid)
+  redis.call('ZADD', base .. ':act', now + claim_ms, uid)
+  emit(base, 'admit', uid, redis.call('HGET', bucket_key(base, uid), uid), nil, now + claim_ms)
+  admitted = admitted + 1
+end
+
 if cfg[3] ~= '1' then
   local room = max_active - redis.call('ZCARD', base .. ':act')
   local want = math.min(math.floor(tokens), room, tonumber(ARGV[5]))
-  -- Entries of users who left are skipped; the bound keeps one call short.
+  -- The list holds one entry for every seq after the cursor outside the holes, so the next
+  -- entry's seq is known without reading it. Reinstated waiters (not on the list) go first
+  -- when their seq is lower. Entries of users who left are skipped; the bound keeps one
+  -- call short.
   while admitted < want and popped < want + 1000 do
-    local uid = redis.call('LPOP', base .. ':wait')
-    if not uid then break end
-    popped = popped + 1
-    cursor = redis.call('INCR', base .. ':cur')
-    if tonumber(redis.call('HGET', bucket_key(base, uid), uid)) == cursor then
-      redis.call('ZADD', base .. ':act', now + claim_ms, uid)
-      emit(base, 'admit', uid, cursor, nil, now + claim_ms)
-      admitted = admitted + 1
-    elseif redis.call('DECR', base .. ':leftw') < 0 then
-      redis.call('SET', base .. ':leftw', 0)
+    local next_seq = cursor + 1
+    local skip = redis.call('HGET', base .. ':holes', next_seq)
+    while skip do
+      next_seq = tonumber(skip)
+      skip = redis.call('HGET', base .. ':holes', next_seq)
+    end
+    local first = redis.call('ZRANGE', base .. ':reinst', 0, 0, 'WITHSCORES')
+    if first[1] and (tonumber(first[2]) < next_seq or redis.call('LLEN', base .. ':wait') == 0) then
+      redis.call('ZREM', base .. ':reinst', first[1])
+      admit(first[1])
+    else
+      local uid = redis.call('LPOP', base .. ':wait')
+      if not uid then break end
+      popped = popped + 1
+      cursor = next_seq
+      if tonumber(redis.call('HGET', bucket_key(base, uid), uid)) == cursor then
+        admit(uid)
+      elseif redis.call('DECR', base .. ':leftw') < 0 then
+        redis.call('SET', base .. ':leftw', 0)
+      end
     end
   end
   tokens = tokens - admitted
+  if popped > 0 then redis.call('SET', base .. ':cur', cursor) end
 end
 redis.call('HSET', base .. ':tb', 'tokens', tokens, 'ts', now)
 if admitted > 0 then redis.call('INCRBY', base .. ':adm', admitted) end

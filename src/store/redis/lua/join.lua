@@ -27,7 +27,7 @@ for i = 3, #ARGV do
   local placed = false
   if seq then
     cursor = cursor or tonumber(redis.call('GET', base .. ':cur') or 0)
-    if seq > cursor then
+    if seq > cursor or redis.call('ZSCORE', base .. ':reinst', uid) then
       add(0, seq, cursor, 0); placed = true
     else
       now = now or now_ms(ARGV[2])

@@ -6,7 +6,10 @@ local base, uid = ARGV[1], ARGV[3]
 local bucket = bucket_key(base, uid)
 local seq = tonumber(redis.call('HGET', bucket, uid))
 if not seq then return 0 end
-if seq > tonumber(redis.call('GET', base .. ':cur') or 0) then
+if redis.call('ZREM', base .. ':reinst', uid) == 1 then
+  redis.call('HDEL', bucket, uid)
+  emit(base, 'leave', uid, seq)
+elseif seq > tonumber(redis.call('GET', base .. ':cur') or 0) then
   redis.call('HDEL', bucket, uid)
   redis.call('INCR', base .. ':leftw')
   emit(base, 'leave', uid, seq)

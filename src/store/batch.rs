@@ -1,7 +1,8 @@
-//! Coalescing of one show's concurrent script calls into one call (group commit).
+//! Coalescing of one show's concurrent calls into one call (group commit), for Redis scripts
+//! and Postgres statements alike.
 //!
 //! A show is one hash slot, so every join of an on-sale runs on one Redis master, one script
-//! at a time. Measured on a loopback cluster, a single join spent ~23 µs in its script call
+//! at a time (and in Postgres, on one counter row). Measured on a loopback cluster, a single join spent ~23 µs in its script call
 //! of which ~5 µs were its commands, and each call was a stream entry that the replica and
 //! the write-behind consumer paid for again (XREADGROUP replicates an XCLAIM per entry). So
 //! requests for a show that arrive while its previous call is in flight wait for that call
@@ -18,11 +19,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use redis::{Script, ScriptInvocation};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use super::Redis;
 use crate::domain::ShowId;
 use crate::store::StoreError;
 
@@ -53,12 +52,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// For the show scripts (join, hold): a call of 256 takes about a millisecond of the
-    /// show's master, so other shows on it never wait long; a burst of 10,000 requests at
-    /// once for one show waits rather than being shed; and a caller waits for the call in
-    /// flight, then its own, each bounded by the Redis timeout.
-    pub fn show_scripts(redis_timeout: Duration) -> Self {
-        Self { max_batch: 256, max_waiting: 65_536, wait: redis_timeout * 2 + Duration::from_millis(100) }
+    /// For a show's joins and holds: a call of 256 takes about a millisecond of the show's
+    /// Redis master, so other shows on it never wait long; a burst of 10,000 requests at once
+    /// for one show waits rather than being shed; and a caller waits for the call in flight,
+    /// then its own, each bounded by the store's timeout.
+    pub fn per_show(store_timeout: Duration) -> Self {
+        Self { max_batch: 256, max_waiting: 65_536, wait: store_timeout * 2 + Duration::from_millis(100) }
     }
 }
 
@@ -66,27 +65,6 @@ impl<Req: Send + 'static, Rep: Send + 'static> Batcher<Req, Rep> {
     /// Must be called inside a tokio runtime: the per-show tasks run on it.
     pub fn new(call: BatchCall<Req, Rep>, limits: Limits) -> Self {
         Self { queues: RwLock::default(), call, runtime: Handle::current(), limits }
-    }
-
-    /// Batches calls of a show script that takes its requests one after another in ARGV:
-    /// `add` appends one request's arguments, `parse` splits the reply into one per request.
-    pub fn show_script(
-        redis: Arc<Redis>,
-        script: &'static Script,
-        add: fn(&mut ScriptInvocation<'static>, &Req),
-        parse: fn(ShowId, &[i64]) -> Result<Vec<Rep>, StoreError>,
-    ) -> Self {
-        let limits = Limits::show_scripts(redis.timeout());
-        let call: BatchCall<Req, Rep> = Arc::new(move |show, requests: Vec<Req>| {
-            let redis = redis.clone();
-            Box::pin(async move {
-                let mut call = redis.show_script(script, show);
-                requests.iter().for_each(|request| add(&mut call, request));
-                let reply: Vec<i64> = redis.invoke(call).await?;
-                parse(show, &reply)
-            })
-        });
-        Self::new(call, limits)
     }
 
     /// Runs `request` in the show's next call and returns its reply.

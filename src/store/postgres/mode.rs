@@ -1,0 +1,262 @@
+//! The deployment's backend mode, kept in Postgres (the one store every instance can still
+//! reach when Redis can't serve), and the bookkeeping of a switch: the holes a switch to
+//! Postgres leaves for places Redis may have handed out unrecorded, the instances' view of
+//! Redis, and the lock that keeps Postgres writes out while Redis takes over again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::PgConnection;
+
+use super::Database;
+use crate::domain::ShowId;
+use crate::domain::queue::{HOLE_SIZE, Hole};
+use crate::store::{Mode, StoreError};
+
+/// `bo_fence()` takes this lock shared; a switch takes it exclusively.
+const MODE_LOCK: i64 = 740_600;
+/// Held (per session) by the one instance rebuilding Redis.
+const REBUILD_LOCK: i64 = 740_601;
+/// Per show (with the show id): one instance reloads a show Redis lost.
+const SHOW_LOCK: i32 = 7406;
+/// Where mode changes are announced.
+pub const CHANNEL: &str = "bo_backend_mode";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModeRow {
+    pub mode: Mode,
+    pub epoch: i64,
+    pub pinned: bool,
+}
+
+type RawMode = (String, i64, bool);
+
+fn mode_row((mode, epoch, pinned): RawMode) -> Result<ModeRow, StoreError> {
+    let mode = Mode::parse(&mode).ok_or_else(|| StoreError::Internal(anyhow::anyhow!("unknown mode {mode:?}")))?;
+    Ok(ModeRow { mode, epoch, pinned })
+}
+
+impl Database {
+    pub async fn mode(&self) -> Result<ModeRow, StoreError> {
+        let query = sqlx::query_as("SELECT mode, epoch, pinned FROM backend_mode");
+        mode_row(self.timed(query.fetch_one(&self.pool)).await?)
+    }
+
+    /// Moves the deployment from Redis to Postgres (or pins it to Postgres). Each show's
+    /// counters are taken from what Postgres knows and the `cursors` this instance has seen,
+    /// and a hole is left after the last seq Postgres knows. A no-op when another instance
+    /// switched first.
+    #[tracing::instrument(skip(self, cursors))]
+    pub async fn switch_to_postgres(
+        &self,
+        reason: &str,
+        cursors: &[(ShowId, i64)],
+        pin: bool,
+    ) -> Result<ModeRow, StoreError> {
+        self.bounded(async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MODE_LOCK).execute(&mut *tx).await?;
+            let current = mode_row(
+                sqlx::query_as("SELECT mode, epoch, pinned FROM backend_mode FOR UPDATE").fetch_one(&mut *tx).await?,
+            )?;
+            if current.mode != Mode::Redis || (current.pinned && !pin) {
+                if pin {
+                    sqlx::query("UPDATE backend_mode SET pinned = true").execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                return Ok(ModeRow { pinned: current.pinned || pin, ..current });
+            }
+            let shows: Vec<ShowId> = sqlx::query_scalar("SELECT id FROM shows").fetch_all(&mut *tx).await?;
+            take_over_shows(&mut tx, &shows, cursors).await?;
+            let row = set_mode(&mut tx, Mode::Postgres, reason, pin).await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+        .await
+    }
+
+    /// Redis lost a show's state (its keys are gone) while the deployment is on Redis: its
+    /// counters are taken over as in a switch (so the reloaded show hands out no seq twice),
+    /// and `reload` runs on the same transaction, under a per-show lock, unless `still_lost`
+    /// says another instance has reloaded the show meanwhile.
+    pub async fn take_over_lost_show(
+        &self,
+        show: ShowId,
+        cursor: Option<i64>,
+        still_lost: impl AsyncFnOnce() -> Result<bool, StoreError>,
+        reload: impl AsyncFnOnce(&mut PgConnection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(SHOW_LOCK).bind(show as i32).execute(&mut *tx).await?;
+        if !still_lost().await? {
+            return Ok(());
+        }
+        let known_before: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM queue_entries WHERE show_id = $1)
+                OR EXISTS (SELECT 1 FROM write_behind_events WHERE show_id = $1)",
+        )
+        .bind(show)
+        .fetch_one(&mut *tx)
+        .await?;
+        if known_before {
+            take_over_shows(&mut tx, &[show], &cursor.map(|c| vec![(show, c)]).unwrap_or_default()).await?;
+        }
+        reload(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Postgres → rebuilding, unless pinned or not on Postgres. True when this call did it.
+    pub async fn begin_rebuild(&self) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "WITH changed AS (UPDATE backend_mode SET mode = 'rebuilding', changed_at = now(),
+                                     reason = 'redis is reachable again: rebuilding it'
+                              WHERE mode = 'postgres' AND NOT pinned RETURNING epoch)
+             SELECT pg_notify($1, epoch::text) FROM changed",
+        )
+        .bind(CHANNEL);
+        Ok(self.timed(query.execute(&self.pool)).await?.rows_affected() == 1)
+    }
+
+    /// Rebuilding → Postgres: the rebuild failed.
+    pub async fn abort_rebuild(&self, why: &str) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "WITH changed AS (UPDATE backend_mode SET mode = 'postgres', changed_at = now(), reason = $2
+                              WHERE mode = 'rebuilding' RETURNING epoch)
+             SELECT pg_notify($1, epoch::text) FROM changed",
+        )
+        .bind(CHANNEL)
+        .bind(why);
+        self.timed(query.execute(&self.pool)).await.map(drop)
+    }
+
+    /// Holds the rebuild lock (one rebuilder in the deployment) for as long as the returned
+    /// connection lives; `None` when another instance holds it.
+    pub async fn rebuild_lock(&self) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, StoreError> {
+        let mut conn = self.timed(self.pool.acquire()).await?;
+        let query = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(REBUILD_LOCK);
+        let won: bool = self.timed(query.fetch_one(&mut *conn)).await?;
+        Ok(won.then_some(conn))
+    }
+
+    /// Flips rebuilding → Redis: with the mode lock held exclusively (in-flight Postgres writes
+    /// finish first, new ones wait and then see Redis), runs `copy` and then switches. If
+    /// `copy` fails nothing changes.
+    pub async fn finish_rebuild(
+        &self,
+        conn: &mut PgConnection,
+        copy: impl AsyncFnOnce() -> Result<(), StoreError>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MODE_LOCK).execute(&mut *tx).await?;
+        let mode: String = sqlx::query_scalar("SELECT mode FROM backend_mode").fetch_one(&mut *tx).await?;
+        if mode != Mode::Rebuilding.as_str() {
+            return Ok(false);
+        }
+        copy().await?;
+        set_mode(&mut tx, Mode::Redis, "redis rebuilt from postgres", false).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Sets the mode by hand (tests, operators): pinned keeps automatic switching away.
+    pub async fn pin_mode(&self, mode: Mode) -> Result<ModeRow, StoreError> {
+        if mode != Mode::Redis {
+            return self.switch_to_postgres("pinned by an operator", &[], true).await;
+        }
+        let query = sqlx::query("UPDATE backend_mode SET pinned = true WHERE mode = 'redis'");
+        self.timed(query.execute(&self.pool)).await?;
+        self.mode().await
+    }
+
+    /// This instance is alive and has reached Redis without a failure for `redis_ok_for`
+    /// (measured here, dated by the Postgres clock, so instances' clocks don't matter).
+    pub async fn heartbeat(&self, instance: &str, redis_ok_for: Option<Duration>) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO backend_instances (id, seen_at, redis_ok_since) VALUES ($1, now(), now() - $2)
+             ON CONFLICT (id) DO UPDATE SET seen_at = now(), redis_ok_since = EXCLUDED.redis_ok_since",
+        )
+        .bind(instance)
+        .bind(redis_ok_for);
+        self.timed(query.execute(&self.pool)).await.map(drop)
+    }
+
+    /// Whether every instance heard from within `alive` has reached Redis for `steady`.
+    pub async fn all_instances_reach_redis(&self, alive: Duration, steady: Duration) -> Result<bool, StoreError> {
+        let query = sqlx::query_scalar(
+            "SELECT count(*) > 0 AND bool_and(redis_ok_since IS NOT NULL AND redis_ok_since <= now() - $2)
+             FROM backend_instances WHERE seen_at > now() - $1",
+        )
+        .bind(alive)
+        .bind(steady);
+        self.timed(query.fetch_one(&self.pool)).await
+    }
+
+    /// Every show's holes.
+    pub async fn holes(&self) -> Result<HashMap<ShowId, Vec<Hole>>, StoreError> {
+        let query = sqlx::query_as::<_, (ShowId, i64, i64)>("SELECT show_id, lo, hi FROM queue_holes ORDER BY lo");
+        let rows = self.timed(query.fetch_all(&self.pool)).await?;
+        let mut holes: HashMap<ShowId, Vec<Hole>> = HashMap::new();
+        for (show, lo, hi) in rows {
+            holes.entry(show).or_default().push(Hole { lo, hi });
+        }
+        Ok(holes)
+    }
+}
+
+async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) -> Result<ModeRow, StoreError> {
+    let row: RawMode = sqlx::query_as(
+        "UPDATE backend_mode SET mode = $1, epoch = epoch + 1, reason = $2, pinned = $3, changed_at = now()
+         RETURNING mode, epoch, pinned",
+    )
+    .bind(mode.as_str())
+    .bind(reason)
+    .bind(pin)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(row.1.to_string()).execute(&mut *tx).await?;
+    mode_row(row)
+}
+
+/// Takes over shows' counters from what Postgres knows: the highest seq (or what an earlier
+/// switch reserved), the cursor (what admissions Postgres recorded, or what an instance saw),
+/// and leaves a hole after that seq for places Redis may have handed out unrecorded.
+async fn take_over_shows(
+    tx: &mut PgConnection,
+    shows: &[ShowId],
+    cursors: &[(ShowId, i64)],
+) -> Result<(), sqlx::Error> {
+    let (seen_shows, seen_cursors): (Vec<ShowId>, Vec<i64>) = cursors.iter().copied().unzip();
+    sqlx::query("INSERT INTO queue_state (show_id) SELECT UNNEST($1::bigint[]) ON CONFLICT DO NOTHING")
+        .bind(shows)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "WITH entries AS (
+            SELECT show_id, max(seq) AS max_seq, max(seq) FILTER (WHERE admitted_at IS NOT NULL) AS max_admitted,
+                   count(*) FILTER (WHERE admitted_at IS NOT NULL) AS admitted
+            FROM queue_entries WHERE show_id = ANY($1) GROUP BY show_id),
+         known AS (
+            SELECT s.show_id,
+                   greatest(s.last_seq, coalesce(e.max_seq, 0)) AS max_seq,
+                   greatest(s.cursor, coalesce(e.max_admitted, 0), coalesce(c.cursor, 0)) AS cursor,
+                   greatest(s.admitted_total, coalesce(e.admitted, 0)) AS admitted
+            FROM queue_state s
+            LEFT JOIN entries e USING (show_id)
+            LEFT JOIN UNNEST($2::bigint[], $3::bigint[]) AS c(show_id, cursor) USING (show_id)
+            WHERE s.show_id = ANY($1)),
+         holes AS (
+            INSERT INTO queue_holes (show_id, lo, hi) SELECT show_id, max_seq + 1, max_seq + 1 + $4 FROM known
+            ON CONFLICT DO NOTHING)
+         UPDATE queue_state s SET last_seq = k.max_seq + $4, cursor = k.cursor, admitted_total = k.admitted,
+                                  tokens = NULL, tokens_at = NULL
+         FROM known k WHERE s.show_id = k.show_id",
+    )
+    .bind(shows)
+    .bind(&seen_shows)
+    .bind(&seen_cursors)
+    .bind(HOLE_SIZE)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,531 @@
+//! The waiting queue and active set of a show, on Postgres: the fallback while Redis can't
+//! serve. The same rules as the Redis scripts, as transactions: a place is a `queue_entries`
+//! row, the show's counters are its `queue_state` row (locked by joins and admission ticks,
+//! so N instances share one seq counter and one token bucket), and a show's concurrent joins
+//! go as one transaction (the same batching as on Redis).
+//!
+//! Every write starts with [`Database::begin_fenced`], so nothing is written here once the
+//! deployment is back on Redis.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Database;
+use crate::clock::Clock;
+use crate::domain::ShowId;
+use crate::domain::queue::{JoinStep, LivePlace, join_step, refill};
+use crate::store::batch::{BatchCall, Batcher, Limits};
+use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
+
+/// A place that is neither left, expired nor confirmed.
+macro_rules! live {
+    () => {
+        "left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL"
+    };
+}
+pub(crate) use live;
+
+pub struct PgQueue {
+    db: Database,
+    clock: Clock,
+    joins: Batcher<Uuid, JoinOutcome>,
+}
+
+impl PgQueue {
+    /// Must be called inside the tokio runtime that should run the batched joins.
+    pub fn new(db: Database, clock: Clock) -> Self {
+        let (batch_db, batch_clock) = (db.clone(), clock.clone());
+        let call: BatchCall<Uuid, JoinOutcome> = Arc::new(move |show, users| {
+            let (db, now) = (batch_db.clone(), batch_clock.injected());
+            Box::pin(async move { db.bounded(join_batch(&db, now, show, users)).await })
+        });
+        let joins = Batcher::new(call, Limits::per_show(db.timeout()));
+        Self { db, clock, joins }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LiveRow {
+    user_id: Uuid,
+    seq: i64,
+    admitted: bool,
+    active_until: Option<DateTime<Utc>>,
+    claimed: bool,
+}
+
+impl LiveRow {
+    fn place(&self) -> LivePlace {
+        match (self.admitted, self.active_until) {
+            (true, Some(until)) => {
+                LivePlace::Admitted { seq: self.seq, until_ms: until.timestamp_millis(), claimed: self.claimed }
+            }
+            (true, None) => LivePlace::Admitted { seq: self.seq, until_ms: 0, claimed: self.claimed },
+            (false, _) => LivePlace::Waiting { seq: self.seq },
+        }
+    }
+}
+
+fn no_show(show: ShowId) -> StoreError {
+    StoreError::NotFound(format!("no show with id {show}"))
+}
+
+/// One transaction for a batch of joins, decided one after another as separate calls would
+/// be: a user with a live place keeps it, everyone else gets the next seq.
+async fn join_batch(
+    db: &Database,
+    injected: Option<DateTime<Utc>>,
+    show: ShowId,
+    users: Vec<Uuid>,
+) -> Result<Vec<JoinOutcome>, StoreError> {
+    let (mut tx, now) = db.begin_fenced(injected).await?;
+    let state: Option<(i64, i64, bool, i32)> = sqlx::query_as(
+        "SELECT s.last_seq, s.cursor, c.paused, c.session_ttl_s FROM queue_state s JOIN queue_configs c USING (show_id)
+         WHERE s.show_id = $1 FOR UPDATE OF s",
+    )
+    .bind(show)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (mut last, cursor, paused, session_ttl_s) = state.ok_or_else(|| no_show(show))?;
+    let mut places: HashMap<Uuid, LivePlace> =
+        live_places(&mut tx, show, &users).await?.into_iter().map(|row| (row.user_id, row.place())).collect();
+    let (now_ms, session_ms) = (now.timestamp_millis(), i64::from(session_ttl_s) * 1000);
+    let (mut fresh, mut lapsed, mut claims) = (Vec::new(), Vec::new(), Vec::new());
+    let mut outcomes = Vec::with_capacity(users.len());
+    for user in &users {
+        let step = join_step(places.get(user).copied(), now_ms, session_ms, paused);
+        let outcome = match step {
+            JoinStep::Keep { seq } => placed(seq, false, Some(cursor), None),
+            JoinStep::KeepActive { seq, until_ms, claim } => {
+                if claim {
+                    claims.push(seq);
+                    places.insert(*user, LivePlace::Admitted { seq, until_ms, claimed: true });
+                }
+                placed(seq, false, Some(cursor), Some(until_ms))
+            }
+            JoinStep::New { lapsed: gone } | JoinStep::Closed { lapsed: gone } => {
+                lapsed.extend(gone);
+                places.remove(user);
+                if matches!(step, JoinStep::Closed { .. }) {
+                    JoinOutcome::Closed
+                } else {
+                    last += 1;
+                    fresh.push((last, *user));
+                    places.insert(*user, LivePlace::Waiting { seq: last });
+                    placed(last, true, None, None)
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    end_places(&mut tx, show, &lapsed, "expired_at", now).await?;
+    claim(&mut tx, show, &claims, now).await?;
+    insert_places(&mut tx, show, &fresh, now).await?;
+    sqlx::query("UPDATE queue_state SET last_seq = $2 WHERE show_id = $1")
+        .bind(show)
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+fn placed(seq: i64, created: bool, cursor: Option<i64>, active_until_ms: Option<i64>) -> JoinOutcome {
+    JoinOutcome::Placed(Placement { seq, created, cursor, active_until_ms })
+}
+
+async fn live_places(tx: &mut PgConnection, show: ShowId, users: &[Uuid]) -> Result<Vec<LiveRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT DISTINCT ON (user_id) user_id, seq, admitted_at IS NOT NULL AS admitted, active_until,
+                claimed_at IS NOT NULL AS claimed
+         FROM queue_entries WHERE show_id = $1 AND user_id = ANY($2) AND ",
+        live!(),
+        " ORDER BY user_id, seq"
+    ))
+    .bind(show)
+    .bind(users)
+    .fetch_all(tx)
+    .await
+}
+
+async fn insert_places(
+    tx: &mut PgConnection,
+    show: ShowId,
+    places: &[(i64, Uuid)],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if places.is_empty() {
+        return Ok(());
+    }
+    let (seqs, users): (Vec<i64>, Vec<Uuid>) = places.iter().copied().unzip();
+    sqlx::query(
+        "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+         SELECT $1, seq, user_id, $4 FROM UNNEST($2::bigint[], $3::uuid[]) AS p(seq, user_id)",
+    )
+    .bind(show)
+    .bind(&seqs)
+    .bind(&users)
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Ends places (`column`: expired_at, left_at or confirmed_at); an admitted user's holds go
+/// with the place.
+pub(super) async fn end_places(
+    tx: &mut PgConnection,
+    show: ShowId,
+    seqs: &[i64],
+    column: &'static str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    // `column` is one of three fixed names, never input.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH ended AS (UPDATE queue_entries SET {column} = $3 WHERE show_id = $1 AND seq = ANY($2) RETURNING user_id)
+         DELETE FROM holds h USING ended e WHERE h.show_id = $1 AND h.user_id = e.user_id"
+    )))
+    .bind(show)
+    .bind(seqs)
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// The first request after admission turns the claim window into the full session.
+async fn claim(tx: &mut PgConnection, show: ShowId, seqs: &[i64], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE queue_entries SET claimed_at = $3,
+                active_until = $3 + make_interval(secs => (SELECT session_ttl_s FROM queue_configs WHERE show_id = $1))
+         WHERE show_id = $1 AND seq = ANY($2) AND claimed_at IS NULL",
+    )
+    .bind(show)
+    .bind(seqs)
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct PresenceRow {
+    cursor: i64,
+    now: DateTime<Utc>,
+    seq: Option<i64>,
+    admitted: Option<bool>,
+    active_until: Option<DateTime<Utc>>,
+    claimed: Option<bool>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AdmissionState {
+    cursor: i64,
+    last_seq: i64,
+    tokens: Option<f64>,
+    tokens_at: Option<DateTime<Utc>>,
+    max_active: i32,
+    admit_per_second: f64,
+    paused: bool,
+    claim_window_s: i32,
+}
+
+impl PgQueue {
+    async fn presence_row(&self, show: ShowId, user: Uuid) -> Result<PresenceRow, StoreError> {
+        let query = sqlx::query_as(concat!(
+            "SELECT s.cursor, coalesce($3, clock_timestamp()) AS now, e.seq, e.admitted, e.active_until, e.claimed
+             FROM queue_state s LEFT JOIN LATERAL (
+                SELECT seq, admitted_at IS NOT NULL AS admitted, active_until, claimed_at IS NOT NULL AS claimed
+                FROM queue_entries WHERE show_id = s.show_id AND user_id = $2 AND ",
+            live!(),
+            " ORDER BY seq LIMIT 1) e ON true
+             WHERE s.show_id = $1"
+        ))
+        .bind(show)
+        .bind(user)
+        .bind(self.clock.injected());
+        self.db.timed(query.fetch_optional(&self.db.pool)).await?.ok_or_else(|| no_show(show))
+    }
+
+    async fn claim_session(&self, show: ShowId, seq: i64) -> Result<Option<i64>, StoreError> {
+        self.db
+            .bounded(async {
+                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
+                claim(&mut tx, show, &[seq], now).await?;
+                let until: Option<DateTime<Utc>> =
+                    sqlx::query_scalar("SELECT active_until FROM queue_entries WHERE show_id = $1 AND seq = $2")
+                        .bind(show)
+                        .bind(seq)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(until.map(|u| u.timestamp_millis()))
+            })
+            .await
+    }
+
+    async fn admit_in(
+        &self,
+        tx: &mut PgConnection,
+        show: ShowId,
+        now: DateTime<Utc>,
+        max_batch: u32,
+    ) -> Result<AdmissionTick, StoreError> {
+        let state: AdmissionState = sqlx::query_as(
+            "SELECT s.cursor, s.last_seq, s.tokens, s.tokens_at, c.max_active, c.admit_per_second, c.paused,
+                    c.claim_window_s
+             FROM queue_state s JOIN queue_configs c USING (show_id) WHERE s.show_id = $1 FOR UPDATE OF s",
+        )
+        .bind(show)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| no_show(show))?;
+        let expired = expire_lapsed(tx, show, now).await?;
+        let elapsed_ms = state.tokens_at.map_or(0, |t| (now - t).num_milliseconds());
+        let mut tokens = refill(state.tokens, elapsed_ms, state.admit_per_second);
+        let (mut cursor, mut admitted) = (state.cursor, 0);
+        if !state.paused {
+            let room = (i64::from(state.max_active) - active_count(tx, show, now).await?).max(0);
+            let want = (tokens.floor() as i64).min(room).min(i64::from(max_batch));
+            if want > 0 {
+                let seqs = admit_waiting(tx, show, now, want, state.claim_window_s).await?;
+                admitted = seqs.len() as i64;
+                cursor = advanced_cursor(tx, show, cursor, &seqs).await?;
+                if admitted < want {
+                    // Nobody else waits: every seq handed out so far is behind the cursor.
+                    cursor = cursor.max(state.last_seq);
+                }
+                tokens -= admitted as f64;
+            }
+        }
+        sqlx::query(
+            "UPDATE queue_state SET tokens = $2, tokens_at = $3, cursor = $4, admitted_total = admitted_total + $5
+             WHERE show_id = $1",
+        )
+        .bind(show)
+        .bind(tokens)
+        .bind(now)
+        .bind(cursor)
+        .bind(admitted)
+        .execute(&mut *tx)
+        .await?;
+        Ok(AdmissionTick { cursor, admitted: admitted as u64, expired })
+    }
+}
+
+/// Ends sessions whose claim window or session ran out, with their holds.
+async fn expire_lapsed(tx: &mut PgConnection, show: ShowId, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let expired: i64 = sqlx::query_scalar(concat!(
+        "WITH lapsed AS (UPDATE queue_entries SET expired_at = $2
+                         WHERE show_id = $1 AND admitted_at IS NOT NULL AND active_until <= $2 AND ",
+        live!(),
+        " RETURNING user_id),
+              dropped AS (DELETE FROM holds h USING lapsed l WHERE h.show_id = $1 AND h.user_id = l.user_id)
+         SELECT count(*) FROM lapsed"
+    ))
+    .bind(show)
+    .bind(now)
+    .fetch_one(tx)
+    .await?;
+    Ok(expired as u64)
+}
+
+async fn active_count(tx: &mut PgConnection, show: ShowId, now: DateTime<Utc>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(concat!(
+        "SELECT count(*) FROM queue_entries WHERE show_id = $1 AND admitted_at IS NOT NULL AND active_until > $2 AND ",
+        live!()
+    ))
+    .bind(show)
+    .bind(now)
+    .fetch_one(tx)
+    .await
+}
+
+/// Admits the first `want` waiters by seq (reinstated places, whose seqs are lowest, first).
+async fn admit_waiting(
+    tx: &mut PgConnection,
+    show: ShowId,
+    now: DateTime<Utc>,
+    want: i64,
+    claim_window_s: i32,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(concat!(
+        "UPDATE queue_entries q SET admitted_at = $2, active_until = $2 + make_interval(secs => $4)
+         FROM (SELECT seq FROM queue_entries WHERE show_id = $1 AND admitted_at IS NULL AND ",
+        live!(),
+        " ORDER BY seq LIMIT $3) w
+         WHERE q.show_id = $1 AND q.seq = w.seq RETURNING q.seq"
+    ))
+    .bind(show)
+    .bind(now)
+    .bind(want)
+    .bind(f64::from(claim_window_s))
+    .fetch_all(tx)
+    .await
+}
+
+/// The cursor after admitting `seqs`: the highest of them outside the holes (reinstated
+/// places in a hole, or behind the cursor, don't move it).
+async fn advanced_cursor(tx: &mut PgConnection, show: ShowId, cursor: i64, seqs: &[i64]) -> Result<i64, sqlx::Error> {
+    let highest: Option<i64> = sqlx::query_scalar(
+        "SELECT max(seq) FROM UNNEST($2::bigint[]) AS a(seq)
+         WHERE NOT EXISTS (SELECT 1 FROM queue_holes h WHERE h.show_id = $1 AND a.seq >= h.lo AND a.seq < h.hi)",
+    )
+    .bind(show)
+    .bind(seqs)
+    .fetch_one(tx)
+    .await?;
+    Ok(highest.map_or(cursor, |h| h.max(cursor)))
+}
+
+#[async_trait]
+impl QueueStore for PgQueue {
+    #[tracing::instrument(skip(self))]
+    async fn join(&self, show: ShowId, user: Uuid) -> Result<JoinOutcome, StoreError> {
+        self.joins.call(show, user).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn presence(&self, show: ShowId, user: Uuid) -> Result<Presence, StoreError> {
+        let row = self.presence_row(show, user).await?;
+        let mut presence = Presence { cursor: row.cursor, active_until_ms: None, waiting: false };
+        let (Some(seq), Some(admitted)) = (row.seq, row.admitted) else { return Ok(presence) };
+        match row.active_until {
+            _ if !admitted => presence.waiting = true,
+            Some(until) if until > row.now && row.claimed == Some(true) => {
+                presence.active_until_ms = Some(until.timestamp_millis());
+            }
+            Some(until) if until > row.now => presence.active_until_ms = self.claim_session(show, seq).await?,
+            _ => {}
+        }
+        Ok(presence)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn reinstate(&self, show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError> {
+        self.db
+            .bounded(async {
+                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
+                sqlx::query(concat!(
+                    "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+                     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (
+                        SELECT 1 FROM queue_entries WHERE show_id = $1 AND user_id = $3 AND ",
+                    live!(),
+                    ") ON CONFLICT DO NOTHING"
+                ))
+                .bind(show)
+                .bind(seq)
+                .bind(user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn leave(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
+        self.db
+            .bounded(async {
+                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
+                let seqs: Vec<i64> = sqlx::query_scalar(concat!(
+                    "SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND ",
+                    live!(),
+                    " FOR UPDATE"
+                ))
+                .bind(show)
+                .bind(user)
+                .fetch_all(&mut *tx)
+                .await?;
+                end_places(&mut tx, show, &seqs, "left_at", now).await?;
+                tx.commit().await?;
+                Ok(!seqs.is_empty())
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn admit(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
+        self.db
+            .bounded(async {
+                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
+                let tick = self.admit_in(&mut tx, show, now, max_batch).await?;
+                tx.commit().await?;
+                Ok(tick)
+            })
+            .await
+    }
+
+    async fn cursor(&self, show: ShowId) -> Result<i64, StoreError> {
+        let query = sqlx::query_scalar("SELECT cursor FROM queue_state WHERE show_id = $1").bind(show);
+        self.db.timed(query.fetch_optional(&self.db.pool)).await?.ok_or_else(|| no_show(show))
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
+        let query = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(concat!(
+            "SELECT count(*) FILTER (WHERE e.admitted_at IS NULL AND ",
+            live!(),
+            "),
+                    count(*) FILTER (WHERE e.admitted_at IS NOT NULL AND e.active_until > coalesce($2, clock_timestamp()) AND ",
+            live!(),
+            "),
+                    count(e.seq), count(e.admitted_at), s.cursor
+             FROM queue_state s LEFT JOIN queue_entries e USING (show_id)
+             WHERE s.show_id = $1 GROUP BY s.cursor"
+        ))
+        .bind(show)
+        .bind(self.clock.injected());
+        let counts = self.db.timed(query.fetch_optional(&self.db.pool)).await?;
+        let (waiting, active, joined, admitted, cursor) = counts.ok_or_else(|| no_show(show))?;
+        Ok(QueueCounts {
+            waiting: waiting as u64,
+            active: active as u64,
+            joined_total: joined as u64,
+            admitted_total: admitted as u64,
+            cursor,
+        })
+    }
+}
+
+impl Database {
+    /// Whether Postgres has a place with this seq (live or ended). A queue token whose place
+    /// it lacks was issued by a Redis that lost the place.
+    pub async fn place_recorded(&self, show: ShowId, seq: i64) -> Result<bool, StoreError> {
+        let query = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM queue_entries WHERE show_id = $1 AND seq = $2)")
+            .bind(show)
+            .bind(seq);
+        self.timed(query.fetch_one(&self.pool)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_of_an_admitted_user_is_an_admitted_place() {
+        let row = LiveRow {
+            user_id: Uuid::nil(),
+            seq: 3,
+            admitted: true,
+            active_until: DateTime::from_timestamp_millis(5_000),
+            claimed: false,
+        };
+        assert_eq!(row.place(), LivePlace::Admitted { seq: 3, until_ms: 5_000, claimed: false });
+        let waiting = LiveRow { admitted: false, active_until: None, ..row };
+        assert_eq!(waiting.place(), LivePlace::Waiting { seq: 3 });
+    }
+}

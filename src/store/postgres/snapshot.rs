@@ -1,0 +1,103 @@
+//! Reading a show's whole state, to rebuild Redis from.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::queue::live;
+use crate::domain::queue::{Hole, in_hole};
+use crate::domain::{SeatId, ShowId};
+use crate::store::StoreError;
+use crate::store::snapshot::ShowSnapshot;
+
+#[derive(sqlx::FromRow)]
+struct PlaceRow {
+    seq: i64,
+    user_id: Uuid,
+    live: bool,
+    admitted: bool,
+    active_until: Option<DateTime<Utc>>,
+    claimed: bool,
+}
+
+/// Reads the show on `conn` (a transaction that may hold changes not yet committed). `now`:
+/// an injected time, else the server's.
+pub async fn show_snapshot(
+    conn: &mut PgConnection,
+    db: &super::Database,
+    show: ShowId,
+    now: Option<DateTime<Utc>>,
+) -> Result<ShowSnapshot, StoreError> {
+    let config = db.queue_config(show).await?.ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
+    let (seats, sold) = (db.seats(show).await?, db.sold_seats(show).await?);
+    let (last_seq, cursor, admitted_total, now): (i64, i64, i64, DateTime<Utc>) = sqlx::query_as(
+        "SELECT last_seq, cursor, admitted_total, coalesce($2, clock_timestamp()) FROM queue_state WHERE show_id = $1",
+    )
+    .bind(show)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let holes: Vec<(i64, i64)> = sqlx::query_as("SELECT lo, hi FROM queue_holes WHERE show_id = $1 ORDER BY lo")
+        .bind(show)
+        .fetch_all(&mut *conn)
+        .await?;
+    let places: Vec<PlaceRow> = sqlx::query_as(concat!(
+        "SELECT seq, user_id, (",
+        live!(),
+        ") AS live, admitted_at IS NOT NULL AS admitted, active_until, claimed_at IS NOT NULL AS claimed
+         FROM queue_entries WHERE show_id = $1 AND (seq > $2 OR (",
+        live!(),
+        ")) ORDER BY seq"
+    ))
+    .bind(show)
+    .bind(cursor)
+    .fetch_all(&mut *conn)
+    .await?;
+    let holds: Vec<(SeatId, Uuid, DateTime<Utc>)> =
+        sqlx::query_as("SELECT seat_id, user_id, expires_at FROM holds WHERE show_id = $1 AND expires_at > $2")
+            .bind(show)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut snapshot = ShowSnapshot {
+        show,
+        config,
+        seats,
+        sold,
+        last_seq,
+        cursor,
+        admitted_total,
+        holes: holes.into_iter().map(|(lo, hi)| Hole { lo, hi }).collect(),
+        list: Vec::new(),
+        left_on_list: 0,
+        members: Vec::new(),
+        reinstated: Vec::new(),
+        active: Vec::new(),
+        holds: holds.into_iter().map(|(seat, user, until)| (seat, user, until.timestamp_millis())).collect(),
+        now_ms: now.timestamp_millis(),
+    };
+    places.iter().for_each(|place| sort_place(&mut snapshot, place));
+    Ok(snapshot)
+}
+
+/// Puts a place where Redis keeps it: on the waiting list, in the reinstated set, in the
+/// active set; live places are members.
+fn sort_place(snapshot: &mut ShowSnapshot, place: &PlaceRow) {
+    let on_list = place.seq > snapshot.cursor && !in_hole(place.seq, &snapshot.holes);
+    let waiting = place.live && !place.admitted;
+    if on_list {
+        snapshot.list.push(place.user_id);
+        snapshot.left_on_list += u64::from(!waiting);
+    }
+    let until = place.active_until.map_or(0, |u| u.timestamp_millis());
+    let active = place.live && place.admitted && until > snapshot.now_ms;
+    if waiting || active {
+        snapshot.members.push((place.user_id, place.seq));
+    }
+    if waiting && !on_list {
+        snapshot.reinstated.push((place.user_id, place.seq));
+    }
+    if active {
+        snapshot.active.push((place.user_id, until, place.claimed));
+    }
+}

@@ -1,0 +1,110 @@
+//! Rebuilding a show's Redis state from a Postgres snapshot: after the deployment served from
+//! Postgres, or when Redis came back without the show. Everything the scripts read is
+//! replaced: the waiting list in seq order, membership, counters and cursor, the holes, the
+//! reinstated and active sets, holds with their remaining time, sold seats, the seat map, an
+//! empty event stream with its consumer group, and the config last (its presence says the
+//! show is loaded).
+
+use redis::{Cmd, Pipeline};
+
+use super::events::GROUP;
+use super::keys::{MEMBER_BUCKETS, ShowKeys, member_bucket};
+use super::{Redis, catalog};
+use crate::store::StoreError;
+use crate::store::snapshot::ShowSnapshot;
+
+/// Commands per pipeline, and values per command.
+const PIPELINE: usize = 256;
+const CHUNK: usize = 1000;
+
+#[tracing::instrument(skip_all, fields(show = snapshot.show, waiting = snapshot.list.len()))]
+pub async fn rebuild_show(redis: &Redis, snapshot: &ShowSnapshot) -> Result<(), StoreError> {
+    let keys = redis.keys.show(snapshot.show);
+    send(redis, clear(&keys, snapshot)).await?;
+    let mut commands = queue_commands(&keys, snapshot);
+    commands.extend(hold_commands(&keys, snapshot));
+    send(redis, commands).await?;
+    catalog::load_show(redis, snapshot.show, &snapshot.config, &snapshot.seats, &snapshot.sold).await
+}
+
+/// Runs the commands in pipelines of bounded size, each bounded by the Redis timeout.
+async fn send(redis: &Redis, commands: Vec<Cmd>) -> Result<(), StoreError> {
+    for chunk in commands.chunks(PIPELINE) {
+        let mut pipe = Pipeline::new();
+        for cmd in chunk {
+            pipe.add_command(cmd.clone()).ignore();
+        }
+        redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
+    }
+    Ok(())
+}
+
+/// Deletes every key the show may have: fixed ones, all membership buckets, every seat's
+/// hold and the hold indexes of the users the snapshot knows (others lapse by themselves).
+fn clear(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
+    let mut doomed = keys.fixed();
+    doomed.extend((0..MEMBER_BUCKETS).map(|n| keys.membership(n)));
+    doomed.extend(snapshot.seats.iter().map(|seat| keys.hold(seat.id)));
+    doomed.extend(snapshot.holds.iter().map(|(_, user, _)| keys.user_holds(user)));
+    doomed.chunks(CHUNK).map(Cmd::del).collect()
+}
+
+fn queue_commands(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
+    let mut commands = Vec::new();
+    for chunk in snapshot.list.chunks(CHUNK) {
+        let ids: Vec<&[u8]> = chunk.iter().map(|u| u.as_bytes().as_slice()).collect();
+        commands.push(Cmd::rpush(keys.waiting(), ids));
+    }
+    let mut by_bucket: std::collections::BTreeMap<u16, Vec<(Vec<u8>, i64)>> = Default::default();
+    for (user, seq) in &snapshot.members {
+        by_bucket.entry(member_bucket(user)).or_default().push((user.as_bytes().to_vec(), *seq));
+    }
+    for (bucket, fields) in by_bucket {
+        commands.push(Cmd::hset_multiple(keys.membership(bucket), &fields));
+    }
+    for chunk in snapshot.reinstated.chunks(CHUNK) {
+        let members: Vec<(i64, &[u8])> = chunk.iter().map(|(u, seq)| (*seq, u.as_bytes().as_slice())).collect();
+        commands.push(Cmd::zadd_multiple(keys.reinstated(), &members));
+    }
+    for chunk in snapshot.active.chunks(CHUNK) {
+        let members: Vec<(i64, &[u8])> = chunk.iter().map(|(u, until, _)| (*until, u.as_bytes().as_slice())).collect();
+        commands.push(Cmd::zadd_multiple(keys.active(), &members));
+        let claimed: Vec<&[u8]> = chunk.iter().filter(|a| a.2).map(|(u, ..)| u.as_bytes().as_slice()).collect();
+        if !claimed.is_empty() {
+            commands.push(Cmd::sadd(keys.claimed(), claimed));
+        }
+    }
+    let holes: Vec<(i64, i64)> = snapshot.holes.iter().map(|h| (h.lo, h.hi)).collect();
+    if !holes.is_empty() {
+        commands.push(Cmd::hset_multiple(keys.holes(), &holes));
+    }
+    commands.push(Cmd::set(keys.holes_size(), snapshot.holes_size()));
+    commands.push(Cmd::set(keys.seq(), snapshot.last_seq));
+    commands.push(Cmd::set(keys.cursor(), snapshot.cursor));
+    commands.push(Cmd::set(keys.admitted(), snapshot.admitted_total));
+    commands.push(Cmd::set(keys.left_waiting(), snapshot.left_on_list));
+    let mut group = redis::cmd("XGROUP");
+    group.arg("CREATE").arg(keys.events()).arg(GROUP).arg("$").arg("MKSTREAM");
+    commands.push(group);
+    commands
+}
+
+/// Each live hold with its remaining time, in the seat's key and both indexes; a user's
+/// index lives as long as their longest hold.
+fn hold_commands(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
+    let mut commands = Vec::new();
+    let mut longest: std::collections::HashMap<uuid::Uuid, i64> = Default::default();
+    for (seat, user, until) in snapshot.holds.iter().filter(|(.., until)| *until > snapshot.now_ms) {
+        let mut set = redis::cmd("SET");
+        set.arg(keys.hold(*seat)).arg(user.as_bytes().as_slice()).arg("PX").arg(until - snapshot.now_ms);
+        commands.push(set);
+        commands.push(Cmd::zadd(keys.held(), seat, until));
+        commands.push(Cmd::zadd(keys.user_holds(user), seat, until));
+        let last = longest.entry(*user).or_default();
+        *last = (*last).max(*until);
+    }
+    for (user, until) in longest {
+        commands.push(Cmd::pexpire(keys.user_holds(&user), until - snapshot.now_ms));
+    }
+    commands
+}

@@ -1,0 +1,367 @@
+//! The one switch point between Redis and the Postgres fallback.
+//!
+//! [`Switch`] implements the store traits by sending every call to the backend the whole
+//! deployment is on (the mode row in Postgres; every instance follows it). Handlers never ask
+//! which one that is.
+//!
+//! - On Redis, a call the open circuit breaker refused moves the deployment to Postgres and
+//!   is then served there; a call that timed out is answered 503 (it may have happened in
+//!   Redis, so it is not repeated elsewhere), and if the breaker opened, the deployment moves.
+//! - A show whose keys Redis lost is reloaded from Postgres, queue and all, behind a hole for
+//!   the places Postgres has not heard of.
+//! - On Postgres, a call that finds the deployment back on Redis is repeated there.
+//! - A place the serving store lost is reinstated when its signed queue token is presented.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::postgres::Database;
+use super::postgres::holds::PgHolds;
+use super::postgres::mode::ModeRow;
+use super::postgres::queue::PgQueue;
+use super::postgres::snapshot::show_snapshot;
+use super::redis::Redis;
+use super::redis::holds::RedisHolds;
+use super::redis::queue::RedisQueue;
+use super::redis::rebuild::rebuild_show;
+use super::{
+    AdmissionTick, HoldCheck, HoldOutcome, HoldStore, JoinOutcome, Mode, Presence, QueueCounts, QueueStore, SeatStates,
+    StoreError, Unavailable, UserHolds,
+};
+use crate::cache::Cursors;
+use crate::clock::Clock;
+use crate::domain::queue::in_hole;
+use crate::domain::{SeatId, ShowId};
+
+#[derive(Clone, Copy)]
+enum Side {
+    Redis,
+    Postgres,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Redis => "redis",
+            Side::Postgres => "postgres",
+        }
+    }
+}
+
+pub struct Switch {
+    mode: AtomicU8,
+    epoch: AtomicI64,
+    redis: Arc<Redis>,
+    db: Database,
+    clock: Clock,
+    cursors: Arc<Cursors>,
+    redis_queue: RedisQueue,
+    redis_holds: RedisHolds,
+    pg_queue: PgQueue,
+    pg_holds: PgHolds,
+    /// One move to Postgres at a time from this instance.
+    moving: tokio::sync::Mutex<()>,
+    /// One change of the local mode at a time.
+    adopting: tokio::sync::Mutex<()>,
+}
+
+fn mode_code(mode: Mode) -> u8 {
+    match mode {
+        Mode::Redis => 0,
+        Mode::Postgres => 1,
+        Mode::Rebuilding => 2,
+    }
+}
+
+impl Switch {
+    /// Starts on Redis; [`Self::refresh`] adopts the deployment's mode. Must be called
+    /// inside the tokio runtime that should run the batched calls.
+    pub fn new(redis: Arc<Redis>, db: Database, clock: Clock, cursors: Arc<Cursors>) -> Self {
+        Self {
+            mode: AtomicU8::new(mode_code(Mode::Redis)),
+            epoch: AtomicI64::new(-1),
+            redis_queue: RedisQueue::new(redis.clone()),
+            redis_holds: RedisHolds::new(redis.clone()),
+            pg_queue: PgQueue::new(db.clone(), clock.clone()),
+            pg_holds: PgHolds::new(db.clone(), clock.clone()),
+            redis,
+            db,
+            clock,
+            cursors,
+            moving: tokio::sync::Mutex::new(()),
+            adopting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::Acquire) {
+            0 => Mode::Redis,
+            1 => Mode::Postgres,
+            _ => Mode::Rebuilding,
+        }
+    }
+
+    /// `redis` or `postgres`: what answers user requests now.
+    pub fn backend(&self) -> &'static str {
+        self.mode().backend()
+    }
+
+    /// Reads the deployment's mode and follows it.
+    pub async fn refresh(&self) -> Result<ModeRow, StoreError> {
+        let row = self.db.mode().await?;
+        self.adopt(row).await;
+        Ok(row)
+    }
+
+    /// Follows a mode read from Postgres. The holes are loaded before requests go to the new
+    /// backend, so no position is computed without them.
+    pub async fn adopt(&self, row: ModeRow) {
+        let _one_at_a_time = self.adopting.lock().await;
+        let (before, epoch) = (self.mode(), self.epoch.load(Ordering::Acquire));
+        if row.epoch < epoch || (row.epoch == epoch && row.mode == before) {
+            return;
+        }
+        match self.db.holes().await {
+            Ok(holes) => self.cursors.set_holes(holes),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the queue holes; staying on {}", before.as_str());
+                return;
+            }
+        }
+        if row.mode == Mode::Redis && before != Mode::Redis {
+            self.redis.reset_breaker();
+        }
+        self.mode.store(mode_code(row.mode), Ordering::Release);
+        self.epoch.store(row.epoch, Ordering::Release);
+        for mode in [Mode::Redis, Mode::Postgres, Mode::Rebuilding] {
+            metrics::gauge!("boxoffice_backend_mode", "mode" => mode.as_str()).set(f64::from(mode == row.mode));
+        }
+        if epoch >= 0 && before != row.mode {
+            metrics::counter!("boxoffice_backend_switches_total", "to" => row.mode.as_str()).increment(1);
+            tracing::warn!(from = before.as_str(), to = row.mode.as_str(), epoch = row.epoch, "backend mode changed");
+        }
+    }
+
+    /// Moves the whole deployment to Postgres (unless an instance already did).
+    pub async fn move_to_postgres(&self, reason: &str) -> Result<(), StoreError> {
+        let _one_at_a_time = self.moving.lock().await;
+        if self.mode() != Mode::Redis {
+            return Ok(());
+        }
+        let row = self.db.switch_to_postgres(reason, &self.cursors.all(), false).await?;
+        self.adopt(row).await;
+        Ok(())
+    }
+
+    /// Pins the deployment to a mode (an operator's maintenance, or tests): no automatic
+    /// switching until unpinned.
+    pub async fn pin(&self, mode: Mode) -> Result<(), StoreError> {
+        let row = self.db.pin_mode(mode).await?;
+        self.adopt(row).await;
+        Ok(())
+    }
+
+    /// The rebuild of Redis from Postgres, by one instance of the deployment: `drain` first
+    /// writes what the old event streams still hold to Postgres; then, with Postgres writes
+    /// held off, every show is copied into Redis and the mode flips. False when another
+    /// instance does it, or the deployment is not on Postgres (or is pinned there).
+    pub async fn rebuild_redis(&self, drain: impl AsyncFnOnce()) -> Result<bool, StoreError> {
+        let Some(mut lock) = self.db.rebuild_lock().await? else { return Ok(false) };
+        if !self.db.begin_rebuild().await? {
+            return Ok(false);
+        }
+        self.refresh().await?;
+        tracing::warn!("redis is reachable from every instance again: rebuilding it from postgres");
+        let started = Instant::now();
+        drain().await;
+        let shows = self.db.show_ids().await?;
+        let copied = self.db.finish_rebuild(&mut lock, async || self.copy_shows(&shows).await).await;
+        match copied {
+            Ok(true) => {
+                let took = started.elapsed();
+                metrics::histogram!("boxoffice_backend_rebuild_seconds").record(took.as_secs_f64());
+                metrics::counter!("boxoffice_backend_shows_rebuilt_total").increment(shows.len() as u64);
+                tracing::warn!(shows = shows.len(), took_ms = took.as_millis() as u64, "redis rebuilt");
+                self.refresh().await?;
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(error) => {
+                tracing::warn!(%error, "rebuilding redis failed; serving from postgres");
+                self.db.abort_rebuild(&format!("rebuild failed: {error}")).await?;
+                self.refresh().await?;
+                Err(error)
+            }
+        }
+    }
+
+    async fn copy_shows(&self, shows: &[ShowId]) -> Result<(), StoreError> {
+        let mut conn = self.db.timed(self.db.pool.acquire()).await?;
+        for show in shows {
+            let snapshot = show_snapshot(&mut conn, &self.db, *show, self.clock.injected()).await?;
+            rebuild_show(&self.redis, &snapshot).await?;
+        }
+        Ok(())
+    }
+
+    /// Redis has no keys for the show (never loaded, or lost): reload it from Postgres,
+    /// queue and all, under a per-show lock.
+    #[tracing::instrument(skip(self))]
+    async fn reload_lost_show(&self, show: ShowId) -> Result<(), StoreError> {
+        let config = self.redis.keys.show(show).config();
+        let still_lost = async || Ok(!self.redis.query::<bool>(redis::Cmd::exists(&config)).await?);
+        let reload = async |conn: &mut sqlx::PgConnection| {
+            let snapshot = show_snapshot(conn, &self.db, show, self.clock.injected()).await?;
+            rebuild_show(&self.redis, &snapshot).await
+        };
+        self.db.take_over_lost_show(show, self.cursors.get(show), still_lost, reload).await?;
+        self.cursors.set_holes(self.db.holes().await?);
+        Ok(())
+    }
+
+    /// A user's presence; a place the serving store lost is given back first. Only a seq in
+    /// a hole can have been lost (a switch leaves a hole over every seq Redis may have handed
+    /// out unrecorded), and only when Postgres never recorded it: a place that was left,
+    /// expired or bought stays gone.
+    pub async fn presence_with_proof(&self, show: ShowId, user: Uuid, seq: i64) -> Result<Presence, StoreError> {
+        let presence = self.presence(show, user).await?;
+        let settled = presence.active_until_ms.is_some() || presence.waiting;
+        if settled || !in_hole(seq, &self.cursors.holes(show)) || self.db.place_recorded(show, seq).await? {
+            return Ok(presence);
+        }
+        tracing::info!(show, seq, "reinstating a place proved by its queue token");
+        metrics::counter!("boxoffice_queue_reinstated_total").increment(1);
+        self.reinstate(show, user, seq).await?;
+        self.presence(show, user).await
+    }
+
+    async fn route<'a, T>(&'a self, show: ShowId, op: impl Op<'a, T>) -> Result<T, StoreError> {
+        match self.mode() {
+            Mode::Redis => self.on_redis(show, &op).await,
+            _ => match call(&op, Side::Postgres).await {
+                Err(StoreError::ModeChanged) => {
+                    self.refresh().await?;
+                    self.on_redis(show, &op).await
+                }
+                other => other,
+            },
+        }
+    }
+
+    async fn on_redis<'a, T>(&'a self, show: ShowId, op: &impl Op<'a, T>) -> Result<T, StoreError> {
+        let result = match call(op, Side::Redis).await {
+            Err(StoreError::ShowNotLoaded(_)) => {
+                self.reload_lost_show(show).await?;
+                call(op, Side::Redis).await
+            }
+            other => other,
+        };
+        match result {
+            Err(StoreError::Unsent(why)) => {
+                self.move_to_postgres(&why).await?;
+                call(op, Side::Postgres).await
+            }
+            Err(StoreError::Unavailable(why)) if self.redis.breaker_state() == super::redis::BreakerState::Open => {
+                self.move_to_postgres(&why).await?;
+                Err(StoreError::Unavailable(why))
+            }
+            other => other,
+        }
+    }
+
+    fn queue(&self, side: Side) -> &dyn QueueStore {
+        match side {
+            Side::Redis => &self.redis_queue,
+            Side::Postgres => &self.pg_queue,
+        }
+    }
+
+    fn holds(&self, side: Side) -> &dyn HoldStore {
+        match side {
+            Side::Redis => &self.redis_holds,
+            Side::Postgres => &self.pg_holds,
+        }
+    }
+}
+
+/// A store call that can be sent to either side.
+trait Op<'a, T>: Fn(Side) -> BoxFuture<'a, Result<T, StoreError>> + Send + Sync {}
+impl<'a, T, F: Fn(Side) -> BoxFuture<'a, Result<T, StoreError>> + Send + Sync> Op<'a, T> for F {}
+
+/// One call on one side, counted by backend.
+async fn call<'a, T>(op: &impl Op<'a, T>, side: Side) -> Result<T, StoreError> {
+    metrics::counter!("boxoffice_store_calls_total", "backend" => side.name()).increment(1);
+    op(side).await
+}
+
+#[async_trait]
+impl QueueStore for Switch {
+    async fn join(&self, show: ShowId, user: Uuid) -> Result<JoinOutcome, StoreError> {
+        self.route(show, |side| self.queue(side).join(show, user)).await
+    }
+
+    async fn presence(&self, show: ShowId, user: Uuid) -> Result<Presence, StoreError> {
+        self.route(show, |side| self.queue(side).presence(show, user)).await
+    }
+
+    async fn reinstate(&self, show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError> {
+        self.route(show, |side| self.queue(side).reinstate(show, user, seq)).await
+    }
+
+    async fn leave(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
+        self.route(show, |side| self.queue(side).leave(show, user)).await
+    }
+
+    async fn admit(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
+        self.route(show, |side| self.queue(side).admit(show, max_batch)).await
+    }
+
+    async fn cursor(&self, show: ShowId) -> Result<i64, StoreError> {
+        self.route(show, |side| self.queue(side).cursor(show)).await
+    }
+
+    async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
+        self.route(show, |side| self.queue(side).counts(show)).await
+    }
+}
+
+#[async_trait]
+impl HoldStore for Switch {
+    async fn hold(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldOutcome, StoreError> {
+        self.route(show, |side| self.holds(side).hold(show, user, seats)).await
+    }
+
+    async fn release(&self, show: ShowId, user: Uuid, seat: SeatId) -> Result<bool, StoreError> {
+        self.route(show, |side| self.holds(side).release(show, user, seat)).await
+    }
+
+    async fn holds_of(&self, show: ShowId, user: Uuid) -> Result<UserHolds, StoreError> {
+        self.route(show, |side| self.holds(side).holds_of(show, user)).await
+    }
+
+    async fn seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError> {
+        self.route(show, |side| self.holds(side).seat_states(show)).await
+    }
+
+    async fn unavailable(&self, show: ShowId) -> Result<Unavailable, StoreError> {
+        self.route(show, |side| self.holds(side).unavailable(show)).await
+    }
+
+    async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId], keep: Duration) -> Result<HoldCheck, StoreError> {
+        self.route(show, |side| self.holds(side).check(show, user, seats, keep)).await
+    }
+
+    async fn complete_sale(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<(), StoreError> {
+        self.route(show, |side| self.holds(side).complete_sale(show, user, seats)).await
+    }
+
+    async fn mark_sold(&self, show: ShowId, seats: &[SeatId]) -> Result<(), StoreError> {
+        self.route(show, |side| self.holds(side).mark_sold(show, seats)).await
+    }
+}
