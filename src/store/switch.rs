@@ -178,6 +178,9 @@ impl Switch {
         }
         self.refresh().await?;
         tracing::warn!("redis is reachable from every instance again: rebuilding it from postgres");
+        // Every instance's probes say Redis answers; the breaker's memory of the outage must
+        // not refuse the rebuild's calls.
+        self.redis.reset_breaker();
         let started = Instant::now();
         drain().await;
         let shows = self.db.show_ids().await?;

@@ -58,7 +58,11 @@ pub async fn recover(state: Arc<AppState>, rebuild: bool) {
     let mut every = tokio::time::interval(PROBE_EVERY);
     loop {
         every.tick().await;
-        let reachable = state.redis.probe().await;
+        let probe = state.redis.probe().await;
+        if let Err(error) = &probe {
+            tracing::debug!(%error, "redis probe failed");
+        }
+        let reachable = probe.is_ok();
         reachable_since = if reachable { reachable_since.or(Some(Instant::now())) } else { None };
         let ok_for = reachable_since.map(|since| since.elapsed());
         if let Err(error) = state.db.heartbeat(&instance, ok_for).await {

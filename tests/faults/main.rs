@@ -5,5 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod fallback;
+mod load;
 mod postgres_outage;
 mod redis_nodes;

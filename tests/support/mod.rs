@@ -402,6 +402,33 @@ impl PrivateCluster {
     }
 }
 
+impl PrivateCluster {
+    /// The pids of all six nodes.
+    pub fn pids(&self) -> Vec<u32> {
+        self.seeds
+            .split(',')
+            .map(|seed| seed.rsplit(':').next().unwrap())
+            .filter_map(|port| std::fs::read_to_string(format!("{}/{port}/redis.pid", self.dir)).ok())
+            .map(|pid| pid.trim().parse().unwrap())
+            .collect()
+    }
+
+    /// Sends a signal (`-STOP`, `-CONT`, `-KILL`) to every node.
+    pub fn signal_all(&self, signal: &str) {
+        for pid in self.pids() {
+            let _ = std::process::Command::new("kill").args([signal, &pid.to_string()]).status();
+        }
+    }
+
+    /// Kills every node and starts a new, empty cluster on the same ports.
+    pub fn restart_empty(&self) {
+        self.signal_all("-KILL");
+        let base = self.seeds.split(',').next().unwrap().rsplit(':').next().unwrap().to_string();
+        run_script("redis-cluster.sh", &["stop", "--dir", &self.dir, "--base-port", &base]);
+        run_script("redis-cluster.sh", &["start", "--dir", &self.dir, "--base-port", &base]);
+    }
+}
+
 impl Drop for PrivateCluster {
     fn drop(&mut self) {
         run_script("redis-cluster.sh", &["stop", "--dir", &self.dir]);

@@ -173,22 +173,24 @@ impl Database {
     /// (measured here, dated by the Postgres clock, so instances' clocks don't matter).
     pub async fn heartbeat(&self, instance: &str, redis_ok_for: Option<Duration>) -> Result<(), StoreError> {
         let query = sqlx::query(
-            "INSERT INTO backend_instances (id, seen_at, redis_ok_since) VALUES ($1, now(), now() - $2)
+            "INSERT INTO backend_instances (id, seen_at, redis_ok_since)
+             VALUES ($1, now(), now() - $2 * interval '1 millisecond')
              ON CONFLICT (id) DO UPDATE SET seen_at = now(), redis_ok_since = EXCLUDED.redis_ok_since",
         )
         .bind(instance)
-        .bind(redis_ok_for);
+        .bind(redis_ok_for.map(|d| d.as_millis() as i64));
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
     /// Whether every instance heard from within `alive` has reached Redis for `steady`.
     pub async fn all_instances_reach_redis(&self, alive: Duration, steady: Duration) -> Result<bool, StoreError> {
         let query = sqlx::query_scalar(
-            "SELECT count(*) > 0 AND bool_and(redis_ok_since IS NOT NULL AND redis_ok_since <= now() - $2)
-             FROM backend_instances WHERE seen_at > now() - $1",
+            "SELECT count(*) > 0 AND bool_and(redis_ok_since IS NOT NULL
+                                          AND redis_ok_since <= now() - $2 * interval '1 millisecond')
+             FROM backend_instances WHERE seen_at > now() - $1 * interval '1 millisecond'",
         )
-        .bind(alive)
-        .bind(steady);
+        .bind(alive.as_millis() as i64)
+        .bind(steady.as_millis() as i64);
         self.timed(query.fetch_one(&self.pool)).await
     }
 

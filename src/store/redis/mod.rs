@@ -273,10 +273,10 @@ impl Redis {
         self.query::<String>(redis::cmd("PING")).await.is_ok()
     }
 
-    /// `PING` past the breaker: can Redis serve right now?
-    pub async fn probe(&self) -> bool {
+    /// `PING` (every master of a cluster) past the breaker: can Redis serve right now?
+    pub async fn probe(&self) -> Result<(), StoreError> {
         let cmd = redis::cmd("PING");
-        self.run_unguarded(|mut conn| async move { cmd.query_async::<String>(&mut conn).await }).await.is_ok()
+        self.run_unguarded(|mut conn| async move { cmd.query_async::<String>(&mut conn).await }).await.map(drop)
     }
 
     /// A plain client for Pub/Sub. In a cluster a `PUBLISH` reaches every node, so

@@ -1,0 +1,241 @@
+//! The whole Redis Cluster goes away under a mixed load of joins, polls, holds and sales:
+//! the deployment moves to Postgres and the sale goes on, then Redis is rebuilt from Postgres
+//! and takes over again. Each test prints what happened and checks the invariants: every
+//! 201 join keeps its place, nobody has two, no seat is sold twice, the active set stays
+//! bounded, requests answer normally and in bounded time, and Redis ends with the state.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use boxoffice::clock::Clock;
+use boxoffice::config::RedisTarget;
+use boxoffice::store::Mode;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::load::{Load, Outcome};
+use crate::support::{PrivateCluster, TestApp, start, test_settings};
+
+const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+/// Every request answers within this, whatever the fault (the batch wait bound on Redis,
+/// twice the Redis timeout, or the Postgres timeout, plus slack for a loaded machine).
+const BOUND: Duration = Duration::from_millis(3500);
+const MAX_ACTIVE: u64 = 20;
+const ADMIT_PER_SECOND: f64 = 40.0;
+/// Admissions Postgres may not have heard of when it takes over: those of the last
+/// write-behind window (a poll interval and a batch), far less than a second's worth.
+const ACTIVE_SLACK: u64 = ADMIT_PER_SECOND as u64;
+const FANS: usize = 30;
+
+async fn app_on(cluster: &PrivateCluster) -> Arc<TestApp> {
+    let mut settings = test_settings().await;
+    settings.redis.target = RedisTarget::Cluster(cluster.seeds.split(',').map(|s| format!("redis://{s}")).collect());
+    settings.redis.timeout = REDIS_TIMEOUT;
+    settings.database.timeout = Duration::from_secs(2);
+    settings.workers.enabled = true;
+    // Longer than one flap of the flapping test, shorter than production's 5 s.
+    settings.workers.redis_recovery = Duration::from_secs(3);
+    Arc::new(start(settings, Clock::RedisServer).await)
+}
+
+/// A show of 1,000 seats that admits 40 fans a second into an active set of 20.
+async fn on_sale(app: &TestApp) -> (i64, Arc<Vec<i64>>) {
+    let show = app.create_show(20, 50).await;
+    app.configure_queue(
+        show,
+        json!({"max_active": MAX_ACTIVE, "admit_per_second": ADMIT_PER_SECOND, "claim_window_s": 30,
+               "session_ttl_s": 60, "hold_ttl_s": 30}),
+    )
+    .await;
+    (show, Arc::new(app.seat_ids(show).await))
+}
+
+/// Samples the show's active set every 200 ms until stopped; returns the largest seen.
+fn watch_active(app: Arc<TestApp>, show: i64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+    let largest = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(counts) = app.state.queue.counts(show).await {
+                largest.fetch_max(counts.active, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        largest.load(Ordering::Relaxed)
+    })
+}
+
+async fn wait_for_mode(app: &TestApp, mode: Mode, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while app.state.db.mode().await.map(|row| row.mode).ok() != Some(mode) || app.state.switch.mode() != mode {
+        assert!(started.elapsed() < limit, "the deployment never went to {}", mode.as_str());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
+}
+
+/// What a scenario does to the cluster while the load runs.
+enum Fault {
+    FreezeAll(Duration),
+    KillAllRestartEmpty,
+    Flap { every: Duration, for_: Duration },
+}
+
+async fn inflict(cluster: &PrivateCluster, fault: &Fault) {
+    match fault {
+        Fault::FreezeAll(how_long) => {
+            cluster.signal_all("-STOP");
+            tokio::time::sleep(*how_long).await;
+            cluster.signal_all("-CONT");
+        }
+        Fault::KillAllRestartEmpty => {
+            cluster.signal_all("-KILL");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::task::block_in_place(|| cluster.restart_empty());
+        }
+        Fault::Flap { every, for_ } => {
+            let started = Instant::now();
+            while started.elapsed() < *for_ {
+                cluster.signal_all("-STOP");
+                tokio::time::sleep(*every).await;
+                cluster.signal_all("-CONT");
+                tokio::time::sleep(*every).await;
+            }
+        }
+    }
+}
+
+/// Runs the scenario and checks it; returns the deployment's mode row at the end.
+async fn survive(fault: Fault) -> boxoffice::store::postgres::mode::ModeRow {
+    let cluster = PrivateCluster::start();
+    let app = app_on(&cluster).await;
+    let (show, seats) = on_sale(&app).await;
+    let load = Load::start(app.clone(), show, seats, FANS);
+    let watching = Arc::new(AtomicBool::new(false));
+    let largest_active = watch_active(app.clone(), show, watching.clone());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let fault_at = load.now();
+    inflict(&cluster, &fault).await;
+    let cleared_at = load.now();
+    let back = wait_for_mode(&app, Mode::Redis, Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let outcome = load.stop().await;
+    watching.store(true, Ordering::Relaxed);
+    let largest_active = largest_active.await.unwrap();
+
+    let (share, during) = outcome.normal_share(fault_at..cleared_at + back);
+    let served = outcome.first_join_served_after(fault_at).expect("joins were served during the outage") - fault_at;
+    println!(
+        "requests {}, by status {:?}, max latency {:?}; during the outage {during} requests, {:.1}% normal; \
+         first join served {served:?} after the fault; back on Redis {back:?} after the fault cleared; \
+         largest active set {largest_active}; {} joins acknowledged, {} sales",
+        outcome.records.len(),
+        outcome.statuses(),
+        outcome.max_latency(),
+        share * 100.0,
+        outcome.joins.len(),
+        outcome.sales.len(),
+    );
+    assert!(served <= REDIS_TIMEOUT + Duration::from_secs(2), "the fallback served {served:?} after the fault");
+    assert!(share >= 0.95, "{:.1}% of requests got their normal answer during the outage", share * 100.0);
+    assert!(outcome.max_latency() <= BOUND, "a request took {:?}", outcome.max_latency());
+    assert!(largest_active <= MAX_ACTIVE + ACTIVE_SLACK, "the active set reached {largest_active}");
+    assert!(!outcome.sales.is_empty(), "seats were sold");
+    check_invariants(&app, show, &outcome).await;
+    app.state.db.mode().await.unwrap()
+}
+
+/// After the load: every acknowledged place is there (presenting its token reinstates a
+/// lost one), once per user, in Postgres and in the rebuilt Redis; every sale once.
+async fn check_invariants(app: &TestApp, show: i64, outcome: &Outcome) {
+    app.configure_queue(show, json!({"paused": true})).await;
+    for ack in &outcome.joins {
+        let poll = app.poll(show, &ack.queue_token).await;
+        assert_eq!(poll.status, StatusCode::OK, "{:?}", poll.body);
+    }
+    written_behind(app).await;
+    let db = &app.state.db.pool;
+    for ack in &outcome.joins {
+        let user: Option<uuid::Uuid> =
+            sqlx::query_scalar("SELECT user_id FROM queue_entries WHERE show_id = $1 AND seq = $2")
+                .bind(show)
+                .bind(ack.seq)
+                .fetch_optional(db)
+                .await
+                .unwrap();
+        assert_eq!(user, Some(ack.user), "the place {} promised by a 201 is the user's", ack.seq);
+    }
+    let doubled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT user_id FROM queue_entries WHERE show_id = $1
+           AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL GROUP BY user_id HAVING count(*) > 1) d",
+    )
+    .bind(show)
+    .fetch_one(db)
+    .await
+    .unwrap();
+    assert_eq!(doubled, 0, "nobody has two places");
+    let mut sold: Vec<i64> = outcome.sales.iter().flat_map(|(_, seats)| seats.clone()).collect();
+    let told = sold.len();
+    sold.sort_unstable();
+    sold.dedup();
+    assert_eq!(sold.len(), told, "no seat was sold to two fans");
+    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM sold_seats WHERE show_id = $1")
+        .bind(show)
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert_eq!(recorded as usize, told, "every sale answered 201 is in Postgres, and no other");
+    redis_has_the_places(app, show, outcome).await;
+}
+
+/// The rebuilt Redis knows every live place: joining again with the queue token answers 200
+/// with the same seq.
+async fn redis_has_the_places(app: &TestApp, show: i64, outcome: &Outcome) {
+    assert_eq!(app.state.switch.mode(), Mode::Redis);
+    let db = &app.state.db.pool;
+    for ack in &outcome.joins {
+        let live: bool = sqlx::query_scalar(
+            "SELECT left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL FROM queue_entries
+             WHERE show_id = $1 AND seq = $2",
+        )
+        .bind(show)
+        .bind(ack.seq)
+        .fetch_one(db)
+        .await
+        .unwrap();
+        if live {
+            let again = app.join(show, &ack.queue_token).await;
+            assert_eq!((again.status, again.body["seq"].as_i64()), (StatusCode::OK, Some(ack.seq)), "{:?}", again.body);
+        }
+    }
+}
+
+async fn written_behind(app: &TestApp) {
+    for _ in 0..150 {
+        if app.get("/readyz", None).await.body["write_behind"]["backlog"] == 0 {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            if app.get("/readyz", None).await.body["write_behind"]["backlog"] == 0 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the write-behind never caught up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_cluster_frozen_for_twenty_seconds_the_sale_goes_on_from_postgres() {
+    survive(Fault::FreezeAll(Duration::from_secs(20))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_cluster_killed_and_started_again_empty_is_rebuilt_from_postgres() {
+    survive(Fault::KillAllRestartEmpty).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_cluster_moves_the_sale_to_postgres_once_and_back_once_it_is_steady() {
+    let mode = survive(Fault::Flap { every: Duration::from_secs(2), for_: Duration::from_secs(20) }).await;
+    assert_eq!(mode.epoch, 2, "one switch to Postgres and one back, not one per flap");
+}

@@ -1,0 +1,226 @@
+//! A mixed load of fans for the fault tests: each fan gets a token, joins, polls as told
+//! (at most every half second), holds a seat once admitted and buys it, then the next fan
+//! comes. Every request is recorded with its status and time; every 201 join and every sale is
+//! kept, so the invariants can be checked once the fault is over.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::support::TestApp;
+
+/// One request: what, when it was sent (since the load started), its status (0: no answer)
+/// and how long it took.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub what: &'static str,
+    pub sent: Duration,
+    pub status: u16,
+    pub took: Duration,
+}
+
+impl Record {
+    /// The answer the rules call for: anything but a 5xx or no answer at all.
+    pub fn normal(&self) -> bool {
+        (200..500).contains(&self.status)
+    }
+}
+
+/// A join answered 201: the place the fan was promised.
+#[derive(Debug, Clone)]
+pub struct Ack {
+    pub user: Uuid,
+    pub seq: i64,
+    pub queue_token: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub records: Vec<Record>,
+    pub joins: Vec<Ack>,
+    /// Reservations answered 201: (reservation id, seats).
+    pub sales: Vec<(String, Vec<i64>)>,
+}
+
+impl Outcome {
+    pub fn statuses(&self) -> HashMap<u16, usize> {
+        let mut counts = HashMap::new();
+        for record in &self.records {
+            *counts.entry(record.status).or_default() += 1;
+        }
+        counts
+    }
+
+    pub fn max_latency(&self) -> Duration {
+        self.records.iter().map(|r| r.took).max().unwrap_or_default()
+    }
+
+    /// Share of requests sent in `window` that got their normal answer.
+    pub fn normal_share(&self, window: std::ops::Range<Duration>) -> (f64, usize) {
+        let sent: Vec<&Record> = self.records.iter().filter(|r| window.contains(&r.sent)).collect();
+        let normal = sent.iter().filter(|r| r.normal()).count();
+        (normal as f64 / sent.len().max(1) as f64, sent.len())
+    }
+
+    /// When the first join sent at or after `from` was answered 2xx.
+    pub fn first_join_served_after(&self, from: Duration) -> Option<Duration> {
+        self.records
+            .iter()
+            .filter(|r| r.what == "join" && r.sent >= from && (200..300).contains(&r.status))
+            .map(|r| r.sent + r.took)
+            .min()
+    }
+}
+
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    fans: Vec<JoinHandle<Outcome>>,
+    pub started: Instant,
+}
+
+impl Load {
+    /// `fans` fans at a time, each followed by the next when done.
+    pub fn start(app: Arc<TestApp>, show: i64, seats: Arc<Vec<i64>>, fans: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let fans = (0..fans)
+            .map(|_| {
+                let fan = Fan { app: app.clone(), show, seats: seats.clone(), started, log: Outcome::default() };
+                tokio::spawn(fan.run(stop.clone()))
+            })
+            .collect();
+        Self { stop, fans, started }
+    }
+
+    /// Time since the load started.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub async fn stop(self) -> Outcome {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut all = Outcome::default();
+        for fan in self.fans {
+            let log = fan.await.expect("a fan ran to the end");
+            all.records.extend(log.records);
+            all.joins.extend(log.joins);
+            all.sales.extend(log.sales);
+        }
+        all
+    }
+}
+
+struct Fan {
+    app: Arc<TestApp>,
+    show: i64,
+    seats: Arc<Vec<i64>>,
+    started: Instant,
+    log: Outcome,
+}
+
+impl Fan {
+    async fn run(mut self, stop: Arc<AtomicBool>) -> Outcome {
+        while !stop.load(Ordering::Relaxed) {
+            self.journey(&stop).await;
+        }
+        self.log
+    }
+
+    async fn send(&mut self, what: &'static str, method: Method, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let sent = Instant::now();
+        let mut request = self.app.client.request(method, self.app.url(path)).json(&body);
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        if what == "confirm" {
+            request = request.header("Idempotency-Key", Uuid::new_v4().to_string());
+        }
+        let (status, body) = match request.send().await {
+            Ok(response) => (response.status().as_u16(), response.json().await.unwrap_or(Value::Null)),
+            Err(_) => (0, Value::Null),
+        };
+        self.log.records.push(Record { what, sent: sent - self.started, status, took: sent.elapsed() });
+        (status, body)
+    }
+
+    /// One fan, from token to sale (or until told to stop).
+    async fn journey(&mut self, stop: &AtomicBool) {
+        let Some(user_token) = self.user_token(stop).await else { return };
+        let Some(queue_token) = self.join(&user_token, stop).await else { return };
+        if self.wait_until_active(&queue_token, stop).await {
+            self.buy(&queue_token).await;
+        }
+    }
+
+    async fn user_token(&mut self, stop: &AtomicBool) -> Option<String> {
+        while !stop.load(Ordering::Relaxed) {
+            match self.send("token", Method::POST, "/v1/tokens", "", json!({})).await {
+                (201, body) => return body["token"].as_str().map(str::to_string),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        None
+    }
+
+    async fn join(&mut self, user_token: &str, stop: &AtomicBool) -> Option<String> {
+        let path = format!("/v1/shows/{}/queue", self.show);
+        while !stop.load(Ordering::Relaxed) {
+            let (status, body) = self.send("join", Method::POST, &path, user_token, json!({})).await;
+            let Some(token) = body["queue_token"].as_str().map(str::to_string) else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            if status == 201 {
+                let claims = self.app.state.tokens.verify(&token).expect("a valid queue token");
+                self.log.joins.push(Ack { user: claims.sub, seq: claims.seq.unwrap(), queue_token: token.clone() });
+            }
+            return Some(token);
+        }
+        None
+    }
+
+    async fn wait_until_active(&mut self, queue_token: &str, stop: &AtomicBool) -> bool {
+        let path = format!("/v1/shows/{}/queue", self.show);
+        while !stop.load(Ordering::Relaxed) {
+            let (status, body) = self.send("poll", Method::GET, &path, queue_token, Value::Null).await;
+            match (status, body["status"].as_str()) {
+                (200, Some("active")) => return true,
+                (200, Some("expired")) => return false,
+                (200, _) => {
+                    let wait = body["poll_after_ms"].as_u64().unwrap_or(500).clamp(100, 500);
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        false
+    }
+
+    /// Holds a random seat (a few tries) and buys it.
+    async fn buy(&mut self, queue_token: &str) {
+        let holds = format!("/v1/shows/{}/holds", self.show);
+        for _ in 0..5 {
+            let seat = self.seats[rand::rng().random_range(0..self.seats.len())];
+            match self.send("hold", Method::POST, &holds, queue_token, json!({"seat_ids": [seat]})).await.0 {
+                201 => return self.confirm(queue_token, seat).await,
+                403 => return,
+                _ => {}
+            }
+        }
+    }
+
+    async fn confirm(&mut self, queue_token: &str, seat: i64) {
+        let path = format!("/v1/shows/{}/reservations", self.show);
+        let (status, body) = self.send("confirm", Method::POST, &path, queue_token, json!({"seat_ids": [seat]})).await;
+        if status == 201 {
+            self.log.sales.push((body["id"].as_str().unwrap_or_default().to_string(), vec![seat]));
+        }
+    }
+}
