@@ -41,9 +41,12 @@ CREATE TABLE queue_state (
     cursor         BIGINT NOT NULL DEFAULT 0,
     admitted_total BIGINT NOT NULL DEFAULT 0,
     tokens         DOUBLE PRECISION,
-    tokens_at      TIMESTAMPTZ
+    tokens_at      TIMESTAMPTZ,
+    -- Redis has had this show's queue: if its keys vanish, Redis lost them (a show never
+    -- loaded has nothing to lose).
+    redis_loaded   BOOLEAN NOT NULL DEFAULT false
 );
-INSERT INTO queue_state (show_id) SELECT id FROM shows;
+INSERT INTO queue_state (show_id, redis_loaded) SELECT id, true FROM shows;
 
 -- Seqs that Redis may have handed out but Postgres never heard of, left free at a switch to
 -- Postgres so that places made afterwards stay behind them. A token whose seq lies in a hole

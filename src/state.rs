@@ -71,6 +71,8 @@ impl AppState {
             self.db.queue_config(show).await?.ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
         let seats = self.db.seats(show).await?;
         if self.switch.mode() == Mode::Redis {
+            // A show Redis lost comes back whole, not as settings over an empty queue.
+            self.switch.ensure_loaded(show).await?;
             let sold = self.db.sold_seats(show).await?;
             self.catalog.load_show(show, &config, &seats, &sold).await?;
             self.events.ensure_group(show).await?;

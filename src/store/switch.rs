@@ -55,6 +55,8 @@ impl Side {
 }
 
 pub struct Switch {
+    /// This instance's name among the deployment's.
+    instance: String,
     mode: AtomicU8,
     epoch: AtomicI64,
     redis: Arc<Redis>,
@@ -84,6 +86,7 @@ impl Switch {
     /// inside the tokio runtime that should run the batched calls.
     pub fn new(redis: Arc<Redis>, db: Database, clock: Clock, cursors: Arc<Cursors>) -> Self {
         Self {
+            instance: format!("boxoffice-{}", &Uuid::new_v4().simple().to_string()[..12]),
             mode: AtomicU8::new(mode_code(Mode::Redis)),
             epoch: AtomicI64::new(-1),
             redis_queue: RedisQueue::new(redis.clone()),
@@ -97,6 +100,11 @@ impl Switch {
             moving: tokio::sync::Mutex::new(()),
             adopting: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// This instance's name: its heartbeat, its write-behind consumer.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub fn mode(&self) -> Mode {
@@ -155,6 +163,9 @@ impl Switch {
             return Ok(());
         }
         let row = self.db.switch_to_postgres(reason, &self.cursors.all(), false).await?;
+        // Say at once that this instance can't reach Redis, before another instance reads
+        // the heartbeats to decide whether everyone can.
+        self.db.heartbeat(&self.instance, None).await?;
         self.adopt(row).await;
         Ok(())
     }
@@ -183,14 +194,17 @@ impl Switch {
         self.redis.reset_breaker();
         let started = Instant::now();
         drain().await;
+        let drained = started.elapsed();
         let shows = self.db.show_ids().await?;
         let copied = self.db.finish_rebuild(&mut lock, async || self.copy_shows(&shows).await).await;
         match copied {
             Ok(true) => {
-                let took = started.elapsed();
+                let (took, copy) = (started.elapsed(), started.elapsed() - drained);
                 metrics::histogram!("boxoffice_backend_rebuild_seconds").record(took.as_secs_f64());
+                metrics::histogram!("boxoffice_backend_rebuild_copy_seconds").record(copy.as_secs_f64());
                 metrics::counter!("boxoffice_backend_shows_rebuilt_total").increment(shows.len() as u64);
-                tracing::warn!(shows = shows.len(), took_ms = took.as_millis() as u64, "redis rebuilt");
+                let (drain_ms, copy_ms) = (drained.as_millis() as u64, copy.as_millis() as u64);
+                tracing::warn!(shows = shows.len(), drain_ms, copy_ms, "redis rebuilt");
                 self.refresh().await?;
                 Ok(true)
             }
@@ -209,8 +223,19 @@ impl Switch {
         for show in shows {
             let snapshot = show_snapshot(&mut conn, &self.db, *show, self.clock.injected()).await?;
             rebuild_show(&self.redis, &snapshot).await?;
+            self.db.mark_loaded_in_redis(*show).await?;
         }
         Ok(())
+    }
+
+    /// Makes sure Redis has the show (queue and all), reloading it from Postgres if Redis
+    /// never had it or lost it.
+    pub async fn ensure_loaded(&self, show: ShowId) -> Result<(), StoreError> {
+        let config = self.redis.keys.show(show).config();
+        if self.redis.query::<bool>(redis::Cmd::exists(&config)).await? {
+            return Ok(());
+        }
+        self.reload_lost_show(show).await
     }
 
     /// Redis has no keys for the show (never loaded, or lost): reload it from Postgres,

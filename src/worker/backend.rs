@@ -52,7 +52,7 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
 /// Probes Redis, reports this instance, and rebuilds Redis when the whole deployment can
 /// reach it again (only where `rebuild` is true: instances that run the workers).
 pub async fn recover(state: Arc<AppState>, rebuild: bool) {
-    let instance = super::write_behind::consumer_name();
+    let instance = state.switch.instance().to_string();
     let steady = state.settings.workers.redis_recovery;
     let mut reachable_since: Option<Instant> = None;
     let mut every = tokio::time::interval(PROBE_EVERY);

@@ -50,13 +50,8 @@ impl Lag {
     }
 }
 
-/// A consumer name unique to this process.
-pub fn consumer_name() -> String {
-    format!("boxoffice-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
-}
-
 pub async fn run(state: Arc<AppState>) {
-    let consumer = consumer_name();
+    let consumer = state.switch.instance().to_string();
     let mut last_stats = Instant::now() - STATS_EVERY;
     loop {
         let round = drain_all(&state, &consumer).await;

@@ -11,6 +11,7 @@ mod admin;
 mod auth;
 mod bad_input;
 mod catalog;
+mod fallback;
 mod holds;
 mod openapi;
 mod operations;

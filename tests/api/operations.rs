@@ -13,6 +13,7 @@ async fn health_and_readiness_report_up() {
     assert_eq!(ready.body["redis"], "up");
     assert_eq!(ready.body["postgres"], "up");
     assert_eq!(ready.body["breaker"], "closed");
+    assert_eq!(ready.body["backend"], crate::support::backend(), "serving from the fallback is ready, not down");
 }
 
 #[tokio::test]

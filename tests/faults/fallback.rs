@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::load::{Load, Outcome};
-use crate::support::{PrivateCluster, TestApp, start, test_settings};
+use crate::support::{CuttableProxy, PrivateCluster, StandaloneRedis, TestApp, start, test_settings};
 
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 /// Every request answers within this, whatever the fault (the batch wait bound on Redis,
@@ -29,14 +29,20 @@ const ACTIVE_SLACK: u64 = ADMIT_PER_SECOND as u64;
 const FANS: usize = 30;
 
 async fn app_on(cluster: &PrivateCluster) -> Arc<TestApp> {
+    let target = RedisTarget::Cluster(cluster.seeds.split(',').map(|s| format!("redis://{s}")).collect());
+    Arc::new(start(settings_for(target).await, Clock::RedisServer).await)
+}
+
+/// Production's settings but for shorter timeouts, with the workers on.
+async fn settings_for(target: RedisTarget) -> boxoffice::config::Settings {
     let mut settings = test_settings().await;
-    settings.redis.target = RedisTarget::Cluster(cluster.seeds.split(',').map(|s| format!("redis://{s}")).collect());
+    settings.redis.target = target;
     settings.redis.timeout = REDIS_TIMEOUT;
     settings.database.timeout = Duration::from_secs(2);
     settings.workers.enabled = true;
     // Longer than one flap of the flapping test, shorter than production's 5 s.
     settings.workers.redis_recovery = Duration::from_secs(3);
-    Arc::new(start(settings, Clock::RedisServer).await)
+    settings
 }
 
 /// A show of 1,000 seats that admits 40 fans a second into an active set of 20.
@@ -111,8 +117,8 @@ async fn survive(fault: Fault) -> boxoffice::store::postgres::mode::ModeRow {
     let app = app_on(&cluster).await;
     let (show, seats) = on_sale(&app).await;
     let load = Load::start(app.clone(), show, seats, FANS);
-    let watching = Arc::new(AtomicBool::new(false));
-    let largest_active = watch_active(app.clone(), show, watching.clone());
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    let largest_active = watch_active(app.clone(), show, stop_watching.clone());
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let fault_at = load.now();
@@ -121,14 +127,23 @@ async fn survive(fault: Fault) -> boxoffice::store::postgres::mode::ModeRow {
     let back = wait_for_mode(&app, Mode::Redis, Duration::from_secs(90)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let outcome = load.stop().await;
-    watching.store(true, Ordering::Relaxed);
+    stop_watching.store(true, Ordering::Relaxed);
+    println!("back on Redis {back:?} after the fault cleared");
     let largest_active = largest_active.await.unwrap();
+    check_outage(&outcome, fault_at..cleared_at + back, largest_active);
+    check_invariants(&app, show, &outcome).await;
+    app.state.db.mode().await.unwrap()
+}
 
-    let (share, during) = outcome.normal_share(fault_at..cleared_at + back);
+/// During the outage: the fallback served soon, requests got their normal answers in
+/// bounded time, the active set stayed bounded and seats were sold.
+fn check_outage(outcome: &Outcome, outage: std::ops::Range<Duration>, largest_active: u64) {
+    let fault_at = outage.start;
+    let (share, during) = outcome.normal_share(outage);
     let served = outcome.first_join_served_after(fault_at).expect("joins were served during the outage") - fault_at;
     println!(
         "requests {}, by status {:?}, max latency {:?}; during the outage {during} requests, {:.1}% normal; \
-         first join served {served:?} after the fault; back on Redis {back:?} after the fault cleared; \
+         first join served {served:?} after the fault; \
          largest active set {largest_active}; {} joins acknowledged, {} sales",
         outcome.records.len(),
         outcome.statuses(),
@@ -142,8 +157,6 @@ async fn survive(fault: Fault) -> boxoffice::store::postgres::mode::ModeRow {
     assert!(outcome.max_latency() <= BOUND, "a request took {:?}", outcome.max_latency());
     assert!(largest_active <= MAX_ACTIVE + ACTIVE_SLACK, "the active set reached {largest_active}");
     assert!(!outcome.sales.is_empty(), "seats were sold");
-    check_invariants(&app, show, &outcome).await;
-    app.state.db.mode().await.unwrap()
 }
 
 /// After the load: every acknowledged place is there (presenting its token reinstates a
@@ -238,4 +251,46 @@ async fn the_whole_cluster_killed_and_started_again_empty_is_rebuilt_from_postgr
 async fn a_flapping_cluster_moves_the_sale_to_postgres_once_and_back_once_it_is_steady() {
     let mode = survive(Fault::Flap { every: Duration::from_secs(2), for_: Duration::from_secs(20) }).await;
     assert_eq!(mode.epoch, 2, "one switch to Postgres and one back, not one per flap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_losing_redis_moves_every_instance_to_postgres_until_all_reach_it_again() {
+    let redis = StandaloneRedis::start();
+    let proxy = CuttableProxy::start(redis.url().trim_start_matches("redis://").to_string()).await;
+    let settings = settings_for(RedisTarget::Single(redis.url())).await;
+    let kept = Arc::new(start(settings.clone(), Clock::RedisServer).await);
+    let mut through_proxy = settings;
+    through_proxy.redis.target = RedisTarget::Single(format!("redis://127.0.0.1:{}", proxy.port));
+    let cut_off = Arc::new(start(through_proxy, Clock::RedisServer).await);
+    let (show, seats) = on_sale(&cut_off).await;
+    kept.state.shows.refresh(&kept.state).await;
+    let loads = [cut_off.clone(), kept.clone()].map(|app| Load::start(app, show, seats.clone(), FANS / 2));
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    let largest_active = watch_active(kept.clone(), show, stop_watching.clone());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let cut_at = loads[0].now();
+    proxy.cut();
+    wait_for_mode(&cut_off, Mode::Postgres, Duration::from_secs(5)).await;
+    let moved = Instant::now();
+    while kept.state.switch.mode() != Mode::Postgres {
+        assert!(moved.elapsed() < Duration::from_secs(1), "the other instance follows within a second");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ready = kept.get("/readyz", None).await;
+    assert_eq!((ready.status, &ready.body["backend"]), (StatusCode::OK, &json!("postgres")), "{:?}", ready.body);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(kept.state.db.mode().await.unwrap().mode, Mode::Postgres, "no way back while one instance is cut off");
+
+    proxy.heal();
+    let healed_at = loads[0].now();
+    let back = wait_for_mode(&cut_off, Mode::Redis, Duration::from_secs(60)).await;
+    wait_for_mode(&kept, Mode::Redis, Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let [first, second] = loads;
+    let outcome = first.stop().await.merge(second.stop().await);
+    stop_watching.store(true, Ordering::Relaxed);
+    println!("back on Redis {back:?} after the proxy healed");
+    check_outage(&outcome, cut_at..healed_at + back, largest_active.await.unwrap());
+    check_invariants(&cut_off, show, &outcome).await;
 }

@@ -50,6 +50,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Both loads' records, as one (their clocks started together, near enough).
+    pub fn merge(mut self, other: Outcome) -> Outcome {
+        self.records.extend(other.records);
+        self.joins.extend(other.joins);
+        self.sales.extend(other.sales);
+        self
+    }
+
     pub fn statuses(&self) -> HashMap<u16, usize> {
         let mut counts = HashMap::new();
         for record in &self.records {

@@ -242,6 +242,23 @@ impl TestApp {
         (show, self.seat_ids(show).await)
     }
 
+    /// Drains the event streams when the suite runs on Redis (on Postgres there are none).
+    pub async fn drain_events_if_on_redis(&self) {
+        if backend() == "redis" {
+            self.drain_events("worker").await;
+        }
+    }
+
+    /// Deletes every key of the show from Redis, as a Redis restarted empty would have.
+    pub async fn forget_show_in_redis(&self, show: i64) {
+        let keys = self.state.redis.keys.show(show);
+        let mut doomed = keys.fixed();
+        doomed.extend((0..boxoffice::store::redis::keys::MEMBER_BUCKETS).map(|n| keys.membership(n)));
+        for chunk in doomed.chunks(1000) {
+            self.state.redis.query::<()>(redis::Cmd::del(chunk)).await.unwrap();
+        }
+    }
+
     /// Drains every show's event stream into Postgres as the write-behind worker would.
     pub async fn drain_events(&self, consumer: &str) {
         while boxoffice::worker::write_behind::drain_all(&self.state, consumer).await.expect("write-behind round") > 0 {
@@ -465,5 +482,54 @@ impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A TCP proxy to one address that a test can cut (every connection through it closes, new
+/// ones are refused) and heal: one instance losing Redis while the others keep it.
+pub struct CuttableProxy {
+    pub port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableProxy {
+    pub async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (is_cut, open_links) = (cut.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let target = target.clone();
+                open_links.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Self { port, cut, links, accept }
+    }
+
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.links.lock().unwrap().drain(..).for_each(|link| link.abort());
+    }
+
+    pub fn heal(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for CuttableProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.links.lock().unwrap().drain(..).for_each(|link| link.abort());
     }
 }

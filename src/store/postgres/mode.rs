@@ -91,17 +91,16 @@ impl Database {
         if !still_lost().await? {
             return Ok(());
         }
-        let known_before: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM queue_entries WHERE show_id = $1)
-                OR EXISTS (SELECT 1 FROM write_behind_events WHERE show_id = $1)",
-        )
-        .bind(show)
-        .fetch_one(&mut *tx)
-        .await?;
-        if known_before {
+        let lost: Option<bool> = sqlx::query_scalar("SELECT redis_loaded FROM queue_state WHERE show_id = $1")
+            .bind(show)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if lost == Some(true) {
+            tracing::warn!(show, "redis lost the show's state: reloading it from postgres");
             take_over_shows(&mut tx, &[show], &cursor.map(|c| vec![(show, c)]).unwrap_or_default()).await?;
         }
         reload(&mut tx).await?;
+        mark_loaded(&mut tx, show).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -182,16 +181,24 @@ impl Database {
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
-    /// Whether every instance heard from within `alive` has reached Redis for `steady`.
+    /// Whether the deployment left Redis at least `steady` ago and every instance heard from
+    /// within `alive` has reached Redis for `steady` since.
     pub async fn all_instances_reach_redis(&self, alive: Duration, steady: Duration) -> Result<bool, StoreError> {
         let query = sqlx::query_scalar(
             "SELECT count(*) > 0 AND bool_and(redis_ok_since IS NOT NULL
                                           AND redis_ok_since <= now() - $2 * interval '1 millisecond')
+                    AND (SELECT changed_at FROM backend_mode) <= now() - $2 * interval '1 millisecond'
              FROM backend_instances WHERE seen_at > now() - $1 * interval '1 millisecond'",
         )
         .bind(alive.as_millis() as i64)
         .bind(steady.as_millis() as i64);
         self.timed(query.fetch_one(&self.pool)).await
+    }
+
+    /// Redis has the show's queue now (it was created or reloaded there).
+    pub async fn mark_loaded_in_redis(&self, show: ShowId) -> Result<(), StoreError> {
+        let mut conn = self.timed(self.pool.acquire()).await?;
+        self.timed(mark_loaded(&mut conn, show)).await
     }
 
     /// Every show's holes.
@@ -204,6 +211,11 @@ impl Database {
         }
         Ok(holes)
     }
+}
+
+async fn mark_loaded(tx: &mut PgConnection, show: ShowId) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE queue_state SET redis_loaded = true WHERE show_id = $1").bind(show).execute(tx).await?;
+    Ok(())
 }
 
 async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) -> Result<ModeRow, StoreError> {

@@ -1,0 +1,109 @@
+//! Places survive a change of backend: joins Redis made that never reached Postgres, and a
+//! show Redis lost, come back when their signed queue tokens are presented, ahead of everyone
+//! who joined after; tokens that prove nothing are refused and create nothing.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use boxoffice::domain::queue::HOLE_SIZE;
+use boxoffice::store::Mode;
+
+use crate::support::{TestApp, spawn_app};
+
+async fn join_token(app: &TestApp, show: i64) -> String {
+    let (user, _) = app.user().await;
+    let reply = app.join(show, &user).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    reply.body["queue_token"].as_str().unwrap().to_string()
+}
+
+async fn statuses(app: &TestApp, show: i64, tokens: &[String]) -> Vec<String> {
+    let mut statuses = Vec::new();
+    for token in tokens {
+        let reply = app.poll(show, token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+        statuses.push(reply.body["status"].as_str().unwrap().to_string());
+    }
+    statuses
+}
+
+async fn places_in_postgres(app: &TestApp, show: i64) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM queue_entries WHERE show_id = $1")
+        .bind(show)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_token_signed_with_another_secret_or_for_another_show_reinstates_nothing() {
+    let app = spawn_app().await;
+    let (show, other) = (app.create_show(1, 4).await, app.create_show(1, 4).await);
+    let user = uuid::Uuid::new_v4();
+    let forged = boxoffice::auth::Tokens::new(
+        &boxoffice::config::Secret::new("an attacker's secret of at least 32 chars"),
+        Duration::from_secs(600),
+    )
+    .issue_queue(user, show, 2)
+    .token;
+    let refused = app.poll(show, &forged).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let elsewhere = app.state.tokens.issue_queue(user, other, 2).token;
+    let wrong = app.poll(show, &elsewhere).await;
+    assert_eq!((wrong.status, wrong.code()), (StatusCode::FORBIDDEN, "wrong_show"));
+    app.drain_events_if_on_redis().await;
+    assert_eq!(places_in_postgres(&app, show).await, 0, "no place was made");
+    let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+    assert_eq!(stats.body["joined_total"], 0);
+}
+
+/// Tests that begin on Redis and take the deployment to Postgres, or make Redis lose a show.
+mod on_redis {
+    use super::*;
+
+    #[tokio::test]
+    async fn joins_redis_never_wrote_behind_keep_their_places_when_postgres_takes_over() {
+        let app = spawn_app().await;
+        let show = app.create_show(1, 4).await;
+        app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
+        let early = vec![join_token(&app, show).await, join_token(&app, show).await];
+        // The write-behind never ran: Postgres has not heard of these two places.
+        app.state.switch.pin(Mode::Postgres).await.unwrap();
+        assert_eq!(statuses(&app, show, &early).await, ["waiting", "waiting"], "reinstated from their tokens");
+        let late = join_token(&app, show).await;
+        let seq = app.state.tokens.verify(&late).unwrap().seq.unwrap();
+        assert_eq!(seq, 1 + HOLE_SIZE, "after the hole left for every place Postgres may not know");
+        assert_eq!(app.poll(show, &late).await.body["position"], 1, "the hole is not counted as users ahead");
+
+        app.configure_queue(show, json!({"admit_per_second": 100.0, "max_active": 2})).await;
+        app.advance(Duration::from_millis(100)).await;
+        let all = [early.clone(), vec![late]].concat();
+        assert_eq!(statuses(&app, show, &all).await, ["active", "active", "waiting"], "earlier joins first");
+        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("boxoffice_backend_mode{mode=\"postgres\"} 1"), "{metrics}");
+        assert!(metrics.contains("boxoffice_queue_reinstated_total"));
+    }
+
+    #[tokio::test]
+    async fn a_show_redis_lost_comes_back_whole_and_its_unrecorded_places_are_reinstated() {
+        let app = spawn_app().await;
+        let show = app.create_show(1, 4).await;
+        app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
+        let recorded = join_token(&app, show).await;
+        app.drain_events("worker").await;
+        let unrecorded = vec![join_token(&app, show).await, join_token(&app, show).await];
+        app.forget_show_in_redis(show).await;
+
+        let late = join_token(&app, show).await;
+        assert_eq!(app.state.tokens.verify(&late).unwrap().seq, Some(2 + HOLE_SIZE), "no seq is handed out twice");
+        let all = [vec![recorded], unrecorded, vec![late]].concat();
+        assert_eq!(statuses(&app, show, &all).await, ["waiting"; 4]);
+        app.configure_queue(show, json!({"admit_per_second": 100.0, "max_active": 3})).await;
+        app.advance(Duration::from_millis(100)).await;
+        assert_eq!(statuses(&app, show, &all).await, ["active", "active", "active", "waiting"], "in join order");
+        app.drain_events("worker").await;
+        assert_eq!(places_in_postgres(&app, show).await, 4, "the reinstated places are recorded");
+    }
+}
