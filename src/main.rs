@@ -1,10 +1,11 @@
-//! The `boxoffice` binary: serve, migrate, seed-demo, admin-token.
+//! The `boxoffice` binary: serve, migrate, seed-demo, admin-token, backend.
 
 use std::time::Duration;
 
 use boxoffice::app::Application;
 use boxoffice::auth::Tokens;
 use boxoffice::config::Settings;
+use boxoffice::store::Mode;
 use boxoffice::store::postgres::Database;
 use boxoffice::{seed, telemetry};
 use clap::{Parser, Subcommand};
@@ -29,6 +30,13 @@ enum Command {
         /// Hours the token stays valid.
         #[arg(long, default_value_t = 12)]
         hours: u64,
+    },
+    /// Show or set the deployment's backend: `postgres` moves it to the Postgres fallback and
+    /// keeps it there (maintenance), `redis` keeps it on Redis (no automatic fallback),
+    /// `auto` lets it switch by itself again (back to Redis once every instance reaches it).
+    Backend {
+        #[arg(value_parser = ["postgres", "redis", "auto"])]
+        set: Option<String>,
     },
     /// Print the OpenAPI document.
     #[command(hide = true)]
@@ -61,6 +69,18 @@ async fn main() -> anyhow::Result<()> {
         Command::AdminToken { hours } => {
             let tokens = Tokens::new(&settings.auth.jwt_secret, settings.auth.user_token_ttl);
             println!("{}", tokens.issue_admin(Duration::from_secs(hours * 3600)).token);
+            Ok(())
+        }
+        Command::Backend { set } => {
+            let db = Database::connect_lazy(&settings.database)?;
+            let row = match set.as_deref() {
+                Some("postgres") => db.pin_mode(Mode::Postgres).await?,
+                Some("redis") => db.pin_mode(Mode::Redis).await?,
+                Some(_) => db.unpin_mode().await?,
+                None => db.mode().await?,
+            };
+            let how = if row.pinned { "pinned" } else { "automatic" };
+            println!("{} (epoch {}, {how})", row.mode.as_str(), row.epoch);
             Ok(())
         }
         Command::Openapi => unreachable!("handled above"),

@@ -19,6 +19,10 @@ use crate::store::{HoldStore, Mode, QueueStore, StoreError};
 use crate::worker::ShowList;
 use crate::worker::write_behind::Lag;
 
+/// How stale a cached cursor may be while Postgres serves (an instance that doesn't run the
+/// admission ticker hears of admissions only by asking).
+pub const CURSOR_MAX_AGE_ON_POSTGRES: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub struct AppState {
     pub settings: Settings,
     pub db: Database,
@@ -81,6 +85,12 @@ impl AppState {
         Ok(())
     }
 
+    /// Whether the catalog cache in Redis is in use (the deployment is on Redis). Otherwise
+    /// Postgres answers catalog reads, and the rebuild reloads the cache.
+    pub fn cache_catalog_in_redis(&self) -> bool {
+        self.switch.mode() == Mode::Redis
+    }
+
     /// The show's seat map: from memory, else the Redis cache, else Postgres.
     pub async fn seat_map(&self, show: ShowId) -> Result<Arc<SeatMap>, StoreError> {
         if let Some(map) = self.seat_maps.get(show) {
@@ -123,9 +133,15 @@ impl AppState {
         Ok(all.into_iter().filter(|c| only.is_none_or(|id| c.id == id)).collect())
     }
 
-    /// The admission cursor of a show: this instance's cached value, or the store's on a miss.
+    /// The admission cursor of a show: this instance's cached value, or the store's on a
+    /// miss. On Redis, Pub/Sub keeps the cache current; on Postgres, which has none, a value
+    /// older than [`CURSOR_MAX_AGE_ON_POSTGRES`] is read again.
     pub async fn cursor(&self, show: ShowId) -> Result<i64, StoreError> {
-        if let Some(cursor) = self.cursors.get(show) {
+        let max_age = match self.switch.mode() {
+            Mode::Redis => None,
+            _ => Some(CURSOR_MAX_AGE_ON_POSTGRES),
+        };
+        if let Some(cursor) = self.cursors.get_fresh(show, max_age) {
             return Ok(cursor);
         }
         let cursor = self.queue.cursor(show).await?;

@@ -7,8 +7,9 @@
 //! only moves forward, so positions computed from it never go up on one instance.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -19,31 +20,52 @@ use crate::domain::queue::{AdmissionRate, Hole};
 struct ShowCursor {
     cursor: AtomicI64,
     rate: Mutex<AdmissionRate>,
+    /// When it was last observed, in ms since the cache was made.
+    seen_ms: AtomicU64,
 }
 
-#[derive(Default)]
 pub struct Cursors {
+    started: Instant,
     shows: RwLock<HashMap<ShowId, Arc<ShowCursor>>>,
     /// Every show's holes (seqs no waiting place has), which positions skip.
     holes: RwLock<HashMap<ShowId, Arc<[Hole]>>>,
 }
 
+impl Default for Cursors {
+    fn default() -> Self {
+        Self { started: Instant::now(), shows: RwLock::default(), holes: RwLock::default() }
+    }
+}
+
 impl Cursors {
     pub fn get(&self, show: ShowId) -> Option<i64> {
-        self.shows.read().expect("cursor lock").get(&show).map(|s| s.cursor.load(Ordering::Acquire))
+        self.get_fresh(show, None)
+    }
+
+    /// The cursor, if known and (with `max_age`) observed that recently.
+    pub fn get_fresh(&self, show: ShowId, max_age: Option<Duration>) -> Option<i64> {
+        let shows = self.shows.read().unwrap_or_else(|e| e.into_inner());
+        let entry = shows.get(&show)?;
+        let age = self.now_ms().saturating_sub(entry.seen_ms.load(Ordering::Acquire));
+        max_age.is_none_or(|max| age <= max.as_millis() as u64).then(|| entry.cursor.load(Ordering::Acquire))
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Records a cursor value seen for the show; older values than the one known are ignored.
     pub fn observe(&self, show: ShowId, cursor: i64) {
         let entry = self.entry(show);
         let known = entry.cursor.fetch_max(cursor, Ordering::AcqRel).max(cursor);
-        entry.rate.lock().expect("rate lock").observe(Instant::now(), known);
+        entry.seen_ms.store(self.now_ms(), Ordering::Release);
+        entry.rate.lock().unwrap_or_else(|e| e.into_inner()).observe(Instant::now(), known);
     }
 
     /// Users admitted per second recently, if known.
     pub fn rate(&self, show: ShowId) -> Option<f64> {
-        let shows = self.shows.read().expect("cursor lock");
-        shows.get(&show)?.rate.lock().expect("rate lock").per_second(Instant::now())
+        let shows = self.shows.read().unwrap_or_else(|e| e.into_inner());
+        shows.get(&show)?.rate.lock().unwrap_or_else(|e| e.into_inner()).per_second(Instant::now())
     }
 
     /// Every known cursor, to hand over when the deployment switches stores.
@@ -64,21 +86,29 @@ impl Cursors {
     }
 
     fn entry(&self, show: ShowId) -> Arc<ShowCursor> {
-        if let Some(entry) = self.shows.read().expect("cursor lock").get(&show) {
+        if let Some(entry) = self.shows.read().unwrap_or_else(|e| e.into_inner()).get(&show) {
             return entry.clone();
         }
-        self.shows.write().expect("cursor lock").entry(show).or_default().clone()
+        self.shows.write().unwrap_or_else(|e| e.into_inner()).entry(show).or_default().clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn an_unknown_show_has_no_cursor() {
         assert_eq!(Cursors::default().get(1), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cursor_older_than_asked_for_is_not_given() {
+        let cursors = Cursors::default();
+        cursors.observe(1, 10);
+        tokio::time::advance(Duration::from_millis(600)).await;
+        assert_eq!(cursors.get_fresh(1, Some(Duration::from_millis(500))), None);
+        assert_eq!(cursors.get(1), Some(10), "without a bound, any age will do");
     }
 
     #[test]

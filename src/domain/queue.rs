@@ -130,6 +130,30 @@ pub fn in_hole(seq: i64, holes: &[Hole]) -> bool {
     holes.iter().any(|h| h.contains(seq))
 }
 
+/// The seqs after the cursor, up to `last_seq`, that are neither in a hole nor among `seqs`
+/// (ascending), as holes: Redis' waiting list must have an entry for every seq it doesn't
+/// skip, so a place no store has (never recorded) is skipped like a hole.
+pub fn gaps(seqs: &[i64], cursor: i64, last_seq: i64, holes: &[Hole]) -> Vec<Hole> {
+    let next_after = |seq: i64| {
+        let mut next = seq + 1;
+        while let Some(hole) = holes.iter().find(|h| h.contains(next)) {
+            next = hole.hi;
+        }
+        next
+    };
+    let mut found = Vec::new();
+    let mut expected = next_after(cursor);
+    for &seq in seqs.iter().chain(std::iter::once(&(last_seq + 1))) {
+        while expected < seq {
+            let end = holes.iter().map(|h| h.lo).filter(|lo| (expected + 1..seq).contains(lo)).min().unwrap_or(seq);
+            found.push(Hole { lo: expected, hi: end });
+            expected = next_after(end - 1);
+        }
+        expected = expected.max(next_after(seq));
+    }
+    found
+}
+
 /// 1 for the next user to be admitted: the seqs after the cursor and before this one that
 /// are not in a hole, plus one. `None` once the cursor has passed `seq`, or for a seq in a
 /// hole: only the store can say where such a place stands.
@@ -308,6 +332,17 @@ mod tests {
         assert_eq!(position(first_after, 10, &holes), Some(1));
         assert_eq!(position(first_after + 3, 20, &holes), Some(4), "a cursor inside the hole");
         assert_eq!(position(12, 5, &holes), None, "a seq in a hole is for the store to place");
+    }
+
+    #[test]
+    fn seqs_no_store_has_become_holes_and_known_holes_are_not_gaps() {
+        let holes = [Hole { lo: 5, hi: 10 }];
+        assert_eq!(gaps(&[2, 3, 4, 10, 11], 1, 11, &holes), vec![]);
+        assert_eq!(
+            gaps(&[3, 10], 1, 12, &holes),
+            vec![Hole { lo: 2, hi: 3 }, Hole { lo: 4, hi: 5 }, Hole { lo: 11, hi: 13 }]
+        );
+        assert_eq!(gaps(&[], 0, 0, &[]), vec![]);
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub async fn create_concert(
 ) -> Result<HttpResponse, ApiError> {
     let title = validate_title(&body.title).map_err(|e| ApiError::unprocessable("invalid_title", e))?;
     let id = state.db.create_concert(&title).await?;
+    if !state.cache_catalog_in_redis() {
+        return Ok(HttpResponse::Created().json(ConcertCreated { id, title }));
+    }
     if let Err(error) = state.catalog.put_concert(id, &title).await {
         tracing::warn!(%error, concert = id, "concert saved, catalog cache not updated");
         state.catalog.forget_loaded().await;
@@ -108,9 +111,12 @@ pub async fn create_show(
 
 /// Postgres has the show; the cache learns of it now, or reloads on its next read.
 async fn cache_new_show(state: &AppState, show: &ShowInfo) {
-    let cached = match state.catalog.put_show(show).await {
-        Ok(()) => state.load_show(show.id).await,
-        Err(e) => Err(e),
+    let cached = match state.cache_catalog_in_redis() {
+        true => match state.catalog.put_show(show).await {
+            Ok(()) => state.load_show(show.id).await,
+            Err(e) => Err(e),
+        },
+        false => state.load_show(show.id).await,
     };
     if let Err(error) = cached {
         tracing::warn!(%error, show = show.id, "show saved, catalog cache not updated");

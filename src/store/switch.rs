@@ -27,6 +27,7 @@ use super::postgres::mode::ModeRow;
 use super::postgres::queue::PgQueue;
 use super::postgres::snapshot::show_snapshot;
 use super::redis::Redis;
+use super::redis::catalog::CatalogCache;
 use super::redis::holds::RedisHolds;
 use super::redis::queue::RedisQueue;
 use super::redis::rebuild::rebuild_show;
@@ -225,7 +226,8 @@ impl Switch {
             rebuild_show(&self.redis, &snapshot).await?;
             self.db.mark_loaded_in_redis(*show).await?;
         }
-        Ok(())
+        // Catalog changes made meanwhile went to Postgres only.
+        CatalogCache::new(self.redis.clone()).load(&self.db.concerts().await?).await
     }
 
     /// Makes sure Redis has the show (queue and all), reloading it from Postgres if Redis

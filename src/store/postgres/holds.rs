@@ -216,19 +216,11 @@ impl PgHolds {
         Ok(if missing.is_empty() { HoldCheck::AllHeld } else { HoldCheck::Missing(missing) })
     }
 
-    /// Runs `work` in a fenced transaction of its own.
     async fn fenced<T>(
         &self,
         work: impl for<'c> AsyncFnOnce(&'c mut PgConnection, DateTime<Utc>) -> Result<T, sqlx::Error>,
     ) -> Result<T, StoreError> {
-        self.db
-            .bounded(async {
-                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
-                let outcome = work(&mut tx, now).await?;
-                tx.commit().await?;
-                Ok(outcome)
-            })
-            .await
+        self.db.fenced(self.clock.injected(), async |tx, now| Ok(work(tx, now).await?)).await
     }
 
     async fn now(&self) -> Result<DateTime<Utc>, StoreError> {

@@ -89,6 +89,22 @@ impl Database {
         Ok((tx, now))
     }
 
+    /// Runs `work` in a fenced transaction of its own (see [`Self::begin_fenced`]), bounded
+    /// by the timeout.
+    pub async fn fenced<T>(
+        &self,
+        injected: Option<DateTime<Utc>>,
+        work: impl for<'c> AsyncFnOnce(&'c mut sqlx::PgConnection, DateTime<Utc>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.bounded(async {
+            let (mut tx, now) = self.begin_fenced(injected).await?;
+            let outcome = work(&mut tx, now).await?;
+            tx.commit().await?;
+            Ok(outcome)
+        })
+        .await
+    }
+
     pub async fn ping(&self) -> bool {
         self.timed(sqlx::query("SELECT 1").execute(&self.pool)).await.is_ok()
     }

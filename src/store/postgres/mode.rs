@@ -168,6 +168,13 @@ impl Database {
         self.mode().await
     }
 
+    /// Lets the deployment switch by itself again.
+    pub async fn unpin_mode(&self) -> Result<ModeRow, StoreError> {
+        let query = sqlx::query("UPDATE backend_mode SET pinned = false");
+        self.timed(query.execute(&self.pool)).await?;
+        self.mode().await
+    }
+
     /// This instance is alive and has reached Redis without a failure for `redis_ok_for`
     /// (measured here, dated by the Postgres clock, so instances' clocks don't matter).
     pub async fn heartbeat(&self, instance: &str, redis_ok_for: Option<Duration>) -> Result<(), StoreError> {

@@ -259,16 +259,14 @@ impl PgQueue {
 
     async fn claim_session(&self, show: ShowId, seq: i64) -> Result<Option<i64>, StoreError> {
         self.db
-            .bounded(async {
-                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
-                claim(&mut tx, show, &[seq], now).await?;
+            .fenced(self.clock.injected(), async |tx, now| {
+                claim(tx, show, &[seq], now).await?;
                 let until: Option<DateTime<Utc>> =
                     sqlx::query_scalar("SELECT active_until FROM queue_entries WHERE show_id = $1 AND seq = $2")
                         .bind(show)
                         .bind(seq)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(tx)
                         .await?;
-                tx.commit().await?;
                 Ok(until.map(|u| u.timestamp_millis()))
             })
             .await
@@ -414,8 +412,7 @@ impl QueueStore for PgQueue {
     #[tracing::instrument(skip(self))]
     async fn reinstate(&self, show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError> {
         self.db
-            .bounded(async {
-                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
+            .fenced(self.clock.injected(), async |tx, now| {
                 sqlx::query(concat!(
                     "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
                      SELECT $1, $2, $3, $4 WHERE NOT EXISTS (
@@ -427,9 +424,8 @@ impl QueueStore for PgQueue {
                 .bind(seq)
                 .bind(user)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(tx)
                 .await?;
-                tx.commit().await?;
                 Ok(())
             })
             .await
@@ -438,8 +434,7 @@ impl QueueStore for PgQueue {
     #[tracing::instrument(skip(self))]
     async fn leave(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
         self.db
-            .bounded(async {
-                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
+            .fenced(self.clock.injected(), async |tx, now| {
                 let seqs: Vec<i64> = sqlx::query_scalar(concat!(
                     "SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND ",
                     live!(),
@@ -449,8 +444,7 @@ impl QueueStore for PgQueue {
                 .bind(user)
                 .fetch_all(&mut *tx)
                 .await?;
-                end_places(&mut tx, show, &seqs, "left_at", now).await?;
-                tx.commit().await?;
+                end_places(tx, show, &seqs, "left_at", now).await?;
                 Ok(!seqs.is_empty())
             })
             .await
@@ -458,14 +452,7 @@ impl QueueStore for PgQueue {
 
     #[tracing::instrument(skip(self))]
     async fn admit(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
-        self.db
-            .bounded(async {
-                let (mut tx, now) = self.db.begin_fenced(self.clock.injected()).await?;
-                let tick = self.admit_in(&mut tx, show, now, max_batch).await?;
-                tx.commit().await?;
-                Ok(tick)
-            })
-            .await
+        self.db.fenced(self.clock.injected(), async |tx, now| self.admit_in(tx, show, now, max_batch).await).await
     }
 
     async fn cursor(&self, show: ShowId) -> Result<i64, StoreError> {

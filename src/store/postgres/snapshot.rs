@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::queue::live;
-use crate::domain::queue::{Hole, in_hole};
+use crate::domain::queue::{Hole, gaps, in_hole};
 use crate::domain::{SeatId, ShowId};
 use crate::store::StoreError;
 use crate::store::snapshot::ShowSnapshot;
@@ -77,6 +77,13 @@ pub async fn show_snapshot(
         now_ms: now.timestamp_millis(),
     };
     places.iter().for_each(|place| sort_place(&mut snapshot, place));
+    let on_list: Vec<i64> =
+        places.iter().map(|p| p.seq).filter(|seq| *seq > cursor && !in_hole(*seq, &snapshot.holes)).collect();
+    let missing = gaps(&on_list, cursor, last_seq, &snapshot.holes);
+    if !missing.is_empty() {
+        tracing::warn!(show, ?missing, "places no store recorded: skipped as holes");
+        snapshot.holes.extend(missing);
+    }
     Ok(snapshot)
 }
 
