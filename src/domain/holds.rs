@@ -1,6 +1,8 @@
 //! What a valid seat request looks like, before any store is asked.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+use uuid::Uuid;
 
 use super::SeatId;
 
@@ -53,9 +55,62 @@ pub fn validate_seat_request(ids: &[SeatId], is_seat_of_show: impl Fn(SeatId) ->
     Ok(())
 }
 
+/// What a batch of hold requests is decided against: the seats sold, who holds which seat
+/// now, and which requesters are active. Requests are decided one after another, each seeing
+/// the holds the ones before it took, exactly as separate requests would be.
+#[derive(Debug, Default)]
+pub struct SeatBook {
+    pub sold: HashSet<SeatId>,
+    pub holders: HashMap<SeatId, Uuid>,
+    pub active: HashSet<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldDecision {
+    Held,
+    /// Held by someone else or sold; nothing was held.
+    Unavailable(Vec<SeatId>),
+    NotActive,
+    OverLimit,
+}
+
+impl SeatBook {
+    /// All of `seats` for `user`, or none of them; a user holds at most `limit` seats.
+    pub fn decide(&mut self, user: Uuid, seats: &[SeatId], limit: usize) -> HoldDecision {
+        if !self.active.contains(&user) {
+            return HoldDecision::NotActive;
+        }
+        let taken = |seat: &SeatId| self.sold.contains(seat) || self.holders.get(seat).is_some_and(|h| *h != user);
+        let unavailable: Vec<SeatId> = seats.iter().copied().filter(taken).collect();
+        if !unavailable.is_empty() {
+            return HoldDecision::Unavailable(unavailable);
+        }
+        let mine = self.holders.values().filter(|h| **h == user).count();
+        let fresh = seats.iter().filter(|seat| !self.holders.contains_key(seat)).count();
+        if mine + fresh > limit {
+            return HoldDecision::OverLimit;
+        }
+        self.holders.extend(seats.iter().map(|seat| (*seat, user)));
+        HoldDecision::Held
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_is_decided_in_order_all_or_nothing_within_the_limit() {
+        let (a, b, idle) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut book = SeatBook { sold: HashSet::from([9]), active: HashSet::from([a, b]), ..Default::default() };
+        assert_eq!(book.decide(idle, &[1], 4), HoldDecision::NotActive);
+        assert_eq!(book.decide(a, &[1, 2], 4), HoldDecision::Held);
+        assert_eq!(book.decide(b, &[2, 3], 4), HoldDecision::Unavailable(vec![2]), "the earlier request won");
+        assert_eq!(book.decide(b, &[3, 9], 4), HoldDecision::Unavailable(vec![9]), "sold");
+        assert_eq!(book.holders.get(&3), None, "a refused request holds nothing");
+        assert_eq!(book.decide(a, &[1, 2, 3], 3), HoldDecision::Held, "re-holding my own seats counts them once");
+        assert_eq!(book.decide(a, &[4], 3), HoldDecision::OverLimit);
+    }
 
     fn known(id: SeatId) -> bool {
         (1..=10).contains(&id)

@@ -1,5 +1,5 @@
-//! Reservations: the holds are checked in Redis, then the sale commits in Postgres, whose
-//! unique (show, seat) key is the final word; only then is Redis told.
+//! Reservations: the holds are checked, then the sale commits in Postgres, whose unique
+//! (show, seat) key is the final word (on the Postgres fallback, all in one transaction).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::{SeatId, ShowId};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::HoldCheck;
+use crate::store::NotSold;
 use crate::store::postgres::reservations::{Reservation, Sale, fingerprint};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -86,38 +86,28 @@ pub async fn reserve(
     if let Some(earlier) = earlier_answer(&state, auth.user, key.as_deref(), show, seats).await? {
         return Ok(earlier);
     }
-    // The holds must outlive the sale's transaction, whose every call is bounded by the
+    // Checked holds must outlive the sale's transaction, whose every call is bounded by the
     // Postgres timeout (and there are a few).
     let keep = state.settings.database.timeout * 4;
-    let refusal = match state.holds.check(show, auth.user, seats, keep).await? {
-        HoldCheck::AllHeld => None,
-        HoldCheck::Sold(sold) => Some(seats_sold(sold)),
-        HoldCheck::Missing(missing) => {
-            Some(ApiError::conflict("hold_missing", "hold every seat before confirming").with_seat_ids(missing))
+    let refusal = match state.switch.sell(show, auth.user, seats, key.as_deref(), keep).await? {
+        Ok(Sale::Created(reservation)) => {
+            metrics::counter!("boxoffice_reservations_total").increment(1);
+            return Ok(HttpResponse::Created().json(ReservationView::from(reservation)));
+        }
+        Ok(Sale::Replayed(earlier)) => return Ok(HttpResponse::Ok().json(ReservationView::from(earlier))),
+        Ok(Sale::SeatsTaken(taken)) => {
+            metrics::counter!("boxoffice_double_sale_refused_total").increment(1);
+            return Err(seats_sold(taken));
+        }
+        Ok(Sale::KeyReused) => return Err(key_reused()),
+        Err(NotSold::Sold(sold)) => seats_sold(sold),
+        Err(NotSold::NotHeld(missing)) => {
+            ApiError::conflict("hold_missing", "hold every seat before confirming").with_seat_ids(missing)
         }
     };
-    if let Some(refusal) = refusal {
-        // A request with the same key may have sold these seats since we looked: a retry
-        // racing its original gets the original's answer, not a 409.
-        return earlier_answer(&state, auth.user, key.as_deref(), show, seats).await?.ok_or(refusal);
-    }
-    match state.db.sell(show, auth.user, seats, key.as_deref()).await? {
-        Sale::Created(reservation) => {
-            metrics::counter!("boxoffice_reservations_total").increment(1);
-            if let Err(error) = state.holds.complete_sale(show, auth.user, seats).await {
-                // The sale stands; the holds lapse by themselves and Postgres refuses a resale.
-                tracing::warn!(%error, "sale committed, redis not updated");
-            }
-            Ok(HttpResponse::Created().json(ReservationView::from(reservation)))
-        }
-        Sale::Replayed(earlier) => Ok(HttpResponse::Ok().json(ReservationView::from(earlier))),
-        Sale::SeatsTaken(taken) => {
-            metrics::counter!("boxoffice_double_sale_refused_total").increment(1);
-            let _ = state.holds.mark_sold(show, &taken).await;
-            Err(seats_sold(taken))
-        }
-        Sale::KeyReused => Err(key_reused()),
-    }
+    // A request with the same key may have sold these seats since we looked: a retry racing
+    // its original gets the original's answer, not a 409.
+    earlier_answer(&state, auth.user, key.as_deref(), show, seats).await?.ok_or(refusal)
 }
 
 /// The reservation an earlier request with this Idempotency-Key made, as a 200.

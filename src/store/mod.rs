@@ -192,6 +192,26 @@ pub enum HoldCheck {
     Missing(Vec<SeatId>),
 }
 
+/// Why a sale was refused before Postgres' arbiter was asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotSold {
+    /// These seats are sold already.
+    Sold(Vec<SeatId>),
+    /// These seats are not held by the buyer.
+    NotHeld(Vec<SeatId>),
+}
+
+impl HoldCheck {
+    /// Why the seats can't be sold, if they can't.
+    pub fn refusal(self) -> Option<NotSold> {
+        match self {
+            Self::AllHeld => None,
+            Self::Sold(seats) => Some(NotSold::Sold(seats)),
+            Self::Missing(seats) => Some(NotSold::NotHeld(seats)),
+        }
+    }
+}
+
 #[async_trait]
 pub trait HoldStore: Send + Sync {
     /// Holds every seat for the user, or none of them.

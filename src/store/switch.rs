@@ -25,6 +25,7 @@ use super::postgres::Database;
 use super::postgres::holds::PgHolds;
 use super::postgres::mode::ModeRow;
 use super::postgres::queue::PgQueue;
+use super::postgres::reservations::Sale;
 use super::postgres::snapshot::show_snapshot;
 use super::redis::Redis;
 use super::redis::catalog::CatalogCache;
@@ -32,8 +33,8 @@ use super::redis::holds::RedisHolds;
 use super::redis::queue::RedisQueue;
 use super::redis::rebuild::rebuild_show;
 use super::{
-    AdmissionTick, HoldCheck, HoldOutcome, HoldStore, JoinOutcome, Mode, Presence, QueueCounts, QueueStore, SeatStates,
-    StoreError, Unavailable, UserHolds,
+    AdmissionTick, HoldCheck, HoldOutcome, HoldStore, JoinOutcome, Mode, NotSold, Presence, QueueCounts, QueueStore,
+    SeatStates, StoreError, Unavailable, UserHolds,
 };
 use crate::cache::Cursors;
 use crate::clock::Clock;
@@ -269,6 +270,40 @@ impl Switch {
         metrics::counter!("boxoffice_queue_reinstated_total").increment(1);
         self.reinstate(show, user, seq).await?;
         self.presence(show, user).await
+    }
+
+    /// Sells held seats, or says why not (`Err`: sold, or not held by the user). On Postgres
+    /// it is one transaction: the holds checked, the sale recorded, the holds released and
+    /// the slot given back. On Redis the holds are checked (and kept for `keep`) in Redis,
+    /// the sale commits in Postgres, whose primary key decides it, then Redis is told.
+    pub async fn sell(
+        &self,
+        show: ShowId,
+        user: Uuid,
+        seats: &[SeatId],
+        idempotency_key: Option<&str>,
+        keep: Duration,
+    ) -> Result<Result<Sale, NotSold>, StoreError> {
+        if self.mode() != Mode::Redis {
+            match self.db.sell_held(self.clock.injected(), show, user, seats, idempotency_key).await {
+                Err(StoreError::ModeChanged) => self.refresh().await.map(drop)?,
+                other => return other,
+            }
+        }
+        if let Some(refusal) = self.check(show, user, seats, keep).await?.refusal() {
+            return Ok(Err(refusal));
+        }
+        let sale = self.db.sell(show, user, seats, idempotency_key).await?;
+        let told = match &sale {
+            Sale::Created(_) => self.complete_sale(show, user, seats).await,
+            Sale::SeatsTaken(taken) => self.mark_sold(show, taken).await,
+            _ => Ok(()),
+        };
+        if let Err(error) = told {
+            // The sale stands; the holds lapse by themselves and Postgres refuses a resale.
+            tracing::warn!(%error, "sale decided in postgres, holds not updated");
+        }
+        Ok(Ok(sale))
     }
 
     async fn route<'a, T>(&'a self, show: ShowId, op: impl Op<'a, T>) -> Result<T, StoreError> {

@@ -1,12 +1,12 @@
 //! Seat holds on Postgres, the fallback while Redis can't serve: a `holds` row per held seat
-//! (its primary key is the seat), taken all-or-nothing. The upsert takes a seat only when it
-//! is free, lapsed or already the user's, so of two racing users exactly one gets it; seats
-//! are locked in seat order, so two multi-seat holds can't deadlock.
+//! (its primary key is the seat, so no seat has two holders), taken all-or-nothing.
 //!
-//! The hold requests of a show that arrive together go as one transaction, decided one after
-//! another (as on Redis): a storm of a thousand requests for one seat is a few transactions,
-//! not a thousand queued on one row lock.
+//! The hold requests of a show that arrive together go as one transaction (the same batching
+//! as on Redis), decided in memory one after another under a per-show lock: a storm of a
+//! thousand requests for one seat is a few transactions of a few statements each, not a
+//! thousand transactions queued on one row lock.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +18,15 @@ use uuid::Uuid;
 use super::Database;
 use super::queue::{end_places, live};
 use crate::clock::Clock;
+use crate::domain::holds::{HoldDecision, SeatBook};
 use crate::domain::{SeatId, ShowId};
 use crate::store::batch::{BatchCall, Batcher, Limits};
-use crate::store::{HoldCheck, HoldOutcome, HoldStore, SeatStates, StoreError, Unavailable, UserHolds};
+use crate::store::{HoldCheck, HoldOutcome, HoldStore, NotSold, SeatStates, StoreError, Unavailable, UserHolds};
 
 type HoldRequest = (Uuid, Vec<SeatId>);
+
+/// With the show id: one hold batch of a show at a time, across instances.
+const HOLDS_LOCK: i32 = 7407;
 
 pub struct PgHolds {
     db: Database,
@@ -43,59 +47,109 @@ impl PgHolds {
     }
 }
 
+/// One transaction for a batch of hold requests, decided in memory one after another (see
+/// [`SeatBook`]) against what Postgres holds, under a per-show lock (so batches from several
+/// instances don't decide against the same stale state): a few statements per batch, not
+/// per request.
 async fn hold_batch(
     db: &Database,
     injected: Option<DateTime<Utc>>,
     show: ShowId,
     requests: Vec<HoldRequest>,
 ) -> Result<Vec<HoldOutcome>, StoreError> {
-    let (mut tx, now) = db.begin_fenced(injected).await?;
-    let mut outcomes = Vec::with_capacity(requests.len());
-    for (user, seats) in &requests {
-        outcomes.push(hold_in(&mut tx, show, *user, seats, now).await?);
-    }
-    tx.commit().await?;
-    Ok(outcomes)
+    db.fenced(injected, async |tx, now| {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(HOLDS_LOCK)
+            .bind(show as i32)
+            .execute(&mut *tx)
+            .await?;
+        let (ttl_s, limit): (i32, i32) =
+            sqlx::query_as("SELECT hold_ttl_s, max_seats_per_user FROM queue_configs WHERE show_id = $1")
+                .bind(show)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
+        let users: Vec<Uuid> = requests.iter().map(|(user, _)| *user).collect();
+        let seats: Vec<SeatId> = requests.iter().flat_map(|(_, seats)| seats.iter().copied()).collect();
+        let mut book = seat_book(tx, show, &users, &seats, now).await?;
+        let until = now + chrono::Duration::seconds(i64::from(ttl_s));
+        let (mut outcomes, mut taken) = (Vec::with_capacity(requests.len()), Vec::new());
+        for (user, seats) in &requests {
+            outcomes.push(match book.decide(*user, seats, limit as usize) {
+                HoldDecision::Held => {
+                    taken.extend(seats.iter().map(|seat| (*seat, *user)));
+                    HoldOutcome::Held { expires_at_ms: until.timestamp_millis() }
+                }
+                HoldDecision::Unavailable(seats) => HoldOutcome::Unavailable(seats),
+                HoldDecision::NotActive => HoldOutcome::NotActive,
+                HoldDecision::OverLimit => HoldOutcome::OverLimit { limit: limit as u32 },
+            });
+        }
+        claim_sessions(tx, show, &book.active, now).await?;
+        take_seats(tx, show, &taken, until).await?;
+        Ok(outcomes)
+    })
+    .await
 }
 
-/// The seats of `seats` that are in `taken`, in request order.
-fn in_request_order(seats: &[SeatId], taken: &[SeatId]) -> Vec<SeatId> {
-    seats.iter().copied().filter(|s| taken.contains(s)).collect()
-}
-
-/// The user's live admitted place, locked (it serialises one user's hold requests, so the
-/// per-user limit holds); claims the session on the first request. `None`: not active.
-async fn lock_active_place(
+/// What the batch is decided against, with the requesters' places and the seats' holds
+/// locked.
+async fn seat_book(
     tx: &mut PgConnection,
     show: ShowId,
-    user: Uuid,
+    users: &[Uuid],
+    seats: &[SeatId],
     now: DateTime<Utc>,
-) -> Result<Option<i64>, sqlx::Error> {
-    let place: Option<(i64, bool)> = sqlx::query_as(concat!(
-        "SELECT seq, claimed_at IS NOT NULL FROM queue_entries
-         WHERE show_id = $1 AND user_id = $2 AND admitted_at IS NOT NULL AND active_until > $3 AND ",
+) -> Result<SeatBook, sqlx::Error> {
+    let active: Vec<Uuid> = sqlx::query_scalar(concat!(
+        "SELECT user_id FROM queue_entries
+         WHERE show_id = $1 AND user_id = ANY($2) AND admitted_at IS NOT NULL AND active_until > $3 AND ",
         live!(),
-        " ORDER BY seq LIMIT 1 FOR UPDATE"
+        " FOR UPDATE"
     ))
     .bind(show)
-    .bind(user)
+    .bind(users)
     .bind(now)
-    .fetch_optional(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    let Some((seq, claimed)) = place else { return Ok(None) };
-    if !claimed {
-        sqlx::query(
-            "UPDATE queue_entries SET claimed_at = $3,
-                    active_until = $3 + make_interval(secs => (SELECT session_ttl_s FROM queue_configs WHERE show_id = $1))
-             WHERE show_id = $1 AND seq = $2",
-        )
-        .bind(show)
-        .bind(seq)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(Some(seq))
+    let holders: Vec<(SeatId, Uuid)> = sqlx::query_as(
+        "SELECT seat_id, user_id FROM holds
+         WHERE show_id = $1 AND (seat_id = ANY($2) OR user_id = ANY($3)) AND expires_at > $4 FOR UPDATE",
+    )
+    .bind(show)
+    .bind(seats)
+    .bind(users)
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(SeatBook {
+        sold: sold_among(tx, show, seats).await?.into_iter().collect(),
+        holders: holders.into_iter().collect(),
+        active: active.into_iter().collect(),
+    })
+}
+
+/// The first request after admission turns the claim window into the full session (as on
+/// Redis, whether or not the seats were available).
+async fn claim_sessions(
+    tx: &mut PgConnection,
+    show: ShowId,
+    users: &HashSet<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let users: Vec<Uuid> = users.iter().copied().collect();
+    sqlx::query(concat!(
+        "UPDATE queue_entries SET claimed_at = $3,
+                active_until = $3 + make_interval(secs => (SELECT session_ttl_s FROM queue_configs WHERE show_id = $1))
+         WHERE show_id = $1 AND user_id = ANY($2) AND claimed_at IS NULL AND admitted_at IS NOT NULL AND ",
+        live!()
+    ))
+    .bind(show)
+    .bind(&users)
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 async fn sold_among(tx: &mut PgConnection, show: ShowId, seats: &[SeatId]) -> Result<Vec<SeatId>, sqlx::Error> {
@@ -106,116 +160,90 @@ async fn sold_among(tx: &mut PgConnection, show: ShowId, seats: &[SeatId]) -> Re
         .await
 }
 
-/// Holds each seat unless someone else holds it now; returns the seats it got.
+/// Writes the holds the batch took (decided under the show's lock).
 async fn take_seats(
     tx: &mut PgConnection,
     show: ShowId,
-    user: Uuid,
-    seats: &[SeatId],
-    now: DateTime<Utc>,
+    taken: &[(SeatId, Uuid)],
     until: DateTime<Utc>,
-) -> Result<Vec<SeatId>, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<(), sqlx::Error> {
+    if taken.is_empty() {
+        return Ok(());
+    }
+    let (seats, users): (Vec<SeatId>, Vec<Uuid>) = taken.iter().copied().unzip();
+    sqlx::query(
         "INSERT INTO holds (show_id, seat_id, user_id, expires_at)
-         SELECT $1, seat, $3, $5 FROM UNNEST($2::bigint[]) AS s(seat) ORDER BY seat
-         ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at
-         WHERE holds.user_id = EXCLUDED.user_id OR holds.expires_at <= $4
-         RETURNING seat_id",
+         SELECT $1, seat, user_id, $4 FROM UNNEST($2::bigint[], $3::uuid[]) AS t(seat, user_id) ORDER BY seat
+         ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at",
     )
     .bind(show)
-    .bind(seats)
-    .bind(user)
-    .bind(now)
+    .bind(&seats)
+    .bind(&users)
     .bind(until)
-    .fetch_all(tx)
-    .await
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
-/// One hold request, all or nothing; claims the session (as on Redis, even when the seats
-/// are not available).
-async fn hold_in(
+/// The seats of `seats` that are in `taken`, in request order.
+fn in_request_order(seats: &[SeatId], taken: &[SeatId]) -> Vec<SeatId> {
+    seats.iter().copied().filter(|s| taken.contains(s)).collect()
+}
+
+/// Why the user can't buy these seats now (some are sold, or not held by the user), if they
+/// can; the user's holds on them are locked and kept until at least `keep_until`.
+pub(super) async fn refusal(
     tx: &mut PgConnection,
     show: ShowId,
     user: Uuid,
     seats: &[SeatId],
     now: DateTime<Utc>,
-) -> Result<HoldOutcome, sqlx::Error> {
-    if lock_active_place(tx, show, user, now).await?.is_none() {
-        return Ok(HoldOutcome::NotActive);
+    keep_until: DateTime<Utc>,
+) -> Result<Option<NotSold>, sqlx::Error> {
+    let sold = sold_among(tx, show, seats).await?;
+    if !sold.is_empty() {
+        return Ok(Some(NotSold::Sold(in_request_order(seats, &sold))));
     }
-    let (ttl_s, limit): (i32, i32) =
-        sqlx::query_as("SELECT hold_ttl_s, max_seats_per_user FROM queue_configs WHERE show_id = $1")
-            .bind(show)
-            .fetch_one(&mut *tx)
-            .await?;
-    let mut unavailable = sold_among(tx, show, seats).await?;
-    let others: Vec<SeatId> = sqlx::query_scalar(
-        "SELECT seat_id FROM holds WHERE show_id = $1 AND seat_id = ANY($2) AND user_id <> $3 AND expires_at > $4",
+    let mine: Vec<SeatId> = sqlx::query_scalar(
+        "UPDATE holds SET expires_at = greatest(expires_at, $5)
+         WHERE show_id = $1 AND seat_id = ANY($2) AND user_id = $3 AND expires_at > $4 RETURNING seat_id",
     )
     .bind(show)
     .bind(seats)
     .bind(user)
     .bind(now)
+    .bind(keep_until)
     .fetch_all(&mut *tx)
     .await?;
-    unavailable.extend(others);
-    if !unavailable.is_empty() {
-        return Ok(HoldOutcome::Unavailable(in_request_order(seats, &unavailable)));
-    }
-    let elsewhere: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM holds WHERE show_id = $1 AND user_id = $2 AND expires_at > $3 AND seat_id <> ALL($4)",
-    )
-    .bind(show)
-    .bind(user)
-    .bind(now)
-    .bind(seats)
-    .fetch_one(&mut *tx)
-    .await?;
-    if elsewhere + seats.len() as i64 > i64::from(limit) {
-        return Ok(HoldOutcome::OverLimit { limit: limit as u32 });
-    }
-    let until = now + chrono::Duration::seconds(i64::from(ttl_s));
-    sqlx::query("SAVEPOINT hold").execute(&mut *tx).await?;
-    let taken = take_seats(tx, show, user, seats, now, until).await?;
-    if taken.len() < seats.len() {
-        // Lost a race for some seat since the check above: all or nothing.
-        sqlx::query("ROLLBACK TO SAVEPOINT hold").execute(&mut *tx).await?;
-        let lost: Vec<SeatId> = seats.iter().copied().filter(|s| !taken.contains(s)).collect();
-        return Ok(HoldOutcome::Unavailable(lost));
-    }
-    Ok(HoldOutcome::Held { expires_at_ms: until.timestamp_millis() })
+    let missing: Vec<SeatId> = seats.iter().copied().filter(|s| !mine.contains(s)).collect();
+    Ok((!missing.is_empty()).then_some(NotSold::NotHeld(missing)))
 }
 
-impl PgHolds {
-    async fn check_in(
-        &self,
-        tx: &mut PgConnection,
-        show: ShowId,
-        user: Uuid,
-        seats: &[SeatId],
-        keep: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<HoldCheck, sqlx::Error> {
-        let sold = sold_among(tx, show, seats).await?;
-        if !sold.is_empty() {
-            return Ok(HoldCheck::Sold(in_request_order(seats, &sold)));
-        }
-        let keep_until = now + chrono::Duration::from_std(keep).unwrap_or_default();
-        let mine: Vec<SeatId> = sqlx::query_scalar(
-            "UPDATE holds SET expires_at = greatest(expires_at, $5)
-             WHERE show_id = $1 AND seat_id = ANY($2) AND user_id = $3 AND expires_at > $4 RETURNING seat_id",
-        )
+/// After a sale: the seats' holds (whoever has them) and the buyer's other holds go, and the
+/// buyer's place ends, giving the active slot back.
+pub(super) async fn finish_sale(
+    tx: &mut PgConnection,
+    show: ShowId,
+    user: Uuid,
+    seats: &[SeatId],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM holds WHERE show_id = $1 AND (seat_id = ANY($2) OR user_id = $3)")
         .bind(show)
         .bind(seats)
         .bind(user)
-        .bind(now)
-        .bind(keep_until)
-        .fetch_all(&mut *tx)
+        .execute(&mut *tx)
         .await?;
-        let missing: Vec<SeatId> = seats.iter().copied().filter(|s| !mine.contains(s)).collect();
-        Ok(if missing.is_empty() { HoldCheck::AllHeld } else { HoldCheck::Missing(missing) })
-    }
+    let places: Vec<i64> =
+        sqlx::query_scalar(concat!("SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND ", live!()))
+            .bind(show)
+            .bind(user)
+            .fetch_all(&mut *tx)
+            .await?;
+    end_places(tx, show, &places, "confirmed_at", now).await
+}
 
+impl PgHolds {
     async fn fenced<T>(
         &self,
         work: impl for<'c> AsyncFnOnce(&'c mut PgConnection, DateTime<Utc>) -> Result<T, sqlx::Error>,
@@ -293,29 +321,18 @@ impl HoldStore for PgHolds {
 
     #[tracing::instrument(skip(self))]
     async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId], keep: Duration) -> Result<HoldCheck, StoreError> {
-        self.fenced(async |tx, now| self.check_in(tx, show, user, seats, keep, now).await).await
+        let keep = chrono::Duration::from_std(keep).unwrap_or_default();
+        let check = async |tx: &mut PgConnection, now| refusal(tx, show, user, seats, now, now + keep).await;
+        Ok(match self.fenced(check).await? {
+            None => HoldCheck::AllHeld,
+            Some(NotSold::Sold(seats)) => HoldCheck::Sold(seats),
+            Some(NotSold::NotHeld(seats)) => HoldCheck::Missing(seats),
+        })
     }
 
     #[tracing::instrument(skip(self))]
     async fn complete_sale(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<(), StoreError> {
-        let work = async |tx: &mut PgConnection, now| -> Result<(), sqlx::Error> {
-            sqlx::query("DELETE FROM holds WHERE show_id = $1 AND (seat_id = ANY($2) OR user_id = $3)")
-                .bind(show)
-                .bind(seats)
-                .bind(user)
-                .execute(&mut *tx)
-                .await?;
-            let places: Vec<i64> = sqlx::query_scalar(concat!(
-                "SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND ",
-                live!()
-            ))
-            .bind(show)
-            .bind(user)
-            .fetch_all(&mut *tx)
-            .await?;
-            end_places(tx, show, &places, "confirmed_at", now).await
-        };
-        self.fenced(work).await
+        self.fenced(async |tx, now| finish_sale(tx, show, user, seats, now).await).await
     }
 
     /// Postgres' `sold_seats` is where sales are recorded: nothing to mark.

@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::Database;
+use sqlx::PgConnection;
+
+use super::{Database, holds};
 use crate::domain::{SeatId, ShowId};
-use crate::store::StoreError;
+use crate::store::{NotSold, StoreError};
 
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct Reservation {
@@ -50,62 +52,66 @@ impl Database {
         idempotency_key: Option<&str>,
     ) -> Result<Sale, StoreError> {
         let print = fingerprint(show, seats);
-        match self.timed(self.insert_sale(show, user, seats, idempotency_key, &print)).await {
-            Err(StoreError::Conflict(constraint)) if constraint == "idempotency_keys_pkey" => {
-                // A concurrent request with the same key committed first.
-                let key = idempotency_key.expect("only keyed sales insert keys");
-                self.replay(user, key, &print).await?.ok_or(StoreError::Conflict(constraint))
-            }
-            Err(StoreError::Conflict(constraint)) if constraint == "sold_seats_pkey" => {
-                Ok(Sale::SeatsTaken(self.already_sold(show, seats).await?))
-            }
-            other => other.map(Sale::Created),
-        }
+        let sold = self
+            .bounded(async {
+                let mut tx = self.pool.begin().await?;
+                let reservation = insert_sale(&mut tx, show, user, seats, idempotency_key, &print).await?;
+                tx.commit().await?;
+                Ok(Sale::Created(reservation))
+            })
+            .await;
+        self.settle(sold, show, user, seats, idempotency_key).await
     }
 
-    async fn insert_sale(
+    /// While Postgres serves the holds: checks them, sells the seats, releases the user's
+    /// holds and gives the active slot back, all in one transaction. `Err` says why not:
+    /// seats sold, or not held by this user.
+    #[tracing::instrument(skip(self, idempotency_key))]
+    pub async fn sell_held(
         &self,
+        now: Option<DateTime<Utc>>,
         show: ShowId,
         user: Uuid,
         seats: &[SeatId],
         idempotency_key: Option<&str>,
-        print: &str,
-    ) -> Result<Reservation, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(key) = idempotency_key {
-            sqlx::query("INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)")
-                .bind(user)
-                .bind(key)
-                .bind(print)
-                .execute(&mut *tx)
-                .await?;
+    ) -> Result<Result<Sale, NotSold>, StoreError> {
+        let print = fingerprint(show, seats);
+        let attempt = self
+            .fenced(now, async |tx, now| {
+                if let Some(refusal) = holds::refusal(tx, show, user, seats, now, now).await? {
+                    return Ok(Err(refusal));
+                }
+                let reservation = insert_sale(tx, show, user, seats, idempotency_key, &print).await?;
+                holds::finish_sale(tx, show, user, seats, now).await?;
+                Ok(Ok(Sale::Created(reservation)))
+            })
+            .await;
+        match attempt {
+            Ok(Err(refusal)) => Ok(Err(refusal)),
+            Ok(Ok(sale)) => Ok(Ok(sale)),
+            Err(error) => self.settle(Err(error), show, user, seats, idempotency_key).await.map(Ok),
         }
-        let reservation: Reservation = sqlx::query_as(
-            "INSERT INTO reservations (id, show_id, user_id, seat_ids) VALUES ($1, $2, $3, $4)
-             RETURNING id, show_id, user_id, seat_ids, status, created_at",
-        )
-        .bind(Uuid::new_v4())
-        .bind(show)
-        .bind(user)
-        .bind(seats)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO sold_seats (show_id, seat_id, reservation_id) SELECT $1, UNNEST($2::bigint[]), $3")
-            .bind(show)
-            .bind(seats)
-            .bind(reservation.id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(key) = idempotency_key {
-            sqlx::query("UPDATE idempotency_keys SET reservation_id = $3 WHERE user_id = $1 AND key = $2")
-                .bind(user)
-                .bind(key)
-                .bind(reservation.id)
-                .execute(&mut *tx)
-                .await?;
+    }
+
+    /// What a refused insert means: a concurrent request with the same key committed first
+    /// (its reservation), or someone bought a seat first (which ones).
+    async fn settle(
+        &self,
+        sold: Result<Sale, StoreError>,
+        show: ShowId,
+        user: Uuid,
+        seats: &[SeatId],
+        idempotency_key: Option<&str>,
+    ) -> Result<Sale, StoreError> {
+        match (sold, idempotency_key) {
+            (Err(StoreError::Conflict(constraint)), Some(key)) if constraint == "idempotency_keys_pkey" => {
+                self.replay(user, key, &fingerprint(show, seats)).await?.ok_or(StoreError::Conflict(constraint))
+            }
+            (Err(StoreError::Conflict(constraint)), _) if constraint == "sold_seats_pkey" => {
+                Ok(Sale::SeatsTaken(self.already_sold(show, seats).await?))
+            }
+            (other, _) => other,
         }
-        tx.commit().await?;
-        Ok(reservation)
     }
 
     /// The outcome of an earlier request with this key, if there was one.
@@ -143,6 +149,51 @@ impl Database {
                 .bind(id);
         self.timed(query.fetch_optional(&self.pool)).await
     }
+}
+
+/// Records a sale: the reservation, its seats (whose primary key refuses a second sale)
+/// and the Idempotency-Key that made it.
+async fn insert_sale(
+    tx: &mut PgConnection,
+    show: ShowId,
+    user: Uuid,
+    seats: &[SeatId],
+    idempotency_key: Option<&str>,
+    print: &str,
+) -> Result<Reservation, sqlx::Error> {
+    if let Some(key) = idempotency_key {
+        sqlx::query("INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)")
+            .bind(user)
+            .bind(key)
+            .bind(print)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let reservation: Reservation = sqlx::query_as(
+        "INSERT INTO reservations (id, show_id, user_id, seat_ids) VALUES ($1, $2, $3, $4)
+         RETURNING id, show_id, user_id, seat_ids, status, created_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(show)
+    .bind(user)
+    .bind(seats)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO sold_seats (show_id, seat_id, reservation_id) SELECT $1, UNNEST($2::bigint[]), $3")
+        .bind(show)
+        .bind(seats)
+        .bind(reservation.id)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(key) = idempotency_key {
+        sqlx::query("UPDATE idempotency_keys SET reservation_id = $3 WHERE user_id = $1 AND key = $2")
+            .bind(user)
+            .bind(key)
+            .bind(reservation.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(reservation)
 }
 
 #[cfg(test)]
