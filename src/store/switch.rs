@@ -198,10 +198,17 @@ impl Switch {
         drain().await;
         let drained = started.elapsed();
         let shows = self.db.show_ids().await?;
-        let copied = self.db.finish_rebuild(&mut lock, async || self.copy_shows(&shows).await).await;
+        // Taken before the mode lock: Postgres writes waiting on that lock hold connections.
+        let mut reader = self.db.timed(self.db.pool.acquire()).await?;
+        let copied = self.db.finish_rebuild(&mut lock, async || self.copy_shows(&mut reader, &shows).await).await;
         match copied {
             Ok(true) => {
                 let (took, copy) = (started.elapsed(), started.elapsed() - drained);
+                // Catalog changes made meanwhile went to Postgres only.
+                if let Err(error) = CatalogCache::new(self.redis.clone()).load(&self.db.concerts().await?).await {
+                    tracing::warn!(%error, "catalog cache not reloaded; it reloads when found missing");
+                    CatalogCache::new(self.redis.clone()).forget_loaded().await;
+                }
                 metrics::histogram!("boxoffice_backend_rebuild_seconds").record(took.as_secs_f64());
                 metrics::histogram!("boxoffice_backend_rebuild_copy_seconds").record(copy.as_secs_f64());
                 metrics::counter!("boxoffice_backend_shows_rebuilt_total").increment(shows.len() as u64);
@@ -220,15 +227,13 @@ impl Switch {
         }
     }
 
-    async fn copy_shows(&self, shows: &[ShowId]) -> Result<(), StoreError> {
-        let mut conn = self.db.timed(self.db.pool.acquire()).await?;
+    async fn copy_shows(&self, conn: &mut sqlx::PgConnection, shows: &[ShowId]) -> Result<(), StoreError> {
         for show in shows {
-            let snapshot = show_snapshot(&mut conn, &self.db, *show, self.clock.injected()).await?;
+            let snapshot = show_snapshot(conn, *show, self.clock.injected()).await?;
             rebuild_show(&self.redis, &snapshot).await?;
-            self.db.mark_loaded_in_redis(*show).await?;
+            self.db.mark_loaded_in_redis(conn, *show).await?;
         }
-        // Catalog changes made meanwhile went to Postgres only.
-        CatalogCache::new(self.redis.clone()).load(&self.db.concerts().await?).await
+        Ok(())
     }
 
     /// Makes sure Redis has the show (queue and all), reloading it from Postgres if Redis
@@ -248,7 +253,7 @@ impl Switch {
         let config = self.redis.keys.show(show).config();
         let still_lost = async || Ok(!self.redis.query::<bool>(redis::Cmd::exists(&config)).await?);
         let reload = async |conn: &mut sqlx::PgConnection| {
-            let snapshot = show_snapshot(conn, &self.db, show, self.clock.injected()).await?;
+            let snapshot = show_snapshot(conn, show, self.clock.injected()).await?;
             rebuild_show(&self.redis, &snapshot).await
         };
         self.db.take_over_lost_show(show, self.cursors.get(show), still_lost, reload).await?;

@@ -137,12 +137,7 @@ impl Database {
     }
 
     pub async fn queue_config(&self, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
-        let query = sqlx::query_as::<_, ConfigRow>(
-            "SELECT max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused
-             FROM queue_configs WHERE show_id = $1",
-        )
-        .bind(show);
-        Ok(self.timed(query.fetch_optional(&self.pool)).await?.map(Into::into))
+        self.timed(queue_config(&self.pool, show)).await
     }
 
     pub async fn put_queue_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
@@ -150,27 +145,46 @@ impl Database {
     }
 
     pub async fn seats(&self, show: ShowId) -> Result<Vec<Seat>, StoreError> {
-        let query = sqlx::query_as::<_, SeatRow>(
-            "SELECT id, section, row_label, number, price_cents FROM seats WHERE show_id = $1 ORDER BY id",
-        )
-        .bind(show);
-        let rows = self.timed(query.fetch_all(&self.pool)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Seat {
-                id: r.id,
-                section: r.section,
-                row: r.row_label,
-                number: r.number,
-                price_cents: r.price_cents,
-            })
-            .collect())
+        self.timed(seats(&self.pool, show)).await
     }
 
     pub async fn sold_seats(&self, show: ShowId) -> Result<Vec<SeatId>, StoreError> {
-        let query = sqlx::query_scalar("SELECT seat_id FROM sold_seats WHERE show_id = $1 ORDER BY seat_id").bind(show);
-        self.timed(query.fetch_all(&self.pool)).await
+        self.timed(sold_seats(&self.pool, show)).await
     }
+}
+
+pub(super) async fn queue_config<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    show: ShowId,
+) -> Result<Option<QueueConfig>, sqlx::Error> {
+    let query = sqlx::query_as::<_, ConfigRow>(
+        "SELECT max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused
+         FROM queue_configs WHERE show_id = $1",
+    )
+    .bind(show);
+    Ok(query.fetch_optional(executor).await?.map(Into::into))
+}
+
+pub(super) async fn seats<'e>(executor: impl sqlx::PgExecutor<'e>, show: ShowId) -> Result<Vec<Seat>, sqlx::Error> {
+    let query = sqlx::query_as::<_, SeatRow>(
+        "SELECT id, section, row_label, number, price_cents FROM seats WHERE show_id = $1 ORDER BY id",
+    )
+    .bind(show);
+    let rows = query.fetch_all(executor).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Seat { id: r.id, section: r.section, row: r.row_label, number: r.number, price_cents: r.price_cents })
+        .collect())
+}
+
+pub(super) async fn sold_seats<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    show: ShowId,
+) -> Result<Vec<SeatId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT seat_id FROM sold_seats WHERE show_id = $1 ORDER BY seat_id")
+        .bind(show)
+        .fetch_all(executor)
+        .await
 }
 
 async fn insert_seats(tx: &mut sqlx::PgConnection, show: ShowId, seats: &[NewSeat]) -> Result<(), sqlx::Error> {

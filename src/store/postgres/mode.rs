@@ -130,9 +130,12 @@ impl Database {
     }
 
     /// Holds the rebuild lock (one rebuilder in the deployment) for as long as the returned
-    /// connection lives; `None` when another instance holds it.
+    /// connection lives; `None` when another instance holds it. The connection is closed, not
+    /// returned to the pool, when dropped: that is what releases the lock, whatever path the
+    /// rebuild ends on.
     pub async fn rebuild_lock(&self) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, StoreError> {
         let mut conn = self.timed(self.pool.acquire()).await?;
+        conn.close_on_drop();
         let query = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(REBUILD_LOCK);
         let won: bool = self.timed(query.fetch_one(&mut *conn)).await?;
         Ok(won.then_some(conn))
@@ -203,9 +206,8 @@ impl Database {
     }
 
     /// Redis has the show's queue now (it was created or reloaded there).
-    pub async fn mark_loaded_in_redis(&self, show: ShowId) -> Result<(), StoreError> {
-        let mut conn = self.timed(self.pool.acquire()).await?;
-        self.timed(mark_loaded(&mut conn, show)).await
+    pub async fn mark_loaded_in_redis(&self, conn: &mut PgConnection, show: ShowId) -> Result<(), StoreError> {
+        self.timed(mark_loaded(conn, show)).await
     }
 
     /// Every show's holes.
@@ -220,7 +222,7 @@ impl Database {
     }
 }
 
-async fn mark_loaded(tx: &mut PgConnection, show: ShowId) -> Result<(), sqlx::Error> {
+pub(super) async fn mark_loaded(tx: &mut PgConnection, show: ShowId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE queue_state SET redis_loaded = true WHERE show_id = $1").bind(show).execute(tx).await?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::catalog;
 use super::queue::live;
 use crate::domain::queue::{Hole, gaps, in_hole};
 use crate::domain::{SeatId, ShowId};
@@ -20,16 +21,18 @@ struct PlaceRow {
     claimed: bool,
 }
 
-/// Reads the show on `conn` (a transaction that may hold changes not yet committed). `now`:
-/// an injected time, else the server's.
+/// Reads the show, all on `conn` (a transaction that may hold changes not yet committed, or
+/// a connection taken before a lock that holds others up). `now`: an injected time, else the
+/// server's.
 pub async fn show_snapshot(
     conn: &mut PgConnection,
-    db: &super::Database,
     show: ShowId,
     now: Option<DateTime<Utc>>,
 ) -> Result<ShowSnapshot, StoreError> {
-    let config = db.queue_config(show).await?.ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
-    let (seats, sold) = (db.seats(show).await?, db.sold_seats(show).await?);
+    let config = catalog::queue_config(&mut *conn, show)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
+    let (seats, sold) = (catalog::seats(&mut *conn, show).await?, catalog::sold_seats(&mut *conn, show).await?);
     let (last_seq, cursor, admitted_total, now): (i64, i64, i64, DateTime<Utc>) = sqlx::query_as(
         "SELECT last_seq, cursor, admitted_total, coalesce($2, clock_timestamp()) FROM queue_state WHERE show_id = $1",
     )

@@ -40,12 +40,7 @@ impl EventStream {
 
     /// Creates the consumer group (and the stream) if missing.
     pub async fn ensure_group(&self, show: ShowId) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE").arg(self.key(show)).arg(GROUP).arg("0").arg("MKSTREAM");
-        match self.redis.query::<()>(cmd).await {
-            Err(StoreError::Internal(e)) if e.to_string().contains("BUSYGROUP") => Ok(()),
-            other => other,
-        }
+        ensure_group(&self.redis, show).await
     }
 
     /// Takes or renews this consumer's lease on the show's stream.
@@ -114,6 +109,16 @@ impl EventStream {
         call.key(self.key(show)).arg(GROUP);
         let (length, unacked, age_ms): (u64, u64, u64) = self.redis.invoke(call).await?;
         Ok(StreamStats { length, unacked, oldest_unacked_age: Duration::from_millis(age_ms) })
+    }
+}
+
+/// Creates a show's consumer group (and its stream) if missing.
+pub(super) async fn ensure_group(redis: &Redis, show: ShowId) -> Result<(), StoreError> {
+    let mut cmd = redis::cmd("XGROUP");
+    cmd.arg("CREATE").arg(redis.keys.show(show).events()).arg(GROUP).arg("0").arg("MKSTREAM");
+    match redis.query::<()>(cmd).await {
+        Err(StoreError::Internal(e)) if e.to_string().contains("BUSYGROUP") => Ok(()),
+        other => other,
     }
 }
 

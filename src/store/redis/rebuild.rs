@@ -7,9 +7,8 @@
 
 use redis::{Cmd, Pipeline};
 
-use super::events::GROUP;
 use super::keys::{MEMBER_BUCKETS, ShowKeys, member_bucket};
-use super::{Redis, catalog};
+use super::{Redis, catalog, events};
 use crate::store::StoreError;
 use crate::store::snapshot::ShowSnapshot;
 
@@ -24,6 +23,8 @@ pub async fn rebuild_show(redis: &Redis, snapshot: &ShowSnapshot) -> Result<(), 
     let mut commands = queue_commands(&keys, snapshot);
     commands.extend(hold_commands(&keys, snapshot));
     send(redis, commands).await?;
+    // (A write-behind worker may have made the group again since the stream was deleted.)
+    events::ensure_group(redis, snapshot.show).await?;
     catalog::load_show(redis, snapshot.show, &snapshot.config, &snapshot.seats, &snapshot.sold).await
 }
 
@@ -83,9 +84,6 @@ fn queue_commands(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
     commands.push(Cmd::set(keys.cursor(), snapshot.cursor));
     commands.push(Cmd::set(keys.admitted(), snapshot.admitted_total));
     commands.push(Cmd::set(keys.left_waiting(), snapshot.left_on_list));
-    let mut group = redis::cmd("XGROUP");
-    group.arg("CREATE").arg(keys.events()).arg(GROUP).arg("$").arg("MKSTREAM");
-    commands.push(group);
     commands
 }
 
