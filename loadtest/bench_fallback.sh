@@ -68,6 +68,7 @@ grep -q '^STATUSES 201=[1-9][0-9]* 409=0 other=0$' "$work/own.wrk" || die "a hol
 
 log "4. rebuild: $waiters waiting users, then Redis back empty"
 big=$(new_show 10 100)
+api PUT "/v1/admin/shows/$big/queue" '{"admit_per_second":0}' >/dev/null
 psql -q "$DATABASE_URL" <<SQL
 INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
   SELECT $big, g, gen_random_uuid(), now() FROM generate_series(1, $waiters) AS g;

@@ -5,8 +5,9 @@
 //! which one that is.
 //!
 //! - On Redis, a call the open circuit breaker refused moves the deployment to Postgres and
-//!   is then served there; a call that timed out is answered 503 (it may have happened in
-//!   Redis, so it is not repeated elsewhere), and if the breaker opened, the deployment moves.
+//!   is then served there; a call that failed is answered 503 (it may have happened in
+//!   Redis, so it is not repeated elsewhere), and if the breaker opened or Redis doesn't
+//!   answer a probe either, the deployment moves.
 //! - A show whose keys Redis lost is reloaded from Postgres, queue and all, behind a hole for
 //!   the places Postgres has not heard of.
 //! - On Postgres, a call that finds the deployment back on Redis is repeated there.
@@ -27,7 +28,7 @@ use super::postgres::mode::ModeRow;
 use super::postgres::queue::PgQueue;
 use super::postgres::reservations::Sale;
 use super::postgres::snapshot::show_snapshot;
-use super::redis::Redis;
+use super::redis::{BreakerState, Redis};
 use super::redis::catalog::CatalogCache;
 use super::redis::holds::RedisHolds;
 use super::redis::queue::RedisQueue;
@@ -337,8 +338,13 @@ impl Switch {
                 self.move_to_postgres(&why).await?;
                 call(op, Side::Postgres).await
             }
-            Err(StoreError::Unavailable(why)) if self.redis.breaker_state() == super::redis::BreakerState::Open => {
-                self.move_to_postgres(&why).await?;
+            Err(StoreError::Unavailable(why)) => {
+                // The call may have happened in Redis: it is not repeated elsewhere. But when
+                // Redis doesn't answer a probe either, the next calls go to Postgres now, not
+                // after four more timeouts.
+                if self.redis.breaker_state() == BreakerState::Open || self.redis.probe().await.is_err() {
+                    self.move_to_postgres(&why).await?;
+                }
                 Err(StoreError::Unavailable(why))
             }
             other => other,
