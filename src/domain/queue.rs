@@ -172,10 +172,10 @@ pub fn eta_seconds(position: u64, rate_per_s: Option<f64>) -> Option<u64> {
 }
 
 /// The admission token bucket after `elapsed_ms` at `rate` users/s: a quarter second's worth
-/// may be admitted at once (at least one user), and a new bucket starts full. Redis' admission
-/// script computes the same.
+/// may be admitted at once (at least one user, unless the rate is 0), and a new bucket starts
+/// full. Redis' admission script computes the same.
 pub fn refill(tokens: Option<f64>, elapsed_ms: i64, rate: f64) -> f64 {
-    let burst = (rate / 4.0).max(1.0);
+    let burst = if rate > 0.0 { (rate / 4.0).max(1.0) } else { 0.0 };
     (tokens.unwrap_or(burst) + elapsed_ms.max(0) as f64 * rate / 1000.0).min(burst)
 }
 
@@ -302,6 +302,7 @@ mod tests {
         assert_eq!(refill(Some(0.0), 100, 20.0), 2.0);
         assert_eq!(refill(Some(4.0), 10_000, 20.0), 5.0);
         assert_eq!(refill(None, 0, 0.5), 1.0, "at least one user at a time");
+        assert_eq!(refill(None, 0, 0.0), 0.0, "a rate of 0 admits nobody");
     }
 
     #[test]

@@ -28,11 +28,11 @@ use super::postgres::mode::ModeRow;
 use super::postgres::queue::PgQueue;
 use super::postgres::reservations::Sale;
 use super::postgres::snapshot::show_snapshot;
-use super::redis::{BreakerState, Redis};
 use super::redis::catalog::CatalogCache;
 use super::redis::holds::RedisHolds;
 use super::redis::queue::RedisQueue;
 use super::redis::rebuild::rebuild_show;
+use super::redis::{BreakerState, Redis};
 use super::{
     AdmissionTick, HoldCheck, HoldOutcome, HoldStore, JoinOutcome, Mode, NotSold, Presence, QueueCounts, QueueStore,
     SeatStates, StoreError, Unavailable, UserHolds,
@@ -340,9 +340,11 @@ impl Switch {
             }
             Err(StoreError::Unavailable(why)) => {
                 // The call may have happened in Redis: it is not repeated elsewhere. But when
-                // Redis doesn't answer a probe either, the next calls go to Postgres now, not
-                // after four more timeouts.
-                if self.redis.breaker_state() == BreakerState::Open || self.redis.probe().await.is_err() {
+                // Redis doesn't answer a probe either (within half its timeout: the first
+                // failure already took one), the next calls go to Postgres now, not after
+                // four more timeouts.
+                let probe = self.redis.probe_within(self.redis.timeout() / 2);
+                if self.redis.breaker_state() == BreakerState::Open || probe.await.is_err() {
                     self.move_to_postgres(&why).await?;
                 }
                 Err(StoreError::Unavailable(why))

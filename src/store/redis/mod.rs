@@ -275,8 +275,17 @@ impl Redis {
 
     /// `PING` (every master of a cluster) past the breaker: can Redis serve right now?
     pub async fn probe(&self) -> Result<(), StoreError> {
+        self.probe_within(self.timeout).await
+    }
+
+    /// A probe bounded by `limit` (at most the Redis timeout).
+    pub async fn probe_within(&self, limit: Duration) -> Result<(), StoreError> {
         let cmd = redis::cmd("PING");
-        self.run_unguarded(|mut conn| async move { cmd.query_async::<String>(&mut conn).await }).await.map(drop)
+        let ping = self.run_unguarded(|mut conn| async move { cmd.query_async::<String>(&mut conn).await });
+        match tokio::time::timeout(limit, ping).await {
+            Ok(answer) => answer.map(drop),
+            Err(_) => Err(StoreError::Unavailable(format!("redis did not answer a probe within {limit:?}"))),
+        }
     }
 
     /// A plain client for Pub/Sub. In a cluster a `PUBLISH` reaches every node, so

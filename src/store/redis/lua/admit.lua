@@ -13,9 +13,10 @@ for _, uid in ipairs(expired) do end_session(base, uid, 'expire') end
 
 local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s')
 local max_active, rate, claim_ms = tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[4]) * 1000
--- A quarter second's worth may be admitted at once (at least one user); a new bucket
--- starts full.
-local burst = math.max(1, rate / 4)
+-- A quarter second's worth may be admitted at once (at least one user, unless the rate is
+-- 0); a new bucket starts full.
+local burst = 0
+if rate > 0 then burst = math.max(1, rate / 4) end
 local state = redis.call('HMGET', base .. ':tb', 'tokens', 'ts')
 local last = tonumber(state[2]) or now
 local tokens = math.min(burst, (tonumber(state[1]) or burst) + math.max(0, now - last) * rate / 1000)
