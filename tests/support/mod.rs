@@ -43,7 +43,9 @@ fn stack_variable(name: &str) -> String {
 }
 
 /// Settings for a test instance: the local stack, a fresh database and key prefix, port 0,
-/// no background workers (tests drive admission and write-behind themselves).
+/// no background workers (tests drive admission and write-behind themselves), and store
+/// timeouts generous enough for a slow, busy machine (the API tests check rules, not
+/// latency; the fault tests set their own timeouts).
 pub async fn test_settings() -> Settings {
     let target = match (std::env::var("REDIS_CLUSTER_NODES"), std::env::var("REDIS_URL")) {
         (Ok(nodes), _) => ("REDIS_CLUSTER_NODES", nodes),
@@ -69,6 +71,8 @@ pub async fn test_settings_on(server_url: &str, (redis_var, redis_value): (&str,
         ("BOXOFFICE_REDIS_PREFIX", prefix.as_str()),
         ("BOXOFFICE_WORKERS", "false"),
         ("BOXOFFICE_DB_MAX_CONNECTIONS", "10"),
+        ("BOXOFFICE_REDIS_TIMEOUT_MS", "5000"),
+        ("BOXOFFICE_DB_TIMEOUT_MS", "10000"),
         (redis_var, redis_value.as_str()),
     ];
     Settings::from_source(&Source::from_pairs(pairs)).expect("test settings")
