@@ -13,10 +13,13 @@
 //! - [`auth`]: JWT issue/verify and the extractors for user, queue and admin tokens.
 //! - [`domain`]: the rules with no I/O: positions, ETAs, poll pacing, seat layouts, holds.
 //! - [`store`]: the store traits, their Redis implementations (Lua scripts, one hash slot
-//!   per show; a show's concurrent joins and holds coalesced into one script call) and
-//!   Postgres (catalog, sales, write-behind sink).
+//!   per show; a show's concurrent joins and holds coalesced into one script call), their
+//!   Postgres implementations (the fallback that serves the sale when Redis can't, batched
+//!   the same way) and Postgres as the record (catalog, sales, write-behind sink);
+//!   `store::switch` is the one switch point between Redis and the fallback.
 //! - [`cache`]: in-process caches that keep Redis off the hot path (cursors, seat maps).
-//! - [`worker`]: admission ticker, cursor subscriber, write-behind consumer.
+//! - [`worker`]: admission ticker, cursor subscriber, write-behind consumer, and following
+//!   (and restoring) the deployment's backend.
 //! - [`clock`]: Redis server time in production, a hand-moved clock in tests.
 //! - [`seed`], [`telemetry`].
 //!

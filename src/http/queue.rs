@@ -15,8 +15,7 @@ use crate::domain::ShowId;
 use crate::domain::queue::{eta_seconds, poll_after_ms, position};
 use crate::error::{ApiError, Kind};
 use crate::state::AppState;
-use crate::store::Presence;
-use crate::store::{JoinOutcome, Placement};
+use crate::store::{JoinOutcome, Placement, Presence};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -6,7 +6,6 @@
 //! thousand requests for one seat is a few transactions of a few statements each, not a
 //! thousand transactions queued on one row lock.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Database;
-use super::queue::{end_places, live};
+use super::queue::{claim, end_places, live};
 use crate::clock::Clock;
 use crate::domain::holds::{HoldDecision, SeatBook};
 use crate::domain::{SeatId, ShowId};
@@ -71,7 +70,7 @@ async fn hold_batch(
                 .ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
         let users: Vec<Uuid> = requests.iter().map(|(user, _)| *user).collect();
         let seats: Vec<SeatId> = requests.iter().flat_map(|(_, seats)| seats.iter().copied()).collect();
-        let mut book = seat_book(tx, show, &users, &seats, now).await?;
+        let (mut book, places) = seat_book(tx, show, &users, &seats, now).await?;
         let until = now + chrono::Duration::seconds(i64::from(ttl_s));
         let (mut outcomes, mut taken) = (Vec::with_capacity(requests.len()), Vec::new());
         for (user, seats) in &requests {
@@ -85,7 +84,9 @@ async fn hold_batch(
                 HoldDecision::OverLimit => HoldOutcome::OverLimit { limit: limit as u32 },
             });
         }
-        claim_sessions(tx, show, &book.active, now).await?;
+        // The first request after admission claims the session, as on Redis, whether or not
+        // the seats were available.
+        claim(tx, show, &places, now).await?;
         take_seats(tx, show, &taken, until).await?;
         Ok(outcomes)
     })
@@ -93,16 +94,16 @@ async fn hold_batch(
 }
 
 /// What the batch is decided against, with the requesters' places and the seats' holds
-/// locked.
+/// locked; and the active requesters' places.
 async fn seat_book(
     tx: &mut PgConnection,
     show: ShowId,
     users: &[Uuid],
     seats: &[SeatId],
     now: DateTime<Utc>,
-) -> Result<SeatBook, sqlx::Error> {
-    let active: Vec<Uuid> = sqlx::query_scalar(concat!(
-        "SELECT user_id FROM queue_entries
+) -> Result<(SeatBook, Vec<i64>), sqlx::Error> {
+    let active: Vec<(Uuid, i64)> = sqlx::query_as(concat!(
+        "SELECT user_id, seq FROM queue_entries
          WHERE show_id = $1 AND user_id = ANY($2) AND admitted_at IS NOT NULL AND active_until > $3 AND ",
         live!(),
         " FOR UPDATE"
@@ -122,34 +123,12 @@ async fn seat_book(
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(SeatBook {
+    let book = SeatBook {
         sold: sold_among(tx, show, seats).await?.into_iter().collect(),
         holders: holders.into_iter().collect(),
-        active: active.into_iter().collect(),
-    })
-}
-
-/// The first request after admission turns the claim window into the full session (as on
-/// Redis, whether or not the seats were available).
-async fn claim_sessions(
-    tx: &mut PgConnection,
-    show: ShowId,
-    users: &HashSet<Uuid>,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    let users: Vec<Uuid> = users.iter().copied().collect();
-    sqlx::query(concat!(
-        "UPDATE queue_entries SET claimed_at = $3,
-                active_until = $3 + make_interval(secs => (SELECT session_ttl_s FROM queue_configs WHERE show_id = $1))
-         WHERE show_id = $1 AND user_id = ANY($2) AND claimed_at IS NULL AND admitted_at IS NOT NULL AND ",
-        live!()
-    ))
-    .bind(show)
-    .bind(&users)
-    .bind(now)
-    .execute(tx)
-    .await?;
-    Ok(())
+        active: active.iter().map(|(user, _)| *user).collect(),
+    };
+    Ok((book, active.into_iter().map(|(_, seq)| seq).collect()))
 }
 
 async fn sold_among(tx: &mut PgConnection, show: ShowId, seats: &[SeatId]) -> Result<Vec<SeatId>, sqlx::Error> {

@@ -201,7 +201,12 @@ pub(super) async fn end_places(
 }
 
 /// The first request after admission turns the claim window into the full session.
-async fn claim(tx: &mut PgConnection, show: ShowId, seqs: &[i64], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub(super) async fn claim(
+    tx: &mut PgConnection,
+    show: ShowId,
+    seqs: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     if seqs.is_empty() {
         return Ok(());
     }
