@@ -8,7 +8,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::auth::Tokens;
 use crate::cache::{Cursors, SeatMap, SeatMaps};
 use crate::config::Settings;
-use crate::domain::catalog::ConcertInfo;
+use crate::domain::catalog::{ConcertInfo, ShowInfo};
 use crate::domain::{ConcertId, ShowId};
 use crate::store::postgres::Database;
 use crate::store::redis::Redis;
@@ -85,10 +85,34 @@ impl AppState {
         Ok(())
     }
 
-    /// Whether the catalog cache in Redis is in use (the deployment is on Redis). Otherwise
-    /// Postgres answers catalog reads, and the rebuild reloads the cache.
-    pub fn cache_catalog_in_redis(&self) -> bool {
-        self.switch.mode() == Mode::Redis
+    /// Postgres has a new concert; the Redis catalog cache learns of it now, or reloads on
+    /// its next read. (While Postgres serves, it answers catalog reads itself and the
+    /// rebuild reloads the cache.)
+    pub async fn cache_new_concert(&self, id: ConcertId, title: &str) {
+        if self.switch.mode() != Mode::Redis {
+            return;
+        }
+        if let Err(error) = self.catalog.put_concert(id, title).await {
+            tracing::warn!(%error, concert = id, "concert saved, catalog cache not updated");
+            self.catalog.forget_loaded().await;
+        }
+    }
+
+    /// Postgres has a new show; the caches learn of it now, or reload on their next read.
+    pub async fn cache_new_show(&self, show: &ShowInfo) {
+        let cached = match self.switch.mode() {
+            Mode::Redis => self.catalog.put_show(show).await,
+            _ => Ok(()),
+        };
+        if let Err(error) = async {
+            cached?;
+            self.load_show(show.id).await
+        }
+        .await
+        {
+            tracing::warn!(%error, show = show.id, "show saved, catalog cache not updated");
+            self.catalog.forget_loaded().await;
+        }
     }
 
     /// The show's seat map: from memory, else the Redis cache, else Postgres.

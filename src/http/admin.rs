@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::AdminAuth;
-use crate::domain::catalog::{SectionSpec, ShowInfo, layout, validate_title};
+use crate::domain::catalog::{SectionSpec, layout, validate_title};
 use crate::domain::queue::{QueueConfig, QueueConfigPatch};
 use crate::domain::{ConcertId, ShowId};
 use crate::error::ApiError;
@@ -75,13 +75,7 @@ pub async fn create_concert(
 ) -> Result<HttpResponse, ApiError> {
     let title = validate_title(&body.title).map_err(|e| ApiError::unprocessable("invalid_title", e))?;
     let id = state.db.create_concert(&title).await?;
-    if !state.cache_catalog_in_redis() {
-        return Ok(HttpResponse::Created().json(ConcertCreated { id, title }));
-    }
-    if let Err(error) = state.catalog.put_concert(id, &title).await {
-        tracing::warn!(%error, concert = id, "concert saved, catalog cache not updated");
-        state.catalog.forget_loaded().await;
-    }
+    state.cache_new_concert(id, &title).await;
     Ok(HttpResponse::Created().json(ConcertCreated { id, title }))
 }
 
@@ -105,23 +99,8 @@ pub async fn create_show(
         return Err(ApiError::not_found(format!("no concert with id {concert}")));
     }
     let show = state.db.create_show(concert, body.starts_at, &seats, &QueueConfig::default()).await?;
-    cache_new_show(&state, &show).await;
+    state.cache_new_show(&show).await;
     Ok(HttpResponse::Created().json(ShowCreated { id: show.id, seat_count: show.seat_count }))
-}
-
-/// Postgres has the show; the cache learns of it now, or reloads on its next read.
-async fn cache_new_show(state: &AppState, show: &ShowInfo) {
-    let cached = match state.cache_catalog_in_redis() {
-        true => match state.catalog.put_show(show).await {
-            Ok(()) => state.load_show(show.id).await,
-            Err(e) => Err(e),
-        },
-        false => state.load_show(show.id).await,
-    };
-    if let Err(error) = cached {
-        tracing::warn!(%error, show = show.id, "show saved, catalog cache not updated");
-        state.catalog.forget_loaded().await;
-    }
 }
 
 /// A show's queue settings.

@@ -49,6 +49,8 @@ pub struct Limits {
     pub max_waiting: usize,
     /// Longest a caller waits for its answer (its turn plus its call).
     pub wait: Duration,
+    /// The store the calls go to (`redis`, `postgres`), as the metrics label it.
+    pub backend: &'static str,
 }
 
 impl Limits {
@@ -56,8 +58,8 @@ impl Limits {
     /// Redis master, so other shows on it never wait long; a burst of 10,000 requests at once
     /// for one show waits rather than being shed; and a caller waits for the call in flight,
     /// then its own, each bounded by the store's timeout.
-    pub fn per_show(store_timeout: Duration) -> Self {
-        Self { max_batch: 256, max_waiting: 65_536, wait: store_timeout * 2 + Duration::from_millis(100) }
+    pub fn per_show(backend: &'static str, store_timeout: Duration) -> Self {
+        Self { max_batch: 256, max_waiting: 65_536, wait: store_timeout * 2 + Duration::from_millis(100), backend }
     }
 }
 
@@ -72,7 +74,7 @@ impl<Req: Send + 'static, Rep: Send + 'static> Batcher<Req, Rep> {
         let (reply, answer) = oneshot::channel();
         self.queue(show).try_send(Pending { request, reply }).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => {
-                metrics::counter!("boxoffice_redis_batch_shed_total").increment(1);
+                metrics::counter!("boxoffice_batch_shed_total", "backend" => self.limits.backend).increment(1);
                 StoreError::Unavailable(format!("too many requests waiting for show {show}"))
             }
             mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable("the show's call queue stopped".into()),
@@ -80,7 +82,7 @@ impl<Req: Send + 'static, Rep: Send + 'static> Batcher<Req, Rep> {
         match tokio::time::timeout(self.limits.wait, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(StoreError::Unavailable("the batched call was dropped".into())),
-            Err(_) => Err(StoreError::Unavailable(format!("no answer from Redis within {:?}", self.limits.wait))),
+            Err(_) => Err(StoreError::Unavailable(format!("no answer from the store within {:?}", self.limits.wait))),
         }
     }
 
@@ -98,7 +100,7 @@ impl<Req: Send + 'static, Rep: Send + 'static> Batcher<Req, Rep> {
 
     fn start(&self, show: ShowId) -> mpsc::Sender<Pending<Req, Rep>> {
         let (sender, receiver) = mpsc::channel(self.limits.max_waiting);
-        self.runtime.spawn(drain(show, receiver, self.call.clone(), self.limits.max_batch));
+        self.runtime.spawn(drain(show, receiver, self.call.clone(), self.limits));
         sender
     }
 }
@@ -108,7 +110,7 @@ async fn drain<Req, Rep>(
     show: ShowId,
     mut receiver: mpsc::Receiver<Pending<Req, Rep>>,
     call: BatchCall<Req, Rep>,
-    max_batch: usize,
+    Limits { max_batch, backend, .. }: Limits,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
@@ -118,7 +120,7 @@ async fn drain<Req, Rep>(
         if batch.is_empty() {
             continue;
         }
-        metrics::histogram!("boxoffice_redis_batch_size").record(batch.len() as f64);
+        metrics::histogram!("boxoffice_batch_size", "backend" => backend).record(batch.len() as f64);
         let (requests, replies): (Vec<Req>, Vec<_>) = batch.drain(..).map(|p| (p.request, p.reply)).unzip();
         let count = requests.len();
         let started = tokio::time::Instant::now();
@@ -126,7 +128,8 @@ async fn drain<Req, Rep>(
             n if n == count => Ok(results),
             n => Err(StoreError::Internal(anyhow::anyhow!("a batched call of {count} requests returned {n} replies"))),
         });
-        metrics::histogram!("boxoffice_redis_batch_call_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("boxoffice_batch_call_seconds", "backend" => backend)
+            .record(started.elapsed().as_secs_f64());
         deliver(replies, outcome);
     }
 }
@@ -157,7 +160,7 @@ mod tests {
     }
 
     fn limits(max_batch: usize, max_waiting: usize) -> Limits {
-        Limits { max_batch, max_waiting, wait: Duration::from_secs(5) }
+        Limits { max_batch, max_waiting, wait: Duration::from_secs(5), backend: "test" }
     }
 
     #[tokio::test(start_paused = true)]

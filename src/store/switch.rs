@@ -240,19 +240,22 @@ impl Switch {
     /// Makes sure Redis has the show (queue and all), reloading it from Postgres if Redis
     /// never had it or lost it.
     pub async fn ensure_loaded(&self, show: ShowId) -> Result<(), StoreError> {
-        let config = self.redis.keys.show(show).config();
-        if self.redis.query::<bool>(redis::Cmd::exists(&config)).await? {
+        if self.redis_has(show).await? {
             return Ok(());
         }
         self.reload_lost_show(show).await
+    }
+
+    /// Whether Redis has the show's keys (its config: the scripts' own test).
+    async fn redis_has(&self, show: ShowId) -> Result<bool, StoreError> {
+        self.redis.query::<bool>(redis::Cmd::exists(self.redis.keys.show(show).config())).await
     }
 
     /// Redis has no keys for the show (never loaded, or lost): reload it from Postgres,
     /// queue and all, under a per-show lock.
     #[tracing::instrument(skip(self))]
     async fn reload_lost_show(&self, show: ShowId) -> Result<(), StoreError> {
-        let config = self.redis.keys.show(show).config();
-        let still_lost = async || Ok(!self.redis.query::<bool>(redis::Cmd::exists(&config)).await?);
+        let still_lost = async || Ok(!self.redis_has(show).await?);
         let reload = async |conn: &mut sqlx::PgConnection| {
             let snapshot = show_snapshot(conn, show, self.clock.injected()).await?;
             rebuild_show(&self.redis, &snapshot).await

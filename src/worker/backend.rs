@@ -37,8 +37,11 @@ pub async fn follow(state: Arc<AppState>) {
 }
 
 async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(&state.db.pool).await?;
-    listener.listen(CHANNEL).await?;
+    let bound = state.db.timeout();
+    let mut listener = tokio::time::timeout(bound, PgListener::connect_with(&state.db.pool))
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+    tokio::time::timeout(bound, listener.listen(CHANNEL)).await.map_err(|_| sqlx::Error::PoolTimedOut)??;
     loop {
         if let Ok(notification) = tokio::time::timeout(RE_READ, listener.recv()).await {
             notification?;

@@ -41,7 +41,7 @@ impl PgHolds {
             let (db, now) = (batch_db.clone(), batch_clock.injected());
             Box::pin(async move { db.bounded(hold_batch(&db, now, show, requests)).await })
         });
-        let holds = Batcher::new(call, Limits::per_show(db.timeout()));
+        let holds = Batcher::new(call, Limits::per_show("postgres", db.timeout()));
         Self { db, clock, holds }
     }
 }

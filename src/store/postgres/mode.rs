@@ -19,6 +19,9 @@ const MODE_LOCK: i64 = 740_600;
 const REBUILD_LOCK: i64 = 740_601;
 /// Per show (with the show id): one instance reloads a show Redis lost.
 const SHOW_LOCK: i32 = 7406;
+/// How many Postgres timeouts a reload of Redis may take in all (a frozen Postgres must not
+/// hang it; copying a big show takes a few seconds).
+const REBUILD_BOUND_IN_TIMEOUTS: u32 = 10;
 /// Where mode changes are announced.
 pub const CHANNEL: &str = "bo_backend_mode";
 
@@ -86,23 +89,29 @@ impl Database {
         still_lost: impl AsyncFnOnce() -> Result<bool, StoreError>,
         reload: impl AsyncFnOnce(&mut PgConnection) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(SHOW_LOCK).bind(show as i32).execute(&mut *tx).await?;
-        if !still_lost().await? {
-            return Ok(());
-        }
-        let lost: Option<bool> = sqlx::query_scalar("SELECT redis_loaded FROM queue_state WHERE show_id = $1")
-            .bind(show)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if lost == Some(true) {
-            tracing::warn!(show, "redis lost the show's state: reloading it from postgres");
-            take_over_shows(&mut tx, &[show], &cursor.map(|c| vec![(show, c)]).unwrap_or_default()).await?;
-        }
-        reload(&mut tx).await?;
-        mark_loaded(&mut tx, show).await?;
-        tx.commit().await?;
-        Ok(())
+        // A request waits for this: bounded like any call, with room for the copy.
+        tokio::time::timeout(self.timeout() * REBUILD_BOUND_IN_TIMEOUTS, async {
+            let mut tx = self.pool.begin().await?;
+            let lock = sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(SHOW_LOCK).bind(show as i32);
+            lock.execute(&mut *tx).await?;
+            if !still_lost().await? {
+                return Ok(());
+            }
+            let lost: Option<bool> = sqlx::query_scalar("SELECT redis_loaded FROM queue_state WHERE show_id = $1")
+                .bind(show)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if lost == Some(true) {
+                tracing::warn!(show, "redis lost the show's state: reloading it from postgres");
+                take_over_shows(&mut tx, &[show], &cursor.map(|c| vec![(show, c)]).unwrap_or_default()).await?;
+            }
+            reload(&mut tx).await?;
+            mark_loaded(&mut tx, show).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable(format!("reloading show {show} timed out"))))
     }
 
     /// Postgres → rebuilding, unless pinned or not on Postgres. True when this call did it.
@@ -149,16 +158,21 @@ impl Database {
         conn: &mut PgConnection,
         copy: impl AsyncFnOnce() -> Result<(), StoreError>,
     ) -> Result<bool, StoreError> {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MODE_LOCK).execute(&mut *tx).await?;
-        let mode: String = sqlx::query_scalar("SELECT mode FROM backend_mode").fetch_one(&mut *tx).await?;
-        if mode != Mode::Rebuilding.as_str() {
-            return Ok(false);
-        }
-        copy().await?;
-        set_mode(&mut tx, Mode::Redis, "redis rebuilt from postgres", false).await?;
-        tx.commit().await?;
-        Ok(true)
+        let flip = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MODE_LOCK).execute(&mut *tx).await?;
+            let mode: String = sqlx::query_scalar("SELECT mode FROM backend_mode").fetch_one(&mut *tx).await?;
+            if mode != Mode::Rebuilding.as_str() {
+                return Ok(false);
+            }
+            copy().await?;
+            set_mode(&mut tx, Mode::Redis, "redis rebuilt from postgres", false).await?;
+            tx.commit().await?;
+            Ok(true)
+        };
+        tokio::time::timeout(self.timeout() * REBUILD_BOUND_IN_TIMEOUTS, flip)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the rebuild of redis timed out".into())))
     }
 
     /// Sets the mode by hand (tests, operators): pinned keeps automatic switching away.

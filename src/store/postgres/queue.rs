@@ -44,7 +44,7 @@ impl PgQueue {
             let (db, now) = (batch_db.clone(), batch_clock.injected());
             Box::pin(async move { db.bounded(join_batch(&db, now, show, users)).await })
         });
-        let joins = Batcher::new(call, Limits::per_show(db.timeout()));
+        let joins = Batcher::new(call, Limits::per_show("postgres", db.timeout()));
         Self { db, clock, joins }
     }
 }

@@ -355,6 +355,6 @@ impl Redis {
                 parse(show, &reply)
             })
         });
-        Batcher::new(call, Limits::per_show(self.timeout))
+        Batcher::new(call, Limits::per_show("redis", self.timeout))
     }
 }
