@@ -32,6 +32,15 @@ pub struct Application {
     _workers: Workers,
 }
 
+/// Says at start-up what in the Redis set-up can lose or refuse data (it serves anyway:
+/// `/readyz` keeps saying it, and the switch serves from Postgres while Redis can't replicate).
+async fn report_redis_hygiene(redis: &Redis) {
+    match redis.hygiene_problems().await {
+        Ok(problems) => problems.iter().for_each(|problem| tracing::warn!(problem, "redis set-up")),
+        Err(error) => tracing::warn!(%error, "could not check the redis set-up"),
+    }
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, Clock::RedisServer).await
@@ -42,6 +51,7 @@ impl Application {
         let db = Database::connect_lazy(&settings.database)?;
         migrate_when_reachable(&db).await?;
         let redis = Arc::new(Redis::connect(&settings.redis, clock, STARTUP_WAIT).await?);
+        report_redis_hygiene(&redis).await;
         let state = Arc::new(AppState::new(settings, db, redis, telemetry::metrics()));
         state.switch.refresh().await?;
         state.shows.refresh(&state).await;

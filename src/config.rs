@@ -87,6 +87,12 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Bound on every Redis call.
     pub timeout: Duration,
+    /// Replicas that must confirm a join, hold or admission before it is acknowledged
+    /// (`WAIT`); 0 acknowledges what the master alone has. By default 1 on a cluster, 0 on
+    /// a single Redis (a development server, usually without a replica).
+    pub wait_replicas: u32,
+    /// How long a write waits for those replicas before it is answered 503 instead.
+    pub wait_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -194,9 +200,12 @@ impl Settings {
                 timeout: src.millis_or("BOXOFFICE_DB_TIMEOUT_MS", 3000)?,
             },
             redis: RedisSettings {
+                wait_replicas: src
+                    .parse_or("BOXOFFICE_REDIS_WAIT_REPLICAS", default_wait_replicas(&redis_target(src)?))?,
                 target: redis_target(src)?,
                 key_prefix: key_prefix(src)?,
                 timeout: src.millis_or("BOXOFFICE_REDIS_TIMEOUT_MS", 1000)?,
+                wait_timeout: src.millis_or("BOXOFFICE_REDIS_WAIT_MS", 250)?,
             },
             auth: auth(src, environment)?,
             workers: WorkerSettings {
@@ -219,6 +228,13 @@ fn environment(src: &Source) -> Result<Environment, ConfigError> {
             var: "BOXOFFICE_ENV",
             reason: format!("{other:?}: expected development or production"),
         }),
+    }
+}
+
+fn default_wait_replicas(target: &RedisTarget) -> u32 {
+    match target {
+        RedisTarget::Cluster(_) => 1,
+        RedisTarget::Single(_) => 0,
     }
 }
 

@@ -172,4 +172,16 @@ impl AppState {
         self.cursors.observe(show, cursor);
         Ok(cursor)
     }
+
+    /// Reloads the show's holes when the store covers another number of seqs with them than
+    /// this instance knows (Redis opened a hole after a failover): positions skip them.
+    pub async fn sync_holes(&self, show: ShowId, store_total: Option<i64>) -> Result<(), StoreError> {
+        match store_total {
+            Some(total) if total != self.cursors.hole_total(show) => {
+                self.cursors.set_show_holes(show, self.queue.holes(show).await?);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
 }

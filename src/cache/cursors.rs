@@ -79,7 +79,17 @@ impl Cursors {
         holes.get(&show).cloned().unwrap_or_else(|| Arc::new([]))
     }
 
-    /// Replaces every show's holes (they change only when the deployment switches stores).
+    /// How many seqs the show's holes cover, as this instance knows them.
+    pub fn hole_total(&self, show: ShowId) -> i64 {
+        self.holes(show).iter().map(|hole| hole.hi - hole.lo).sum()
+    }
+
+    /// Replaces one show's holes (Redis opened one after a failover).
+    pub fn set_show_holes(&self, show: ShowId, list: Vec<Hole>) {
+        self.holes.write().unwrap_or_else(|e| e.into_inner()).insert(show, Arc::from(list));
+    }
+
+    /// Replaces every show's holes (when the deployment switches stores).
     pub fn set_holes(&self, holes: HashMap<ShowId, Vec<Hole>>) {
         let holes = holes.into_iter().map(|(show, list)| (show, Arc::from(list))).collect();
         *self.holes.write().unwrap_or_else(|e| e.into_inner()) = holes;

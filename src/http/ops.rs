@@ -39,6 +39,10 @@ pub struct Readiness {
     /// `redis`, `postgres` or `rebuilding`.
     mode: &'static str,
     write_behind: WriteBehindHealth,
+    /// What in the Redis set-up can lose or refuse data: an eviction policy other than
+    /// `noeviction`, a master with fewer replicas in sync than acknowledgments wait for,
+    /// slots no node serves. Empty when all is well; null when Redis could not be asked.
+    redis_problems: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema, Default)]
@@ -63,6 +67,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (redis_up, postgres_up) = tokio::join!(state.redis.ping(), state.db.ping());
     let mode = state.switch.mode();
     let lag = state.write_behind_lag.snapshot();
+    let redis_problems = if redis_up { state.redis.hygiene_problems().await.ok() } else { None };
     let body = Readiness {
         redis: up(redis_up),
         postgres: up(postgres_up),
@@ -73,6 +78,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             backlog: lag.backlog,
             oldest_unwritten_s: lag.oldest_unwritten.as_secs_f64(),
         },
+        redis_problems,
     };
     if postgres_up || (mode == Mode::Redis && redis_up) {
         HttpResponse::Ok().json(body)

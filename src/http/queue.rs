@@ -102,6 +102,7 @@ fn expired() -> Standing {
 }
 
 async fn placed(state: &AppState, show: ShowId, place: &Placement) -> Result<Standing, ApiError> {
+    state.sync_holes(show, place.holes_total).await?;
     if let Some(until) = place.active_until_ms {
         return Ok(active(until));
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::domain::SeatId;
+use crate::domain::queue::Hole;
 
 /// One state change, as a script appended it: one stream entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,14 @@ impl StreamEvent {
     pub fn id_parts(&self) -> (i64, i64) {
         let (ms, n) = self.id.split_once('-').unwrap_or((&self.id, "0"));
         (ms.parse().unwrap_or(0), n.parse().unwrap_or(0))
+    }
+
+    /// The hole a `hole` entry says a failover opened (q: its first seq, x: the seq after it).
+    pub fn hole(&self) -> Option<Hole> {
+        match (self.kind.as_str(), self.seq, self.until_ms) {
+            ("hole", Some(lo), Some(hi)) => Some(Hole { lo, hi }),
+            _ => None,
+        }
     }
 
     /// (seq, user) of every user the event names, where it carries a seq.

@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::domain::queue::Hole;
 use crate::domain::{SeatId, ShowId};
 
 /// Which store the deployment serves user paths from. One for every instance at a time.
@@ -101,6 +102,9 @@ pub struct Placement {
     pub cursor: Option<i64>,
     /// Set while the user is in the active set.
     pub active_until_ms: Option<i64>,
+    /// How many seqs the show's holes cover, where the store says (Redis, which can open a
+    /// hole by itself after a failover): a cache of the holes with another total is stale.
+    pub holes_total: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +128,8 @@ pub struct AdmissionTick {
     pub cursor: i64,
     pub admitted: u64,
     pub expired: u64,
+    /// As in [`Placement::holes_total`].
+    pub holes_total: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -150,6 +156,8 @@ pub trait QueueStore: Send + Sync {
     async fn admit(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError>;
     async fn cursor(&self, show: ShowId) -> Result<i64, StoreError>;
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError>;
+    /// The show's holes: seqs no place has, which positions skip.
+    async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -39,7 +39,7 @@ use super::{
 };
 use crate::cache::Cursors;
 use crate::clock::Clock;
-use crate::domain::queue::in_hole;
+use crate::domain::queue::{Hole, in_hole};
 use crate::domain::{SeatId, ShowId};
 
 #[derive(Clone, Copy)]
@@ -272,7 +272,7 @@ impl Switch {
     pub async fn presence_with_proof(&self, show: ShowId, user: Uuid, seq: i64) -> Result<Presence, StoreError> {
         let presence = self.presence(show, user).await?;
         let settled = presence.active_until_ms.is_some() || presence.waiting;
-        if settled || !in_hole(seq, &self.cursors.holes(show)) || self.db.place_recorded(show, seq).await? {
+        if settled || !in_hole(seq, &self.cursors.holes(show)) || self.db.place_closed(show, user, seq).await? {
             return Ok(presence);
         }
         tracing::info!(show, seq, "reinstating a place proved by its queue token");
@@ -409,6 +409,10 @@ impl QueueStore for Switch {
 
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
         self.route(show, |side| self.queue(side).counts(show)).await
+    }
+
+    async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError> {
+        self.route(show, |side| self.queue(side).holes(show)).await
     }
 }
 

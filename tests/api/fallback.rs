@@ -106,4 +106,59 @@ mod on_redis {
         app.drain_events("worker").await;
         assert_eq!(places_in_postgres(&app, show).await, 4, "the reinstated places are recorded");
     }
+
+    /// What a promoted replica looks like to the scripts: another lineage, and the last join
+    /// missing (its increment of seq, its list entry, its membership never replicated).
+    async fn fail_over_losing_the_last_join(app: &TestApp, show: i64, lost_user: uuid::Uuid) {
+        let keys = app.state.redis.keys.show(show);
+        let mut pipe = redis::pipe();
+        pipe.cmd("DECR").arg(keys.seq()).ignore();
+        pipe.cmd("RPOP").arg(keys.waiting()).ignore();
+        pipe.cmd("HDEL").arg(keys.member_bucket(&lost_user)).arg(lost_user.as_bytes().as_slice()).ignore();
+        pipe.cmd("HSET").arg(keys.config()).arg("lineage").arg("an-old-master").ignore();
+        app.state.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn after_a_failover_that_lost_a_join_no_seq_is_handed_out_twice_and_the_lost_place_comes_back() {
+        let app = spawn_app().await;
+        let show = app.create_show(1, 4).await;
+        app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
+        let early = vec![join_token(&app, show).await, join_token(&app, show).await];
+        let lost = join_token(&app, show).await;
+        let lost_claims = app.state.tokens.verify(&lost).unwrap();
+        fail_over_losing_the_last_join(&app, show, lost_claims.sub).await;
+
+        let (user, _) = app.user().await;
+        let late = app.join(show, &user).await;
+        assert_eq!(late.status, StatusCode::CREATED, "{:?}", late.body);
+        assert_eq!(late.body["seq"], 3 + HOLE_SIZE, "behind a hole over every seq the old master may have issued");
+        assert_eq!(late.body["position"], 3, "the hole is not counted as users ahead");
+        let late = late.body["queue_token"].as_str().unwrap().to_string();
+        assert_eq!(app.poll(show, &lost).await.body["status"], "waiting", "reinstated from its token");
+
+        app.configure_queue(show, json!({"admit_per_second": 100.0, "max_active": 3})).await;
+        app.advance(Duration::from_millis(100)).await;
+        let all = [early, vec![lost], vec![late]].concat();
+        assert_eq!(statuses(&app, show, &all).await, ["active", "active", "active", "waiting"], "in join order");
+        app.drain_events("worker").await;
+        let holes: Vec<(i64, i64)> = sqlx::query_as("SELECT lo, hi FROM queue_holes WHERE show_id = $1")
+            .bind(show)
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+        assert_eq!(holes, [(3, 3 + HOLE_SIZE)], "Postgres knows the hole, for the fallback");
+    }
+
+    #[tokio::test]
+    async fn a_config_change_after_a_failover_does_not_hide_it_from_the_next_join() {
+        let app = spawn_app().await;
+        let show = app.create_show(1, 4).await;
+        join_token(&app, show).await;
+        let keys = app.state.redis.keys.show(show);
+        app.state.redis.query::<()>(redis::Cmd::hset(keys.config(), "lineage", "an-old-master")).await.unwrap();
+        app.configure_queue(show, json!({"max_active": 5})).await;
+        let next = join_token(&app, show).await;
+        assert_eq!(app.state.tokens.verify(&next).unwrap().seq, Some(2 + HOLE_SIZE));
+    }
 }

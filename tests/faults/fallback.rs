@@ -38,6 +38,7 @@ async fn app_on(cluster: &PrivateCluster) -> Arc<TestApp> {
 /// Production's settings but for shorter timeouts, with the workers on.
 async fn settings_for(target: RedisTarget) -> boxoffice::config::Settings {
     let mut settings = test_settings().await;
+    settings.redis.wait_replicas = u32::from(matches!(target, RedisTarget::Cluster(_)));
     settings.redis.target = target;
     settings.redis.timeout = REDIS_TIMEOUT;
     settings.database.timeout = DB_TIMEOUT;

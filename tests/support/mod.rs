@@ -97,7 +97,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 pub async fn spawn_app_on_own_redis() -> (StandaloneRedis, TestApp) {
     let redis = StandaloneRedis::start();
     let url = redis.url();
-    let app = spawn_app_with(|s| s.redis.target = boxoffice::config::RedisTarget::Single(url)).await;
+    let app = spawn_app_with(|s| {
+        s.redis.target = boxoffice::config::RedisTarget::Single(url);
+        s.redis.wait_replicas = 0;
+    })
+    .await;
     (redis, app)
 }
 

@@ -49,6 +49,7 @@ impl Database {
             let fresh = insert_new_events(&mut tx, show, events).await?;
             let fresh_events: Vec<&StreamEvent> = events.iter().filter(|e| fresh.contains(&e.id_parts())).collect();
             apply_to_queue_entries(&mut tx, show, &fresh_events).await?;
+            record_holes(&mut tx, show, &fresh_events).await?;
             if redis_serves {
                 mirror_holds(&mut tx, show, &fresh_events).await?;
             } else {
@@ -157,6 +158,19 @@ async fn apply_to_queue_entries(
         .bind(&untils)
         .execute(&mut *tx)
         .await?;
+    }
+    Ok(())
+}
+
+/// Holes Redis opened after a failover, so positions on the fallback skip them too.
+async fn record_holes(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&StreamEvent]) -> Result<(), sqlx::Error> {
+    for hole in events.iter().filter_map(|e| e.hole()) {
+        sqlx::query("INSERT INTO queue_holes (show_id, lo, hi) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(show)
+            .bind(hole.lo)
+            .bind(hole.hi)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::Database;
 use crate::clock::Clock;
 use crate::domain::ShowId;
-use crate::domain::queue::{JoinStep, LivePlace, join_step, refill};
+use crate::domain::queue::{Hole, JoinStep, LivePlace, join_step, refill};
 use crate::store::batch::{BatchCall, Batcher, Limits};
 use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
@@ -135,7 +135,7 @@ async fn join_batch(
 }
 
 fn placed(seq: i64, created: bool, cursor: Option<i64>, active_until_ms: Option<i64>) -> JoinOutcome {
-    JoinOutcome::Placed(Placement { seq, created, cursor, active_until_ms })
+    JoinOutcome::Placed(Placement { seq, created, cursor, active_until_ms, holes_total: None })
 }
 
 async fn live_places(tx: &mut PgConnection, show: ShowId, users: &[Uuid]) -> Result<Vec<LiveRow>, sqlx::Error> {
@@ -322,7 +322,7 @@ impl PgQueue {
         .bind(admitted)
         .execute(&mut *tx)
         .await?;
-        Ok(AdmissionTick { cursor, admitted: admitted as u64, expired })
+        Ok(AdmissionTick { cursor, admitted: admitted as u64, expired, holes_total: None })
     }
 }
 
@@ -490,15 +490,26 @@ impl QueueStore for PgQueue {
             cursor,
         })
     }
+
+    async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError> {
+        let query = sqlx::query_as::<_, (i64, i64)>("SELECT lo, hi FROM queue_holes WHERE show_id = $1 ORDER BY lo");
+        let rows = self.db.timed(query.bind(show).fetch_all(&self.db.pool)).await?;
+        Ok(rows.into_iter().map(|(lo, hi)| Hole { lo, hi }).collect())
+    }
 }
 
 impl Database {
-    /// Whether Postgres has a place with this seq (live or ended). A queue token whose place
-    /// it lacks was issued by a Redis that lost the place.
-    pub async fn place_recorded(&self, show: ShowId, seq: i64) -> Result<bool, StoreError> {
-        let query = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM queue_entries WHERE show_id = $1 AND seq = $2)")
-            .bind(show)
-            .bind(seq);
+    /// Whether Postgres knows the place with this seq as ended, or as another user's. A
+    /// queue token for a place it lacks, or knows as the user's and live, was issued by a
+    /// Redis that lost the place (a failover, or a switch before the write-behind had it).
+    pub async fn place_closed(&self, show: ShowId, user: Uuid, seq: i64) -> Result<bool, StoreError> {
+        let query = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM queue_entries WHERE show_id = $1 AND seq = $2 AND (user_id <> $3
+               OR left_at IS NOT NULL OR expired_at IS NOT NULL OR confirmed_at IS NOT NULL))",
+        )
+        .bind(show)
+        .bind(seq)
+        .bind(user);
         self.timed(query.fetch_one(&self.pool)).await
     }
 }

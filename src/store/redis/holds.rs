@@ -25,6 +25,7 @@ impl RedisHolds {
     /// Must be called inside the tokio runtime that should run the batched hold calls.
     pub fn new(redis: Arc<Redis>) -> Self {
         let holds = redis.show_script_batcher(
+            "hold",
             &scripts::HOLD,
             |call, (user, seats): &HoldRequest| {
                 call.arg(user.as_bytes().as_slice()).arg(seats.len()).arg(seats);

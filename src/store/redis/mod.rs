@@ -14,9 +14,11 @@ mod breaker;
 pub mod catalog;
 pub mod events;
 pub mod holds;
+mod hygiene;
 pub mod keys;
 pub mod queue;
 pub mod rebuild;
+mod replicated;
 mod scripts;
 
 use std::future::Future;
@@ -32,6 +34,7 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult,
 use breaker::Breaker;
 pub use breaker::BreakerState;
 pub use keys::Keys;
+use replicated::Replicated;
 
 use crate::clock::Clock;
 use crate::config::{RedisSettings, RedisTarget};
@@ -278,12 +281,17 @@ impl Redis {
         self.probe_within(self.timeout).await
     }
 
-    /// A probe bounded by `limit` (at most the Redis timeout).
+    /// A probe bounded by `limit` (at most the Redis timeout): every master answers, and
+    /// has the replicas in sync that acknowledgments wait for.
     pub async fn probe_within(&self, limit: Duration) -> Result<(), StoreError> {
         let cmd = redis::cmd("PING");
-        let ping = self.run_unguarded(|mut conn| async move { cmd.query_async::<String>(&mut conn).await });
-        match tokio::time::timeout(limit, ping).await {
-            Ok(answer) => answer.map(drop),
+        let probe = async {
+            self.run_unguarded(|mut conn| async move { cmd.query_async::<String>(&mut conn).await }).await?;
+            let problems = self.replication_problems().await?;
+            if problems.is_empty() { Ok(()) } else { Err(StoreError::Unavailable(problems.join("; "))) }
+        };
+        match tokio::time::timeout(limit, probe).await {
+            Ok(answer) => answer,
             Err(_) => Err(StoreError::Unavailable(format!("redis did not answer a probe within {limit:?}"))),
         }
     }
@@ -337,10 +345,45 @@ impl Redis {
         self.run(move |mut conn| async move { call.invoke_async(&mut conn).await }).await
     }
 
+    /// A script call answered only once `wait_replicas` replicas have its writes (see
+    /// [`replicated`]); a plain call when none are asked for. A shortfall is a failure for
+    /// the breaker: a Redis that can't replicate can't acknowledge, and Postgres can.
+    pub(crate) async fn invoke_replicated<T: FromRedisValue + Send>(
+        &self,
+        call: redis::ScriptInvocation<'static>,
+        what: &'static str,
+    ) -> Result<T, StoreError> {
+        let replicas = self.settings.wait_replicas;
+        if replicas == 0 {
+            return self.invoke(call).await;
+        }
+        let wait_ms = self.settings.wait_timeout.as_millis() as u64;
+        let (value, confirmed) = self
+            .run(move |conn| async move {
+                let mut conn = Replicated::new(conn, replicas, wait_ms);
+                let value: T = call.invoke_async(&mut conn).await?;
+                Ok((value, conn.confirmed))
+            })
+            .await?;
+        match confirmed {
+            Some(confirmed) if confirmed >= i64::from(replicas) => Ok(value),
+            confirmed => {
+                metrics::counter!("boxoffice_redis_unreplicated_total", "op" => what).increment(1);
+                self.breaker().record(false);
+                Err(StoreError::Unavailable(format!(
+                    "{what} not acknowledged: {} of {replicas} replicas confirmed it within {wait_ms} ms",
+                    confirmed.unwrap_or(0)
+                )))
+            }
+        }
+    }
+
     /// Batches calls of a show script that takes its requests one after another in ARGV:
     /// `add` appends one request's arguments, `parse` splits the reply into one per request.
+    /// Each call is acknowledged once replicated (see [`Self::invoke_replicated`]).
     pub(crate) fn show_script_batcher<Req: Send + 'static, Rep: Send + 'static>(
         self: &Arc<Self>,
+        what: &'static str,
         script: &'static redis::Script,
         add: fn(&mut redis::ScriptInvocation<'static>, &Req),
         parse: fn(crate::domain::ShowId, &[i64]) -> Result<Vec<Rep>, StoreError>,
@@ -351,7 +394,7 @@ impl Redis {
             Box::pin(async move {
                 let mut call = redis.show_script(script, show);
                 requests.iter().for_each(|request| add(&mut call, request));
-                let reply: Vec<i64> = redis.invoke(call).await?;
+                let reply: Vec<i64> = redis.invoke_replicated(call, what).await?;
                 parse(show, &reply)
             })
         });

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Redis, scripts};
 use crate::domain::ShowId;
-use crate::domain::queue::QueueConfig;
+use crate::domain::queue::{Hole, QueueConfig};
 use crate::store::batch::Batcher;
 use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
@@ -23,6 +23,7 @@ impl RedisQueue {
     /// Must be called inside the tokio runtime that should run the batched join calls.
     pub fn new(redis: Arc<Redis>) -> Self {
         let joins = redis.show_script_batcher(
+            "join",
             &scripts::JOIN,
             |call, user: &Uuid| {
                 call.arg(user.as_bytes().as_slice());
@@ -41,14 +42,15 @@ impl RedisQueue {
 const NO_CONFIG: i64 = -1;
 const PAUSED: i64 = -2;
 
-/// Four numbers per user: created, seq, cursor, active until.
+/// The seqs the holes cover, then four numbers per user: created, seq, cursor, active until.
 fn join_outcomes(show: ShowId, reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreError> {
     if reply == [NO_CONFIG] {
         return Err(StoreError::ShowNotLoaded(show));
     }
-    if reply.is_empty() || !reply.len().is_multiple_of(4) {
+    let Some((holes_total, places)) = reply.split_first().filter(|(_, p)| !p.is_empty() && p.len().is_multiple_of(4))
+    else {
         return Err(unexpected("join", reply));
-    }
+    };
     let outcome = |place: &[i64]| match place[0] {
         PAUSED => JoinOutcome::Closed,
         created => JoinOutcome::Placed(Placement {
@@ -56,9 +58,10 @@ fn join_outcomes(show: ShowId, reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreE
             created: created == 1,
             cursor: (place[2] >= 0).then_some(place[2]),
             active_until_ms: (place[3] > 0).then_some(place[3]),
+            holes_total: Some(*holes_total),
         }),
     };
-    Ok(reply.chunks_exact(4).map(outcome).collect())
+    Ok(places.chunks_exact(4).map(outcome).collect())
 }
 
 #[async_trait]
@@ -106,12 +109,15 @@ impl QueueStore for RedisQueue {
     async fn admit(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
         let mut call = self.redis.show_script(&scripts::ADMIT, show);
         call.arg(self.redis.keys.cursor_channel()).arg(show).arg(max_batch);
-        let reply: Vec<i64> = self.redis.invoke(call).await?;
+        let reply: Vec<i64> = self.redis.invoke_replicated(call, "admit").await?;
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [cursor, admitted, expired] => {
-                Ok(AdmissionTick { cursor: *cursor, admitted: *admitted as u64, expired: *expired as u64 })
-            }
+            [cursor, admitted, expired, holes_total] => Ok(AdmissionTick {
+                cursor: *cursor,
+                admitted: *admitted as u64,
+                expired: *expired as u64,
+                holes_total: Some(*holes_total),
+            }),
             other => Err(unexpected("admit", other)),
         }
     }
@@ -136,10 +142,15 @@ impl QueueStore for RedisQueue {
             other => Err(unexpected("counts", other)),
         }
     }
+
+    async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError> {
+        let holes: Vec<(i64, i64)> = self.redis.query(redis::Cmd::hgetall(self.redis.keys.show(show).holes())).await?;
+        Ok(holes.into_iter().map(|(lo, hi)| Hole { lo, hi }).collect())
+    }
 }
 
 /// Writes the queue settings the scripts read; their presence also tells the scripts that
-/// the show is loaded.
+/// the show is loaded, and a fresh config starts the show's lineage (see `join.lua`).
 pub(super) async fn put_config(redis: &Redis, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
     let fields = [
         ("max_active", config.max_active.to_string()),
@@ -150,7 +161,11 @@ pub(super) async fn put_config(redis: &Redis, show: ShowId, config: &QueueConfig
         ("paused", u8::from(config.paused).to_string()),
         ("claim_window_s", config.claim_window_s.to_string()),
     ];
-    redis.query::<()>(redis::Cmd::hset_multiple(redis.keys.show(show).config(), &fields)).await
+    let mut call = redis.show_script(&scripts::PUT_CONFIG, show);
+    for (field, value) in &fields {
+        call.arg(*field).arg(value);
+    }
+    redis.invoke::<i64>(call).await.map(drop)
 }
 
 pub(super) fn unexpected(script: &str, reply: &[i64]) -> StoreError {

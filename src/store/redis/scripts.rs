@@ -34,6 +34,7 @@ scripts! {
     TRIM_ACKED => "lua/trim_acked.lua",
     STREAM_STATS => "lua/stream_stats.lua",
     LEASE => "lua/lease.lua",
+    PUT_CONFIG => "lua/put_config.lua",
 }
 
 /// The catalog script needs none of the show helpers.

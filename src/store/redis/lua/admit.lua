@@ -1,6 +1,6 @@
 -- One admission tick: end lapsed sessions, then admit waiters in join order.
 -- ARGV: base, now, cursor channel, show id, max batch.
--- Returns {cursor, admitted, expired}, or {-1} without config.
+-- Returns {cursor, admitted, expired, seqs the holes cover}, or {-1} without config.
 --
 -- The rate is a token bucket kept in Redis and refilled from Redis time, so however many
 -- instances tick, the show is admitted at `admit_per_second` in total, not N times it.
@@ -66,4 +66,4 @@ end
 redis.call('HSET', base .. ':tb', 'tokens', tokens, 'ts', now)
 if admitted > 0 then redis.call('INCRBY', base .. ':adm', admitted) end
 if popped > 0 then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ':' .. cursor) end
-return {cursor, admitted, #expired}
+return {cursor, admitted, #expired, tonumber(redis.call('GET', base .. ':holesz') or 0)}

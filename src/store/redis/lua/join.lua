@@ -1,6 +1,7 @@
 -- Join the waiting queue, idempotently per user, for every user id in ARGV[3..], in order:
 -- the service sends the joins of a show that arrive together as one call (see batch.rs).
--- ARGV: base, now, uid... Returns {-1} without config; else four numbers per user:
+-- ARGV: base, now, uid... Returns {-1} without config; else the seqs the holes cover, then
+-- four numbers per user:
 -- {1, seq, -1, 0} for a new place (the caller knows the cursor), {0, seq, cursor,
 -- active_until|0} for the place the user already has, {-2, 0, 0, 0} while paused.
 --
@@ -11,10 +12,25 @@ local base = ARGV[1]
 local paused = redis.call('HGET', KEYS[1], 'paused')
 if not paused then return {-1} end
 local seq_key = base .. ':seq'
+
+-- On a master of another lineage than the show's (a replica promoted since), seq may have
+-- lost its last increments, and those seqs may be on queue tokens: new places go behind a
+-- hole as large as domain::queue::HOLE_SIZE, where presented tokens are reinstated.
+local HOLE_SIZE = 16777216
+local here = lineage()
+local known = redis.call('HGET', KEYS[1], 'lineage')
+if known ~= here then
+  redis.call('HSET', KEYS[1], 'lineage', here)
+  local before = tonumber(redis.call('GET', seq_key) or 0)
+  redis.call('HSET', base .. ':holes', before + 1, before + 1 + HOLE_SIZE)
+  redis.call('INCRBY', base .. ':holesz', HOLE_SIZE)
+  redis.call('SET', seq_key, before + HOLE_SIZE)
+  emit(base, 'hole', '', before + 1, nil, before + 1 + HOLE_SIZE)
+end
 local last = tonumber(redis.call('GET', seq_key) or 0)
 local first = last + 1
 local cursor, now
-local fresh, out = {}, {}
+local fresh, out = {}, {tonumber(redis.call('GET', base .. ':holesz') or 0)}
 
 local function add(created, seq, cur, until_ms)
   out[#out + 1] = created; out[#out + 1] = seq; out[#out + 1] = cur; out[#out + 1] = until_ms

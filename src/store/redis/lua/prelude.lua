@@ -97,3 +97,9 @@ local function group_info(stream, group)
   end
   return nil
 end
+
+-- The replication history this master serves. A promoted replica starts a new one, so a
+-- script can tell that writes the old master made may not have reached this one.
+local function lineage()
+  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+end
