@@ -3,15 +3,21 @@
 # on loopback. The default ports 7301-7306 stay clear of a Redis on 6379 and of the usual
 # cluster ports 7000-7005.
 #
-# usage: scripts/redis-cluster.sh start|stop|status|nodes [--base-port N] [--dir DIR]
+# usage: scripts/redis-cluster.sh start|stop|status|nodes|restart-node PORT [--base-port N] [--dir DIR]
 #   --base-port N  first port; the nodes use N..N+5. Without it: the cluster this checkout
 #                  already runs, else the first free range of 7301, 7311, ..., 7391.
 #   --dir DIR      where node data, logs and pid files go (default .local/redis-cluster-N)
 # `start` prints the seed list (127.0.0.1:N,...) on stdout once the cluster is ok and every
-# replica reports its master link up.
+# replica reports its master link up. `restart-node PORT` starts one node that died (a fault
+# test killed it) with its cluster config, so it rejoins as the replica of whoever took over.
+#
+# The nodes run with the settings a production cluster needs (see README, "Redis in
+# production"): noeviction, no persistence here (the fault tests restart nodes empty).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cmd=${1:-}; shift || true
+node_port=""
+if [ "$cmd" = restart-node ]; then node_port=${1:-}; shift || true; fi
 base=${BOXOFFICE_REDIS_BASE_PORT:-}
 dir=""
 while [ $# -gt 0 ]; do
@@ -57,16 +63,27 @@ cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 
 ours() { alive "$dir" "$1"; }
 
+# start_node PORT [keep]: without keep, the node starts with a fresh cluster config.
 start_node() {
   local port=$1 nd="$dir/$1"
   if ours "$port"; then return 0; fi
   port_in_use "$port" && die "port $port is taken by another process; choose --base-port"
   mkdir -p "$nd"
-  rm -f "$nd/nodes.conf" "$nd/redis.pid"
+  [ "${2:-}" = keep ] || rm -f "$nd/nodes.conf"
+  rm -f "$nd/redis.pid"
   redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
     --cluster-enabled yes --cluster-config-file "$nd/nodes.conf" --cluster-node-timeout 2000 \
+    --maxmemory-policy noeviction --enable-debug-command local \
     --save "" --appendonly no --dir "$nd" --logfile "$nd/redis.log" --pidfile "$nd/redis.pid" \
     >/dev/null
+}
+
+restart_node() {
+  [ -n "$node_port" ] || die "usage: $0 restart-node PORT"
+  [ -f "$dir/$node_port/nodes.conf" ] || die "no node of this cluster on port $node_port"
+  start_node "$node_port" keep
+  wait_until 10 "redis-server on $node_port" cli "$node_port" ping
+  log "node $node_port restarted"
 }
 
 cluster_ok() {
@@ -134,5 +151,6 @@ case $cmd in
   stop) stop ;;
   status) status ;;
   nodes) seeds ;;
-  *) die "usage: $0 start|stop|status|nodes [--base-port N] [--dir DIR]" ;;
+  restart-node) restart_node ;;
+  *) die "usage: $0 start|stop|status|nodes|restart-node PORT [--base-port N] [--dir DIR]" ;;
 esac

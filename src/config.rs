@@ -114,6 +114,10 @@ pub struct WorkerSettings {
     /// How long every instance must have reached Redis without a failure before the
     /// deployment leaves the Postgres fallback (so a flapping Redis doesn't flap the sale).
     pub redis_recovery: Duration,
+    /// After a switch to Postgres, how long holds and sales of a show wait for the holds Redis
+    /// acknowledged to reach Postgres before Postgres decides them anyway (Redis is still
+    /// unreachable then). Above the Redis Cluster's failover time.
+    pub hold_handover: Duration,
 }
 
 /// Where settings are read from: the environment over an optional file.
@@ -214,6 +218,7 @@ impl Settings {
                 write_behind_poll: src.millis_or("BOXOFFICE_WRITE_BEHIND_POLL_MS", 100)?,
                 write_behind_lease: src.millis_or("BOXOFFICE_WRITE_BEHIND_LEASE_MS", 10_000)?,
                 redis_recovery: src.millis_or("BOXOFFICE_REDIS_RECOVERY_MS", 5_000)?,
+                hold_handover: src.millis_or("BOXOFFICE_HOLD_HANDOVER_MS", 10_000)?,
             },
             environment,
         })

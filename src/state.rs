@@ -47,7 +47,13 @@ impl AppState {
     pub fn new(settings: Settings, db: Database, redis: Arc<Redis>, metrics: PrometheusHandle) -> Self {
         let tokens = Tokens::new(&settings.auth.jwt_secret, settings.auth.user_token_ttl);
         let cursors = Arc::new(Cursors::default());
-        let switch = Arc::new(Switch::new(redis.clone(), db.clone(), redis.clock.clone(), cursors.clone()));
+        let switch = Arc::new(Switch::new(
+            redis.clone(),
+            db.clone(),
+            redis.clock.clone(),
+            cursors.clone(),
+            settings.workers.hold_handover,
+        ));
         Self {
             queue: switch.clone(),
             holds: switch.clone(),

@@ -13,6 +13,7 @@
 //! - On Postgres, a call that finds the deployment back on Redis is repeated there.
 //! - A place the serving store lost is reinstated when its signed queue token is presented.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::time::Duration;
@@ -74,6 +75,9 @@ pub struct Switch {
     moving: tokio::sync::Mutex<()>,
     /// One change of the local mode at a time.
     adopting: tokio::sync::Mutex<()>,
+    hold_handover: Duration,
+    /// Shows whose holds Postgres may decide, and since which epoch.
+    handed_over: std::sync::Mutex<HashMap<ShowId, i64>>,
 }
 
 fn mode_code(mode: Mode) -> u8 {
@@ -87,7 +91,7 @@ fn mode_code(mode: Mode) -> u8 {
 impl Switch {
     /// Starts on Redis; [`Self::refresh`] adopts the deployment's mode. Must be called
     /// inside the tokio runtime that should run the batched calls.
-    pub fn new(redis: Arc<Redis>, db: Database, clock: Clock, cursors: Arc<Cursors>) -> Self {
+    pub fn new(redis: Arc<Redis>, db: Database, clock: Clock, cursors: Arc<Cursors>, hold_handover: Duration) -> Self {
         Self {
             instance: format!("boxoffice-{}", &Uuid::new_v4().simple().to_string()[..12]),
             mode: AtomicU8::new(mode_code(Mode::Redis)),
@@ -102,6 +106,8 @@ impl Switch {
             cursors,
             moving: tokio::sync::Mutex::new(()),
             adopting: tokio::sync::Mutex::new(()),
+            hold_handover,
+            handed_over: Default::default(),
         }
     }
 
@@ -165,6 +171,7 @@ impl Switch {
         if self.mode() != Mode::Redis {
             return Ok(());
         }
+        tracing::warn!(reason, "redis can't serve: moving the deployment to postgres");
         let row = self.db.switch_to_postgres(reason, &self.cursors.all(), false).await?;
         // Say at once that this instance can't reach Redis, before another instance reads
         // the heartbeats to decide whether everyone can.
@@ -294,6 +301,7 @@ impl Switch {
         keep: Duration,
     ) -> Result<Result<Sale, NotSold>, StoreError> {
         if self.mode() != Mode::Redis {
+            self.holds_decidable(show).await?;
             match self.db.sell_held(self.clock.injected(), show, user, seats, idempotency_key).await {
                 Err(StoreError::ModeChanged) => self.refresh().await.map(drop)?,
                 other => return other,
@@ -313,6 +321,22 @@ impl Switch {
             tracing::warn!(%error, "sale decided in postgres, holds not updated");
         }
         Ok(Ok(sale))
+    }
+
+    /// On Postgres, a show's holds and sales wait until the holds Redis acknowledged have
+    /// reached Postgres (see [`Database::holds_decidable`]): a 503 meanwhile, so that no seat
+    /// held for one fan goes to another. Once they have, nothing more is asked this epoch.
+    async fn holds_decidable(&self, show: ShowId) -> Result<(), StoreError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let known = |s: &Self| s.handed_over.lock().unwrap_or_else(|e| e.into_inner()).get(&show) == Some(&epoch);
+        if self.mode() == Mode::Redis || known(self) {
+            return Ok(());
+        }
+        if !self.db.holds_decidable(show, self.hold_handover).await? {
+            return Err(StoreError::Unavailable("holds wait for the ones Redis acknowledged to reach Postgres".into()));
+        }
+        self.handed_over.lock().unwrap_or_else(|e| e.into_inner()).insert(show, epoch);
+        Ok(())
     }
 
     async fn route<'a, T>(&'a self, show: ShowId, op: impl Op<'a, T>) -> Result<T, StoreError> {
@@ -419,6 +443,7 @@ impl QueueStore for Switch {
 #[async_trait]
 impl HoldStore for Switch {
     async fn hold(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldOutcome, StoreError> {
+        self.holds_decidable(show).await?;
         self.route(show, |side| self.holds(side).hold(show, user, seats)).await
     }
 

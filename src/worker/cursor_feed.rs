@@ -1,6 +1,8 @@
 //! Listens to the cursor channel, so every instance learns of each admission within
 //! milliseconds. A lost message costs at most one admission tick of staleness, since every
-//! tick also returns the cursor.
+//! tick also returns the cursor. A subscription that ends (the node failed over, or Redis
+//! killed it: `CLIENT KILL TYPE pubsub`, the output buffer limit) is made again, and every
+//! show's cursor is read once to make up for what was missed meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,10 @@ async fn listen(state: &AppState, attempt: usize) -> anyhow::Result<()> {
     let pubsub = tokio::time::timeout(timeout, client.get_async_pubsub()).await??;
     let (mut sink, mut messages) = pubsub.split();
     tokio::time::timeout(timeout, sink.subscribe(state.redis.keys.cursor_channel())).await??;
+    if attempt > 0 {
+        metrics::counter!("boxoffice_pubsub_resubscribes_total").increment(1);
+    }
+    resync(state).await;
     loop {
         tokio::select! {
             message = messages.next() => {
@@ -38,6 +44,15 @@ async fn listen(state: &AppState, attempt: usize) -> anyhow::Result<()> {
             () = tokio::time::sleep(PING_EVERY) => {
                 tokio::time::timeout(timeout, sink.ping::<String>()).await??;
             }
+        }
+    }
+}
+
+async fn resync(state: &AppState) {
+    for show in state.shows.get() {
+        match state.queue.cursor(show).await {
+            Ok(cursor) => state.cursors.observe(show, cursor),
+            Err(error) => tracing::debug!(%error, show, "cannot resync the cursor"),
         }
     }
 }

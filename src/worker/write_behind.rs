@@ -109,10 +109,13 @@ pub async fn drain_show(state: &AppState, show: ShowId, consumer: &str) -> Resul
         }
         other => other?,
     };
+    let redis_serves = state.switch.mode() == Mode::Redis;
     if batch.is_empty() {
+        if !redis_serves {
+            state.db.holds_handed_over(show).await?;
+        }
         return Ok(0);
     }
-    let redis_serves = state.switch.mode() == Mode::Redis;
     let written = state.db.record_events(show, &batch, redis_serves).await?;
     let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
     state.events.ack(show, &ids).await?;

@@ -161,4 +161,37 @@ mod on_redis {
         let next = join_token(&app, show).await;
         assert_eq!(app.state.tokens.verify(&next).unwrap().seq, Some(2 + HOLE_SIZE));
     }
+
+    #[tokio::test]
+    async fn a_hold_redis_acknowledged_just_before_the_switch_keeps_its_seat_on_postgres() {
+        let app = spawn_app().await;
+        let (show, seats) = app.open_show(1, 4).await;
+        let ((holder, _), (other, _)) = (app.active_user(show).await, app.active_user(show).await);
+        app.drain_events("worker").await;
+        let path = format!("/v1/shows/{show}/holds");
+        let held = app.post(&path, Some(&holder), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+        // Redis goes away before the write-behind mirrored the hold.
+        app.state.switch.move_to_postgres("a test").await.unwrap();
+
+        let early = app.post(&path, Some(&other), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!(early.status, StatusCode::SERVICE_UNAVAILABLE, "no hold is decided before the hand-over");
+        assert!(early.headers.contains_key("retry-after"));
+        let purchase = json!({"seat_ids": [seats[0]]});
+        let reservations = format!("/v1/shows/{show}/reservations");
+        let early = app.post(&reservations, Some(&holder), purchase.clone()).await;
+        assert_eq!(early.status, StatusCode::SERVICE_UNAVAILABLE, "nor any sale");
+
+        // The old stream reaches Postgres (Redis itself was fine), and every instance has
+        // followed the switch (a second).
+        app.drain_events("worker").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        app.drain_events("worker").await;
+        let taken = app.post(&path, Some(&other), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!((taken.status, taken.code()), (StatusCode::CONFLICT, "seat_unavailable"), "{:?}", taken.body);
+        let bought = app.post(&reservations, Some(&holder), purchase).await;
+        assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
+        let free = app.post(&path, Some(&other), json!({"seat_ids": [seats[1]]})).await;
+        assert_eq!(free.status, StatusCode::CREATED, "{:?}", free.body);
+    }
 }

@@ -5,7 +5,7 @@
 //! bounded, requests answer normally and in bounded time, and Redis ends with the state.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use boxoffice::clock::Clock;
@@ -15,73 +15,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::load::{Load, Outcome};
-use crate::support::{CuttableProxy, PrivateCluster, StandaloneRedis, TestApp, start, test_settings};
-
-const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
-const DB_TIMEOUT: Duration = Duration::from_secs(2);
-/// Every request answers within this, whatever the fault: the longest a batched call may
-/// keep its caller (the call in flight, then its own: twice the store's timeout, the
-/// Postgres one being the longer), plus half a second for a loaded machine.
-const BOUND: Duration = Duration::from_millis(DB_TIMEOUT.as_millis() as u64 * 2 + 500);
-const MAX_ACTIVE: u64 = 20;
-const ADMIT_PER_SECOND: f64 = 40.0;
-/// Admissions Postgres may not have heard of when it takes over: those of the last
-/// write-behind window (a poll interval and a batch), far less than a second's worth.
-const ACTIVE_SLACK: u64 = ADMIT_PER_SECOND as u64;
-const FANS: usize = 30;
-
-async fn app_on(cluster: &PrivateCluster) -> Arc<TestApp> {
-    let target = RedisTarget::Cluster(cluster.seeds.split(',').map(|s| format!("redis://{s}")).collect());
-    Arc::new(start(settings_for(target).await, Clock::RedisServer).await)
-}
-
-/// Production's settings but for shorter timeouts, with the workers on.
-async fn settings_for(target: RedisTarget) -> boxoffice::config::Settings {
-    let mut settings = test_settings().await;
-    settings.redis.wait_replicas = u32::from(matches!(target, RedisTarget::Cluster(_)));
-    settings.redis.target = target;
-    settings.redis.timeout = REDIS_TIMEOUT;
-    settings.database.timeout = DB_TIMEOUT;
-    settings.workers.enabled = true;
-    // Longer than one flap of the flapping test, shorter than production's 5 s.
-    settings.workers.redis_recovery = Duration::from_secs(3);
-    settings
-}
-
-/// A show of 1,000 seats that admits 40 fans a second into an active set of 20.
-async fn on_sale(app: &TestApp) -> (i64, Arc<Vec<i64>>) {
-    let show = app.create_show(20, 50).await;
-    app.configure_queue(
-        show,
-        json!({"max_active": MAX_ACTIVE, "admit_per_second": ADMIT_PER_SECOND, "claim_window_s": 30,
-               "session_ttl_s": 60, "hold_ttl_s": 30}),
-    )
-    .await;
-    (show, Arc::new(app.seat_ids(show).await))
-}
-
-/// Samples the show's active set every 200 ms until stopped; returns the largest seen.
-fn watch_active(app: Arc<TestApp>, show: i64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
-    let largest = Arc::new(AtomicU64::new(0));
-    tokio::spawn(async move {
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok(counts) = app.state.queue.counts(show).await {
-                largest.fetch_max(counts.active, Ordering::Relaxed);
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        largest.load(Ordering::Relaxed)
-    })
-}
-
-async fn wait_for_mode(app: &TestApp, mode: Mode, limit: Duration) -> Duration {
-    let started = Instant::now();
-    while app.state.db.mode().await.map(|row| row.mode).ok() != Some(mode) || app.state.switch.mode() != mode {
-        assert!(started.elapsed() < limit, "the deployment never went to {}", mode.as_str());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    started.elapsed()
-}
+use crate::scenario::*;
+use crate::support::{CuttableProxy, PrivateCluster, StandaloneRedis, start};
 
 /// What a scenario does to the cluster while the load runs.
 enum Fault {
@@ -160,84 +95,6 @@ fn check_outage(outcome: &Outcome, outage: std::ops::Range<Duration>, largest_ac
     assert!(outcome.max_latency() <= BOUND, "a request took {:?}", outcome.max_latency());
     assert!(largest_active <= MAX_ACTIVE + ACTIVE_SLACK, "the active set reached {largest_active}");
     assert!(!outcome.sales.is_empty(), "seats were sold");
-}
-
-/// After the load: every acknowledged place is there (presenting its token reinstates a
-/// lost one), once per user, in Postgres and in the rebuilt Redis; every sale once.
-async fn check_invariants(app: &TestApp, show: i64, outcome: &Outcome) {
-    app.configure_queue(show, json!({"paused": true})).await;
-    for ack in &outcome.joins {
-        let poll = app.poll(show, &ack.queue_token).await;
-        assert_eq!(poll.status, StatusCode::OK, "{:?}", poll.body);
-    }
-    written_behind(app).await;
-    let db = &app.state.db.pool;
-    for ack in &outcome.joins {
-        let user: Option<uuid::Uuid> =
-            sqlx::query_scalar("SELECT user_id FROM queue_entries WHERE show_id = $1 AND seq = $2")
-                .bind(show)
-                .bind(ack.seq)
-                .fetch_optional(db)
-                .await
-                .unwrap();
-        assert_eq!(user, Some(ack.user), "the place {} promised by a 201 is the user's", ack.seq);
-    }
-    let doubled: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT user_id FROM queue_entries WHERE show_id = $1
-           AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL GROUP BY user_id HAVING count(*) > 1) d",
-    )
-    .bind(show)
-    .fetch_one(db)
-    .await
-    .unwrap();
-    assert_eq!(doubled, 0, "nobody has two places");
-    let mut sold: Vec<i64> = outcome.sales.iter().flat_map(|(_, seats)| seats.clone()).collect();
-    let told = sold.len();
-    sold.sort_unstable();
-    sold.dedup();
-    assert_eq!(sold.len(), told, "no seat was sold to two fans");
-    let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM sold_seats WHERE show_id = $1")
-        .bind(show)
-        .fetch_one(db)
-        .await
-        .unwrap();
-    assert_eq!(recorded as usize, told, "every sale answered 201 is in Postgres, and no other");
-    redis_has_the_places(app, show, outcome).await;
-}
-
-/// The rebuilt Redis knows every live place: joining again with the queue token answers 200
-/// with the same seq.
-async fn redis_has_the_places(app: &TestApp, show: i64, outcome: &Outcome) {
-    assert_eq!(app.state.switch.mode(), Mode::Redis);
-    let db = &app.state.db.pool;
-    for ack in &outcome.joins {
-        let live: bool = sqlx::query_scalar(
-            "SELECT left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL FROM queue_entries
-             WHERE show_id = $1 AND seq = $2",
-        )
-        .bind(show)
-        .bind(ack.seq)
-        .fetch_one(db)
-        .await
-        .unwrap();
-        if live {
-            let again = app.join(show, &ack.queue_token).await;
-            assert_eq!((again.status, again.body["seq"].as_i64()), (StatusCode::OK, Some(ack.seq)), "{:?}", again.body);
-        }
-    }
-}
-
-async fn written_behind(app: &TestApp) {
-    for _ in 0..150 {
-        if app.get("/readyz", None).await.body["write_behind"]["backlog"] == 0 {
-            tokio::time::sleep(Duration::from_millis(1200)).await;
-            if app.get("/readyz", None).await.body["write_behind"]["backlog"] == 0 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("the write-behind never caught up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! A mixed load of fans for the fault tests: each fan gets a token, joins, polls as told
-//! (at most every half second), holds a seat once admitted and buys it, then the next fan
-//! comes. Every request is recorded with its status and time; every 201 join and every sale is
-//! kept, so the invariants can be checked once the fault is over.
+//! (at most every half second), holds a seat once admitted and buys it (clicking again when
+//! the purchase answers 503), then the next fan comes. Every request is recorded with its
+//! status and time; every 201 join, hold and sale is kept, so the invariants can be checked
+//! once the fault is over.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,12 +42,25 @@ pub struct Ack {
     pub queue_token: String,
 }
 
+/// A hold or a sale answered 201.
+#[derive(Debug, Clone)]
+pub struct SeatAck {
+    pub user: Uuid,
+    pub seat: i64,
+    pub sent: Duration,
+    pub answered: Duration,
+}
+
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub records: Vec<Record>,
     pub joins: Vec<Ack>,
     /// Reservations answered 201: (reservation id, seats).
     pub sales: Vec<(String, Vec<i64>)>,
+    pub holds: Vec<SeatAck>,
+    pub sold: Vec<SeatAck>,
+    /// Purchases of a seat held a moment before, refused with `hold_missing`.
+    pub holds_missing: usize,
 }
 
 impl Outcome {
@@ -55,7 +69,30 @@ impl Outcome {
         self.records.extend(other.records);
         self.joins.extend(other.joins);
         self.sales.extend(other.sales);
+        self.holds.extend(other.holds);
+        self.sold.extend(other.sold);
+        self.holds_missing += other.holds_missing;
         self
+    }
+
+    /// Holds answered 201 that did not keep the seat for their holder: another fan was told
+    /// it held or bought the seat while the hold lasted (and its holder had not bought it),
+    /// or the holder's purchase found the hold gone.
+    pub fn lost_holds(&self, ttl: Duration) -> usize {
+        let bought = |hold: &SeatAck| self.sold.iter().any(|s| s.user == hold.user && s.seat == hold.seat);
+        let taken = |hold: &SeatAck| {
+            let lasted = hold.answered..hold.sent + ttl;
+            self.holds
+                .iter()
+                .chain(&self.sold)
+                .any(|other| other.seat == hold.seat && other.user != hold.user && lasted.contains(&other.sent))
+        };
+        self.holds.iter().filter(|hold| !bought(hold) && taken(hold)).count() + self.holds_missing
+    }
+
+    /// Answers other than 2xx, by status (0: no answer).
+    pub fn errors(&self) -> std::collections::BTreeMap<u16, usize> {
+        self.statuses().into_iter().filter(|(status, _)| !(200..300).contains(status)).collect()
     }
 
     pub fn statuses(&self) -> HashMap<u16, usize> {
@@ -100,7 +137,14 @@ impl Load {
         let started = Instant::now();
         let fans = (0..fans)
             .map(|_| {
-                let fan = Fan { app: app.clone(), show, seats: seats.clone(), started, log: Outcome::default() };
+                let fan = Fan {
+                    app: app.clone(),
+                    show,
+                    seats: seats.clone(),
+                    started,
+                    log: Outcome::default(),
+                    purchase: None,
+                };
                 tokio::spawn(fan.run(stop.clone()))
             })
             .collect();
@@ -116,10 +160,7 @@ impl Load {
         self.stop.store(true, Ordering::Relaxed);
         let mut all = Outcome::default();
         for fan in self.fans {
-            let log = fan.await.expect("a fan ran to the end");
-            all.records.extend(log.records);
-            all.joins.extend(log.joins);
-            all.sales.extend(log.sales);
+            all = all.merge(fan.await.expect("a fan ran to the end"));
         }
         all
     }
@@ -131,6 +172,8 @@ struct Fan {
     seats: Arc<Vec<i64>>,
     started: Instant,
     log: Outcome,
+    /// The idempotency key of the purchase being made: the same for every click.
+    purchase: Option<String>,
 }
 
 impl Fan {
@@ -141,14 +184,15 @@ impl Fan {
         self.log
     }
 
+    /// Sends one request and records it; returns the status, the body and when it was sent.
     async fn send(&mut self, what: &'static str, method: Method, path: &str, token: &str, body: Value) -> (u16, Value) {
         let sent = Instant::now();
         let mut request = self.app.client.request(method, self.app.url(path)).json(&body);
         if !token.is_empty() {
             request = request.bearer_auth(token);
         }
-        if what == "confirm" {
-            request = request.header("Idempotency-Key", Uuid::new_v4().to_string());
+        if let Some(key) = &self.purchase {
+            request = request.header("Idempotency-Key", key.clone());
         }
         let (status, body) = match request.send().await {
             Ok(response) => (response.status().as_u16(), response.json().await.unwrap_or(Value::Null)),
@@ -211,24 +255,56 @@ impl Fan {
         false
     }
 
-    /// Holds a random seat (a few tries) and buys it.
+    /// Holds a random seat (a few tries, backing off after a 503) and buys it.
     async fn buy(&mut self, queue_token: &str) {
         let holds = format!("/v1/shows/{}/holds", self.show);
         for _ in 0..5 {
             let seat = self.seats[rand::rng().random_range(0..self.seats.len())];
+            let sent = self.started.elapsed();
             match self.send("hold", Method::POST, &holds, queue_token, json!({"seat_ids": [seat]})).await.0 {
-                201 => return self.confirm(queue_token, seat).await,
+                201 => {
+                    self.log.holds.push(self.seat_ack(queue_token, seat, sent));
+                    return self.confirm(queue_token, seat).await;
+                }
                 403 => return,
+                503 | 0 => tokio::time::sleep(Duration::from_millis(300)).await,
                 _ => {}
             }
         }
     }
 
+    fn seat_ack(&self, queue_token: &str, seat: i64, sent: Duration) -> SeatAck {
+        let user = self.app.state.tokens.verify(queue_token).expect("a valid queue token").sub;
+        SeatAck { user, seat, sent, answered: self.started.elapsed() }
+    }
+
+    /// Buys the held seat, clicking again (three times at most) while the answer is a 503.
     async fn confirm(&mut self, queue_token: &str, seat: i64) {
         let path = format!("/v1/shows/{}/reservations", self.show);
-        let (status, body) = self.send("confirm", Method::POST, &path, queue_token, json!({"seat_ids": [seat]})).await;
-        if status == 201 {
-            self.log.sales.push((body["id"].as_str().unwrap_or_default().to_string(), vec![seat]));
+        self.purchase = Some(Uuid::new_v4().to_string());
+        let answer = self.click_to_buy(&path, queue_token, seat).await;
+        self.purchase = None;
+        answer
+    }
+
+    async fn click_to_buy(&mut self, path: &str, queue_token: &str, seat: i64) {
+        for _ in 0..3 {
+            let sent = self.started.elapsed();
+            let (status, body) =
+                self.send("confirm", Method::POST, path, queue_token, json!({"seat_ids": [seat]})).await;
+            match (status, body["code"].as_str()) {
+                (201, _) => {
+                    self.log.sales.push((body["id"].as_str().unwrap_or_default().to_string(), vec![seat]));
+                    self.log.sold.push(self.seat_ack(queue_token, seat, sent));
+                    return;
+                }
+                (409, Some("hold_missing")) => {
+                    self.log.holds_missing += 1;
+                    return;
+                }
+                (503 | 0, _) => tokio::time::sleep(Duration::from_millis(300)).await,
+                _ => return,
+            }
         }
     }
 }

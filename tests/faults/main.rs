@@ -7,5 +7,7 @@ mod support;
 
 mod fallback;
 mod load;
+mod matrix;
 mod postgres_outage;
 mod redis_nodes;
+mod scenario;

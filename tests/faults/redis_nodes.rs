@@ -1,5 +1,5 @@
-//! A Redis master frozen (SIGSTOP) or killed: requests keep answering within a bounded time,
-//! and the service recovers once the cluster has failed over.
+//! After a master's failover the queue's rules still hold: places, their order, the active
+//! bound, single sales. (What each Redis failure does under load is in `matrix.rs`.)
 
 use std::time::{Duration, Instant};
 
@@ -68,34 +68,6 @@ async fn join_for(app: &TestApp, show: i64, duration: Duration) -> usize {
 fn signal(pid: u32, signal: &str) {
     let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
     assert!(status.success());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frozen_master_never_hangs_a_request_and_the_service_recovers() {
-    let cluster = PrivateCluster::start();
-    let app = app_on(&cluster).await;
-    let show = app.create_show(1, 10).await;
-    let config_key = app.state.redis.keys.show(show).config();
-    let (_, pid) = cluster.master_of(&config_key);
-    assert!(join_for(&app, show, Duration::from_secs(2)).await > 0);
-
-    signal(pid, "-STOP");
-    let recovered = join_for(&app, show, Duration::from_secs(15)).await;
-    signal(pid, "-CONT");
-    assert!(recovered > 0, "joins succeed again once the replica took over, with the old master still frozen");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_master_is_routed_around() {
-    let cluster = PrivateCluster::start();
-    let app = app_on(&cluster).await;
-    let show = app.create_show(1, 10).await;
-    let (_, pid) = cluster.master_of(&app.state.redis.keys.show(show).config());
-    assert!(join_for(&app, show, Duration::from_secs(2)).await > 0);
-    signal(pid, "-KILL");
-    assert!(join_for(&app, show, Duration::from_secs(20)).await > 0, "joins succeed again after the failover");
-    let ready = app.get("/readyz", None).await;
-    assert_eq!(ready.status, StatusCode::OK, "{:?}", ready.body);
 }
 
 /// Users who joined before the kill, in join order: (user token, queue token, seq, position).

@@ -404,8 +404,7 @@ impl PrivateCluster {
                 serves.then(|| fields[1].split(['@', ':']).nth(1).unwrap().parse::<u16>().unwrap())
             })
             .expect("a master serves the slot");
-        let pid = std::fs::read_to_string(format!("{}/{port}/redis.pid", self.dir)).unwrap().trim().parse().unwrap();
-        (port, pid)
+        (port, self.pid(port))
     }
 
     /// Waits until every replica of the master on `port` has acknowledged all it was sent,
@@ -428,6 +427,50 @@ impl PrivateCluster {
 }
 
 impl PrivateCluster {
+    /// A plain connection to one node, to inflict a fault through.
+    pub fn node(&self, port: u16) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap().get_connection().unwrap()
+    }
+
+    /// The ports of all six nodes.
+    pub fn seed_ports(&self) -> Vec<u16> {
+        self.seeds.split(',').map(|seed| seed.rsplit(':').next().unwrap().parse().unwrap()).collect()
+    }
+
+    fn role(&self, port: u16) -> Option<String> {
+        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?.get_connection().ok()?;
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut conn).ok()?;
+        info.lines().find_map(|line| line.trim().strip_prefix("role:").map(str::to_string))
+    }
+
+    /// The port of a replica of the master on `port`.
+    pub fn replica_of(&self, port: u16) -> u16 {
+        let mut conn = self.node(port);
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut conn).unwrap();
+        let replica = info.lines().find_map(|l| l.strip_prefix("slave0:")).expect("the master has a replica");
+        replica.split(',').find_map(|kv| kv.strip_prefix("port=")).unwrap().parse().unwrap()
+    }
+
+    /// The pid of the node on `port`.
+    pub fn pid(&self, port: u16) -> u32 {
+        std::fs::read_to_string(format!("{}/{port}/redis.pid", self.dir)).unwrap().trim().parse().unwrap()
+    }
+
+    /// Starts a node that was killed again, with its cluster config: it rejoins as the
+    /// replica of the node that took over (and, with no persistence, resyncs from it).
+    pub fn restart_node(&self, port: u16) {
+        run_script("redis-cluster.sh", &["restart-node", &port.to_string(), "--dir", &self.dir]);
+    }
+
+    /// Waits until the node on `port` is a master (a replica took over).
+    pub async fn wait_until_master(&self, port: u16, limit: Duration) {
+        let started = std::time::Instant::now();
+        while self.role(port).as_deref() != Some("master") {
+            assert!(started.elapsed() < limit, "127.0.0.1:{port} never took over");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The pids of all six nodes.
     pub fn pids(&self) -> Vec<u32> {
         self.seeds

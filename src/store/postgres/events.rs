@@ -54,6 +54,7 @@ impl Database {
                 mirror_holds(&mut tx, show, &fresh_events).await?;
             } else {
                 keep_earliest_places(&mut tx, show, &fresh_events).await?;
+                adopt_holds(&mut tx, show, &fresh_events).await?;
             }
             tx.commit().await?;
             Ok(fresh.len() as u64)
@@ -214,6 +215,43 @@ async fn mirror_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Stre
         .execute(&mut *tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Holds Redis acknowledged that arrive after the switch to Postgres: each is kept where its
+/// seat is still free (Postgres decided no other hold or sale of it meanwhile, which the
+/// hand-over makes the rule). Releases are not applied: they may be older than a hold the
+/// same fan made on Postgres since.
+async fn adopt_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&StreamEvent]) -> Result<(), sqlx::Error> {
+    let held: Vec<(i64, Uuid, DateTime<Utc>)> = hold_changes(events.iter().copied())
+        .into_iter()
+        .filter_map(|(seat, change)| match change {
+            HoldChange::Held { user, until_ms } => Some((seat, user, at(until_ms))),
+            HoldChange::Released { .. } => None,
+        })
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(super::holds::HOLDS_LOCK)
+        .bind(show as i32)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO holds (show_id, seat_id, user_id, expires_at)
+         SELECT $1, seat, user_id, until FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS h(seat, user_id, until)
+         WHERE until > clock_timestamp()
+           AND NOT EXISTS (SELECT 1 FROM sold_seats s WHERE s.show_id = $1 AND s.seat_id = h.seat)
+         ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at
+         WHERE holds.user_id = EXCLUDED.user_id OR holds.expires_at <= clock_timestamp()",
+    )
+    .bind(show)
+    .bind(held.iter().map(|h| h.0).collect::<Vec<_>>())
+    .bind(held.iter().map(|h| h.1).collect::<Vec<_>>())
+    .bind(held.iter().map(|h| h.2).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 

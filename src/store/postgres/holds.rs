@@ -25,7 +25,7 @@ use crate::store::{HoldCheck, HoldOutcome, HoldStore, NotSold, SeatStates, Store
 type HoldRequest = (Uuid, Vec<SeatId>);
 
 /// With the show id: one hold batch of a show at a time, across instances.
-const HOLDS_LOCK: i32 = 7407;
+pub(super) const HOLDS_LOCK: i32 = 7407;
 
 pub struct PgHolds {
     db: Database,

@@ -185,6 +185,28 @@ impl Database {
         self.mode().await
     }
 
+    /// The show's old event stream is written to its end, on Postgres for at least the second
+    /// every instance takes to follow a switch: Postgres has every hold Redis acknowledged.
+    pub async fn holds_handed_over(&self, show: ShowId) -> Result<(), StoreError> {
+        let query = sqlx::query(
+            "UPDATE queue_state q SET holds_handover = false FROM backend_mode m
+             WHERE q.show_id = $1 AND q.holds_handover AND m.mode <> 'redis'
+               AND m.changed_at < clock_timestamp() - interval '1 second'",
+        );
+        self.timed(query.bind(show).execute(&self.pool)).await.map(drop)
+    }
+
+    /// Whether Postgres may decide the show's holds and sales: their hand-over is done, or
+    /// the switch is older than `bound` (Redis stayed unreachable: its unwritten holds can't
+    /// be had).
+    pub async fn holds_decidable(&self, show: ShowId, bound: Duration) -> Result<bool, StoreError> {
+        let query = sqlx::query_scalar(
+            "SELECT NOT coalesce(q.holds_handover, false) OR m.changed_at < clock_timestamp() - $2 * interval '1 millisecond'
+             FROM backend_mode m LEFT JOIN queue_state q ON q.show_id = $1",
+        );
+        self.timed(query.bind(show).bind(bound.as_millis() as i64).fetch_one(&self.pool)).await
+    }
+
     /// Lets the deployment switch by itself again.
     pub async fn unpin_mode(&self) -> Result<ModeRow, StoreError> {
         let query = sqlx::query("UPDATE backend_mode SET pinned = false");
@@ -257,7 +279,8 @@ async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) ->
 
 /// Takes over shows' counters from what Postgres knows: the highest seq (or what an earlier
 /// switch reserved), the cursor (what admissions Postgres recorded, or what an instance saw),
-/// and leaves a hole after that seq for places Redis may have handed out unrecorded.
+/// and leaves a hole after that seq for places Redis may have handed out unrecorded. Their
+/// holds are handed over by the write-behind (see [`Database::holds_handed_over`]).
 async fn take_over_shows(
     tx: &mut PgConnection,
     shows: &[ShowId],
@@ -286,7 +309,7 @@ async fn take_over_shows(
             INSERT INTO queue_holes (show_id, lo, hi) SELECT show_id, max_seq + 1, max_seq + 1 + $4 FROM known
             ON CONFLICT DO NOTHING)
          UPDATE queue_state s SET last_seq = k.max_seq + $4, cursor = k.cursor, admitted_total = k.admitted,
-                                  tokens = NULL, tokens_at = NULL
+                                  tokens = NULL, tokens_at = NULL, holds_handover = true
          FROM known k WHERE s.show_id = k.show_id",
     )
     .bind(shows)

@@ -66,6 +66,28 @@ fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
 }
 
 impl Redis {
+    /// What keeps Redis from serving every show durably: slots no node serves, masters with
+    /// fewer replicas in sync than acknowledgments wait for.
+    pub async fn serving_problems(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = self.coverage_problems().await?;
+        problems.extend(self.replication_problems().await?);
+        Ok(problems)
+    }
+
+    async fn coverage_problems(&self) -> Result<Vec<String>, StoreError> {
+        if !matches!(self.settings.target, crate::config::RedisTarget::Cluster(_)) {
+            return Ok(Vec::new());
+        }
+        let cmd = redis::cmd("CLUSTER").arg("INFO").clone();
+        let info: String = self.run_unguarded(|mut conn| async move { cmd.query_async(&mut conn).await }).await?;
+        let state = info_field(&info, "cluster_state").unwrap_or("?");
+        let slots: u64 = info_field(&info, "cluster_slots_ok").and_then(|n| n.parse().ok()).unwrap_or(0);
+        Ok((state != "ok" || slots < ALL_SLOTS)
+            .then(|| format!("cluster state {state}, {slots} of {ALL_SLOTS} slots served"))
+            .into_iter()
+            .collect())
+    }
+
     /// Masters with fewer replicas in sync than acknowledgments wait for (none asked: none).
     pub async fn replication_problems(&self) -> Result<Vec<String>, StoreError> {
         let wanted = self.settings.wait_replicas;
@@ -88,7 +110,7 @@ impl Redis {
 
     /// Everything that can make Redis lose or refuse data, as sentences for operators.
     pub async fn hygiene_problems(&self) -> Result<Vec<String>, StoreError> {
-        let mut problems = self.replication_problems().await?;
+        let mut problems = self.serving_problems().await?;
         let mut policy = redis::cmd("CONFIG");
         policy.arg("GET").arg("maxmemory-policy");
         let nodes = self.run(|mut conn| async move { conn.on_each_node(policy, false).await }).await?;
@@ -98,14 +120,6 @@ impl Redis {
             if value != "noeviction" {
                 problems
                     .push(format!("node {node} has maxmemory-policy {value}: keys can be evicted (use noeviction)"));
-            }
-        }
-        if matches!(self.settings.target, crate::config::RedisTarget::Cluster(_)) {
-            let info: String = self.query(redis::cmd("CLUSTER").arg("INFO").clone()).await?;
-            let state = info_field(&info, "cluster_state").unwrap_or("?");
-            let slots: u64 = info_field(&info, "cluster_slots_ok").and_then(|n| n.parse().ok()).unwrap_or(0);
-            if state != "ok" || slots < ALL_SLOTS {
-                problems.push(format!("cluster state {state}, {slots} of {ALL_SLOTS} slots served"));
             }
         }
         Ok(problems)

@@ -281,13 +281,13 @@ impl Redis {
         self.probe_within(self.timeout).await
     }
 
-    /// A probe bounded by `limit` (at most the Redis timeout): every master answers, and
-    /// has the replicas in sync that acknowledgments wait for.
+    /// A probe bounded by `limit` (at most the Redis timeout): every master answers, every
+    /// slot is served, and every master has the replicas in sync acknowledgments wait for.
     pub async fn probe_within(&self, limit: Duration) -> Result<(), StoreError> {
         let cmd = redis::cmd("PING");
         let probe = async {
             self.run_unguarded(|mut conn| async move { cmd.query_async::<String>(&mut conn).await }).await?;
-            let problems = self.replication_problems().await?;
+            let problems = self.serving_problems().await?;
             if problems.is_empty() { Ok(()) } else { Err(StoreError::Unavailable(problems.join("; "))) }
         };
         match tokio::time::timeout(limit, probe).await {
