@@ -22,7 +22,7 @@ RUST_LOG=error cargo test --locked --release --test faults "$@" matrix -- --test
 echo
 echo "| fault | requests | non-2xx by status | max latency | lost acks | double sales | switches | healed after |"
 echo "|---|---|---|---|---|---|---|---|"
-grep '^fault-matrix |' "$out" | sed 's/^fault-matrix //' | sort -t'|' -k2,2 | sed 's/ *$/ |/'
+grep -ao 'fault-matrix | .*' "$out" | sed 's/^fault-matrix //; s/ *$/ |/' | sort -t'|' -k2,2
 grep -E '^test .*FAILED|panicked' "$out" || true
 [ "$status" = 0 ] && log "every invariant held" || log "an invariant broke: see $out"
 exit "$status"

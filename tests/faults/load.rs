@@ -207,7 +207,7 @@ impl Fan {
         let Some(user_token) = self.user_token(stop).await else { return };
         let Some(queue_token) = self.join(&user_token, stop).await else { return };
         if self.wait_until_active(&queue_token, stop).await {
-            self.buy(&queue_token).await;
+            self.buy(&queue_token, stop).await;
         }
     }
 
@@ -255,10 +255,12 @@ impl Fan {
         false
     }
 
-    /// Holds a random seat (a few tries, backing off after a 503) and buys it.
-    async fn buy(&mut self, queue_token: &str) {
+    /// Holds a random seat (five seats taken at most; after a 503 it waits and tries again,
+    /// for up to 15 s) and buys it.
+    async fn buy(&mut self, queue_token: &str, stop: &AtomicBool) {
         let holds = format!("/v1/shows/{}/holds", self.show);
-        for _ in 0..5 {
+        let (mut taken, mut busy) = (0, 0);
+        while taken < 5 && busy < 50 && !stop.load(Ordering::Relaxed) {
             let seat = self.seats[rand::rng().random_range(0..self.seats.len())];
             let sent = self.started.elapsed();
             match self.send("hold", Method::POST, &holds, queue_token, json!({"seat_ids": [seat]})).await.0 {
@@ -267,8 +269,11 @@ impl Fan {
                     return self.confirm(queue_token, seat).await;
                 }
                 403 => return,
-                503 | 0 => tokio::time::sleep(Duration::from_millis(300)).await,
-                _ => {}
+                503 | 0 => {
+                    busy += 1;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                _ => taken += 1,
             }
         }
     }
@@ -278,7 +283,7 @@ impl Fan {
         SeatAck { user, seat, sent, answered: self.started.elapsed() }
     }
 
-    /// Buys the held seat, clicking again (three times at most) while the answer is a 503.
+    /// Buys the held seat, clicking again (for up to 6 s) while the answer is a 503.
     async fn confirm(&mut self, queue_token: &str, seat: i64) {
         let path = format!("/v1/shows/{}/reservations", self.show);
         self.purchase = Some(Uuid::new_v4().to_string());
@@ -288,7 +293,7 @@ impl Fan {
     }
 
     async fn click_to_buy(&mut self, path: &str, queue_token: &str, seat: i64) {
-        for _ in 0..3 {
+        for _ in 0..20 {
             let sent = self.started.elapsed();
             let (status, body) =
                 self.send("confirm", Method::POST, path, queue_token, json!({"seat_ids": [seat]})).await;

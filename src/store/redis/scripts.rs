@@ -39,3 +39,12 @@ scripts! {
 
 /// The catalog script needs none of the show helpers.
 pub static CATALOG_READ: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/catalog_read.lua")));
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_join_script_leaves_holes_as_large_as_the_domain_says() {
+        let hole = format!("local HOLE_SIZE = {}", crate::domain::queue::HOLE_SIZE);
+        assert!(include_str!("lua/join.lua").contains(&hole), "join.lua must say {hole:?}");
+    }
+}
