@@ -14,6 +14,23 @@ async fn health_and_readiness_report_up() {
     assert_eq!(ready.body["postgres"], "up");
     assert_eq!(ready.body["breaker"], "closed");
     assert_eq!(ready.body["backend"], crate::support::backend(), "serving from the fallback is ready, not down");
+    assert_eq!(ready.body["redis_problems"], serde_json::json!([]), "the test cluster is set up as production needs");
+}
+
+#[tokio::test]
+async fn readiness_names_what_in_the_redis_set_up_can_lose_data() {
+    let (redis, app) = crate::support::spawn_app_on_own_redis().await;
+    redis.config_set("maxmemory-policy", "allkeys-lru");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK, "degraded, not unready");
+    let problems = ready.body["redis_problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].as_str().unwrap().contains("maxmemory-policy allkeys-lru"), "{problems:?}");
+
+    let wanting_two = crate::support::spawn_app_with(|s| s.redis.wait_replicas = 2).await;
+    let problems = wanting_two.get("/readyz", None).await.body["redis_problems"].clone();
+    assert_eq!(problems.as_array().unwrap().len(), 3, "each of three masters has one replica: {problems}");
+    assert!(problems[0].as_str().unwrap().contains("1 replicas in sync, acknowledgments wait for 2"), "{problems}");
 }
 
 #[tokio::test]

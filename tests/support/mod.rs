@@ -322,6 +322,11 @@ impl StandaloneRedis {
 
     /// Commands this server has run, INFO itself and the instances' once-a-second health
     /// probe (PING) excluded.
+    pub fn config_set(&self, name: &str, value: &str) {
+        let _: () =
+            redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query(&mut self.connection().unwrap()).unwrap();
+    }
+
     pub fn command_calls(&self) -> u64 {
         self.calls_where(|name| name != "info" && name != "ping")
     }

@@ -47,4 +47,16 @@ mod tests {
         let hole = format!("local HOLE_SIZE = {}", crate::domain::queue::HOLE_SIZE);
         assert!(include_str!("lua/join.lua").contains(&hole), "join.lua must say {hole:?}");
     }
+
+    #[test]
+    fn no_script_scans_the_keyspace() {
+        let lua = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/redis/lua")).unwrap();
+        for file in lua {
+            let path = file.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap().to_uppercase();
+            for scan in ["'KEYS'", "'SCAN'", "\"KEYS\"", "\"SCAN\""] {
+                assert!(!text.contains(scan), "{} calls {scan}", path.display());
+            }
+        }
+    }
 }
