@@ -1,8 +1,9 @@
 //! A mixed load of fans for the fault tests: each fan gets a token, joins, polls as told
 //! (at most every half second), holds a seat once admitted and buys it (clicking again when
-//! the purchase answers 503), then the next fan comes. Every request is recorded with its
-//! status and time; every 201 join, hold and sale is kept, so the invariants can be checked
-//! once the fault is over.
+//! the purchase answers 503), then the next fan comes. Meanwhile passers-by keep arriving,
+//! one every 100 ms, each joining and leaving again at once (so joins go on whatever the
+//! fans are busy with, and nobody who won't buy takes an active slot). Every request is recorded with its status and time; every 201 join, hold and sale
+//! is kept, so the invariants can be checked once the fault is over.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -107,18 +108,19 @@ impl Outcome {
         self.records.iter().map(|r| r.took).max().unwrap_or_default()
     }
 
-    /// Share of requests sent in `window` that got their normal answer.
-    pub fn normal_share(&self, window: std::ops::Range<Duration>) -> (f64, usize) {
-        let sent: Vec<&Record> = self.records.iter().filter(|r| window.contains(&r.sent)).collect();
+    /// Share of the requests sent in `window` (those `counted`) that got their normal answer.
+    pub fn normal_share(&self, window: std::ops::Range<Duration>, counted: impl Fn(&Record) -> bool) -> (f64, usize) {
+        let sent: Vec<&Record> = self.records.iter().filter(|r| window.contains(&r.sent) && counted(r)).collect();
         let normal = sent.iter().filter(|r| r.normal()).count();
         (normal as f64 / sent.len().max(1) as f64, sent.len())
     }
 
-    /// When the first join sent at or after `from` was answered 2xx.
-    pub fn first_join_served_after(&self, from: Duration) -> Option<Duration> {
+    /// When the first request of a kind (`join`, `hold`...) sent at or after `from` was
+    /// answered 2xx.
+    pub fn first_served_after(&self, what: &str, from: Duration) -> Option<Duration> {
         self.records
             .iter()
-            .filter(|r| r.what == "join" && r.sent >= from && (200..300).contains(&r.status))
+            .filter(|r| r.what == what && r.sent >= from && (200..300).contains(&r.status))
             .map(|r| r.sent + r.took)
             .min()
     }
@@ -131,24 +133,15 @@ pub struct Load {
 }
 
 impl Load {
-    /// `fans` fans at a time, each followed by the next when done.
+    /// `fans` fans at a time, each followed by the next when done, and the arrivals.
     pub fn start(app: Arc<TestApp>, show: i64, seats: Arc<Vec<i64>>, fans: usize) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
-        let fans = (0..fans)
-            .map(|_| {
-                let fan = Fan {
-                    app: app.clone(),
-                    show,
-                    seats: seats.clone(),
-                    started,
-                    log: Outcome::default(),
-                    purchase: None,
-                };
-                tokio::spawn(fan.run(stop.clone()))
-            })
-            .collect();
-        Self { stop, fans, started }
+        let fan =
+            || Fan { app: app.clone(), show, seats: seats.clone(), started, log: Outcome::default(), purchase: None };
+        let mut tasks: Vec<JoinHandle<Outcome>> = (0..fans).map(|_| tokio::spawn(fan().run(stop.clone()))).collect();
+        tasks.push(tokio::spawn(fan().arrivals(stop.clone())));
+        Self { stop, fans: tasks, started }
     }
 
     /// Time since the load started.
@@ -180,6 +173,24 @@ impl Fan {
     async fn run(mut self, stop: Arc<AtomicBool>) -> Outcome {
         while !stop.load(Ordering::Relaxed) {
             self.journey(&stop).await;
+        }
+        self.log
+    }
+
+    /// A passer-by every 100 ms (one at a time), who gets a token, joins and leaves.
+    async fn arrivals(mut self, stop: Arc<AtomicBool>) -> Outcome {
+        let path = format!("/v1/shows/{}/queue", self.show);
+        while !stop.load(Ordering::Relaxed) {
+            let Some(user_token) = self.user_token(&stop).await else { break };
+            let Some(queue_token) = self.join(&user_token, &stop).await else { break };
+            for _ in 0..10 {
+                if let (200 | 204 | 404, _) = self.send("leave", Method::DELETE, &path, &queue_token, Value::Null).await
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.log
     }

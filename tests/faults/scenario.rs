@@ -30,6 +30,8 @@ pub const ADMIT_PER_SECOND: f64 = 40.0;
 pub const ACTIVE_SLACK: u64 = ADMIT_PER_SECOND as u64;
 pub const FANS: usize = 30;
 pub const HOLD_TTL: Duration = Duration::from_secs(30);
+/// Above this cluster's failover time (node timeout 2 s).
+pub const HOLD_HANDOVER: Duration = Duration::from_secs(5);
 
 pub async fn app_on(cluster: &PrivateCluster) -> Arc<TestApp> {
     let target = RedisTarget::Cluster(cluster.seeds.split(',').map(|s| format!("redis://{s}")).collect());
@@ -46,8 +48,7 @@ pub async fn settings_for(target: RedisTarget) -> boxoffice::config::Settings {
     settings.workers.enabled = true;
     // Longer than one flap of the flapping test, shorter than production's 5 s.
     settings.workers.redis_recovery = Duration::from_secs(3);
-    // Above this cluster's failover time (node timeout 2 s).
-    settings.workers.hold_handover = Duration::from_secs(5);
+    settings.workers.hold_handover = HOLD_HANDOVER;
     settings
 }
 
