@@ -1,6 +1,12 @@
 //! Shared by the benchmark programs: connecting like the service does, and finding the
 //! Redis master that holds a show.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: a broken assumption should stop it loudly"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -6,6 +6,12 @@
 //!
 //!   hold_storm <base url> <admin token> [users, default 10000] [out dir]
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: a broken assumption should stop it loudly"
+)]
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

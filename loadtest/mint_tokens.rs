@@ -2,6 +2,12 @@
 //!   mint_tokens users N            user tokens
 //!   mint_tokens queue N SHOW FROM  queue tokens of SHOW with seq FROM, FROM+1, ...
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: a broken assumption should stop it loudly"
+)]
+
 use std::io::{BufWriter, Write};
 use std::time::Duration;
 

@@ -2,6 +2,12 @@
 //! what each waiting user costs in Redis memory, from INFO memory on the master holding the
 //! show. Run it through loadtest/queue_memory.sh, which starts a fresh cluster for it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: a broken assumption should stop it loudly"
+)]
+
 #[path = "common.rs"]
 mod common;
 

@@ -3,6 +3,12 @@
 //! prints events/s and joins/s. The joins go 16 at a time, so an event carries about as many
 //! joins as under the HTTP benchmark's load. Run it through loadtest/bench_write_behind.sh.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark tool: a broken assumption should stop it loudly"
+)]
+
 use std::time::{Duration, Instant};
 
 use boxoffice::app::Application;

@@ -16,5 +16,5 @@ log "building the release binary (the first build takes a few minutes)"
 cargo build --release --locked --bin boxoffice
 ./target/release/boxoffice migrate
 ./target/release/boxoffice seed-demo
-log "serving on http://localhost:${BOXOFFICE_HTTP_ADDR##*:} (API docs: /docs, admin token: ./target/release/boxoffice admin-token)"
+log "serving on http://localhost:${BOXOFFICE_HTTP_ADDR##*:} (API docs: /docs; an admin token: source .local/stack.env && ./target/release/boxoffice admin-token)"
 exec ./target/release/boxoffice serve

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: starts the local stack if it isn't running (installing redis-server and
-# PostgreSQL with apt if missing), then runs every test against it: unit tests, the API
+# PostgreSQL with apt if missing), checks the style (rustfmt, clippy), then runs every test
+# against it: unit tests, the API
 # integration tests (twice: served from Redis, and from the Postgres fallback), the fault tests (which start their own Redis Cluster and Postgres on
 # other ports) and a syntax check of docker-compose.yml.
 #
@@ -16,6 +17,9 @@ cd "$ROOT"
 psql -q "$DATABASE_URL" -At -c "select datname from pg_database where datname like 'bo_test_%'" |
   while read -r db; do psql -q "$DATABASE_URL" -c "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
 
+log "style: rustfmt and clippy (warnings are errors)"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 log "unit tests"
 cargo test --locked --lib --bins "$@"
 log "API integration tests, served from Redis (real Redis Cluster and Postgres)"

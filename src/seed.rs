@@ -1,10 +1,12 @@
 //! The demo concert: two shows, each with 1,000 seats in three priced sections.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, NaiveTime, Utc};
 
 use crate::domain::catalog::{SectionSpec, layout};
 use crate::domain::queue::QueueConfig;
 use crate::store::postgres::Database;
+
+const EIGHT_PM: NaiveTime = NaiveTime::from_hms_opt(20, 0, 0).unwrap();
 
 pub const DEMO_TITLE: &str = "Aurora Lights — World Tour 2027";
 
@@ -25,8 +27,7 @@ pub async fn seed_demo(db: &Database) -> anyhow::Result<(i64, bool)> {
     }
     let concert = db.create_concert(DEMO_TITLE).await?;
     let seats = layout(&demo_sections()).map_err(anyhow::Error::msg)?;
-    let first_night =
-        (Utc::now() + Duration::days(60)).date_naive().and_hms_opt(20, 0, 0).expect("valid time").and_utc();
+    let first_night = (Utc::now() + Duration::days(60)).date_naive().and_time(EIGHT_PM).and_utc();
     for night in [first_night, first_night + Duration::days(1)] {
         db.create_show(concert, night, &seats, &QueueConfig::default()).await?;
     }

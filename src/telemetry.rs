@@ -16,6 +16,7 @@ pub fn init_logs() {
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every app in a process).
+#[expect(clippy::expect_used, reason = "fixed buckets, and the OnceLock installs the recorder once")]
 pub fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE

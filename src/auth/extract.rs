@@ -29,7 +29,9 @@ pub struct QueueAuth {
 pub struct AdminAuth(pub Claims);
 
 fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
-    let tokens = req.app_data::<web::Data<Tokens>>().expect("Tokens are registered as app data");
+    let Some(tokens) = req.app_data::<web::Data<Tokens>>() else {
+        return Err(ApiError::internal("the token keys are not registered with the server"));
+    };
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)

@@ -83,9 +83,13 @@ impl Tokens {
         self.sign(Uuid::new_v4(), Role::Admin, None, ttl)
     }
 
+    #[expect(clippy::expect_used, reason = "HS256 over claims that always serialize cannot fail")]
     fn sign(&self, sub: Uuid, role: Role, place: Option<(ShowId, i64)>, ttl: Duration) -> Issued {
         let now = Utc::now();
-        let expires_at = now + chrono::Duration::from_std(ttl).expect("ttl fits");
+        let expires_at = chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add_signed(ttl))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let claims = Claims {
             sub,
             exp: expires_at.timestamp(),

@@ -1,7 +1,7 @@
 //! Seat maps, which never change once a show exists: kept in memory after the first load.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::domain::catalog::Seat;
 use crate::domain::{SeatId, ShowId};
@@ -30,12 +30,12 @@ pub struct SeatMaps {
 
 impl SeatMaps {
     pub fn get(&self, show: ShowId) -> Option<Arc<SeatMap>> {
-        self.maps.read().expect("seat map lock").get(&show).cloned()
+        self.maps.read().unwrap_or_else(PoisonError::into_inner).get(&show).cloned()
     }
 
     pub fn insert(&self, show: ShowId, seats: Vec<Seat>) -> Arc<SeatMap> {
         let map = Arc::new(SeatMap::new(seats));
-        self.maps.write().expect("seat map lock").insert(show, map.clone());
+        self.maps.write().unwrap_or_else(PoisonError::into_inner).insert(show, map.clone());
         map
     }
 }

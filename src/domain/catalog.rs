@@ -77,8 +77,9 @@ pub fn layout(sections: &[SectionSpec]) -> Result<Vec<NewSeat>, String> {
     }
     let mut names = std::collections::HashSet::new();
     let mut total: u64 = 0;
+    let mut prices = Vec::with_capacity(sections.len());
     for s in sections {
-        validate_section(s)?;
+        prices.push(validate_section(s)?);
         if !names.insert(s.name.trim()) {
             return Err(format!("section {:?} appears twice", s.name.trim()));
         }
@@ -87,10 +88,11 @@ pub fn layout(sections: &[SectionSpec]) -> Result<Vec<NewSeat>, String> {
     if total > u64::from(MAX_SEATS_PER_SHOW) {
         return Err(format!("a show may have at most {MAX_SEATS_PER_SHOW} seats, these sections make {total}"));
     }
-    Ok(sections.iter().flat_map(section_seats).collect())
+    Ok(sections.iter().zip(prices).flat_map(|(s, cents)| section_seats(s, cents)).collect())
 }
 
-fn validate_section(s: &SectionSpec) -> Result<(), String> {
+/// Checks a section; returns its price in cents.
+fn validate_section(s: &SectionSpec) -> Result<i64, String> {
     let name = s.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err("a section name must be 1 to 100 printable characters".into());
@@ -101,11 +103,10 @@ fn validate_section(s: &SectionSpec) -> Result<(), String> {
     if !(1..=MAX_SEATS_PER_ROW).contains(&s.seats_per_row) {
         return Err(format!("section {name:?}: seats_per_row must be between 1 and {MAX_SEATS_PER_ROW}"));
     }
-    price_cents(s.price).map(|_| ()).map_err(|e| format!("section {name:?}: {e}"))
+    price_cents(s.price).map_err(|e| format!("section {name:?}: {e}"))
 }
 
-fn section_seats(s: &SectionSpec) -> impl Iterator<Item = NewSeat> + '_ {
-    let cents = price_cents(s.price).expect("validated");
+fn section_seats(s: &SectionSpec, cents: i64) -> impl Iterator<Item = NewSeat> + '_ {
     (0..s.rows).flat_map(move |row| {
         (1..=s.seats_per_row).map(move |number| NewSeat {
             section: s.name.trim().to_string(),
@@ -132,11 +133,10 @@ pub fn row_label(index: u32) -> String {
     let mut label = Vec::new();
     while n > 0 {
         let rem = (n - 1) % 26;
-        label.push(b'A' + rem as u8);
+        label.push(char::from(b'A' + rem as u8));
         n = (n - 1) / 26;
     }
-    label.reverse();
-    String::from_utf8(label).expect("ascii")
+    label.iter().rev().collect()
 }
 
 #[cfg(test)]

@@ -171,12 +171,24 @@ pub fn eta_seconds(position: u64, rate_per_s: Option<f64>) -> Option<u64> {
     Some((position as f64 / rate).ceil() as u64)
 }
 
-/// The admission token bucket after `elapsed_ms` at `rate` users/s: a quarter second's worth
-/// may be admitted at once (at least one user, unless the rate is 0), and a new bucket starts
-/// full. Redis' admission script computes the same.
+/// How much of a late admission tick's wait still counts: a tick later than this is an
+/// outage, not a busy moment, and doesn't admit its whole backlog at once.
+pub const LATE_TICK_CREDIT_MS: i64 = 1000;
+
+/// The admission token bucket after `elapsed_ms` at `rate` users/s. It holds a quarter
+/// second's worth (at least one user; nothing at a rate of 0), and a new bucket starts full.
+/// A tick that comes late (a busy machine) keeps what it earned while waiting, up to
+/// [`LATE_TICK_CREDIT_MS`], plus the fraction of a user the last tick left, so the rate
+/// admitted is the rate configured however the ticks fall. Redis' admission script computes
+/// the same.
 pub fn refill(tokens: Option<f64>, elapsed_ms: i64, rate: f64) -> f64 {
-    let burst = if rate > 0.0 { (rate / 4.0).max(1.0) } else { 0.0 };
-    (tokens.unwrap_or(burst) + elapsed_ms.max(0) as f64 * rate / 1000.0).min(burst)
+    if rate <= 0.0 {
+        return 0.0;
+    }
+    let burst = (rate / 4.0).max(1.0);
+    let earned = elapsed_ms.max(0) as f64 * rate / 1000.0;
+    let late_credit = 1.0 + elapsed_ms.clamp(0, LATE_TICK_CREDIT_MS) as f64 * rate / 1000.0;
+    (tokens.unwrap_or(burst) + earned).min(burst.max(late_credit))
 }
 
 /// A user's live place in a show, as a join finds it.
@@ -300,9 +312,40 @@ mod tests {
     fn a_bucket_refills_at_the_rate_up_to_a_quarter_second_and_starts_full() {
         assert_eq!(refill(None, 0, 20.0), 5.0);
         assert_eq!(refill(Some(0.0), 100, 20.0), 2.0);
-        assert_eq!(refill(Some(4.0), 10_000, 20.0), 5.0);
+        assert_eq!(refill(Some(5.0), 100, 20.0), 5.0, "ticks on time don't pile tokens up");
         assert_eq!(refill(None, 0, 0.5), 1.0, "at least one user at a time");
         assert_eq!(refill(None, 0, 0.0), 0.0, "a rate of 0 admits nobody");
+        assert_eq!(refill(Some(3.0), 10_000, 0.0), 0.0);
+    }
+
+    #[test]
+    fn a_late_tick_keeps_what_it_earned_while_waiting_up_to_a_second() {
+        assert_eq!(refill(Some(0.5), 600, 5.0), 3.5, "not cut back to the 1.25 a quarter second holds");
+        assert_eq!(refill(Some(4.0), 10_000, 20.0), 21.0, "an outage earns a second's worth, not ten");
+    }
+
+    /// Admissions over a minute of ticks that come every 100 to 400 ms (a busy machine),
+    /// against the configured rate.
+    fn admitted_with_irregular_ticks(rate: f64) -> f64 {
+        let (mut tokens, mut admitted, mut seed) = (None, 0.0, 12345_u64);
+        let mut elapsed_total = 0;
+        while elapsed_total < 60_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let elapsed = 100 + (seed >> 33) as i64 % 300;
+            elapsed_total += elapsed;
+            let now = refill(tokens, elapsed, rate);
+            admitted += now.floor();
+            tokens = Some(now - now.floor());
+        }
+        admitted / (elapsed_total as f64 / 1000.0)
+    }
+
+    #[test]
+    fn late_ticks_admit_the_configured_rate() {
+        for rate in [1.0, 5.0, 25.0, 200.0] {
+            let got = admitted_with_irregular_ticks(rate);
+            assert!((got - rate).abs() <= rate * 0.05, "{rate}/s configured, {got:.2}/s admitted");
+        }
     }
 
     #[test]

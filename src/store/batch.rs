@@ -15,7 +15,7 @@
 //! every caller's wait is bounded too.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -87,10 +87,12 @@ impl<Req: Send + 'static, Rep: Send + 'static> Batcher<Req, Rep> {
     }
 
     fn queue(&self, show: ShowId) -> mpsc::Sender<Pending<Req, Rep>> {
-        if let Some(queue) = self.queues.read().expect("batch queues lock").get(&show).filter(|q| !q.is_closed()) {
+        if let Some(queue) =
+            self.queues.read().unwrap_or_else(PoisonError::into_inner).get(&show).filter(|q| !q.is_closed())
+        {
             return queue.clone();
         }
-        let mut queues = self.queues.write().expect("batch queues lock");
+        let mut queues = self.queues.write().unwrap_or_else(PoisonError::into_inner);
         let queue = queues.entry(show).or_insert_with(|| self.start(show));
         if queue.is_closed() {
             *queue = self.start(show);

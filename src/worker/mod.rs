@@ -9,7 +9,7 @@ pub mod backend;
 pub mod cursor_feed;
 pub mod write_behind;
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -26,11 +26,11 @@ pub struct ShowList(RwLock<Vec<ShowId>>);
 
 impl ShowList {
     pub fn get(&self) -> Vec<ShowId> {
-        self.0.read().expect("show list lock").clone()
+        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     fn set(&self, shows: Vec<ShowId>) {
-        *self.0.write().expect("show list lock") = shows;
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = shows;
     }
 
     /// Re-reads the list from Postgres; on failure the last known list stays.

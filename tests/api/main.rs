@@ -4,6 +4,8 @@
 //! on the Postgres fallback, where the tests in `on_redis` modules (how Redis does it) are
 //! skipped: the rules are the same rules.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails by panicking")]
+
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -273,6 +273,25 @@ async fn a_queue_token_for_another_show_is_403() {
     }
 }
 
+#[tokio::test]
+async fn admission_keeps_the_configured_rate_when_ticks_come_late() {
+    let app = spawn_app().await;
+    let show = app.create_show(1, 5).await;
+    app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
+    joined_users(&app, show, 150).await;
+    app.configure_queue(show, json!({"admit_per_second": 5.0, "max_active": 1000})).await;
+    let started = app.state.queue.counts(show).await.unwrap().admitted_total;
+    // 20 s of a busy machine's ticks: every 100 to 400 ms, never on time.
+    let mut elapsed = Duration::ZERO;
+    for step in [130, 370, 240, 100, 310, 180, 400, 220, 150, 290].iter().cycle().take(80) {
+        elapsed += Duration::from_millis(*step);
+        app.advance(Duration::from_millis(*step)).await;
+    }
+    let admitted = app.state.queue.counts(show).await.unwrap().admitted_total - started;
+    let expected = 5.0 * elapsed.as_secs_f64();
+    assert!((admitted as f64 - expected).abs() <= expected * 0.05 + 1.0, "{admitted} admitted in {elapsed:?} at 5/s");
+}
+
 /// Tests of how the Redis backend does it (its scripts, keys and caches); skipped when the
 /// suite runs against the Postgres fallback.
 mod on_redis {

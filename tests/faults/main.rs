@@ -2,6 +2,8 @@
 //! under load. Each test starts its own servers with the project's scripts, so the shared
 //! stack is never disturbed; they run one at a time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails by panicking")]
+
 #[path = "../support/mod.rs"]
 mod support;
 
