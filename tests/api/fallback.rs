@@ -82,7 +82,8 @@ mod on_redis {
         let all = [early.clone(), vec![late]].concat();
         assert_eq!(statuses(&app, show, &all).await, ["active", "active", "waiting"], "earlier joins first");
         let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.contains("boxoffice_backend_mode{mode=\"postgres\"} 1"), "{metrics}");
+        // (The mode gauge is process-wide, and other tests' instances set it too.)
+        assert!(metrics.contains("boxoffice_backend_switches_total{to=\"postgres\"}"), "{metrics}");
         assert!(metrics.contains("boxoffice_queue_reinstated_total"));
     }
 

@@ -120,7 +120,10 @@ pub fn backend() -> &'static str {
 }
 
 pub async fn start(settings: Settings, clock: Clock) -> TestApp {
-    boxoffice::telemetry::init_logs();
+    // Quiet unless asked: `TEST_LOG=1 scripts/test.sh` shows the service's logs.
+    if std::env::var_os("TEST_LOG").is_some() {
+        boxoffice::telemetry::init_logs();
+    }
     let app = Application::build_with_clock(settings.clone(), clock.clone()).await.expect("the app builds");
     if backend() == "postgres" {
         app.state().switch.pin(boxoffice::store::Mode::Postgres).await.expect("pin the deployment to postgres");
