@@ -1,6 +1,9 @@
 //! The OpenAPI document (generated from the handlers' annotations) and Swagger UI, whose
 //! assets are compiled into the binary, so `/docs` works with no internet access.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -48,6 +51,20 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
+}
+
+/// The methods the document gives a path (`GET, POST`), for the `Allow` of a 405.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    static ALLOWED: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
+        let paths = ApiDoc::openapi().paths.paths;
+        paths.into_iter().map(|(path, item)| (path, methods_of(&item))).collect()
+    });
+    ALLOWED.get(path).map(String::as_str)
+}
+
+fn methods_of(item: &utoipa::openapi::PathItem) -> String {
+    let methods = [("GET", &item.get), ("POST", &item.post), ("PUT", &item.put), ("DELETE", &item.delete)];
+    methods.iter().filter(|(_, op)| op.is_some()).map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
 }
 
 /// The document as committed in `openapi/openapi.json`.

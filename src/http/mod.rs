@@ -41,12 +41,19 @@ pub(crate) fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// A 405 whose `Allow` lists what the path does allow, as the OpenAPI document says.
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let allowed = req.match_pattern().and_then(|pattern| docs::allowed_methods(&pattern)).unwrap_or("GET");
+    let error = ApiError::new(
         Kind::MethodNotAllowed,
         "method_not_allowed",
-        format!("{} is not allowed on {}", req.method(), req.path()),
-    ))
+        format!("{} is not allowed on {}; use {allowed}", req.method(), req.path()),
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(allowed) {
+        response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    response
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -72,6 +72,31 @@ async fn unknown_paths_and_methods_answer_json_404_and_405() {
     let wrong_method = app.call(Method::DELETE, "/v1/concerts", None, None).await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.code(), "method_not_allowed");
+    assert_eq!(wrong_method.headers["allow"], "GET");
+}
+
+#[tokio::test]
+async fn every_path_answers_a_method_it_lacks_with_405_and_the_methods_the_contract_gives_it() {
+    let app = spawn_app().await;
+    let spec: serde_json::Value = serde_json::from_str(&boxoffice::http::docs::openapi_json()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let concrete = concrete_path(path);
+        let listed: Vec<&str> =
+            ["get", "post", "put", "delete"].into_iter().filter(|m| item.get(*m).is_some()).collect();
+        let refused = app.call(Method::PATCH, &concrete, None, None).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"), "{path}");
+        let allow = refused.headers["allow"].to_str().unwrap().to_lowercase();
+        assert_eq!(allow.split(", ").collect::<Vec<_>>(), listed, "{path}");
+        for method in listed {
+            let answered = app.call(method.to_uppercase().parse().unwrap(), &concrete, None, None).await;
+            assert_ne!(answered.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is served");
+        }
+    }
+}
+
+/// `/v1/shows/{show_id}/holds` -> `/v1/shows/1/holds`.
+fn concrete_path(template: &str) -> String {
+    template.split('/').map(|part| if part.starts_with('{') { "1" } else { part }).collect::<Vec<_>>().join("/")
 }
 
 #[tokio::test]
