@@ -13,8 +13,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$LOCAL/stack.env"
 cd "$ROOT"
 
-# Databases left by earlier runs of the integration tests.
-psql -q "$DATABASE_URL" -At -c "select datname from pg_database where datname like 'bo_test_%'" |
+# Databases left by earlier runs of the integration tests (each test drops its own; a run that
+# was interrupted leaves some), and their templates (made again from the migrations).
+psql -q "$DATABASE_URL" -At -c "select datname from pg_database where datname like 'bo_test_%' or datname like 'bo_template_%'" |
   while read -r db; do psql -q "$DATABASE_URL" -c "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
 
 log "style: rustfmt and clippy (warnings are errors)"

@@ -1,6 +1,8 @@
 //! Test harness shared by the integration test binaries: `spawn_app()` starts the service on
 //! port 0 against the real local stack (scripts/stack.sh), with its own Postgres database
-//! and its own Redis key prefix, and a hand-moved clock.
+//! and its own Redis key prefix, and a hand-moved clock. Each test's database is a copy of a
+//! template migrated once per migration set, and is dropped when the test's last instance
+//! goes.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -58,8 +60,9 @@ pub async fn test_settings() -> Settings {
 /// Settings against a given Postgres server (a fresh database on it) and Redis.
 pub async fn test_settings_on(server_url: &str, (redis_var, redis_value): (&str, String)) -> Settings {
     let database = format!("bo_test_{}", Uuid::new_v4().simple());
+    let template = migrated_template(server_url).await;
     let mut conn = PgConnection::connect(server_url).await.expect("connect to the test Postgres");
-    conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{database}""#)))
+    conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{database}" TEMPLATE "{template}""#)))
         .await
         .expect("create a test database");
     let db_url = replace_database(server_url, &database);
@@ -76,6 +79,138 @@ pub async fn test_settings_on(server_url: &str, (redis_var, redis_value): (&str,
         (redis_var, redis_value.as_str()),
     ];
     Settings::from_source(&Source::from_pairs(pairs)).expect("test settings")
+}
+
+/// A database with every migration applied, to copy (much faster than migrating each test's
+/// database). One per migration set and server; made once, by whichever test process
+/// gets there first (an advisory lock keeps the others waiting).
+async fn migrated_template(server_url: &str) -> String {
+    static MADE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
+    let mut made = MADE.lock().await;
+    let mut hasher = std::hash::DefaultHasher::new();
+    for migration in boxoffice::store::postgres::MIGRATOR.iter() {
+        std::hash::Hash::hash(&(migration.version, &*migration.checksum), &mut hasher);
+    }
+    let template = format!("bo_template_{:016x}", std::hash::Hasher::finish(&hasher));
+    let key = format!("{server_url} {template}");
+    if made.contains(&key) {
+        return template;
+    }
+    let mut conn = PgConnection::connect(server_url).await.expect("connect to the test Postgres");
+    conn.execute("SELECT pg_advisory_lock(740700)").await.expect("the template lock");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&template)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    if !exists {
+        let building = format!("{template}_building");
+        conn.execute(sqlx::AssertSqlSafe(format!(r#"DROP DATABASE IF EXISTS "{building}""#))).await.unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{building}""#))).await.unwrap();
+        let mut fresh = PgConnection::connect(&replace_database(server_url, &building)).await.unwrap();
+        boxoffice::store::postgres::MIGRATOR.run(&mut fresh).await.expect("migrate the template");
+        fresh.close().await.unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!(r#"ALTER DATABASE "{building}" RENAME TO "{template}""#)))
+            .await
+            .unwrap();
+    }
+    conn.execute("SELECT pg_advisory_unlock(740700)").await.unwrap();
+    made.push(key);
+    template
+}
+
+/// How many live instances use each test database; the last one out drops it.
+static DATABASE_USERS: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+
+fn database_used(url: &str) {
+    let mut users = DATABASE_USERS.lock().unwrap();
+    match users.iter_mut().find(|(db, _)| db == url) {
+        Some((_, n)) => *n += 1,
+        None => users.push((url.to_string(), 1)),
+    }
+}
+
+/// Drops the test's database and deletes its Redis keys when its last instance goes (from a
+/// thread of its own: `Drop` can't wait on the test's runtime). Best effort: a server a fault
+/// test stopped is gone, and scripts/test.sh sweeps what an interrupted run left.
+fn released(settings: &Settings) {
+    if !database_released(settings.database.url.expose()) {
+        return;
+    }
+    let (prefix, nodes) = (settings.redis.key_prefix.clone(), redis_nodes(&settings.redis.target));
+    let url = settings.database.url.expose().to_string();
+    let cleaning = std::thread::spawn(move || {
+        drop_database(&url);
+        nodes.iter().for_each(|node| delete_keys(node, &prefix));
+    });
+    let _ = cleaning.join();
+}
+
+fn redis_nodes(target: &boxoffice::config::RedisTarget) -> Vec<String> {
+    match target {
+        boxoffice::config::RedisTarget::Cluster(seeds) => seeds.clone(),
+        boxoffice::config::RedisTarget::Single(url) => vec![url.clone()],
+    }
+}
+
+/// Deletes the keys under `prefix` that a master holds (replicas follow).
+fn delete_keys(node: &str, prefix: &str) {
+    let Ok(mut conn) = redis::Client::open(node).and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+    else {
+        return;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let role: redis::RedisResult<Vec<redis::Value>> = redis::cmd("ROLE").query(&mut conn);
+    if !matches!(role.as_deref(), Ok([redis::Value::BulkString(role), ..]) if role == b"master") {
+        return;
+    }
+    let mut cursor = 0_u64;
+    loop {
+        let Ok((next, keys)) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query::<(u64, Vec<Vec<u8>>)>(&mut conn)
+        else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        keys.iter().for_each(|key| {
+            pipe.cmd("UNLINK").arg(key).ignore();
+        });
+        let _: redis::RedisResult<()> = pipe.query(&mut conn);
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// True when `url`'s last user is gone.
+fn database_released(url: &str) -> bool {
+    let mut users = DATABASE_USERS.lock().unwrap();
+    let Some(i) = users.iter().position(|(db, _)| db == url) else { return false };
+    users[i].1 -= 1;
+    if users[i].1 > 0 {
+        return false;
+    }
+    users.remove(i);
+    true
+}
+
+fn drop_database(url: &str) {
+    let (server, database) =
+        (replace_database(url, "postgres"), url.rsplit('/').next().unwrap_or_default().to_string());
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    runtime.block_on(async {
+        let connect = tokio::time::timeout(Duration::from_secs(2), PgConnection::connect(&server));
+        if let Ok(Ok(mut conn)) = connect.await {
+            let drop = format!(r#"DROP DATABASE IF EXISTS "{database}" WITH (FORCE)"#);
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.execute(sqlx::AssertSqlSafe(drop))).await;
+        }
+    });
 }
 
 fn replace_database(url: &str, database: &str) -> String {
@@ -128,12 +263,20 @@ pub async fn start(settings: Settings, clock: Clock) -> TestApp {
     if backend() == "postgres" {
         app.state().switch.pin(boxoffice::store::Mode::Postgres).await.expect("pin the deployment to postgres");
     }
+    database_used(settings.database.url.expose());
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     let handle = tokio::spawn(app.run_until_stopped());
     let client =
         reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build().unwrap();
     TestApp { address, client, state, clock, settings, _app: handle }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self._app.abort();
+        released(&self.settings);
+    }
 }
 
 impl TestApp {
