@@ -24,6 +24,8 @@ use crate::{http, telemetry};
 const STARTUP_WAIT: Duration = Duration::from_secs(60);
 /// How long a client may take to send a request's head.
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an idle keep-alive connection stays open: longer than the longest poll interval.
+const KEEP_ALIVE: Duration = Duration::from_secs(75);
 
 pub struct Application {
     port: u16,
@@ -118,6 +120,10 @@ fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<S
     // worker may read a request's head later than actix's default 5 s, which would answer
     // 408 to a fan who did nothing wrong.
     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    // Fans are told to come back in up to 36 s (`poll_after_ms`: 30 s and its jitter); with
+    // actix's default of 5 s an idle connection can close just as a client reuses it, and
+    // that request fails with no answer. Idle connections outlast any poll interval.
+    .keep_alive(KEEP_ALIVE)
     .listen(listener)?;
     if let Some(n) = workers {
         server = server.workers(n);
