@@ -28,7 +28,7 @@ use super::{admin, catalog, holds, ops, queue, reservations, tokens};
         admin::create_concert, admin::create_show, admin::get_queue_config, admin::update_queue_config,
         admin::queue_stats,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "users", description = "Anonymous identities"),
         (name = "catalog", description = "Concerts and shows, public"),
@@ -51,6 +51,45 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
+}
+
+/// The answers every operation of a kind can give, which the handlers' annotations leave
+/// out: a bearer operation's 401 and 403, a body's 400, 413 and 415, a path id's 404 (not a
+/// number, or no such thing), and a 503 from any operation that asks a store.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_id = path.contains('{');
+            let asks_a_store = path.starts_with("/v1/");
+            for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let with_body = operation.request_body.is_some();
+                let common = [
+                    (secured, "401", "`unauthorized`: no token, or one that is malformed, expired or forged"),
+                    (secured, "403", "`forbidden` or `wrong_show`: the token doesn't grant this"),
+                    (with_body, "400", "`malformed_json` or `invalid_body`"),
+                    (with_body, "413", "`payload_too_large`: bodies are limited to 64 KiB"),
+                    (with_body, "415", "`unsupported_media_type`: send application/json"),
+                    (has_id, "404", "`not_found`: no such id (or it is not a number)"),
+                    (asks_a_store, "503", "`unavailable`: retry after `Retry-After` seconds"),
+                ];
+                for (_, status, description) in common.into_iter().filter(|c| c.0) {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error_response(description));
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    let body = utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")));
+    utoipa::openapi::ResponseBuilder::new().description(description).content("application/json", body).build().into()
 }
 
 /// The methods the document gives a path (`GET, POST`), for the `Allow` of a 405.

@@ -50,3 +50,34 @@ async fn the_served_spec_is_the_committed_one() {
     let generated: serde_json::Value = serde_json::from_str(&boxoffice::http::docs::openapi_json()).unwrap();
     assert_eq!(served, generated);
 }
+
+/// Every answer the server gives a careless or hostile client (no token, the wrong kind of
+/// token, a broken body, an id that isn't one) is a status the spec lists for that operation.
+#[tokio::test]
+async fn every_status_a_bad_request_gets_is_in_the_spec() {
+    let app = spawn_app().await;
+    let spec: serde_json::Value = serde_json::from_str(&boxoffice::http::docs::openapi_json()).unwrap();
+    let (user, _) = app.user().await;
+    let admin = app.admin_token();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let documented: Vec<&String> = operation["responses"].as_object().unwrap().keys().collect();
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            for (id, token, body) in
+                [("1", None, None), ("1", Some(&user), None), ("x", Some(&admin), None), ("1", Some(&admin), Some("{"))]
+            {
+                let concrete =
+                    path.split('/').map(|p| if p.starts_with('{') { id } else { p }).collect::<Vec<_>>().join("/");
+                let mut request = app.client.request(method.clone(), app.url(&concrete));
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(body) = body {
+                    request = request.header("content-type", "application/json").body(body);
+                }
+                let status = request.send().await.unwrap().status().as_u16().to_string();
+                assert!(documented.contains(&&status), "{method} {concrete} answered {status}, not in {documented:?}");
+            }
+        }
+    }
+}
