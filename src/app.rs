@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer, ResponseError, web};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::error::{ApiError, Kind};
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::store::postgres::Database;
 use crate::store::redis::Redis;
@@ -163,12 +163,12 @@ fn json_error_body<B: MessageBody + 'static>(res: ServiceResponse<B>) -> actix_w
     }
     let status = res.status();
     let error = match status.as_u16() {
-        413 => ApiError::new(Kind::PayloadTooLarge, "payload_too_large", "the request body is too large"),
+        413 => ApiError::new(Code::PayloadTooLarge, "the request body is too large"),
         404 => ApiError::not_found("no such resource"),
-        405 => ApiError::new(Kind::MethodNotAllowed, "method_not_allowed", "method not allowed"),
-        415 => ApiError::new(Kind::UnsupportedMediaType, "unsupported_media_type", "send the body as application/json"),
+        405 => ApiError::new(Code::MethodNotAllowed, "method not allowed"),
+        415 => ApiError::unsupported_media_type(),
         s if s >= 500 => ApiError::internal(format!("unhandled {status}")),
-        _ => ApiError::bad_request("bad_request", status.canonical_reason().unwrap_or("bad request")),
+        _ => ApiError::new(Code::BadRequest, status.canonical_reason().unwrap_or("bad request")),
     };
     let (req, _) = res.into_parts();
     let mut response = error.error_response();

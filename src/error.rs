@@ -1,6 +1,6 @@
-//! The one API error type. Handlers say what went wrong; `ApiError::status` is the only
-//! place that decides the HTTP status, and every error leaves as
-//! `{"error": {"code", "message", ...}}`.
+//! The one API error type. Handlers say what went wrong with a [`Code`] from the registry
+//! below, which is the only place that gives a code its HTTP status, and every error leaves
+//! as `{"error": {"code", "message", ...}}`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -27,10 +27,67 @@ pub enum Kind {
     Internal,
 }
 
+/// The registry of error codes: each one's kind (so its status) and what it means.
+macro_rules! codes {
+    ($($name:ident => ($code:literal, $kind:ident, $meaning:literal)),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code { $($name),* }
+
+        impl Code {
+            pub const ALL: &[Code] = &[$(Code::$name),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $code),* }
+            }
+
+            pub fn kind(self) -> Kind {
+                match self { $(Code::$name => Kind::$kind),* }
+            }
+
+            /// What it means, for the API's documentation.
+            pub fn meaning(self) -> &'static str {
+                match self { $(Code::$name => $meaning),* }
+            }
+        }
+    };
+}
+
+codes! {
+    BadRequest => ("bad_request", BadRequest, "a request the server cannot read"),
+    MalformedJson => ("malformed_json", BadRequest, "the body is not JSON"),
+    InvalidBody => ("invalid_body", BadRequest, "the body is JSON, but not what the operation takes"),
+    InvalidQuery => ("invalid_query", BadRequest, "the query string is not what the operation takes"),
+    InvalidIdempotencyKey => ("invalid_idempotency_key", BadRequest, "Idempotency-Key is empty, too long or not printable ASCII"),
+    Unauthorized => ("unauthorized", Unauthorized, "no token, or one that is malformed, expired or forged"),
+    Forbidden => ("forbidden", Forbidden, "this needs an admin token"),
+    QueueTokenRequired => ("queue_token_required", Forbidden, "this needs the queue token the join gave"),
+    WrongShow => ("wrong_show", Forbidden, "the queue token belongs to another show"),
+    NotActive => ("not_active", Forbidden, "not in the show's active set (still waiting, or the session ended)"),
+    NotFound => ("not_found", NotFound, "no such thing (or the id is not a number)"),
+    NotInQueue => ("not_in_queue", NotFound, "neither waiting nor active in this show"),
+    HoldNotFound => ("hold_not_found", NotFound, "no such seat held by you"),
+    MethodNotAllowed => ("method_not_allowed", MethodNotAllowed, "the path doesn't take this method (see Allow)"),
+    Conflict => ("conflict", Conflict, "the request conflicts with what exists"),
+    QueueClosed => ("queue_closed", Conflict, "the queue is paused and takes nobody new"),
+    SeatUnavailable => ("seat_unavailable", Conflict, "seats held by someone else or sold; nothing was held"),
+    HoldMissing => ("hold_missing", Conflict, "seats not held by you; nothing was bought"),
+    SeatSold => ("seat_sold", Conflict, "seats sold already; nothing was bought"),
+    PayloadTooLarge => ("payload_too_large", PayloadTooLarge, "the body is over 64 KiB"),
+    UnsupportedMediaType => ("unsupported_media_type", UnsupportedMediaType, "the body is not application/json"),
+    InvalidSeats => ("invalid_seats", Unprocessable, "seat ids empty, repeated, unknown or too many"),
+    TooManySeats => ("too_many_seats", Unprocessable, "over the per-user limit of held seats"),
+    IdempotencyKeyReused => ("idempotency_key_reused", Unprocessable, "the Idempotency-Key was used for another request"),
+    InvalidTitle => ("invalid_title", Unprocessable, "a concert title must be 1 to 200 printable characters"),
+    InvalidSections => ("invalid_sections", Unprocessable, "the sections don't make a valid seat map"),
+    InvalidStartsAt => ("invalid_starts_at", Unprocessable, "a show must start in the future"),
+    InvalidConfig => ("invalid_config", Unprocessable, "queue settings out of range"),
+    Unavailable => ("unavailable", Unavailable, "a backing store is unreachable or busy; retry after Retry-After"),
+    Internal => ("internal", Internal, "something went wrong on the server's side"),
+}
+
 #[derive(Debug)]
 pub struct ApiError {
-    kind: Kind,
-    code: &'static str,
+    code: Code,
     message: String,
     seat_ids: Option<Vec<i64>>,
 }
@@ -52,34 +109,25 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> Self {
-        Self { kind, code, message: message.into(), seat_ids: None }
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), seat_ids: None }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(Kind::BadRequest, code, message)
-    }
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(Kind::Unauthorized, "unauthorized", message)
-    }
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(Kind::Forbidden, code, message)
+        Self::new(Code::Unauthorized, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(Kind::NotFound, "not_found", message)
-    }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(Kind::Conflict, code, message)
-    }
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(Kind::Unprocessable, code, message)
+        Self::new(Code::NotFound, message)
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(Kind::Unavailable, "unavailable", message)
+        Self::new(Code::Unavailable, message)
+    }
+    pub fn unsupported_media_type() -> Self {
+        Self::new(Code::UnsupportedMediaType, "send the body as application/json")
     }
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
-        Self::new(Kind::Internal, "internal", "something went wrong on our side")
+        Self::new(Code::Internal, "something went wrong on our side")
     }
 
     pub fn with_seat_ids(mut self, seat_ids: Vec<i64>) -> Self {
@@ -88,17 +136,17 @@ impl ApiError {
     }
 
     pub fn kind(&self) -> Kind {
-        self.kind
+        self.code.kind()
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.code.as_str()
     }
 
     fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_string(),
+                code: self.code().to_string(),
                 message: self.message.clone(),
                 seat_ids: self.seat_ids.clone(),
             },
@@ -108,13 +156,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code(), self.message)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self.kind {
+        match self.kind() {
             Kind::BadRequest => StatusCode::BAD_REQUEST,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::Forbidden => StatusCode::FORBIDDEN,
@@ -131,10 +179,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if self.kind == Kind::Unavailable {
+        if self.kind() == Kind::Unavailable {
             response.insert_header(("Retry-After", RETRY_AFTER_S.to_string()));
         }
-        if self.kind == Kind::Unauthorized {
+        if self.kind() == Kind::Unauthorized {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
         response.json(self.body())
@@ -145,7 +193,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(what) => ApiError::conflict("conflict", what),
+            StoreError::Conflict(what) => ApiError::new(Code::Conflict, what),
             // Logged where it is handled: the switch logs a change of backend once, not one
             // line per request answered 503 meanwhile.
             StoreError::Unavailable(what) | StoreError::Unsent(what) => {
@@ -176,8 +224,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_conflict_carries_its_code_message_and_seats() {
-        let (status, body, _) =
-            rendered(ApiError::conflict("seat_unavailable", "taken").with_seat_ids(vec![3, 4])).await;
+        let (status, body, _) = rendered(ApiError::new(Code::SeatUnavailable, "taken").with_seat_ids(vec![3, 4])).await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(body["error"]["code"], "seat_unavailable");
         assert_eq!(body["error"]["message"], "taken");

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Claims, Role, Tokens};
 use crate::domain::ShowId;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// Any valid token: a user, queue or admin token.
 #[derive(Debug, Clone)]
@@ -77,13 +77,13 @@ impl FromRequest for QueueAuth {
             let claims = bearer_claims(req)?;
             let show = path_show(req)?;
             let (Some(token_show), Some(seq)) = (claims.show, claims.seq) else {
-                return Err(ApiError::forbidden(
-                    "queue_token_required",
+                return Err(ApiError::new(
+                    Code::QueueTokenRequired,
                     "this needs the queue token you got when joining the queue",
                 ));
             };
             if token_show != show {
-                return Err(ApiError::forbidden("wrong_show", "this queue token belongs to another show"));
+                return Err(ApiError::new(Code::WrongShow, "this queue token belongs to another show"));
             }
             Ok(QueueAuth { user: claims.sub, show, seq })
         })())
@@ -97,7 +97,7 @@ impl FromRequest for AdminAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(bearer_claims(req).and_then(|claims| match claims.role {
             Role::Admin => Ok(AdminAuth(claims)),
-            Role::User => Err(ApiError::forbidden("forbidden", "this needs an admin token")),
+            Role::User => Err(ApiError::new(Code::Forbidden, "this needs an admin token")),
         }))
     }
 }

@@ -9,7 +9,7 @@ use crate::auth::AdminAuth;
 use crate::domain::catalog::{SectionSpec, layout, validate_title};
 use crate::domain::queue::{QueueConfig, QueueConfigPatch};
 use crate::domain::{ConcertId, ShowId};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -67,13 +67,14 @@ pub struct QueueStats {
 #[utoipa::path(post, path = "/v1/admin/concerts", tag = "admin", security(("bearer" = [])),
     request_body = NewConcert,
     responses((status = 201, body = ConcertCreated), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+              (status = 403, body = crate::error::ErrorBody),
+              (status = 422, body = crate::error::ErrorBody, description = "`invalid_title`")))]
 pub async fn create_concert(
     _: AdminAuth,
     body: web::Json<NewConcert>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let title = validate_title(&body.title).map_err(|e| ApiError::unprocessable("invalid_title", e))?;
+    let title = validate_title(&body.title).map_err(|e| ApiError::new(Code::InvalidTitle, e))?;
     let id = state.db.create_concert(&title).await?;
     state.cache_new_concert(id, &title).await;
     Ok(HttpResponse::Created().json(ConcertCreated { id, title }))
@@ -83,7 +84,7 @@ pub async fn create_concert(
 #[utoipa::path(post, path = "/v1/admin/concerts/{concert_id}/shows", tag = "admin", security(("bearer" = [])),
     params(("concert_id" = i64, Path)), request_body = NewShow,
     responses((status = 201, body = ShowCreated), (status = 404, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+              (status = 422, body = crate::error::ErrorBody, description = "`invalid_sections` or `invalid_starts_at`")))]
 pub async fn create_show(
     _: AdminAuth,
     path: web::Path<ConcertId>,
@@ -91,9 +92,9 @@ pub async fn create_show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let concert = path.into_inner();
-    let seats = layout(&body.sections).map_err(|e| ApiError::unprocessable("invalid_sections", e))?;
+    let seats = layout(&body.sections).map_err(|e| ApiError::new(Code::InvalidSections, e))?;
     if body.starts_at <= Utc::now() {
-        return Err(ApiError::unprocessable("invalid_starts_at", "starts_at must be in the future"));
+        return Err(ApiError::new(Code::InvalidStartsAt, "starts_at must be in the future"));
     }
     if !state.db.concert_exists(concert).await? {
         return Err(ApiError::not_found(format!("no concert with id {concert}")));
@@ -119,7 +120,7 @@ pub async fn get_queue_config(
 #[utoipa::path(put, path = "/v1/admin/shows/{show_id}/queue", tag = "admin", security(("bearer" = [])),
     params(("show_id" = i64, Path)), request_body = QueueConfigPatch,
     responses((status = 200, body = QueueConfig), (status = 404, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody)))]
+              (status = 422, body = crate::error::ErrorBody, description = "`invalid_config`")))]
 pub async fn update_queue_config(
     _: AdminAuth,
     path: web::Path<ShowId>,
@@ -127,8 +128,7 @@ pub async fn update_queue_config(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let show = path.into_inner();
-    let config =
-        body.apply(&current_config(&state, show).await?).map_err(|e| ApiError::unprocessable("invalid_config", e))?;
+    let config = body.apply(&current_config(&state, show).await?).map_err(|e| ApiError::new(Code::InvalidConfig, e))?;
     state.db.put_queue_config(show, &config).await?;
     state.load_show(show).await?;
     Ok(HttpResponse::Ok().json(config))

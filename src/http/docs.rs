@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{admin, catalog, holds, ops, queue, reservations, tokens};
+use crate::error::Code;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -60,6 +61,9 @@ struct CommonResponses;
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let intro = openapi.info.description.take().unwrap_or_default();
+        openapi.info.description =
+            Some(format!("{intro} Any operation may also answer {}.", described(&ANY_OPERATION)));
         for (path, item) in openapi.paths.paths.iter_mut() {
             let has_id = path.contains('{');
             let asks_a_store = path.starts_with("/v1/");
@@ -67,25 +71,31 @@ impl Modify for CommonResponses {
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 let with_body = operation.request_body.is_some();
                 let common = [
-                    (secured, "401", "`unauthorized`: no token, or one that is malformed, expired or forged"),
-                    (secured, "403", "`forbidden` or `wrong_show`: the token doesn't grant this"),
-                    (with_body, "400", "`malformed_json` or `invalid_body`"),
-                    (with_body, "413", "`payload_too_large`: bodies are limited to 64 KiB"),
-                    (with_body, "415", "`unsupported_media_type`: send application/json"),
-                    (has_id, "404", "`not_found`: no such id (or it is not a number)"),
-                    (asks_a_store, "503", "`unavailable`: retry after `Retry-After` seconds"),
+                    (secured, "401", &[Code::Unauthorized][..]),
+                    (secured, "403", &[Code::Forbidden, Code::QueueTokenRequired, Code::WrongShow]),
+                    (with_body, "400", &[Code::MalformedJson, Code::InvalidBody]),
+                    (with_body, "413", &[Code::PayloadTooLarge]),
+                    (with_body, "415", &[Code::UnsupportedMediaType]),
+                    (has_id, "404", &[Code::NotFound]),
+                    (asks_a_store, "503", &[Code::Unavailable]),
                 ];
-                for (_, status, description) in common.into_iter().filter(|c| c.0) {
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_string())
-                        .or_insert_with(|| error_response(description));
+                for (_, status, codes) in common.into_iter().filter(|c| c.0) {
+                    let responses = &mut operation.responses.responses;
+                    responses.entry(status.to_string()).or_insert_with(|| error_response(&described(codes)));
                 }
             }
         }
     }
 }
+
+/// "`a`: what a means; `b`: what b means".
+fn described(codes: &[Code]) -> String {
+    codes.iter().map(|code| format!("`{}`: {}", code.as_str(), code.meaning())).collect::<Vec<_>>().join("; ")
+}
+
+/// Codes any operation may answer, listed once in the document's description.
+const ANY_OPERATION: [Code; 5] =
+    [Code::BadRequest, Code::InvalidQuery, Code::MethodNotAllowed, Code::Conflict, Code::Internal];
 
 fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
     let body = utoipa::openapi::Content::new(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")));

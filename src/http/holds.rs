@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::auth::QueueAuth;
 use crate::domain::holds::validate_seat_request;
 use crate::domain::{SeatId, ShowId};
-use crate::error::{ApiError, Kind};
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::store::HoldOutcome;
 
@@ -66,11 +66,11 @@ pub struct Holds {
 pub(crate) async fn validated(state: &AppState, show: ShowId, seat_ids: &[SeatId]) -> Result<(), ApiError> {
     let map = state.seat_map(show).await?;
     validate_seat_request(seat_ids, |seat| map.contains(seat))
-        .map_err(|e| ApiError::unprocessable("invalid_seats", e.message()).with_seat_ids(e.seat_ids()))
+        .map_err(|e| ApiError::new(Code::InvalidSeats, e.message()).with_seat_ids(e.seat_ids()))
 }
 
 fn not_active() -> ApiError {
-    ApiError::forbidden("not_active", "you are not in this show's active set (still waiting, or your session ended)")
+    ApiError::new(Code::NotActive, "you are not in this show's active set (still waiting, or your session ended)")
 }
 
 /// The seat map with each seat's status.
@@ -115,7 +115,7 @@ pub async fn list_seats(auth: QueueAuth, state: web::Data<AppState>) -> Result<H
         (status = 201, body = Holds),
         (status = 403, body = crate::error::ErrorBody, description = "`not_active`"),
         (status = 409, body = crate::error::ErrorBody, description = "`seat_unavailable`, with the `seat_ids` held by others or sold"),
-        (status = 422, body = crate::error::ErrorBody, description = "empty, repeated, unknown or too many seats")))]
+        (status = 422, body = crate::error::ErrorBody, description = "`invalid_seats` (empty, repeated, unknown or too many seats) or `too_many_seats` (over the per-user limit)")))]
 pub async fn hold_seats(
     auth: QueueAuth,
     body: web::Json<SeatSelection>,
@@ -130,15 +130,13 @@ pub async fn hold_seats(
                 .json(Holds { seat_ids: seats.clone(), expires_at: Some(super::from_millis(expires_at_ms)) }))
         }
         HoldOutcome::Unavailable(taken) => {
-            Err(ApiError::conflict("seat_unavailable", "some seats are held by someone else or sold; nothing was held")
+            Err(ApiError::new(Code::SeatUnavailable, "some seats are held by someone else or sold; nothing was held")
                 .with_seat_ids(taken))
         }
         HoldOutcome::NotActive => Err(not_active()),
-        HoldOutcome::OverLimit { limit } => Err(ApiError::new(
-            Kind::Unprocessable,
-            "too_many_seats",
-            format!("you may hold at most {limit} seats in this show"),
-        )),
+        HoldOutcome::OverLimit { limit } => {
+            Err(ApiError::new(Code::TooManySeats, format!("you may hold at most {limit} seats in this show")))
+        }
     }
 }
 
@@ -162,7 +160,7 @@ pub async fn release_hold(
 ) -> Result<HttpResponse, ApiError> {
     let (_, seat) = path.into_inner();
     if !state.holds.release(auth.show, auth.user, seat).await? {
-        return Err(ApiError::new(Kind::NotFound, "hold_not_found", format!("you hold no seat {seat} in this show")));
+        return Err(ApiError::new(Code::HoldNotFound, format!("you hold no seat {seat} in this show")));
     }
     Ok(HttpResponse::NoContent().finish())
 }

@@ -15,7 +15,7 @@ use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadEr
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::error::{ApiError, Kind};
+use crate::error::{ApiError, Code};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -45,8 +45,7 @@ pub(crate) fn resource(path: &str) -> actix_web::Resource {
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     let allowed = req.match_pattern().and_then(|pattern| docs::allowed_methods(&pattern)).unwrap_or("GET");
     let error = ApiError::new(
-        Kind::MethodNotAllowed,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         format!("{} is not allowed on {}; use {allowed}", req.method(), req.path()),
     );
     let mut response = actix_web::ResponseError::error_response(&error);
@@ -63,23 +62,17 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     let api = match &error {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => too_large(),
-        JsonPayloadError::ContentType => {
-            ApiError::new(Kind::UnsupportedMediaType, "unsupported_media_type", "send the body as application/json")
-        }
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request("invalid_body", e.to_string()),
-        JsonPayloadError::Deserialize(e) => ApiError::bad_request("malformed_json", e.to_string()),
+        JsonPayloadError::ContentType => ApiError::unsupported_media_type(),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(Code::InvalidBody, e.to_string()),
+        JsonPayloadError::Deserialize(e) => ApiError::new(Code::MalformedJson, e.to_string()),
         JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
-        _ => ApiError::bad_request("invalid_body", error.to_string()),
+        _ => ApiError::new(Code::InvalidBody, error.to_string()),
     };
     api.into()
 }
 
 fn too_large() -> ApiError {
-    ApiError::new(
-        Kind::PayloadTooLarge,
-        "payload_too_large",
-        format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-    )
+    ApiError::new(Code::PayloadTooLarge, format!("request bodies are limited to {MAX_BODY_BYTES} bytes"))
 }
 
 fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
@@ -87,7 +80,7 @@ fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
 }
 
 fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", error.to_string()).into()
+    ApiError::new(Code::InvalidQuery, error.to_string()).into()
 }
 
 /// A `201 Created` or `200 OK` JSON answer.

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::ShowId;
 use crate::domain::queue::{eta_seconds, poll_after_ms, position};
-use crate::error::{ApiError, Kind};
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::store::{JoinOutcome, Placement, Presence};
 
@@ -143,7 +143,7 @@ pub async fn join_queue(
     }
     let place = match state.queue.join(show, user).await? {
         JoinOutcome::Closed => {
-            return Err(ApiError::conflict("queue_closed", "this queue is not taking new users right now"));
+            return Err(ApiError::new(Code::QueueClosed, "this queue is not taking new users right now"));
         }
         JoinOutcome::Placed(place) => place,
     };
@@ -187,7 +187,7 @@ fn standing(state: &AppState, auth: &QueueAuth, presence: &Presence) -> Standing
     responses((status = 204), (status = 404, body = crate::error::ErrorBody, description = "`not_in_queue`")))]
 pub async fn leave_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if !state.queue.leave(auth.show, auth.user).await? {
-        return Err(ApiError::new(Kind::NotFound, "not_in_queue", "you are neither waiting nor active in this show"));
+        return Err(ApiError::new(Code::NotInQueue, "you are neither waiting nor active in this show"));
     }
     Ok(HttpResponse::NoContent().finish())
 }

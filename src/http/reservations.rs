@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::holds::{SeatSelection, validated};
 use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::{SeatId, ShowId};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::store::NotSold;
 use crate::store::postgres::reservations::{Reservation, Sale, fingerprint};
@@ -45,8 +45,8 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
     let printable = key.chars().all(|c| c.is_ascii_graphic() || c == ' ');
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
+        return Err(ApiError::new(
+            Code::InvalidIdempotencyKey,
             format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"),
         ));
     }
@@ -54,11 +54,11 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 }
 
 fn key_reused() -> ApiError {
-    ApiError::unprocessable("idempotency_key_reused", "this Idempotency-Key was used for a different request")
+    ApiError::new(Code::IdempotencyKeyReused, "this Idempotency-Key was used for a different request")
 }
 
 fn seats_sold(seats: Vec<SeatId>) -> ApiError {
-    ApiError::conflict("seat_sold", "some seats are already sold").with_seat_ids(seats)
+    ApiError::new(Code::SeatSold, "some seats are already sold").with_seat_ids(seats)
 }
 
 /// Buy the seats I hold.
@@ -72,8 +72,9 @@ fn seats_sold(seats: Vec<SeatId>) -> ApiError {
     responses(
         (status = 201, body = ReservationView),
         (status = 200, body = ReservationView, description = "replayed for the same Idempotency-Key"),
+        (status = 400, body = crate::error::ErrorBody, description = "`invalid_idempotency_key`, or a body that isn't one"),
         (status = 409, body = crate::error::ErrorBody, description = "`hold_missing` or `seat_sold`, with `seat_ids`"),
-        (status = 422, body = crate::error::ErrorBody)))]
+        (status = 422, body = crate::error::ErrorBody, description = "`invalid_seats`, or `idempotency_key_reused` for another request")))]
 pub async fn reserve(
     req: HttpRequest,
     auth: QueueAuth,
@@ -102,7 +103,7 @@ pub async fn reserve(
         Ok(Sale::KeyReused) => return Err(key_reused()),
         Err(NotSold::Sold(sold)) => seats_sold(sold),
         Err(NotSold::NotHeld(missing)) => {
-            ApiError::conflict("hold_missing", "hold every seat before confirming").with_seat_ids(missing)
+            ApiError::new(Code::HoldMissing, "hold every seat before confirming").with_seat_ids(missing)
         }
     };
     // A request with the same key may have sold these seats since we looked: a retry racing

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiError, Kind};
+use crate::error::{ApiError, Code};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -53,15 +53,11 @@ fn check_optional_object(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError>
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !is_json {
-        return Err(ApiError::new(
-            Kind::UnsupportedMediaType,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ));
+        return Err(ApiError::unsupported_media_type());
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(_) => Err(ApiError::bad_request("invalid_body", "the body must be a JSON object, e.g. {}")),
-        Err(e) => Err(ApiError::bad_request("malformed_json", e.to_string())),
+        Ok(_) => Err(ApiError::new(Code::InvalidBody, "the body must be a JSON object, e.g. {}")),
+        Err(e) => Err(ApiError::new(Code::MalformedJson, e.to_string())),
     }
 }

@@ -81,3 +81,11 @@ async fn every_status_a_bad_request_gets_is_in_the_spec() {
         }
     }
 }
+
+#[test]
+fn every_error_code_the_api_can_answer_is_documented() {
+    let spec = boxoffice::http::docs::openapi_json();
+    for code in boxoffice::error::Code::ALL {
+        assert!(spec.contains(&format!("`{}`", code.as_str())), "`{}` is not in openapi.json", code.as_str());
+    }
+}
