@@ -95,11 +95,14 @@ async fn migrate_when_reachable(db: &Database) -> anyhow::Result<()> {
     }
 }
 
-fn is_unreachable(error: &anyhow::Error) -> bool {
-    let text = error.to_string();
-    ["pool timed out", "Connection refused", "connection", "the database system is starting up"]
-        .iter()
-        .any(|needle| text.contains(needle))
+/// Postgres not (yet) there: no connection, or a server still starting (57P03).
+fn is_unreachable(error: &sqlx::migrate::MigrateError) -> bool {
+    let sqlx::migrate::MigrateError::Execute(error) = error else { return false };
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
 }
 
 fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {

@@ -193,7 +193,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::Conflict(what) => ApiError::new(Code::Conflict, what),
+            StoreError::Conflict(constraint) => ApiError::new(Code::Conflict, format!("{constraint:?}")),
             // Logged where it is handled: the switch logs a change of backend once, not one
             // line per request answered 503 meanwhile.
             StoreError::Unavailable(what) | StoreError::Unsent(what) => {

@@ -65,14 +65,35 @@ pub enum StoreError {
     #[error("not found: {0}")]
     NotFound(String),
     /// A unique constraint said no.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    #[error("conflict: {0:?}")]
+    Conflict(Constraint),
     /// Redis has no state for this show (never loaded, or lost in a failover): load it from
     /// Postgres and try again.
     #[error("show {0} is not loaded in Redis")]
     ShowNotLoaded(ShowId),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// The unique constraints whose refusals mean something to the code, by name; the names
+/// are the migrations' (Postgres names a primary key `<table>_pkey`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Constraint {
+    /// A concurrent request with the same Idempotency-Key committed first.
+    IdempotencyKey,
+    /// Someone bought the seat first.
+    SoldSeat,
+    Other(String),
+}
+
+impl Constraint {
+    pub fn named(name: &str) -> Self {
+        match name {
+            "idempotency_keys_pkey" => Self::IdempotencyKey,
+            "sold_seats_pkey" => Self::SoldSeat,
+            other => Self::Other(other.to_string()),
+        }
+    }
 }
 
 impl StoreError {

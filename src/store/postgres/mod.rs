@@ -22,7 +22,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::DatabaseSettings;
-use crate::store::StoreError;
+use crate::store::{Constraint, StoreError};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -110,9 +110,8 @@ impl Database {
     }
 
     /// Applies pending migrations.
-    pub async fn migrate(&self) -> Result<(), anyhow::Error> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(&self.pool).await
     }
 }
 
@@ -121,7 +120,7 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::RowNotFound => StoreError::NotFound("no such row".into()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.constraint().unwrap_or("unique constraint").to_string())
+                StoreError::Conflict(Constraint::named(db.constraint().unwrap_or("unique constraint")))
             }
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(format!("postgres: {error}"))

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 
 use super::{Database, holds};
 use crate::domain::{SeatId, ShowId};
-use crate::store::{NotSold, StoreError};
+use crate::store::{Constraint, NotSold, StoreError};
 
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct Reservation {
@@ -104,10 +104,11 @@ impl Database {
         idempotency_key: Option<&str>,
     ) -> Result<Sale, StoreError> {
         match (sold, idempotency_key) {
-            (Err(StoreError::Conflict(constraint)), Some(key)) if constraint == "idempotency_keys_pkey" => {
-                self.replay(user, key, &fingerprint(show, seats)).await?.ok_or(StoreError::Conflict(constraint))
-            }
-            (Err(StoreError::Conflict(constraint)), _) if constraint == "sold_seats_pkey" => {
+            (Err(StoreError::Conflict(Constraint::IdempotencyKey)), Some(key)) => self
+                .replay(user, key, &fingerprint(show, seats))
+                .await?
+                .ok_or(StoreError::Conflict(Constraint::IdempotencyKey)),
+            (Err(StoreError::Conflict(Constraint::SoldSeat)), _) => {
                 Ok(Sale::SeatsTaken(self.already_sold(show, seats).await?))
             }
             (other, _) => other,
