@@ -130,20 +130,20 @@ fn database_used(url: &str) {
     }
 }
 
-/// Drops the test's database and deletes its Redis keys when its last instance goes (from a
-/// thread of its own: `Drop` can't wait on the test's runtime). Best effort: a server a fault
-/// test stopped is gone, and scripts/test.sh sweeps what an interrupted run left.
+/// Drops the test's database and deletes its Redis keys when its last instance goes, on a
+/// thread of its own that nobody waits for (`Drop` can't use the test's runtime, and waiting
+/// made the suite a third slower). Best effort: a server a fault test stopped is gone, and
+/// scripts/test.sh sweeps what an interrupted run left.
 fn released(settings: &Settings) {
     if !database_released(settings.database.url.expose()) {
         return;
     }
     let (prefix, nodes) = (settings.redis.key_prefix.clone(), redis_nodes(&settings.redis.target));
     let url = settings.database.url.expose().to_string();
-    let cleaning = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         drop_database(&url);
         nodes.iter().for_each(|node| delete_keys(node, &prefix));
     });
-    let _ = cleaning.join();
 }
 
 fn redis_nodes(target: &boxoffice::config::RedisTarget) -> Vec<String> {
