@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     let config = QueueConfig { admit_per_second: 0.0, ..QueueConfig::default() };
     let show = state.db.create_show(concert, starts, &seats, &config).await?.id;
     state.load_show(show).await?;
-    state.shows.refresh(&state).await;
+    state.shows.refresh(&state.db).await;
 
     let filled = Instant::now();
     futures::stream::iter(0..joins)

@@ -56,7 +56,7 @@ impl Application {
         report_redis_hygiene(&redis).await;
         let state = Arc::new(AppState::new(settings, db, redis, telemetry::metrics()));
         state.switch.refresh().await?;
-        state.shows.refresh(&state).await;
+        state.shows.refresh(&state.db).await;
         if let Err(error) = state.concerts(None).await {
             tracing::warn!(%error, "could not load the catalog cache at start-up; it loads on first read");
         }

@@ -42,3 +42,41 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod worker;
+
+#[cfg(test)]
+mod layering {
+    //! Dependencies point one way: the domain knows no I/O, the stores and caches know
+    //! neither the workers, the handlers nor the state that holds them all.
+
+    fn sources(dir: &str) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src").join(dir)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    found.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn lower_layers_never_import_upper_ones() {
+        let rules = [
+            ("domain", &["crate::store", "crate::cache", "crate::http", "crate::worker", "crate::state"][..]),
+            ("store", &["crate::http", "crate::worker", "crate::state"]),
+            ("cache", &["crate::http", "crate::worker", "crate::state"]),
+        ];
+        for (layer, forbidden) in rules {
+            for (path, text) in sources(layer) {
+                for upper in forbidden {
+                    assert!(!text.contains(upper), "{path} uses {upper}");
+                }
+            }
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Tokens;
-use crate::cache::{Cursors, SeatMap, SeatMaps};
+use crate::cache::{Cursors, Lag, SeatMap, SeatMaps, ShowList};
 use crate::config::Settings;
 use crate::domain::catalog::{ConcertInfo, ShowInfo};
 use crate::domain::{ConcertId, ShowId};
@@ -16,8 +16,6 @@ use crate::store::redis::catalog::CatalogCache;
 use crate::store::redis::events::EventStream;
 use crate::store::switch::Switch;
 use crate::store::{HoldStore, Mode, QueueStore, StoreError};
-use crate::worker::ShowList;
-use crate::worker::write_behind::Lag;
 
 /// How stale a cached cursor may be while Postgres serves (an instance that doesn't run the
 /// admission ticker hears of admissions only by asking).

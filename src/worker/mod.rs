@@ -9,38 +9,15 @@ pub mod backend;
 pub mod cursor_feed;
 pub mod write_behind;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::domain::ShowId;
 use crate::state::AppState;
 
 /// How often the show list is read from Postgres.
 const SHOW_LIST_REFRESH: Duration = Duration::from_secs(5);
-
-/// The shows the workers tick and drain.
-#[derive(Default)]
-pub struct ShowList(RwLock<Vec<ShowId>>);
-
-impl ShowList {
-    pub fn get(&self) -> Vec<ShowId> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn set(&self, shows: Vec<ShowId>) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = shows;
-    }
-
-    /// Re-reads the list from Postgres; on failure the last known list stays.
-    pub async fn refresh(&self, state: &AppState) {
-        match state.db.show_ids().await {
-            Ok(shows) => self.set(shows),
-            Err(error) => tracing::warn!(%error, "cannot refresh the show list"),
-        }
-    }
-}
 
 /// The running workers; dropping it stops them.
 pub struct Workers(Vec<JoinHandle<()>>);
@@ -71,6 +48,6 @@ async fn refresh_show_list(state: Arc<AppState>) {
     let mut every = tokio::time::interval(SHOW_LIST_REFRESH);
     loop {
         every.tick().await;
-        state.shows.refresh(&state).await;
+        state.shows.refresh(&state.db).await;
     }
 }

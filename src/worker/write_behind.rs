@@ -13,7 +13,6 @@
 //! between write and ack only means the batch is written again, which changes nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -27,28 +26,6 @@ use crate::store::{Mode, StoreError};
 pub const BATCH: usize = 200;
 const STATS_EVERY: Duration = Duration::from_secs(1);
 const BACKOFF: Duration = Duration::from_secs(1);
-
-/// The write-behind backlog across shows, as last measured.
-#[derive(Default)]
-pub struct Lag {
-    backlog: AtomicU64,
-    oldest_unwritten_ms: AtomicU64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct LagSnapshot {
-    pub backlog: u64,
-    pub oldest_unwritten: Duration,
-}
-
-impl Lag {
-    pub fn snapshot(&self) -> LagSnapshot {
-        LagSnapshot {
-            backlog: self.backlog.load(Ordering::Relaxed),
-            oldest_unwritten: Duration::from_millis(self.oldest_unwritten_ms.load(Ordering::Relaxed)),
-        }
-    }
-}
 
 pub async fn run(state: Arc<AppState>) {
     let consumer = state.switch.instance().to_string();
@@ -152,6 +129,5 @@ async fn measure_lag(state: &AppState) {
         backlog += stats.unacked;
         oldest = oldest.max(stats.oldest_unacked_age);
     }
-    state.write_behind_lag.backlog.store(backlog, Ordering::Relaxed);
-    state.write_behind_lag.oldest_unwritten_ms.store(oldest.as_millis() as u64, Ordering::Relaxed);
+    state.write_behind_lag.record(backlog, oldest);
 }

@@ -334,7 +334,7 @@ impl TestApp {
             .await;
         assert_eq!(show.status, StatusCode::CREATED, "{:?}", show.body);
         let id = show.body["id"].as_i64().unwrap();
-        self.state.shows.refresh(&self.state).await;
+        self.state.shows.refresh(&self.state.db).await;
         id
     }
 
