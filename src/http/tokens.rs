@@ -23,7 +23,7 @@ pub struct TokenIssued {
 
 /// Issue an anonymous user identity.
 ///
-/// The body is optional; when sent it must be a JSON object (`{}`).
+/// The body is optional; when sent it must be a JSON object (`{}`) or `null`.
 #[utoipa::path(post, path = "/v1/tokens", tag = "users",
     request_body(content = Option<Object>, description = "optional, `{}`", content_type = "application/json"),
     responses(
@@ -42,7 +42,8 @@ pub async fn issue_token(
     Ok(HttpResponse::Created().json(TokenIssued { token: issued.token, user_id, expires_at: issued.expires_at }))
 }
 
-/// An empty body, or a JSON object sent as JSON.
+/// An empty body, or a JSON object (or `null`, which the contract allows as "no body") sent
+/// as JSON.
 fn check_optional_object(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
@@ -56,7 +57,7 @@ fn check_optional_object(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError>
         return Err(ApiError::unsupported_media_type());
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(serde_json::Value::Object(_) | serde_json::Value::Null) => Ok(()),
         Ok(_) => Err(ApiError::new(Code::InvalidBody, "the body must be a JSON object, e.g. {}")),
         Err(e) => Err(ApiError::new(Code::MalformedJson, e.to_string())),
     }
