@@ -135,7 +135,7 @@ impl ApiError {
         self
     }
 
-    pub fn kind(&self) -> Kind {
+    fn kind(&self) -> Kind {
         self.code.kind()
     }
 

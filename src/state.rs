@@ -180,12 +180,9 @@ impl AppState {
     /// Reloads the show's holes when the store covers another number of seqs with them than
     /// this instance knows (Redis opened a hole after a failover): positions skip them.
     pub async fn sync_holes(&self, show: ShowId, store_total: Option<i64>) -> Result<(), StoreError> {
-        match store_total {
-            Some(total) if total != self.cursors.hole_total(show) => {
-                self.cursors.set_show_holes(show, self.queue.holes(show).await?);
-                Ok(())
-            }
-            _ => Ok(()),
+        if store_total.is_some_and(|total| total != self.cursors.hole_total(show)) {
+            self.cursors.set_show_holes(show, self.queue.holes(show).await?);
         }
+        Ok(())
     }
 }

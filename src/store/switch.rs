@@ -327,15 +327,18 @@ impl Switch {
     /// reached Postgres (see [`Database::holds_decidable`]): a 503 meanwhile, so that no seat
     /// held for one fan goes to another. Once they have, nothing more is asked this epoch.
     async fn holds_decidable(&self, show: ShowId) -> Result<(), StoreError> {
+        if self.mode() == Mode::Redis {
+            return Ok(());
+        }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let known = |s: &Self| s.handed_over.lock().unwrap_or_else(|e| e.into_inner()).get(&show) == Some(&epoch);
-        if self.mode() == Mode::Redis || known(self) {
+        let handed_over = || self.handed_over.lock().unwrap_or_else(|e| e.into_inner());
+        if handed_over().get(&show) == Some(&epoch) {
             return Ok(());
         }
         if !self.db.holds_decidable(show, self.hold_handover).await? {
             return Err(StoreError::Unavailable("holds wait for the ones Redis acknowledged to reach Postgres".into()));
         }
-        self.handed_over.lock().unwrap_or_else(|e| e.into_inner()).insert(show, epoch);
+        handed_over().insert(show, epoch);
         Ok(())
     }
 

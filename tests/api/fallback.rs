@@ -19,6 +19,13 @@ async fn join_token(app: &TestApp, show: i64) -> String {
     reply.body["queue_token"].as_str().unwrap().to_string()
 }
 
+/// A show that admits nobody yet: everyone who joins waits.
+async fn waiting_room(app: &TestApp) -> i64 {
+    let show = app.create_show(1, 4).await;
+    app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
+    show
+}
+
 async fn statuses(app: &TestApp, show: i64, tokens: &[String]) -> Vec<String> {
     let mut statuses = Vec::new();
     for token in tokens {
@@ -66,8 +73,7 @@ mod on_redis {
     #[tokio::test]
     async fn joins_redis_never_wrote_behind_keep_their_places_when_postgres_takes_over() {
         let app = spawn_app().await;
-        let show = app.create_show(1, 4).await;
-        app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
+        let show = waiting_room(&app).await;
         let early = vec![join_token(&app, show).await, join_token(&app, show).await];
         // The write-behind never ran: Postgres has not heard of these two places.
         app.state.switch.pin(Mode::Postgres).await.unwrap();
@@ -90,8 +96,7 @@ mod on_redis {
     #[tokio::test]
     async fn a_show_redis_lost_comes_back_whole_and_its_unrecorded_places_are_reinstated() {
         let app = spawn_app().await;
-        let show = app.create_show(1, 4).await;
-        app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
+        let show = waiting_room(&app).await;
         let recorded = join_token(&app, show).await;
         app.drain_events("worker").await;
         let unrecorded = vec![join_token(&app, show).await, join_token(&app, show).await];
@@ -123,8 +128,7 @@ mod on_redis {
     #[tokio::test]
     async fn after_a_failover_that_lost_a_join_no_seq_is_handed_out_twice_and_the_lost_place_comes_back() {
         let app = spawn_app().await;
-        let show = app.create_show(1, 4).await;
-        app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
+        let show = waiting_room(&app).await;
         let early = vec![join_token(&app, show).await, join_token(&app, show).await];
         let lost = join_token(&app, show).await;
         let lost_claims = app.state.tokens.verify(&lost).unwrap();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use boxoffice::store::Mode;
 
 use crate::load::{Load, Outcome};
-use crate::scenario::{BOUND, FANS, Violations, app_on, on_sale, redis_has_the_places, violations};
+use crate::scenario::{BOUND, FANS, Violations, app_on, on_sale, redis_has_the_places, signal, violations};
 use crate::support::{PrivateCluster, TestApp};
 
 /// The fault's target: the master of the show's slot, its pid and its replica.
@@ -20,11 +20,6 @@ struct Target {
     port: u16,
     pid: u32,
     replica: u16,
-}
-
-fn signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
-    assert!(status.success());
 }
 
 /// Sends one command to one node (from a blocking thread: a slow node blocks the caller).
@@ -37,11 +32,13 @@ async fn on_node(cluster: &PrivateCluster, port: u16, cmd: redis::Cmd) {
     .unwrap();
 }
 
-/// Repeats `each` every `every` for `for_`.
-async fn repeatedly(every: Duration, for_: Duration, mut each: impl AsyncFnMut()) {
+/// Sends `cmd` to each node of `ports`, again every `every`, for `for_`.
+async fn send_repeatedly(cluster: &PrivateCluster, ports: &[u16], cmd: redis::Cmd, every: Duration, for_: Duration) {
     let started = Instant::now();
     while started.elapsed() < for_ {
-        each().await;
+        for port in ports {
+            on_node(cluster, *port, cmd.clone()).await;
+        }
         tokio::time::sleep(every).await;
     }
 }
@@ -151,10 +148,7 @@ async fn a_failover_taken_over_by_the_replica_loses_no_acknowledged_write() {
 async fn a_slow_master_that_stays_up_keeps_every_answer_bounded() {
     scenario("5 slow master (DEBUG SLEEP 0.3 s, 10 s)", async |cluster, target, _| {
         let sleep = redis::cmd("DEBUG").arg("SLEEP").arg("0.3").clone();
-        repeatedly(Duration::from_millis(200), Duration::from_secs(10), async || {
-            on_node(cluster, target.port, sleep.clone()).await;
-        })
-        .await;
+        send_repeatedly(cluster, &[target.port], sleep, Duration::from_millis(200), Duration::from_secs(10)).await;
     })
     .await;
 }
@@ -163,10 +157,7 @@ async fn a_slow_master_that_stays_up_keeps_every_answer_bounded() {
 async fn connections_reset_mid_command_duplicate_no_place_or_hold() {
     scenario("6 connections reset (CLIENT KILL, 10 s)", async |cluster, target, _| {
         let kill = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal").clone();
-        repeatedly(Duration::from_millis(300), Duration::from_secs(10), async || {
-            on_node(cluster, target.port, kill.clone()).await;
-        })
-        .await;
+        send_repeatedly(cluster, &[target.port], kill, Duration::from_millis(300), Duration::from_secs(10)).await;
     })
     .await;
 }
@@ -191,12 +182,7 @@ async fn a_second_failure_while_the_replica_resyncs_loses_no_acknowledged_write(
 async fn killed_pubsub_connections_resubscribe_and_resync_by_themselves() {
     scenario("8 Pub/Sub killed (CLIENT KILL TYPE pubsub)", async |cluster, _, app| {
         let kill = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").clone();
-        repeatedly(Duration::from_secs(1), Duration::from_secs(6), async || {
-            for port in cluster.seed_ports() {
-                on_node(cluster, port, kill.clone()).await;
-            }
-        })
-        .await;
+        send_repeatedly(cluster, &cluster.seed_ports(), kill, Duration::from_secs(1), Duration::from_secs(6)).await;
         resubscribed(cluster, app).await;
     })
     .await;

@@ -3,40 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use boxoffice::clock::Clock;
-use boxoffice::config::RedisTarget;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{PrivateCluster, TestApp, start, test_settings};
-
-const DB_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest any request may take, whichever store serves it (the deployment moves to Postgres
-/// when the breaker opens): a batched call keeps its caller at most twice the store's
-/// timeout, the Postgres one being the longer; plus half a second for a loaded machine.
-const BOUND: Duration = Duration::from_millis(DB_TIMEOUT.as_millis() as u64 * 2 + 500);
-
-/// An instance with its background workers (write-behind, admission, the fallback's
-/// switching) on, as in production.
-async fn app_on(cluster: &PrivateCluster) -> TestApp {
-    let mut settings = test_settings().await;
-    settings.redis.target = RedisTarget::Cluster(cluster.seeds.split(',').map(|s| format!("redis://{s}")).collect());
-    settings.redis.timeout = Duration::from_millis(500);
-    settings.database.timeout = DB_TIMEOUT;
-    settings.workers.enabled = true;
-    start(settings, Clock::RedisServer).await
-}
-
-/// Waits until the write-behind has brought every event to Postgres.
-async fn written_behind(app: &TestApp) {
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if app.get("/readyz", None).await.body["write_behind"]["backlog"] == 0 {
-            return;
-        }
-    }
-    panic!("the write-behind never caught up");
-}
+use crate::scenario::{BOUND, app_on, signal, written_behind};
+use crate::support::{PrivateCluster, TestApp};
 
 /// Joins new users for `duration`; every answer comes within BOUND and is 201 or 503.
 /// Returns how many were 201 in the last five seconds.
@@ -63,11 +34,6 @@ async fn join_for(app: &TestApp, show: i64, duration: Duration) -> usize {
     }
     let since = duration.saturating_sub(Duration::from_secs(5));
     recent_ok.iter().filter(|(at, ok)| *at >= since && *ok).count()
-}
-
-fn signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
-    assert!(status.success());
 }
 
 /// Users who joined before the kill, in join order: (user token, queue token, seq, position).

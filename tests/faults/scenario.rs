@@ -87,6 +87,12 @@ pub async fn wait_for_mode(app: &TestApp, mode: Mode, limit: Duration) -> Durati
     started.elapsed()
 }
 
+/// Sends a signal (`-STOP`, `-CONT`, `-KILL`) to one process.
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
 /// What broke an invariant, counted (all zero when none did).
 #[derive(Debug, Default, PartialEq)]
 pub struct Violations {

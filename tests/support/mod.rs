@@ -578,9 +578,17 @@ impl PrivateCluster {
 }
 
 impl PrivateCluster {
-    /// A plain connection to one node, to inflict a fault through.
+    /// A plain connection to one node, to inflict a fault through (bounded: a frozen node
+    /// must not hang the test).
     pub fn node(&self, port: u16) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap().get_connection().unwrap()
+        self.try_node(port).unwrap()
+    }
+
+    fn try_node(&self, port: u16) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+        Ok(conn)
     }
 
     /// The ports of all six nodes.
@@ -589,7 +597,7 @@ impl PrivateCluster {
     }
 
     fn role(&self, port: u16) -> Option<String> {
-        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?.get_connection().ok()?;
+        let mut conn = self.try_node(port).ok()?;
         let info: String = redis::cmd("INFO").arg("replication").query(&mut conn).ok()?;
         info.lines().find_map(|line| line.trim().strip_prefix("role:").map(str::to_string))
     }
