@@ -37,6 +37,15 @@ impl Clock {
         }
     }
 
+    /// Now in ms since the epoch, as near to the stores' clock as this instance can tell
+    /// without asking (the wall clock; hosts run NTP): for timers, not for rules.
+    pub fn estimate_ms(&self) -> i64 {
+        match self {
+            Clock::RedisServer => chrono::Utc::now().timestamp_millis(),
+            Clock::Manual(ms) => ms.load(Ordering::SeqCst),
+        }
+    }
+
     /// The injected time, if any; `None` means "the store's own clock" (Redis TIME, or the
     /// Postgres server's clock when the deployment serves from Postgres).
     pub fn injected(&self) -> Option<chrono::DateTime<chrono::Utc>> {

@@ -64,6 +64,11 @@ pub struct HttpSettings {
     pub addr: SocketAddr,
     /// actix worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// Event streams this instance keeps open at most; past it new ones get 503.
+    pub max_streams: usize,
+    /// How often a quiet event stream gets a keep-alive comment: below the idle timeout of
+    /// any proxy in front (it is also how soon a client that went away frees its slot).
+    pub keep_alive: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +202,8 @@ impl Settings {
             http: HttpSettings {
                 addr: src.parse_or("BOXOFFICE_HTTP_ADDR", SocketAddr::from(([0, 0, 0, 0], 8080)))?,
                 workers: src.parse_or("BOXOFFICE_HTTP_WORKERS", 0usize).map(|n| (n > 0).then_some(n))?,
+                max_streams: src.parse_or("BOXOFFICE_SSE_MAX_STREAMS", 50_000)?,
+                keep_alive: src.millis_or("BOXOFFICE_SSE_KEEP_ALIVE_MS", 15_000)?,
             },
             database: DatabaseSettings {
                 url: Secret::new(src.require("DATABASE_URL", "a postgres:// URL (scripts/stack.sh up prints one)")?),

@@ -57,6 +57,7 @@ codes! {
     MalformedJson => ("malformed_json", BadRequest, "the body is not JSON"),
     InvalidBody => ("invalid_body", BadRequest, "the body is JSON, but not what the operation takes"),
     InvalidQuery => ("invalid_query", BadRequest, "the query string is not what the operation takes"),
+    InvalidLastEventId => ("invalid_last_event_id", BadRequest, "Last-Event-ID is not the id of an event (a number)"),
     InvalidIdempotencyKey => ("invalid_idempotency_key", BadRequest, "Idempotency-Key is empty, too long or not printable ASCII"),
     Unauthorized => ("unauthorized", Unauthorized, "no token, or one that is malformed, expired or forged"),
     Forbidden => ("forbidden", Forbidden, "this needs an admin token"),
@@ -82,6 +83,7 @@ codes! {
     InvalidStartsAt => ("invalid_starts_at", Unprocessable, "a show must start in the future"),
     InvalidConfig => ("invalid_config", Unprocessable, "queue settings out of range"),
     Unavailable => ("unavailable", Unavailable, "a backing store is unreachable or busy; retry after Retry-After"),
+    TooManyStreams => ("too_many_streams", Unavailable, "this instance has all the event streams it takes open; retry after Retry-After or poll"),
     Internal => ("internal", Internal, "something went wrong on the server's side"),
 }
 

@@ -18,6 +18,8 @@
 //!   the same way) and Postgres as the record (catalog, sales, write-behind sink);
 //!   `store::switch` is the one switch point between Redis and the fallback.
 //! - [`cache`]: in-process caches that keep Redis off the hot path (cursors, seat maps).
+//! - [`push`]: server-sent events: the wire format, the bound on open streams, and each
+//!   instance's seat boards, which its streams of a show share.
 //! - [`worker`]: admission ticker, cursor subscriber, write-behind consumer, and following
 //!   (and restoring) the deployment's backend.
 //! - [`clock`]: Redis server time in production, a hand-moved clock in tests.
@@ -37,6 +39,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod push;
 pub mod seed;
 pub mod state;
 pub mod store;
@@ -70,6 +73,7 @@ mod layering {
             ("domain", &["crate::store", "crate::cache", "crate::http", "crate::worker", "crate::state"][..]),
             ("store", &["crate::http", "crate::worker", "crate::state"]),
             ("cache", &["crate::http", "crate::worker", "crate::state"]),
+            ("push", &["crate::http", "crate::worker", "crate::state"]),
         ];
         for (layer, forbidden) in rules {
             for (path, text) in sources(layer) {

@@ -10,6 +10,7 @@ use crate::cache::{Cursors, Lag, SeatMap, SeatMaps, ShowList};
 use crate::config::Settings;
 use crate::domain::catalog::{ConcertInfo, ShowInfo};
 use crate::domain::{ConcertId, ShowId};
+use crate::push::Push;
 use crate::store::postgres::Database;
 use crate::store::redis::Redis;
 use crate::store::redis::catalog::CatalogCache;
@@ -38,6 +39,8 @@ pub struct AppState {
     /// The shows the workers tick and drain.
     pub shows: ShowList,
     pub write_behind_lag: Lag,
+    /// The event streams' seat boards and their bound.
+    pub push: Push,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             settings.workers.hold_handover,
         ));
         Self {
+            push: Push::new(settings.http.max_streams, settings.http.keep_alive),
             queue: switch.clone(),
             holds: switch.clone(),
             switch,

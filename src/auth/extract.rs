@@ -32,18 +32,19 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
     let Some(tokens) = req.app_data::<web::Data<Tokens>>() else {
         return Err(ApiError::internal("the token keys are not registered with the server"));
     };
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("send a token as 'Authorization: Bearer <token>'"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
-    tokens.verify(token).map_err(|e| {
+    let token = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        Some(header) => header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?,
+        None => {
+            query_token(req).ok_or_else(|| ApiError::unauthorized("send a token as 'Authorization: Bearer <token>'"))?
+        }
+    };
+    tokens.verify(&token).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         let why = match e.kind() {
             ErrorKind::ExpiredSignature => "the token has expired",
@@ -52,6 +53,16 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
         };
         ApiError::unauthorized(why)
     })
+}
+
+/// Browsers' `EventSource` can't send headers, so event streams (and only they: elsewhere a
+/// token in the URL would end up in logs and histories) also take `?access_token=`.
+fn query_token(req: &HttpRequest) -> Option<String> {
+    if !req.path().ends_with("/events") {
+        return None;
+    }
+    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string()).ok()?;
+    query.into_inner().remove("access_token").filter(|t| !t.is_empty())
 }
 
 fn path_show(req: &HttpRequest) -> Result<ShowId, ApiError> {

@@ -11,17 +11,30 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::domain::ShowId;
 use crate::domain::queue::{AdmissionRate, Hole};
 
-#[derive(Default)]
 struct ShowCursor {
     cursor: AtomicI64,
     rate: Mutex<AdmissionRate>,
     /// When it was last observed, in ms since the cache was made.
     seen_ms: AtomicU64,
+    /// Wakes the show's event streams when the cursor moves.
+    moved: watch::Sender<i64>,
+}
+
+impl Default for ShowCursor {
+    fn default() -> Self {
+        Self {
+            cursor: AtomicI64::default(),
+            rate: Mutex::default(),
+            seen_ms: AtomicU64::default(),
+            moved: watch::channel(0).0,
+        }
+    }
 }
 
 pub struct Cursors {
@@ -60,6 +73,23 @@ impl Cursors {
         let known = entry.cursor.fetch_max(cursor, Ordering::AcqRel).max(cursor);
         entry.seen_ms.store(self.now_ms(), Ordering::Release);
         entry.rate.lock().unwrap_or_else(|e| e.into_inner()).observe(Instant::now(), known);
+        entry.moved.send_if_modified(|sent| {
+            let moved = known > *sent;
+            *sent = (*sent).max(known);
+            moved
+        });
+    }
+
+    /// The show's cursor as it moves: the receiver sees each new value (or the latest, when it
+    /// looks less often than the cursor moves).
+    pub fn watch(&self, show: ShowId) -> watch::Receiver<i64> {
+        self.entry(show).moved.subscribe()
+    }
+
+    /// The shows whose cursor some event stream on this instance is watching.
+    pub fn watched(&self) -> Vec<ShowId> {
+        let shows = self.shows.read().unwrap_or_else(|e| e.into_inner());
+        shows.iter().filter(|(_, entry)| entry.moved.receiver_count() > 0).map(|(show, _)| *show).collect()
     }
 
     /// Users admitted per second recently, if known.
@@ -129,6 +159,19 @@ mod tests {
         assert_eq!(cursors.get(1), Some(10));
         cursors.observe(1, 12);
         assert_eq!(cursors.get(1), Some(12));
+    }
+
+    #[tokio::test]
+    async fn a_watcher_wakes_when_the_cursor_moves_and_only_then() {
+        let cursors = Cursors::default();
+        let mut watcher = cursors.watch(4);
+        assert_eq!(cursors.watched(), vec![4]);
+        cursors.observe(4, 10);
+        watcher.changed().await.unwrap();
+        assert_eq!(*watcher.borrow_and_update(), 10);
+        cursors.observe(4, 9);
+        cursors.observe(4, 10);
+        assert!(!watcher.has_changed().unwrap(), "an old or repeated cursor wakes nobody");
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{admin, catalog, holds, ops, queue, reservations, tokens};
+use super::{admin, catalog, events, holds, ops, queue, reservations, tokens};
 use crate::error::Code;
 
 #[derive(OpenApi)]
@@ -28,7 +28,12 @@ use crate::error::Code;
         reservations::reserve, reservations::get_reservation,
         admin::create_concert, admin::create_show, admin::get_queue_config, admin::update_queue_config,
         admin::queue_stats,
+        events::queue_stream::queue_events, events::seat_stream::seat_events,
     ),
+    components(schemas(
+        events::queue_stream::PositionEvent, events::queue_stream::ActiveEvent, crate::push::seats::SeatDelta,
+        holds::SeatList,
+    )),
     modifiers(&BearerAuth, &CommonResponses),
     tags(
         (name = "users", description = "Anonymous identities"),

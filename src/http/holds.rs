@@ -69,7 +69,7 @@ pub(crate) async fn validated(state: &AppState, show: ShowId, seat_ids: &[SeatId
         .map_err(|e| ApiError::new(Code::InvalidSeats, e.message()).with_seat_ids(e.seat_ids()))
 }
 
-fn not_active() -> ApiError {
+pub(crate) fn not_active() -> ApiError {
     ApiError::new(Code::NotActive, "you are not in this show's active set (still waiting, or your session ended)")
 }
 
@@ -78,14 +78,23 @@ fn not_active() -> ApiError {
     params(("show_id" = i64, Path)),
     responses((status = 200, body = SeatList), (status = 403, body = crate::error::ErrorBody, description = "`not_active`")))]
 pub async fn list_seats(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let show = auth.show;
-    let presence = state.queue.presence(show, auth.user).await?;
-    if presence.active_until_ms.is_none() {
-        return Err(not_active());
+    ensure_active(&state, &auth).await?;
+    Ok(HttpResponse::Ok().json(seat_list(&state, auth.show).await?))
+}
+
+/// 403 `not_active` unless the token's holder is in the show's active set.
+pub(crate) async fn ensure_active(state: &AppState, auth: &QueueAuth) -> Result<(), ApiError> {
+    match state.queue.presence(auth.show, auth.user).await?.active_until_ms {
+        Some(_) => Ok(()),
+        None => Err(not_active()),
     }
+}
+
+/// The show's seat map with each seat's status now.
+pub(crate) async fn seat_list(state: &AppState, show: ShowId) -> Result<SeatList, ApiError> {
     let (map, states) = tokio::try_join!(state.seat_map(show), state.holds.seat_states(show))?;
     let sold: std::collections::HashSet<SeatId> = states.sold.into_iter().collect();
-    let held: std::collections::HashSet<SeatId> = states.held.into_iter().collect();
+    let held: std::collections::HashSet<SeatId> = states.held.into_iter().map(|(seat, _)| seat).collect();
     let seats = map
         .seats
         .iter()
@@ -105,7 +114,7 @@ pub async fn list_seats(auth: QueueAuth, state: web::Data<AppState>) -> Result<H
             },
         })
         .collect();
-    Ok(HttpResponse::Ok().json(SeatList { show_id: show, seats }))
+    Ok(SeatList { show_id: show, seats })
 }
 
 /// Hold seats for a few minutes: all of them, or none.

@@ -5,6 +5,7 @@
 mod admin;
 mod catalog;
 pub mod docs;
+mod events;
 mod holds;
 mod ops;
 mod queue;
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     queue::routes(cfg);
     holds::routes(cfg);
     reservations::routes(cfg);
+    events::routes(cfg);
 }
 
 /// A resource whose unknown methods answer 405 in JSON.

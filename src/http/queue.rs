@@ -66,7 +66,7 @@ pub struct Joined {
 
 /// A waiting user's standing; a place the cursor passed without admitting it (reinstated)
 /// is next in line.
-fn waiting(state: &AppState, show: ShowId, seq: i64, cursor: i64) -> Standing {
+pub(crate) fn waiting(state: &AppState, show: ShowId, seq: i64, cursor: i64) -> Standing {
     let position = position(seq, cursor, &state.cursors.holes(show)).unwrap_or(1);
     let eta = eta_seconds(position, state.cursors.rate(show));
     Standing {
@@ -164,13 +164,19 @@ pub async fn join_queue(
     responses((status = 200, body = Standing), (status = 401, body = crate::error::ErrorBody),
               (status = 403, body = crate::error::ErrorBody, description = "a token for another show")))]
 pub async fn poll_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(standing_now(&state, &auth).await?))
+}
+
+/// Where the token's holder stands now: from the cached cursor while it is behind them,
+/// else from the store (which gives back a place it lost when the token proves it).
+pub(crate) async fn standing_now(state: &AppState, auth: &QueueAuth) -> Result<Standing, ApiError> {
     let cursor = state.cursor(auth.show).await?;
     if position(auth.seq, cursor, &state.cursors.holes(auth.show)).is_some() {
-        return Ok(HttpResponse::Ok().json(waiting(&state, auth.show, auth.seq, cursor)));
+        return Ok(waiting(state, auth.show, auth.seq, cursor));
     }
     let presence = state.switch.presence_with_proof(auth.show, auth.user, auth.seq).await?;
     state.cursors.observe(auth.show, presence.cursor);
-    Ok(HttpResponse::Ok().json(standing(&state, &auth, &presence)))
+    Ok(standing(state, auth, &presence))
 }
 
 fn standing(state: &AppState, auth: &QueueAuth, presence: &Presence) -> Standing {

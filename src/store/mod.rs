@@ -211,7 +211,8 @@ pub struct Unavailable {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SeatStates {
     pub sold: Vec<SeatId>,
-    pub held: Vec<SeatId>,
+    /// Held seats, each with when its hold lapses (ms since the epoch).
+    pub held: Vec<(SeatId, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

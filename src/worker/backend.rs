@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use tokio::time::Instant;
 
 use crate::state::AppState;
@@ -37,11 +36,7 @@ pub async fn follow(state: Arc<AppState>) {
 }
 
 async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
-    let bound = state.db.timeout();
-    let mut listener = tokio::time::timeout(bound, PgListener::connect_with(&state.db.pool))
-        .await
-        .map_err(|_| sqlx::Error::PoolTimedOut)??;
-    tokio::time::timeout(bound, listener.listen(CHANNEL)).await.map_err(|_| sqlx::Error::PoolTimedOut)??;
+    let mut listener = state.db.listen(CHANNEL).await?;
     loop {
         if let Ok(notification) = tokio::time::timeout(RE_READ, listener.recv()).await {
             notification?;

@@ -7,6 +7,8 @@
 pub mod admission;
 pub mod backend;
 pub mod cursor_feed;
+pub mod postgres_feed;
+pub mod seat_feed;
 pub mod write_behind;
 
 use std::sync::Arc;
@@ -28,16 +30,22 @@ impl Drop for Workers {
     }
 }
 
-/// Every instance follows the deployment's backend and reports what it sees of Redis; with
-/// `work` it also admits, drains the event streams and may rebuild Redis.
+/// Every instance follows the deployment's backend, reports what it sees of Redis and feeds
+/// its event streams; with `work` it also admits, drains the event streams and may rebuild
+/// Redis.
 pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
-    let mut tasks =
-        vec![tokio::spawn(backend::follow(state.clone())), tokio::spawn(backend::recover(state.clone(), work))];
+    let mut tasks = vec![
+        tokio::spawn(backend::follow(state.clone())),
+        tokio::spawn(backend::recover(state.clone(), work)),
+        tokio::spawn(cursor_feed::run(state.clone())),
+        tokio::spawn(seat_feed::run(state.clone())),
+        tokio::spawn(postgres_feed::follow_cursors(state.clone())),
+        tokio::spawn(postgres_feed::follow_seats(state.clone())),
+    ];
     if work {
         tasks.extend([
             tokio::spawn(refresh_show_list(state.clone())),
             tokio::spawn(admission::run(state.clone())),
-            tokio::spawn(cursor_feed::run(state.clone())),
             tokio::spawn(write_behind::run(state)),
         ]);
     }

@@ -13,6 +13,7 @@ mod admin;
 mod auth;
 mod bad_input;
 mod catalog;
+mod events;
 mod fallback;
 mod holds;
 mod openapi;

@@ -11,5 +11,6 @@ mod fallback;
 mod load;
 mod matrix;
 mod postgres_outage;
+mod push;
 mod redis_nodes;
 mod scenario;

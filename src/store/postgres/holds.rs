@@ -282,13 +282,15 @@ impl HoldStore for PgHolds {
     #[tracing::instrument(skip(self))]
     async fn seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError> {
         let now = self.now().await?;
-        let query = sqlx::query_as::<_, (Vec<SeatId>, Vec<SeatId>)>(
+        let query = sqlx::query_as::<_, (Vec<SeatId>, Vec<SeatId>, Vec<DateTime<Utc>>)>(
             "SELECT ARRAY(SELECT seat_id FROM sold_seats WHERE show_id = $1),
-                    ARRAY(SELECT seat_id FROM holds WHERE show_id = $1 AND expires_at > $2)",
+                    ARRAY(SELECT seat_id FROM holds WHERE show_id = $1 AND expires_at > $2 ORDER BY seat_id),
+                    ARRAY(SELECT expires_at FROM holds WHERE show_id = $1 AND expires_at > $2 ORDER BY seat_id)",
         )
         .bind(show)
         .bind(now);
-        let (sold, held) = self.db.timed(query.fetch_one(&self.db.pool)).await?;
+        let (sold, held, until) = self.db.timed(query.fetch_one(&self.db.pool)).await?;
+        let held = held.into_iter().zip(until.iter().map(DateTime::timestamp_millis)).collect();
         Ok(SeatStates { sold, held })
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use crate::config::DatabaseSettings;
 use crate::store::{Constraint, StoreError};
@@ -61,6 +61,15 @@ impl Database {
     /// The bound on every call.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// A connection that `LISTEN`s to `channel` (connecting and subscribing bounded too).
+    pub async fn listen(&self, channel: &str) -> Result<PgListener, sqlx::Error> {
+        let bound = |_| sqlx::Error::PoolTimedOut;
+        let mut listener =
+            tokio::time::timeout(self.timeout, PgListener::connect_with(&self.pool)).await.map_err(bound)??;
+        tokio::time::timeout(self.timeout, listener.listen(channel)).await.map_err(bound)??;
+        Ok(listener)
     }
 
     /// Runs a multi-step operation (its own transaction, say), bounded by the timeout.

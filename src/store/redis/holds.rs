@@ -91,7 +91,7 @@ impl HoldStore for RedisHolds {
 
     #[tracing::instrument(skip(self))]
     async fn seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError> {
-        let (sold, held): (Vec<SeatId>, Vec<SeatId>) =
+        let (sold, held): (Vec<SeatId>, Vec<(SeatId, i64)>) =
             self.redis.invoke(self.redis.show_script(&scripts::SEAT_STATES, show)).await?;
         Ok(SeatStates { sold, held })
     }

@@ -83,6 +83,12 @@ show_keys! {
 }
 
 impl ShowKeys {
+    /// Pub/Sub channel (sharded in a cluster) announcing the show's seat changes as
+    /// `<kind>:<until ms>:<seats>` (see `push::seats::SeatChange`). Not a key.
+    pub fn seat_channel(&self) -> String {
+        format!("{}:sch", self.base)
+    }
+
     pub fn hold(&self, seat: i64) -> String {
         format!("{}:h:{seat}", self.base)
     }

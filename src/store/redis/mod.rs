@@ -20,6 +20,7 @@ pub mod queue;
 pub mod rebuild;
 mod replicated;
 mod scripts;
+pub mod subscription;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

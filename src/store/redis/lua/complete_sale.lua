@@ -12,5 +12,6 @@ for i = 4, #ARGV do
 end
 redis.call('ZREM', user_holds_key(base, uid), unpack(seats))
 emit(base, 'sold', uid, nil, table.concat(seats, ','))
+announce_seats(base, 's', table.concat(seats, ','))
 end_session(base, uid, 'confirm')
 return 1

@@ -52,6 +52,7 @@ local function hold(uid, seats)
   redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)
   expire_with_last_hold(mine, now)
   emit(base, 'hold', uid, nil, table.concat(seats, ','), expires_at)
+  announce_seats(base, 'h', table.concat(seats, ','), expires_at)
   return {1, expires_at}
 end
 

@@ -37,6 +37,15 @@ local function emit(base, kind, uid, seq, seats, until_ms)
   redis.call('XADD', unpack(args))
 end
 
+-- Announces a seat change on the show's seat channel for the instances' event streams:
+-- kind h (held until until_ms), r (released) or s (sold), and seats "1,2". SPUBLISH keeps
+-- a show's messages on its own shard; a Redis without cluster mode takes PUBLISH.
+local function announce_seats(base, kind, seats, until_ms)
+  if seats == nil or seats == '' then return end
+  local clustered = string.find(redis.call('INFO', 'cluster'), 'cluster_enabled:1', 1, true)
+  redis.call(clustered and 'SPUBLISH' or 'PUBLISH', base .. ':sch', kind .. ':' .. (until_ms or 0) .. ':' .. seats)
+end
+
 -- A user's holds index lives as long as the longest of its holds (not as long as the
 -- newest: hold_ttl_s may have been lowered since an older hold was taken).
 local function expire_with_last_hold(mine, now)
@@ -74,7 +83,9 @@ local function release_holds(base, uid)
     end
   end
   redis.call('DEL', mine)
-  return table.concat(released, ',')
+  local seats = table.concat(released, ',')
+  announce_seats(base, 'r', seats)
+  return seats
 end
 
 -- Ends an admitted user's stay: the slot, the claim, the membership and the holds go.

@@ -7,4 +7,5 @@ redis.call('DEL', hold)
 redis.call('ZREM', base .. ':held', seat)
 redis.call('ZREM', user_holds_key(base, uid), seat)
 emit(base, 'release', uid, nil, seat)
+announce_seats(base, 'r', seat)
 return 1

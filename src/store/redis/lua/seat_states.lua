@@ -1,4 +1,9 @@
--- Sold and held seats of a show. ARGV: base, now. Returns {{sold...}, {held...}}.
+-- Sold and held seats of a show. ARGV: base, now.
+-- Returns {{sold...}, {held seat, its hold's expiry, held seat, ...}}.
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
-return {redis.call('SMEMBERS', base .. ':sold'), redis.call('ZRANGEBYSCORE', base .. ':held', '(' .. now, '+inf')}
+local held = {}
+for i, value in ipairs(redis.call('ZRANGEBYSCORE', base .. ':held', '(' .. now, '+inf', 'WITHSCORES')) do
+  held[i] = tonumber(value)
+end
+return {redis.call('SMEMBERS', base .. ':sold'), held}
