@@ -3,8 +3,9 @@
 # stream; then the queue starts moving at R admissions a second. Prints the memory each
 # open stream costs the service (RSS after the streams opened minus before, over N), the
 # service's CPU while the queue moves, and the delay from each admission to its `active`
-# event at p50/p99 (loadtest/sse_fans.rs measures it: arrival minus `active_until` less the
-# claim window, both on this machine's clock).
+# event at p50/p99: when loadtest/sse_fans.rs got the event, minus the admission time that
+# Postgres recorded (the admission script's Redis time, written behind); one machine, one
+# clock.
 # Starts a fresh six-node Redis Cluster and a release build of the service (Postgres comes
 # from scripts/stack.sh), and stops them at the end.
 #
@@ -22,14 +23,14 @@ export BOXOFFICE_SSE_MAX_STREAMS=$(( fans + 1000 ))
 
 start_service sse --example mint_tokens --example sse_fans
 show=$(new_show 10 100)
-api PUT "/v1/admin/shows/$show/queue" '{"admit_per_second":0,"max_active":1000000,"claim_window_s":60,"session_ttl_s":3600}' >/dev/null
+api PUT "/v1/admin/shows/$show/queue" '{"admit_per_second":0,"max_active":1000000,"session_ttl_s":3600}' >/dev/null
 ./target/release/examples/mint_tokens users "$fans" >"$work/users.txt"
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 
 log "joining $fans fans"
-STOP="$work/stop" ./target/release/examples/sse_fans "$base" "$show" 60 <"$work/users.txt" >"$work/fans.out" &
+STOP="$work/stop" ./target/release/examples/sse_fans "$base" "$show" <"$work/users.txt" >"$work/fans.out" &
 sampler=$!
 wait_until 600 "every fan joined" grep -q '^joined' "$work/fans.out"
 sleep 2
@@ -49,11 +50,17 @@ for _ in $(seq "$limit"); do
 done
 touch "$work/stop"; wait "$sampler" 2>/dev/null || true; sampler=""
 cpu_after=$(cpu_ticks); ended=$(date +%s.%N)
+wait_until 60 "the write-behind of the admissions" test "$(psql -At "$DATABASE_URL" -c \
+  "select count(*) from queue_entries where show_id = $show and admitted_at is not null")" -ge "$fans"
+psql -At -F ' ' "$DATABASE_URL" -c "select seq, (extract(epoch from admitted_at) * 1000)::bigint
+  from queue_entries where show_id = $show and admitted_at is not null" >"$work/admitted.txt"
 
-python3 - "$work/fans.out" "$fans" "$rate" "$rss_before" "$rss_after" "$cpu_before" "$cpu_after" "$started" "$ended" "$(getconf CLK_TCK)" "$(nproc)" <<'PY'
+python3 - "$work/fans.out" "$work/admitted.txt" "$fans" "$rate" "$rss_before" "$rss_after" "$cpu_before" "$cpu_after" "$started" "$ended" "$(getconf CLK_TCK)" "$(nproc)" <<'PY'
 import sys
-out, fans, rate, rss0, rss1, cpu0, cpu1, t0, t1, tck, cores = sys.argv[1:]
-delays = sorted(int(l.split()[1]) for l in open(out) if l.startswith("delay_ms"))
+out, admitted, fans, rate, rss0, rss1, cpu0, cpu1, t0, t1, tck, cores = sys.argv[1:]
+admitted_at = dict(map(int, l.split()) for l in open(admitted) if l.strip())
+told = [l.split() for l in open(out) if l.startswith("active ")]
+delays = sorted(int(at) - admitted_at[int(seq)] for _, seq, at in told if int(seq) in admitted_at)
 fans, seconds = int(fans), float(t1) - float(t0)
 def pct(p): return delays[min(len(delays) - 1, int(len(delays) * p))] if delays else float("nan")
 per_stream = (int(rss1) - int(rss0)) * 1024 / fans

@@ -3,10 +3,10 @@
 //!
 //!   sse_fans BASE SHOW CLAIM_WINDOW_S < user tokens (one per line)
 //!
-//! Prints `joined N` once every user has a place, `open N` once every stream has had its first event, then one `delay_ms` line per
-//! fan admitted: when the `active` event arrived minus when the admission happened (the
-//! event's `active_until` less the claim window). Ends when every fan was admitted, or when
-//! the file `$STOP` appears. With `LEAVE_WHEN_ACTIVE=1` an admitted fan gives the slot back
+//! Prints `joined N` once every user has a place, `open N` once every stream has had its
+//! first event, then `active SEQ MS` for each fan told `active`: the fan's place and when
+//! the event arrived (ms since the epoch; the script compares it with the admission time
+//! Postgres recorded). Ends when every fan was told, or when the file `$STOP` appears. With `LEAVE_WHEN_ACTIVE=1` an admitted fan gives the slot back
 //! at once (a fan who got in and changed their mind), so a rehearsal's buyers get the room.
 
 #![allow(
@@ -26,8 +26,7 @@ use tokio::sync::{Semaphore, mpsc};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [base, show, claim_s] = &args[..] else { anyhow::bail!("usage: sse_fans BASE SHOW CLAIM_WINDOW_S < users") };
-    let claim_ms: i64 = claim_s.parse::<i64>()? * 1000;
+    let [base, show] = &args[..] else { anyhow::bail!("usage: sse_fans BASE SHOW < users") };
     let users: Vec<String> = std::io::stdin().lock().lines().map_while(Result::ok).collect();
     let queue_tokens = join_all(base, show, users).await;
     let fans = queue_tokens.len();
@@ -38,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let connecting = Arc::new(Semaphore::new(256));
     let leave = std::env::var("LEAVE_WHEN_ACTIVE").is_ok_and(|v| v == "1");
     let client = reqwest::Client::new();
-    for token in queue_tokens {
+    for (token, seq) in queue_tokens {
         let (addr, show, opened, heard, connecting) =
             (addr.clone(), show.clone(), opened.clone(), heard.clone(), connecting.clone());
         let (client, queue_url) = (client.clone(), format!("{base}/v1/shows/{show}/queue"));
@@ -56,16 +55,12 @@ async fn main() -> anyhow::Result<()> {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(event) = line.strip_prefix("event: ") {
                     kind = event.to_string();
-                } else if let Some(data) = line.strip_prefix("data: ") {
+                } else if line.starts_with("data: ") {
                     if first.take().is_some() {
                         opened.send(()).unwrap();
                     }
                     if kind == "active" {
-                        let now = chrono::Utc::now().timestamp_millis();
-                        let data: serde_json::Value = serde_json::from_str(data).unwrap();
-                        let until =
-                            chrono::DateTime::parse_from_rfc3339(data["active_until"].as_str().unwrap()).unwrap();
-                        heard.send(now - (until.timestamp_millis() - claim_ms)).unwrap();
+                        heard.send((seq, chrono::Utc::now().timestamp_millis())).unwrap();
                         if leave {
                             client.delete(&queue_url).bearer_auth(&token).send().await.expect("leave");
                         }
@@ -85,8 +80,8 @@ async fn main() -> anyhow::Result<()> {
     let mut admitted = 0;
     while admitted < fans {
         tokio::select! {
-            Some(delay) = delays.recv() => {
-                println!("delay_ms {delay}");
+            Some((seq, at)) = delays.recv() => {
+                println!("active {seq} {at}");
                 admitted += 1;
             }
             _ = look.tick() => if std::path::Path::new(&stop).exists() { break },
@@ -95,8 +90,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Joins every user (256 at a time); returns their queue tokens.
-async fn join_all(base: &str, show: &str, users: Vec<String>) -> Vec<String> {
+/// Joins every user (256 at a time); returns their queue tokens and seqs.
+async fn join_all(base: &str, show: &str, users: Vec<String>) -> Vec<(String, i64)> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     let url = format!("{base}/v1/shows/{show}/queue");
     let joins = futures::stream::iter(users.into_iter().map(|user| {
@@ -112,7 +107,7 @@ async fn join_all(base: &str, show: &str, users: Vec<String>) -> Vec<String> {
                 .json()
                 .await
                 .unwrap();
-            reply["queue_token"].as_str().expect("joined").to_string()
+            (reply["queue_token"].as_str().expect("joined").to_string(), reply["seq"].as_i64().expect("a seq"))
         }
     }));
     futures::StreamExt::collect(futures::StreamExt::buffer_unordered(joins, 256)).await
