@@ -33,6 +33,13 @@ start_stack() {
   export BOXOFFICE_HTTP_ADDR="127.0.0.1:$port"
   export BOXOFFICE_JWT_SECRET="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   export RUST_LOG=${RUST_LOG:-warn}
+  # Every load generator here is one address reusing its users: the abuse limits would
+  # measure themselves. Per-address limits are off; per-user ones too unless the script
+  # sets KEEP_USER_LIMITS=1 (the rehearsal does: a fan must never see a 429).
+  export BOXOFFICE_LIMIT_TOKENS_PER_IP=0 BOXOFFICE_LIMIT_JOINS_PER_IP=0
+  if [ "${KEEP_USER_LIMITS:-0}" != 1 ]; then
+    export BOXOFFICE_LIMIT_JOINS_PER_USER=0 BOXOFFICE_LIMIT_HOLDS_PER_USER=0 BOXOFFICE_LIMIT_RESERVATIONS_PER_USER=0
+  fi
   trap stop_service EXIT
   log "building (release)"
   cargo build --release --locked --bin boxoffice "$@" 2>&1 | tail -n 1

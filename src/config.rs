@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::limits::LimitSettings;
+
 /// The JWT secret used when none is configured outside production. It is public, so
 /// start-up prints a warning whenever it is in use.
 pub const DEV_JWT_SECRET: &str = "boxoffice-development-secret-do-not-use-in-production";
@@ -57,6 +59,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub auth: AuthSettings,
     pub workers: WorkerSettings,
+    pub limits: LimitSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -227,9 +230,26 @@ impl Settings {
                 redis_recovery: src.millis_or("BOXOFFICE_REDIS_RECOVERY_MS", 5_000)?,
                 hold_handover: src.millis_or("BOXOFFICE_HOLD_HANDOVER_MS", 10_000)?,
             },
+            limits: limits(src)?,
             environment,
         })
     }
+}
+
+fn limits(src: &Source) -> Result<LimitSettings, ConfigError> {
+    let proxies = src.get("BOXOFFICE_TRUSTED_PROXIES").unwrap_or_default();
+    let defaults = LimitSettings::default();
+    Ok(LimitSettings {
+        tokens_per_ip: src.parse_or("BOXOFFICE_LIMIT_TOKENS_PER_IP", defaults.tokens_per_ip)?,
+        joins_per_ip: src.parse_or("BOXOFFICE_LIMIT_JOINS_PER_IP", defaults.joins_per_ip)?,
+        joins_per_user: src.parse_or("BOXOFFICE_LIMIT_JOINS_PER_USER", defaults.joins_per_user)?,
+        holds_per_user: src.parse_or("BOXOFFICE_LIMIT_HOLDS_PER_USER", defaults.holds_per_user)?,
+        reservations_per_user: src.parse_or("BOXOFFICE_LIMIT_RESERVATIONS_PER_USER", defaults.reservations_per_user)?,
+        trusted_proxies: crate::limits::parse_proxies(proxies).map_err(|bad| ConfigError::Invalid {
+            var: "BOXOFFICE_TRUSTED_PROXIES",
+            reason: format!("{bad:?} is neither an address nor a CIDR range"),
+        })?,
+    })
 }
 
 fn environment(src: &Source) -> Result<Environment, ConfigError> {

@@ -23,6 +23,7 @@ pub enum Kind {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unprocessable,
+    TooManyRequests,
     Unavailable,
     Internal,
 }
@@ -83,6 +84,7 @@ codes! {
     InvalidStartsAt => ("invalid_starts_at", Unprocessable, "a show must start in the future"),
     InvalidConfig => ("invalid_config", Unprocessable, "queue settings out of range"),
     Unavailable => ("unavailable", Unavailable, "a backing store is unreachable or busy; retry after Retry-After"),
+    RateLimited => ("rate_limited", TooManyRequests, "too many requests from this address or user; retry after Retry-After"),
     TooManyStreams => ("too_many_streams", Unavailable, "this instance has all the event streams it takes open; retry after Retry-After or poll"),
     Internal => ("internal", Internal, "something went wrong on the server's side"),
 }
@@ -92,6 +94,8 @@ pub struct ApiError {
     code: Code,
     message: String,
     seat_ids: Option<Vec<i64>>,
+    /// Seconds for `Retry-After`, where the default of its kind won't do.
+    retry_after_s: Option<u64>,
 }
 
 /// The JSON error body of every 4xx and 5xx answer.
@@ -112,7 +116,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), seat_ids: None }
+        Self { code, message: message.into(), seat_ids: None, retry_after_s: None }
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -130,6 +134,14 @@ impl ApiError {
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(error = %error, "internal error");
         Self::new(Code::Internal, "something went wrong on our side")
+    }
+
+    /// 429 `rate_limited`: come back after `wait` (rounded up to whole seconds).
+    pub fn rate_limited(limit: &str, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut error = Self::new(Code::RateLimited, format!("too many requests ({limit}); retry in {seconds} s"));
+        error.retry_after_s = Some(seconds.max(1));
+        error
     }
 
     pub fn with_seat_ids(mut self, seat_ids: Vec<i64>) -> Self {
@@ -174,6 +186,7 @@ impl ResponseError for ApiError {
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -181,8 +194,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if self.kind() == Kind::Unavailable {
-            response.insert_header(("Retry-After", RETRY_AFTER_S.to_string()));
+        match (self.retry_after_s, self.kind()) {
+            (Some(seconds), _) => {
+                response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            (None, Kind::Unavailable) => {
+                response.insert_header(("Retry-After", RETRY_AFTER_S.to_string()));
+            }
+            _ => {}
         }
         if self.kind() == Kind::Unauthorized {
             response.insert_header(("WWW-Authenticate", "Bearer"));

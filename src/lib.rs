@@ -11,6 +11,7 @@
 //! - [`http`]: one module per resource (tokens, catalog, queue, holds, reservations, admin,
 //!   operations, docs); [`error`] is the one error type and its JSON body.
 //! - [`auth`]: JWT issue/verify and the extractors for user, queue and admin tokens.
+//! - [`limits`]: abuse limits per client address and per user (429 `rate_limited`).
 //! - [`domain`]: the rules with no I/O: positions, ETAs, poll pacing, seat layouts, holds.
 //! - [`store`]: the store traits, their Redis implementations (Lua scripts, one hash slot
 //!   per show; a show's concurrent joins and holds coalesced into one script call), their
@@ -39,6 +40,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod push;
 pub mod seed;
 pub mod state;

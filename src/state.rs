@@ -10,6 +10,7 @@ use crate::cache::{Cursors, Lag, SeatMap, SeatMaps, ShowList};
 use crate::config::Settings;
 use crate::domain::catalog::{ConcertInfo, ShowInfo};
 use crate::domain::{ConcertId, ShowId};
+use crate::limits::{Limit, Limits};
 use crate::push::Push;
 use crate::store::postgres::Database;
 use crate::store::redis::Redis;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub write_behind_lag: Lag,
     /// The event streams' seat boards and their bound.
     pub push: Push,
+    pub limits: Limits,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
         ));
         Self {
             push: Push::new(settings.http.max_streams, settings.http.keep_alive),
+            limits: Limits::new(&settings.limits),
             queue: switch.clone(),
             holds: switch.clone(),
             switch,
@@ -179,6 +182,19 @@ impl AppState {
         let cursor = self.queue.cursor(show).await?;
         self.cursors.observe(show, cursor);
         Ok(cursor)
+    }
+
+    /// 429 unless the client's address is within the limit.
+    pub fn limit_ip(&self, limit: Limit, req: &actix_web::HttpRequest) -> Result<(), crate::error::ApiError> {
+        let Some(peer) = req.peer_addr() else { return Ok(()) };
+        let forwarded = req.headers().get("X-Forwarded-For").and_then(|v| v.to_str().ok());
+        let ip = self.limits.client_ip(peer.ip(), forwarded);
+        self.limits.check_ip(limit, ip).map_err(|wait| crate::error::ApiError::rate_limited(limit.as_str(), wait.0))
+    }
+
+    /// 429 unless the user is within the limit.
+    pub fn limit_user(&self, limit: Limit, user: uuid::Uuid) -> Result<(), crate::error::ApiError> {
+        self.limits.check_user(limit, user).map_err(|wait| crate::error::ApiError::rate_limited(limit.as_str(), wait.0))
     }
 
     /// Reloads the show's holes when the store covers another number of seqs with them than

@@ -9,6 +9,7 @@ use crate::auth::QueueAuth;
 use crate::domain::holds::validate_seat_request;
 use crate::domain::{SeatId, ShowId};
 use crate::error::{ApiError, Code};
+use crate::limits::Limit;
 use crate::state::AppState;
 use crate::store::HoldOutcome;
 
@@ -124,13 +125,15 @@ pub(crate) async fn seat_list(state: &AppState, show: ShowId) -> Result<SeatList
         (status = 201, body = Holds),
         (status = 403, body = crate::error::ErrorBody, description = "`not_active`"),
         (status = 409, body = crate::error::ErrorBody, description = "`seat_unavailable`, with the `seat_ids` held by others or sold"),
-        (status = 422, body = crate::error::ErrorBody, description = "`invalid_seats` (empty, repeated, unknown or too many seats) or `too_many_seats` (over the per-user limit)")))]
+        (status = 422, body = crate::error::ErrorBody, description = "`invalid_seats` (empty, repeated, unknown or too many seats) or `too_many_seats` (over the per-user limit)"),
+        (status = 429, body = crate::error::ErrorBody, description = "`rate_limited`: too many hold requests; see Retry-After")))]
 pub async fn hold_seats(
     auth: QueueAuth,
     body: web::Json<SeatSelection>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (show, seats) = (auth.show, &body.seat_ids);
+    state.limit_user(Limit::HoldsPerUser, auth.user)?;
     validated(&state, show, seats).await?;
     match state.holds.hold(show, auth.user, seats).await? {
         HoldOutcome::Held { expires_at_ms } => {

@@ -5,7 +5,7 @@
 //! have reached (seq <= cursor), or whose seq lies in a hole, is looked up in the store,
 //! which gives back a place it lost when the token proves it.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,6 +14,7 @@ use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::ShowId;
 use crate::domain::queue::{eta_seconds, poll_after_ms, position};
 use crate::error::{ApiError, Code};
+use crate::limits::Limit;
 use crate::state::AppState;
 use crate::store::{JoinOutcome, Placement, Presence};
 
@@ -127,13 +128,17 @@ async fn placed(state: &AppState, show: ShowId, place: &Placement) -> Result<Sta
         (status = 200, body = Joined, description = "already in this queue: same place"),
         (status = 401, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody, description = "`queue_closed`: the queue is paused")))]
+        (status = 409, body = crate::error::ErrorBody, description = "`queue_closed`: the queue is paused"),
+        (status = 429, body = crate::error::ErrorBody, description = "`rate_limited`: too many joins from this address or user; see Retry-After")))]
 pub async fn join_queue(
+    req: HttpRequest,
     auth: AnyAuth,
     path: web::Path<ShowId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (show, user) = (path.into_inner(), auth.0.sub);
+    state.limit_user(Limit::JoinsPerUser, user)?;
+    state.limit_ip(Limit::JoinsPerIp, &req)?;
     if let (Some(token_show), Some(seq)) = (auth.0.show, auth.0.seq)
         && token_show == show
     {

@@ -11,6 +11,7 @@ use super::holds::{SeatSelection, validated};
 use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::{SeatId, ShowId};
 use crate::error::{ApiError, Code};
+use crate::limits::Limit;
 use crate::state::AppState;
 use crate::store::NotSold;
 use crate::store::postgres::reservations::{Reservation, Sale, fingerprint};
@@ -74,7 +75,8 @@ fn seats_sold(seats: Vec<SeatId>) -> ApiError {
         (status = 200, body = ReservationView, description = "replayed for the same Idempotency-Key"),
         (status = 400, body = crate::error::ErrorBody, description = "`invalid_idempotency_key`, or a body that isn't one"),
         (status = 409, body = crate::error::ErrorBody, description = "`hold_missing` or `seat_sold`, with `seat_ids`"),
-        (status = 422, body = crate::error::ErrorBody, description = "`invalid_seats`, or `idempotency_key_reused` for another request")))]
+        (status = 422, body = crate::error::ErrorBody, description = "`invalid_seats`, or `idempotency_key_reused` for another request"),
+        (status = 429, body = crate::error::ErrorBody, description = "`rate_limited`: too many purchase requests; see Retry-After")))]
 pub async fn reserve(
     req: HttpRequest,
     auth: QueueAuth,
@@ -83,6 +85,7 @@ pub async fn reserve(
 ) -> Result<HttpResponse, ApiError> {
     let (show, seats) = (auth.show, &body.seat_ids);
     let key = idempotency_key(&req)?;
+    state.limit_user(Limit::ReservationsPerUser, auth.user)?;
     validated(&state, show, seats).await?;
     if let Some(earlier) = earlier_answer(&state, auth.user, key.as_deref(), show, seats).await? {
         return Ok(earlier);

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Code};
+use crate::limits::Limit;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -30,13 +31,15 @@ pub struct TokenIssued {
         (status = 201, body = TokenIssued),
         (status = 400, body = crate::error::ErrorBody, description = "the body is not a JSON object"),
         (status = 413, body = crate::error::ErrorBody),
-        (status = 415, body = crate::error::ErrorBody)))]
+        (status = 415, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody, description = "`rate_limited`: too many identities from this address; see Retry-After")))]
 pub async fn issue_token(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     check_optional_object(&req, &body)?;
+    state.limit_ip(Limit::TokensPerIp, &req)?;
     let (user_id, issued) = state.tokens.issue_user();
     metrics::counter!("boxoffice_tokens_issued_total").increment(1);
     Ok(HttpResponse::Created().json(TokenIssued { token: issued.token, user_id, expires_at: issued.expires_at }))

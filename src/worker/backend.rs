@@ -67,6 +67,10 @@ pub async fn recover(state: Arc<AppState>, rebuild: bool) {
             tracing::debug!(%error, "cannot report this instance");
             continue;
         }
+        // The abuse limits are shared by the live instances (see `crate::limits`).
+        if let Ok(live) = state.db.live_instances(ALIVE).await {
+            state.limits.set_instances(u32::try_from(live).unwrap_or(u32::MAX));
+        }
         let steady_here = ok_for.is_some_and(|d| d >= steady);
         if rebuild && steady_here && state.switch.mode() == Mode::Postgres {
             try_rebuild(&state, &instance, steady).await;

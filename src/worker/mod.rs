@@ -41,6 +41,7 @@ pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
         tokio::spawn(seat_feed::run(state.clone())),
         tokio::spawn(postgres_feed::follow_cursors(state.clone())),
         tokio::spawn(postgres_feed::follow_seats(state.clone())),
+        tokio::spawn(forget_idle_clients(state.clone())),
     ];
     if work {
         tasks.extend([
@@ -50,6 +51,17 @@ pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
         ]);
     }
     Workers(tasks)
+}
+
+/// How often the abuse limits drop the clients they no longer need to remember.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
+
+async fn forget_idle_clients(state: Arc<AppState>) {
+    let mut every = tokio::time::interval(FORGET_IDLE_EVERY);
+    loop {
+        every.tick().await;
+        state.limits.forget_idle();
+    }
 }
 
 async fn refresh_show_list(state: Arc<AppState>) {

@@ -16,6 +16,7 @@ mod catalog;
 mod events;
 mod fallback;
 mod holds;
+mod limits;
 mod openapi;
 mod operations;
 mod queue;

@@ -227,6 +227,15 @@ impl Database {
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
+    /// How many instances were heard from within `alive`.
+    pub async fn live_instances(&self, alive: Duration) -> Result<i64, StoreError> {
+        let query = sqlx::query_scalar(
+            "SELECT count(*) FROM backend_instances WHERE seen_at > now() - $1 * interval '1 millisecond'",
+        )
+        .bind(alive.as_millis() as i64);
+        self.timed(query.fetch_one(&self.pool)).await
+    }
+
     /// Whether the deployment left Redis at least `steady` ago and every instance heard from
     /// within `alive` has reached Redis for `steady` since.
     pub async fn all_instances_reach_redis(&self, alive: Duration, steady: Duration) -> Result<bool, StoreError> {
