@@ -82,6 +82,7 @@ codes! {
     InvalidTitle => ("invalid_title", Unprocessable, "a concert title must be 1 to 200 printable characters"),
     InvalidSections => ("invalid_sections", Unprocessable, "the sections don't make a valid seat map"),
     InvalidStartsAt => ("invalid_starts_at", Unprocessable, "a show must start in the future"),
+    PowInvalid => ("pow_invalid", Unprocessable, "the proof of work is missing, wrong, expired, used already or another user's"),
     InvalidConfig => ("invalid_config", Unprocessable, "queue settings out of range"),
     Unavailable => ("unavailable", Unavailable, "a backing store is unreachable or busy; retry after Retry-After"),
     RateLimited => ("rate_limited", TooManyRequests, "too many requests from this address or user; retry after Retry-After"),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Tokens;
-use crate::cache::{Cursors, Lag, SeatMap, SeatMaps, ShowList};
+use crate::cache::{Cursors, Lag, QueueConfigs, SeatMap, SeatMaps, ShowList};
 use crate::config::Settings;
 use crate::domain::catalog::{ConcertInfo, ShowInfo};
 use crate::domain::{ConcertId, ShowId};
@@ -43,6 +43,7 @@ pub struct AppState {
     /// The event streams' seat boards and their bound.
     pub push: Push,
     pub limits: Limits,
+    pub queue_configs: QueueConfigs,
 }
 
 impl AppState {
@@ -60,6 +61,7 @@ impl AppState {
         Self {
             push: Push::new(settings.http.max_streams, settings.http.keep_alive),
             limits: Limits::new(&settings.limits),
+            queue_configs: QueueConfigs::default(),
             queue: switch.clone(),
             holds: switch.clone(),
             switch,

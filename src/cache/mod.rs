@@ -1,14 +1,16 @@
 //! In-process caches that keep Redis off the hot path: the admission cursor of every show
 //! (so a waiting user's poll needs no round trip) and the seat maps (immutable once a show
-//! exists); and this instance's view of the show list and the write-behind backlog, which
+//! exists), each show's queue settings for the join path; and this instance's view of the show list and the write-behind backlog, which
 //! the workers keep and the handlers read.
 
 mod cursors;
 mod lag;
+mod queue_configs;
 mod seat_maps;
 mod shows;
 
 pub use cursors::Cursors;
 pub use lag::{Lag, LagSnapshot};
+pub use queue_configs::QueueConfigs;
 pub use seat_maps::{SeatMap, SeatMaps};
 pub use shows::ShowList;

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod holds;
+pub mod pow;
 pub mod queue;
 
 pub type ShowId = i64;

@@ -27,6 +27,9 @@ pub struct QueueConfig {
     pub paused: bool,
     /// How long an admitted user has to show up before the slot goes to the next waiter.
     pub claim_window_s: u32,
+    /// Proof of work a join must carry: leading zero bits of its hash (0: none).
+    #[serde(default)]
+    pub pow_bits: u32,
 }
 
 impl Default for QueueConfig {
@@ -39,6 +42,7 @@ impl Default for QueueConfig {
             max_seats_per_user: 4,
             paused: false,
             claim_window_s: 60,
+            pow_bits: 0,
         }
     }
 }
@@ -54,6 +58,7 @@ pub struct QueueConfigPatch {
     pub max_seats_per_user: Option<u32>,
     pub paused: Option<bool>,
     pub claim_window_s: Option<u32>,
+    pub pow_bits: Option<u32>,
 }
 
 /// Upper bounds that keep one show's scripts short and its numbers sane.
@@ -73,6 +78,7 @@ impl QueueConfigPatch {
             max_seats_per_user: self.max_seats_per_user.unwrap_or(base.max_seats_per_user),
             paused: self.paused.unwrap_or(base.paused),
             claim_window_s: self.claim_window_s.unwrap_or(base.claim_window_s),
+            pow_bits: self.pow_bits.unwrap_or(base.pow_bits),
         };
         merged.validate()?;
         Ok(merged)
@@ -93,6 +99,9 @@ impl QueueConfig {
         }
         if !(1..=MAX_SEATS_PER_USER_LIMIT).contains(&self.max_seats_per_user) {
             return Err(format!("max_seats_per_user must be between 1 and {MAX_SEATS_PER_USER_LIMIT}"));
+        }
+        if self.pow_bits > super::pow::MAX_BITS {
+            return Err(format!("pow_bits must be between 0 and {}", super::pow::MAX_BITS));
         }
         Ok(())
     }

@@ -130,6 +130,7 @@ pub async fn update_queue_config(
     let show = path.into_inner();
     let config = body.apply(&current_config(&state, show).await?).map_err(|e| ApiError::new(Code::InvalidConfig, e))?;
     state.db.put_queue_config(show, &config).await?;
+    state.queue_configs.put(show, config.clone());
     state.load_show(show).await?;
     Ok(HttpResponse::Ok().json(config))
 }

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{admin, catalog, events, holds, ops, queue, reservations, tokens};
+use super::{admin, catalog, events, holds, ops, pow, queue, reservations, tokens};
 use crate::error::Code;
 
 #[derive(OpenApi)]
@@ -29,6 +29,7 @@ use crate::error::Code;
         admin::create_concert, admin::create_show, admin::get_queue_config, admin::update_queue_config,
         admin::queue_stats,
         events::queue_stream::queue_events, events::seat_stream::seat_events,
+        pow::challenge,
     ),
     components(schemas(
         events::queue_stream::PositionEvent, events::queue_stream::ActiveEvent, crate::push::seats::SeatDelta,

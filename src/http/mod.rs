@@ -8,6 +8,7 @@ pub mod docs;
 mod events;
 mod holds;
 mod ops;
+mod pow;
 mod queue;
 mod reservations;
 mod tokens;
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     holds::routes(cfg);
     reservations::routes(cfg);
     events::routes(cfg);
+    pow::routes(cfg);
 }
 
 /// A resource whose unknown methods answer 405 in JSON.
@@ -83,6 +85,31 @@ fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
 
 fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     ApiError::new(Code::InvalidQuery, error.to_string()).into()
+}
+
+/// An optional JSON object body: nothing (or `null`, which the contract allows as "no
+/// body") is `None`; anything else must be a JSON object sent as JSON.
+pub(crate) fn optional_object(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::unsupported_media_type());
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(object)) => Ok(Some(object)),
+        Ok(serde_json::Value::Null) => Ok(None),
+        Ok(_) => Err(ApiError::new(Code::InvalidBody, "the body must be a JSON object, e.g. {}")),
+        Err(e) => Err(ApiError::new(Code::MalformedJson, e.to_string())),
+    }
 }
 
 /// A `201 Created` or `200 OK` JSON answer.

@@ -7,7 +7,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{AnyAuth, QueueAuth};
@@ -117,34 +117,54 @@ async fn placed(state: &AppState, show: ShowId, place: &Placement) -> Result<Sta
     Ok(waiting(state, show, place.seq, cursor))
 }
 
+/// The optional body of a join.
+#[derive(Deserialize, ToSchema, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    /// A solved challenge (`GET .../challenge`), when the show asks for proof of work.
+    pub pow: Option<super::pow::PowSolution>,
+}
+
+fn join_body(req: &HttpRequest, body: &[u8]) -> Result<JoinBody, ApiError> {
+    let Some(object) = super::optional_object(req, body)? else { return Ok(JoinBody::default()) };
+    serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))
+}
+
 /// Join a show's waiting queue.
 ///
 /// Idempotent per user and show: joining again (a refresh, a retry, 50 tabs at once) returns
 /// 200 with the same place and `seq`.
 #[utoipa::path(post, path = "/v1/shows/{show_id}/queue", tag = "queue", security(("bearer" = [])),
     params(("show_id" = i64, Path)),
+    request_body(content = Option<JoinBody>, description = "optional; `{\"pow\": {...}}` when the show asks for proof of work", content_type = "application/json"),
     responses(
         (status = 201, body = Joined, description = "joined"),
         (status = 200, body = Joined, description = "already in this queue: same place"),
         (status = 401, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody, description = "`queue_closed`: the queue is paused"),
+        (status = 422, body = crate::error::ErrorBody, description = "`pow_invalid`: the show asks for proof of work and it is missing, wrong, expired, used or another user's"),
         (status = 429, body = crate::error::ErrorBody, description = "`rate_limited`: too many joins from this address or user; see Retry-After")))]
 pub async fn join_queue(
     req: HttpRequest,
     auth: AnyAuth,
     path: web::Path<ShowId>,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (show, user) = (path.into_inner(), auth.0.sub);
+    let body = join_body(&req, &body)?;
     state.limit_user(Limit::JoinsPerUser, user)?;
     state.limit_ip(Limit::JoinsPerIp, &req)?;
     if let (Some(token_show), Some(seq)) = (auth.0.show, auth.0.seq)
         && token_show == show
     {
         // Joining with a queue token: a place the store lost comes back first, so joining
-        // again finds it.
+        // again finds it. The token proves a place: no proof of work again.
         state.switch.presence_with_proof(show, user, seq).await?;
+    } else {
+        super::pow::check(&state, show, user, body.pow.as_ref()).await?;
     }
     let place = match state.queue.join(show, user).await? {
         JoinOutcome::Closed => {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::limits::Limit;
 use crate::state::AppState;
 
@@ -38,30 +38,9 @@ pub async fn issue_token(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    check_optional_object(&req, &body)?;
+    super::optional_object(&req, &body)?;
     state.limit_ip(Limit::TokensPerIp, &req)?;
     let (user_id, issued) = state.tokens.issue_user();
     metrics::counter!("boxoffice_tokens_issued_total").increment(1);
     Ok(HttpResponse::Created().json(TokenIssued { token: issued.token, user_id, expires_at: issued.expires_at }))
-}
-
-/// An empty body, or a JSON object (or `null`, which the contract allows as "no body") sent
-/// as JSON.
-fn check_optional_object(req: &HttpRequest, body: &[u8]) -> Result<(), ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
-    }
-    let is_json = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return Err(ApiError::unsupported_media_type());
-    }
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(_) | serde_json::Value::Null) => Ok(()),
-        Ok(_) => Err(ApiError::new(Code::InvalidBody, "the body must be a JSON object, e.g. {}")),
-        Err(e) => Err(ApiError::new(Code::MalformedJson, e.to_string())),
-    }
 }

@@ -179,6 +179,9 @@ pub trait QueueStore: Send + Sync {
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError>;
     /// The show's holes: seqs no place has, which positions skip.
     async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError>;
+    /// Spends a proof-of-work challenge (by its id) until it expires: false when it was
+    /// spent already.
+    async fn spend_challenge(&self, show: ShowId, id: &str, expires_at_ms: i64) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -441,6 +441,10 @@ impl QueueStore for Switch {
     async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError> {
         self.route(show, |side| self.queue(side).holes(show)).await
     }
+
+    async fn spend_challenge(&self, show: ShowId, id: &str, expires_at_ms: i64) -> Result<bool, StoreError> {
+        self.route(show, |side| self.queue(side).spend_challenge(show, id, expires_at_ms)).await
+    }
 }
 
 #[async_trait]

@@ -19,6 +19,7 @@ mod holds;
 mod limits;
 mod openapi;
 mod operations;
+mod pow;
 mod queue;
 mod reservations;
 

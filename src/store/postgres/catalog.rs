@@ -47,6 +47,7 @@ struct ConfigRow {
     max_seats_per_user: i32,
     claim_window_s: i32,
     paused: bool,
+    pow_bits: i32,
 }
 
 impl From<ConfigRow> for QueueConfig {
@@ -59,6 +60,7 @@ impl From<ConfigRow> for QueueConfig {
             max_seats_per_user: r.max_seats_per_user as u32,
             paused: r.paused,
             claim_window_s: r.claim_window_s as u32,
+            pow_bits: r.pow_bits as u32,
         }
     }
 }
@@ -158,7 +160,8 @@ pub(super) async fn queue_config<'e>(
     show: ShowId,
 ) -> Result<Option<QueueConfig>, sqlx::Error> {
     let query = sqlx::query_as::<_, ConfigRow>(
-        "SELECT max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused
+        "SELECT max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused,
+                pow_bits
          FROM queue_configs WHERE show_id = $1",
     )
     .bind(show);
@@ -216,13 +219,14 @@ async fn upsert_config<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO queue_configs
-            (show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            (show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused,
+             pow_bits)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (show_id) DO UPDATE SET
             max_active = EXCLUDED.max_active, admit_per_second = EXCLUDED.admit_per_second,
             session_ttl_s = EXCLUDED.session_ttl_s, hold_ttl_s = EXCLUDED.hold_ttl_s,
             max_seats_per_user = EXCLUDED.max_seats_per_user, claim_window_s = EXCLUDED.claim_window_s,
-            paused = EXCLUDED.paused, updated_at = now()",
+            paused = EXCLUDED.paused, pow_bits = EXCLUDED.pow_bits, updated_at = now()",
     )
     .bind(show)
     .bind(c.max_active as i32)
@@ -232,6 +236,7 @@ async fn upsert_config<'e>(
     .bind(c.max_seats_per_user as i32)
     .bind(c.claim_window_s as i32)
     .bind(c.paused)
+    .bind(c.pow_bits as i32)
     .execute(executor)
     .await?;
     Ok(())

@@ -496,6 +496,19 @@ impl QueueStore for PgQueue {
         let rows = self.db.timed(query.bind(show).fetch_all(&self.db.pool)).await?;
         Ok(rows.into_iter().map(|(lo, hi)| Hole { lo, hi }).collect())
     }
+
+    /// The challenge id is unique to its show (it carries the show, signed), so one table
+    /// serves every show.
+    #[tracing::instrument(skip(self))]
+    async fn spend_challenge(&self, _show: ShowId, id: &str, expires_at_ms: i64) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "INSERT INTO pow_spent (challenge, expires_at) VALUES ($1, to_timestamp($2 / 1000.0))
+             ON CONFLICT (challenge) DO NOTHING",
+        )
+        .bind(id)
+        .bind(expires_at_ms as f64);
+        Ok(self.db.timed(query.execute(&self.db.pool)).await?.rows_affected() == 1)
+    }
 }
 
 impl Database {

@@ -89,6 +89,11 @@ impl ShowKeys {
         format!("{}:sch", self.base)
     }
 
+    /// String: a spent proof-of-work challenge, until the challenge expires.
+    pub fn spent_challenge(&self, id: &str) -> String {
+        format!("{}:pow:{id}", self.base)
+    }
+
     pub fn hold(&self, seat: i64) -> String {
         format!("{}:h:{seat}", self.base)
     }

@@ -147,6 +147,14 @@ impl QueueStore for RedisQueue {
         let holes: Vec<(i64, i64)> = self.redis.query(redis::Cmd::hgetall(self.redis.keys.show(show).holes())).await?;
         Ok(holes.into_iter().map(|(lo, hi)| Hole { lo, hi }).collect())
     }
+
+    #[tracing::instrument(skip(self))]
+    async fn spend_challenge(&self, show: ShowId, id: &str, expires_at_ms: i64) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.redis.keys.show(show).spent_challenge(id)).arg(1).arg("NX").arg("PXAT").arg(expires_at_ms);
+        let set: Option<String> = self.redis.query(cmd).await?;
+        Ok(set.is_some())
+    }
 }
 
 /// Writes the queue settings the scripts read; their presence also tells the scripts that
