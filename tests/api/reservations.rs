@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use boxoffice::store::HoldCheck;
+use boxoffice::store::postgres::reservations::Sale;
 
 use crate::support::{TestApp, spawn_app};
 
@@ -114,6 +115,27 @@ async fn the_same_idempotency_key_never_makes_a_second_reservation() {
     assert_eq!(count, 1);
 }
 
+/// Postgres' arbiter itself: two sales of one seat that got past every check reach the
+/// unique constraint at once; one commits, the other is told the seat is taken.
+#[tokio::test]
+async fn two_sales_of_one_seat_racing_into_postgres_make_exactly_one_sale() {
+    let app = spawn_app().await;
+    let (show, seats) = app.open_show(1, 4).await;
+    let seat = [seats[0]];
+    for round in 0..5 {
+        let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let (first, second) =
+            tokio::join!(app.state.db.sell(show, a, &seat, None), app.state.db.sell(show, b, &seat, None));
+        let outcomes = [first.unwrap(), second.unwrap()];
+        let created = outcomes.iter().filter(|o| matches!(o, Sale::Created(_))).count();
+        let refused = outcomes.iter().filter(|o| matches!(o, Sale::SeatsTaken(taken) if taken[..] == seat)).count();
+        // The first round sells the seat to one of the two; later rounds find it sold.
+        let sold_now = usize::from(round == 0);
+        assert_eq!((created, refused), (sold_now, 2 - sold_now), "round {round}");
+    }
+    assert_eq!(sold_rows(&app, show).await, 1, "the seat was sold once, whatever raced");
+}
+
 #[tokio::test]
 async fn a_malformed_idempotency_key_is_400() {
     let app = spawn_app().await;
@@ -134,7 +156,7 @@ mod on_redis {
     use super::*;
 
     #[tokio::test]
-    async fn a_hold_lost_by_redis_and_regranted_lets_exactly_one_of_two_racing_confirms_win() {
+    async fn a_hold_lost_by_redis_and_regranted_is_bought_by_exactly_one_of_its_two_holders() {
         let app = spawn_app().await;
         let (show, seats) = app.open_show(1, 4).await;
         let seat = seats[0];
