@@ -2,8 +2,9 @@
 # The test command: starts the local stack if it isn't running (installing redis-server and
 # PostgreSQL with apt if missing), checks the style (rustfmt, clippy), then runs every test
 # against it: unit tests, the API
-# integration tests (twice: served from Redis, and from the Postgres fallback), the fault tests (which start their own Redis Cluster and Postgres on
-# other ports) and a syntax check of docker-compose.yml.
+# integration tests (twice: served from Redis, and from the Postgres fallback), the HTTP
+# contract under schemathesis (scripts/contract.sh), the fault tests (which start their own
+# Redis Cluster and Postgres on other ports) and a syntax check of docker-compose.yml.
 #
 # usage: scripts/test.sh [extra cargo test args]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,6 +28,8 @@ log "API integration tests, served from Redis (real Redis Cluster and Postgres)"
 cargo test --locked --test api "$@" -- --test-threads 6
 log "API integration tests, served from the Postgres fallback (tests of Redis internals skipped)"
 BOXOFFICE_TEST_BACKEND=postgres cargo test --locked --test api "$@" -- --test-threads 6 --skip on_redis
+log "the HTTP contract under schemathesis, valid and invalid data"
+"$ROOT/scripts/contract.sh"
 log "fault tests (own Redis Cluster and Postgres; one at a time)"
 cargo test --locked --test faults "$@" -- --test-threads 1
 

@@ -18,10 +18,15 @@ pub const MAX_PRICE_CENTS: i64 = 100_000_000;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionSpec {
+    /// 1 to 100 printable characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    #[schema(minimum = 1, maximum = 200)]
     pub rows: u32,
+    #[schema(minimum = 1, maximum = 500)]
     pub seats_per_row: u32,
     /// Price of one seat, in the currency's main unit with at most two decimals (e.g. 49.99).
+    #[schema(minimum = 0, maximum = 1000000)]
     pub price: f64,
 }
 

@@ -51,13 +51,20 @@ impl Default for QueueConfig {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfigPatch {
+    #[schema(minimum = 1, maximum = 1000000)]
     pub max_active: Option<u32>,
+    #[schema(minimum = 0, maximum = 100000)]
     pub admit_per_second: Option<f64>,
+    #[schema(minimum = 1, maximum = 86400)]
     pub session_ttl_s: Option<u32>,
+    #[schema(minimum = 1, maximum = 86400)]
     pub hold_ttl_s: Option<u32>,
+    #[schema(minimum = 1, maximum = 50)]
     pub max_seats_per_user: Option<u32>,
     pub paused: Option<bool>,
+    #[schema(minimum = 1, maximum = 86400)]
     pub claim_window_s: Option<u32>,
+    #[schema(minimum = 0, maximum = 32)]
     pub pow_bits: Option<u32>,
 }
 

@@ -26,6 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConcert {
+    /// 1 to 200 printable characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
 }
 
@@ -38,7 +40,10 @@ pub struct ConcertCreated {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewShow {
+    /// In the future.
     pub starts_at: DateTime<Utc>,
+    /// Distinct section names; at most 50,000 seats in all.
+    #[schema(min_items = 1, max_items = 20)]
     pub sections: Vec<SectionSpec>,
 }
 
@@ -71,7 +76,7 @@ pub struct QueueStats {
               (status = 422, body = crate::error::ErrorBody, description = "`invalid_title`")))]
 pub async fn create_concert(
     _: AdminAuth,
-    body: web::Json<NewConcert>,
+    body: super::json::Json<NewConcert>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let title = validate_title(&body.title).map_err(|e| ApiError::new(Code::InvalidTitle, e))?;
@@ -88,7 +93,7 @@ pub async fn create_concert(
 pub async fn create_show(
     _: AdminAuth,
     path: web::Path<ConcertId>,
-    body: web::Json<NewShow>,
+    body: super::json::Json<NewShow>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let concert = path.into_inner();
@@ -124,7 +129,7 @@ pub async fn get_queue_config(
 pub async fn update_queue_config(
     _: AdminAuth,
     path: web::Path<ShowId>,
-    body: web::Json<QueueConfigPatch>,
+    body: super::json::Json<QueueConfigPatch>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let show = path.into_inner();

@@ -136,3 +136,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::domain::{catalog, holds, pow, queue};
+
+    fn schema(name: &str) -> Value {
+        let doc: Value = serde_json::from_str(&super::openapi_json()).unwrap();
+        doc["components"]["schemas"][name]["properties"].clone()
+    }
+
+    #[test]
+    fn the_documented_bounds_are_the_ones_the_server_enforces() {
+        let section = schema("SectionSpec");
+        assert_eq!(section["rows"]["maximum"], catalog::MAX_ROWS);
+        assert_eq!(section["seats_per_row"]["maximum"], catalog::MAX_SEATS_PER_ROW);
+        assert_eq!(section["price"]["maximum"].as_f64(), Some(catalog::MAX_PRICE_CENTS as f64 / 100.0));
+        assert_eq!(schema("NewShow")["sections"]["maxItems"], catalog::MAX_SECTIONS);
+        assert_eq!(schema("NewConcert")["title"]["maxLength"], catalog::MAX_TITLE_LEN);
+        assert_eq!(schema("SeatSelection")["seat_ids"]["maxItems"], holds::MAX_SEATS_PER_REQUEST);
+        let patch = schema("QueueConfigPatch");
+        assert_eq!(patch["max_active"]["maximum"], queue::MAX_ACTIVE_LIMIT);
+        assert_eq!(patch["admit_per_second"]["maximum"].as_f64(), Some(queue::MAX_ADMIT_PER_SECOND));
+        for ttl in ["session_ttl_s", "hold_ttl_s", "claim_window_s"] {
+            assert_eq!(patch[ttl]["maximum"], queue::MAX_TTL_S, "{ttl}");
+        }
+        assert_eq!(patch["max_seats_per_user"]["maximum"], queue::MAX_SEATS_PER_USER_LIMIT);
+        assert_eq!(patch["pow_bits"]["maximum"], pow::MAX_BITS);
+    }
+}

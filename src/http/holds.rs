@@ -53,6 +53,8 @@ pub struct SeatList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeatSelection {
+    /// Distinct seats of this show.
+    #[schema(min_items = 1, max_items = 50)]
     pub seat_ids: Vec<SeatId>,
 }
 
@@ -129,7 +131,7 @@ pub(crate) async fn seat_list(state: &AppState, show: ShowId) -> Result<SeatList
         (status = 429, body = crate::error::ErrorBody, description = "`rate_limited`: too many hold requests; see Retry-After")))]
 pub async fn hold_seats(
     auth: QueueAuth,
-    body: web::Json<SeatSelection>,
+    body: super::json::Json<SeatSelection>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (show, seats) = (auth.show, &body.seat_ids);

@@ -7,6 +7,7 @@ mod catalog;
 pub mod docs;
 mod events;
 mod holds;
+mod json;
 mod ops;
 mod pow;
 mod queue;

@@ -31,7 +31,7 @@ pub struct ChallengeIssued {
 #[serde(deny_unknown_fields)]
 pub struct PowSolution {
     pub challenge: String,
-    #[schema(max_length = 64)]
+    #[schema(min_length = 1, max_length = 64)]
     pub nonce: String,
 }
 

@@ -68,7 +68,8 @@ fn seats_sold(seats: Vec<SeatId>) -> ApiError {
 /// the first request made (200), never a second one.
 #[utoipa::path(post, path = "/v1/shows/{show_id}/reservations", tag = "reservations", security(("bearer" = [])),
     params(("show_id" = i64, Path),
-           ("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "makes retries safe: 1 to 200 printable ASCII characters",
+            min_length = 1, max_length = 200, pattern = "^[ -~]*[!-~][ -~]*$")),
     request_body = SeatSelection,
     responses(
         (status = 201, body = ReservationView),
@@ -80,7 +81,7 @@ fn seats_sold(seats: Vec<SeatId>) -> ApiError {
 pub async fn reserve(
     req: HttpRequest,
     auth: QueueAuth,
-    body: web::Json<SeatSelection>,
+    body: super::json::Json<SeatSelection>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (show, seats) = (auth.show, &body.seat_ids);

@@ -142,3 +142,20 @@ async fn a_token_request_with_a_non_object_body_is_400() {
     let null = app.raw(app.client.post(app.url("/v1/tokens")).header("content-type", "application/json").body("null"));
     assert_eq!(null.await.status, StatusCode::CREATED, "the spec allows null for the optional body");
 }
+
+/// JSON has one kind of number: `7.0` is the integer 7, as the OpenAPI document's `integer`
+/// says; `7.5` is not an integer.
+#[tokio::test]
+async fn a_whole_number_written_with_a_fraction_is_the_integer_it_is() {
+    let app = spawn_app().await;
+    let (show, seats) = app.open_show(1, 5).await;
+    let path = format!("/v1/admin/shows/{show}/queue");
+    let whole = app.call(Method::PUT, &path, Some(&app.admin_token()), Some(json!({"max_active": 7.0}))).await;
+    assert_eq!((whole.status, &whole.body["max_active"]), (StatusCode::OK, &json!(7)));
+    let fraction = app.call(Method::PUT, &path, Some(&app.admin_token()), Some(json!({"max_active": 7.5}))).await;
+    assert_eq!((fraction.status, fraction.code()), (StatusCode::BAD_REQUEST, "invalid_body"));
+
+    let (token, _) = app.active_user(show).await;
+    let held = app.post(&format!("/v1/shows/{show}/holds"), Some(&token), json!({"seat_ids": [seats[0] as f64]})).await;
+    assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+}

@@ -25,6 +25,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(super::resource("/v1/shows/{show_id}/seats/events").route(web::get().to(seat_stream::seat_events)));
 }
 
+/// One event of a queue stream, as an SSE client reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "only describes the stream in the OpenAPI document")]
+pub struct QueueStreamEvent {
+    /// `position`, `active` or `expired`.
+    #[schema(pattern = "^(position|active|expired)$")]
+    event: String,
+    /// A decimal number; send the last one as `Last-Event-ID` when reconnecting.
+    id: Option<String>,
+    /// One line of JSON: a `PositionEvent`, an `ActiveEvent`, or `{}`.
+    data: String,
+}
+
+/// One event of a seat stream, as an SSE client reads it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "only describes the stream in the OpenAPI document")]
+pub struct SeatStreamEvent {
+    /// `snapshot`, `seats` or `expired`.
+    #[schema(pattern = "^(snapshot|seats|expired)$")]
+    event: String,
+    /// A decimal number; send the last one as `Last-Event-ID` when reconnecting.
+    id: Option<String>,
+    /// One line of JSON: a `SeatList`, a `SeatDelta`, or `{}`.
+    data: String,
+}
+
 /// A stream resumed with `Last-Event-ID` starts with the current state anyway (a position,
 /// or a seat snapshot), so the id is only checked: garbage is a 400.
 fn check_last_event_id(req: &HttpRequest) -> Result<(), ApiError> {

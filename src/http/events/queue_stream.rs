@@ -71,9 +71,9 @@ struct QueueEvents {
 /// come as `?access_token=` (browsers' EventSource can't send headers).
 #[utoipa::path(get, path = "/v1/shows/{show_id}/queue/events", tag = "queue", security(("bearer" = [])),
     params(("show_id" = i64, Path), ("access_token" = Option<String>, Query, description = "the queue token, for clients that can't send headers"),
-           ("Last-Event-ID" = Option<String>, Header, description = "the id of the last event received; the stream starts with the current state")),
+           ("Last-Event-ID" = Option<String>, Header, nullable = false, description = "the id of the last event received; the stream starts with the current state", pattern = "^[0-9]{1,19}$")),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
+        (status = 200, content_type = "text/event-stream", body = super::QueueStreamEvent,
          description = "events `position` (PositionEvent), `active` (ActiveEvent), `expired` ({}), each with an `id:` and one JSON `data:` line"),
         (status = 400, body = crate::error::ErrorBody, description = "`invalid_last_event_id`"),
         (status = 403, body = crate::error::ErrorBody, description = "a token for another show"),

@@ -43,9 +43,9 @@ struct SeatEvents {
 /// `expired` when the session ends. The token may come as `?access_token=`.
 #[utoipa::path(get, path = "/v1/shows/{show_id}/seats/events", tag = "seats", security(("bearer" = [])),
     params(("show_id" = i64, Path), ("access_token" = Option<String>, Query, description = "the queue token, for clients that can't send headers"),
-           ("Last-Event-ID" = Option<String>, Header, description = "the id of the last event received; the stream starts with a snapshot anyway")),
+           ("Last-Event-ID" = Option<String>, Header, nullable = false, description = "the id of the last event received; the stream starts with a snapshot anyway", pattern = "^[0-9]{1,19}$")),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String,
+        (status = 200, content_type = "text/event-stream", body = super::SeatStreamEvent,
          description = "events `snapshot` (SeatList), `seats` (SeatDelta), `expired` ({}), each with an `id:` and one JSON `data:` line"),
         (status = 400, body = crate::error::ErrorBody, description = "`invalid_last_event_id`"),
         (status = 403, body = crate::error::ErrorBody, description = "`not_active`"),
