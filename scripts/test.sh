@@ -18,6 +18,11 @@ cd "$ROOT"
 # was interrupted leaves some), and their templates (made again from the migrations).
 psql -q "$DATABASE_URL" -At -c "select datname from pg_database where datname like 'bo_test_%' or datname like 'bo_template_%'" |
   while read -r db; do psql -q "$DATABASE_URL" -c "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+# Their Redis keys too (each test's prefix starts with test-; replicas refuse the DEL, fine).
+for node in ${REDIS_CLUSTER_NODES//,/ }; do
+  redis-cli -p "${node##*:}" --scan --pattern 'test-*' 2>/dev/null |
+    xargs -r -n 500 redis-cli -p "${node##*:}" del >/dev/null 2>&1 || true
+done
 
 log "style: rustfmt and clippy (warnings are errors)"
 cargo fmt --check
