@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use super::keys::CatalogKeys;
 use super::{Redis, scripts};
 use crate::domain::catalog::{ConcertInfo, Seat, ShowInfo};
 use crate::domain::queue::QueueConfig;
@@ -44,9 +45,9 @@ impl CatalogCache {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for concert in concerts {
-            add_concert(&mut pipe, &keys.base, concert.id, &concert.title);
+            add_concert(&mut pipe, &keys, concert.id, &concert.title);
             for show in &concert.shows {
-                add_show(&mut pipe, &keys.base, show);
+                add_show(&mut pipe, &keys, show);
             }
         }
         pipe.set(keys.loaded(), 1).ignore();
@@ -61,13 +62,13 @@ impl CatalogCache {
 
     pub async fn put_concert(&self, id: ConcertId, title: &str) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
-        add_concert(&mut pipe, &self.redis.keys.catalog().base, id, title);
+        add_concert(&mut pipe, &self.redis.keys.catalog(), id, title);
         self.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await
     }
 
     pub async fn put_show(&self, show: &ShowInfo) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
-        add_show(&mut pipe, &self.redis.keys.catalog().base, show);
+        add_show(&mut pipe, &self.redis.keys.catalog(), show);
         self.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await
     }
 
@@ -99,15 +100,15 @@ impl CatalogCache {
     }
 }
 
-fn add_concert(pipe: &mut redis::Pipeline, base: &str, id: ConcertId, title: &str) {
-    pipe.hset(format!("{base}:c:{id}"), "title", title).ignore();
-    pipe.sadd(format!("{base}:concerts"), id).ignore();
+fn add_concert(pipe: &mut redis::Pipeline, keys: &CatalogKeys, id: ConcertId, title: &str) {
+    pipe.hset(keys.concert(id), "title", title).ignore();
+    pipe.sadd(keys.concerts(), id).ignore();
 }
 
-fn add_show(pipe: &mut redis::Pipeline, base: &str, show: &ShowInfo) {
+fn add_show(pipe: &mut redis::Pipeline, keys: &CatalogKeys, show: &ShowInfo) {
     let fields = [("starts_at", show.starts_at.to_rfc3339()), ("seat_count", show.seat_count.to_string())];
-    pipe.hset_multiple(format!("{base}:s:{}", show.id), &fields).ignore();
-    pipe.sadd(format!("{base}:c:{}:shows", show.concert_id), show.id).ignore();
+    pipe.hset_multiple(keys.show(show.id), &fields).ignore();
+    pipe.sadd(keys.concert_shows(show.concert_id), show.id).ignore();
 }
 
 #[derive(Deserialize)]

@@ -41,7 +41,43 @@ macro_rules! show_keys {
         impl ShowKeys {
             $($(#[$doc])* pub fn $name(&self) -> String { format!("{}:{}", self.base, $suffix) })*
         }
+
+        /// Every show key's name and suffix, with the prefixes of the keys named by data
+        /// (a seat, a user, a bucket): the scripts get them as their table `K`.
+        pub const SHOW_KEYS: &[(&str, &str)] = &[
+            $((stringify!($name), $suffix),)*
+            ("hold", HOLD),
+            ("user_holds", USER_HOLDS),
+            ("member", MEMBER),
+            ("seat_channel", SEAT_CHANNEL),
+            ("spent_challenge", SPENT_CHALLENGE),
+        ];
     };
+}
+
+/// Prefix of a seat's hold (`<base>:h:<seat>`).
+const HOLD: &str = "h";
+/// Prefix of a user's holds index (`<base>:uh:<user hex>`).
+const USER_HOLDS: &str = "uh";
+/// Prefix of a membership bucket (`<base>:m:<bucket hex>`).
+const MEMBER: &str = "m";
+const SEAT_CHANNEL: &str = "sch";
+const SPENT_CHALLENGE: &str = "pow";
+
+/// The Lua that names keys as keys.rs does: the table `K` of `entries` and
+/// `key(base, name, ...)`, which joins base, the name's suffix and any further parts with
+/// `:` (a name keys.rs doesn't know is an error, not a new key).
+pub fn lua_key_table(entries: &[(&str, &str)]) -> String {
+    let fields: Vec<String> = entries.iter().map(|(name, suffix)| format!("{name} = '{suffix}'")).collect();
+    format!(
+        "local K = {{{}}}\n\
+         local function key(base, name, ...)\n\
+         \x20 local suffix = K[name]\n\
+         \x20 if not suffix then error('keys.rs names no key ' .. tostring(name)) end\n\
+         \x20 return table.concat({{base, suffix, ...}}, ':')\n\
+         end\n",
+        fields.join(", ")
+    )
 }
 
 show_keys! {
@@ -86,22 +122,22 @@ impl ShowKeys {
     /// Pub/Sub channel (sharded in a cluster) announcing the show's seat changes as
     /// `<kind>:<until ms>:<seats>` (see `push::seats::SeatChange`). Not a key.
     pub fn seat_channel(&self) -> String {
-        format!("{}:sch", self.base)
+        format!("{}:{SEAT_CHANNEL}", self.base)
     }
 
     /// String: a spent proof-of-work challenge, until the challenge expires.
     pub fn spent_challenge(&self, id: &str) -> String {
-        format!("{}:pow:{id}", self.base)
+        format!("{}:{SPENT_CHALLENGE}:{id}", self.base)
     }
 
     pub fn hold(&self, seat: i64) -> String {
-        format!("{}:h:{seat}", self.base)
+        format!("{}:{HOLD}:{seat}", self.base)
     }
 
     /// Sorted set: the seats a user holds -> hold expiry (ms). The Lua helper
     /// `user_holds_key` computes the same.
     pub fn user_holds(&self, user: &uuid::Uuid) -> String {
-        format!("{}:uh:{}", self.base, user.simple())
+        format!("{}:{USER_HOLDS}:{}", self.base, user.simple())
     }
 
     /// The membership bucket of a user: a small hash of user id -> seq. 16,384 buckets keep
@@ -113,7 +149,7 @@ impl ShowKeys {
 
     /// Membership bucket number `n` (0..MEMBER_BUCKETS).
     pub fn membership(&self, n: u16) -> String {
-        format!("{}:m:{n:04x}", self.base)
+        format!("{}:{MEMBER}:{n:04x}", self.base)
     }
 
     /// Every key of the show that is not named by a seat, a user or a bucket.
@@ -154,14 +190,34 @@ pub struct CatalogKeys {
     pub base: String,
 }
 
+/// The catalog's key names and suffixes (the catalog script's table `K`).
+pub const CATALOG_KEYS: &[(&str, &str)] =
+    &[("loaded", "loaded"), ("concerts", "concerts"), ("concert", "c"), ("show", "s"), ("concert_shows", "shows")];
+
+fn catalog_suffix(name: &str) -> &'static str {
+    CATALOG_KEYS.iter().find(|(known, _)| *known == name).map_or("", |(_, suffix)| suffix)
+}
+
 impl CatalogKeys {
     /// String: set once the whole catalog has been loaded from Postgres.
     pub fn loaded(&self) -> String {
-        format!("{}:loaded", self.base)
+        format!("{}:{}", self.base, catalog_suffix("loaded"))
     }
     /// Set: concert ids.
     pub fn concerts(&self) -> String {
-        format!("{}:concerts", self.base)
+        format!("{}:{}", self.base, catalog_suffix("concerts"))
+    }
+    /// Hash: a concert's title.
+    pub fn concert(&self, id: i64) -> String {
+        format!("{}:{}:{id}", self.base, catalog_suffix("concert"))
+    }
+    /// Set: a concert's show ids.
+    pub fn concert_shows(&self, id: i64) -> String {
+        format!("{}:{}", self.concert(id), catalog_suffix("concert_shows"))
+    }
+    /// Hash: a show's start and seat count.
+    pub fn show(&self, id: i64) -> String {
+        format!("{}:{}:{id}", self.base, catalog_suffix("show"))
     }
 }
 

@@ -5,10 +5,12 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+use super::keys;
+
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
 fn with_prelude(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}\n{body}"))
+    Script::new(&format!("{}{PRELUDE}\n{body}", keys::lua_key_table(keys::SHOW_KEYS)))
 }
 
 macro_rules! scripts {
@@ -38,7 +40,9 @@ scripts! {
 }
 
 /// The catalog script needs none of the show helpers.
-pub static CATALOG_READ: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/catalog_read.lua")));
+pub static CATALOG_READ: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!("{}{}", keys::lua_key_table(keys::CATALOG_KEYS), include_str!("lua/catalog_read.lua")))
+});
 
 #[cfg(test)]
 mod tests {
@@ -46,6 +50,46 @@ mod tests {
     fn the_join_script_leaves_holes_as_large_as_the_domain_says() {
         let hole = format!("local HOLE_SIZE = {}", crate::domain::queue::HOLE_SIZE);
         assert!(include_str!("lua/join.lua").contains(&hole), "join.lua must say {hole:?}");
+    }
+
+    fn scripts() -> Vec<(String, String)> {
+        let lua = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/redis/lua")).unwrap();
+        lua.map(|file| {
+            let path = file.unwrap().path();
+            (path.display().to_string(), std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
+    }
+
+    /// The quoted names after `key(base, '` and `K.` in a script.
+    fn names_used(text: &str) -> Vec<String> {
+        let quoted = text.split("key(base, '").skip(1).filter_map(|rest| rest.split('\'').next());
+        let fields = text.split("K.").skip(1).map(|rest| rest.split(|c: char| !c.is_alphanumeric() && c != '_').next());
+        quoted.map(str::to_string).chain(fields.flatten().map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn every_key_a_script_names_is_one_keys_rs_owns() {
+        for (path, text) in scripts() {
+            let known =
+                if path.ends_with("catalog_read.lua") { super::keys::CATALOG_KEYS } else { super::keys::SHOW_KEYS };
+            for name in names_used(&text) {
+                assert!(
+                    known.iter().any(|(owned, _)| *owned == name),
+                    "{path} names the key {name:?}, which keys.rs doesn't"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_script_spells_a_key_name_itself() {
+        for (path, text) in scripts() {
+            let code: String = text.lines().filter(|line| !line.trim_start().starts_with("--")).collect();
+            assert!(!code.contains("base .. '"), "{path} builds a key name from base and a literal");
+            let suffix_like = code.match_indices("':").any(|(at, _)| code[at + 2..].starts_with(char::is_alphabetic));
+            assert!(!suffix_like, "{path} has a literal that looks like a key suffix (':name')");
+        }
     }
 
     #[test]

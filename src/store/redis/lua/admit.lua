@@ -8,7 +8,7 @@ local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = now_ms(ARGV[2])
 
-local expired = redis.call('ZRANGEBYSCORE', base .. ':act', '-inf', now, 'LIMIT', 0, 500)
+local expired = redis.call('ZRANGEBYSCORE', key(base, 'active'), '-inf', now, 'LIMIT', 0, 500)
 for _, uid in ipairs(expired) do end_session(base, uid, 'expire') end
 
 local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s')
@@ -17,7 +17,7 @@ local max_active, rate, claim_ms = tonumber(cfg[1]), tonumber(cfg[2]), tonumber(
 -- user, unless the rate is 0), a new bucket starts full, and a late tick keeps what it
 -- earned while waiting (up to a second, LATE_TICK_CREDIT_MS) plus the fraction of a user
 -- the last tick left.
-local state = redis.call('HMGET', base .. ':tb', 'tokens', 'ts')
+local state = redis.call('HMGET', key(base, 'bucket'), 'tokens', 'ts')
 local last = tonumber(state[2]) or now
 local waited = math.max(0, now - last)
 local burst, tokens = 0, 0
@@ -27,17 +27,17 @@ if rate > 0 then
   tokens = math.min(cap, (tonumber(state[1]) or burst) + waited * rate / 1000)
 end
 
-local cursor = tonumber(redis.call('GET', base .. ':cur') or 0)
+local cursor = tonumber(redis.call('GET', key(base, 'cursor')) or 0)
 local admitted, popped = 0, 0
 
 local function admit(uid)
-  redis.call('ZADD', base .. ':act', now + claim_ms, uid)
+  redis.call('ZADD', key(base, 'active'), now + claim_ms, uid)
   emit(base, 'admit', uid, redis.call('HGET', bucket_key(base, uid), uid), nil, now + claim_ms)
   admitted = admitted + 1
 end
 
 if cfg[3] ~= '1' then
-  local room = max_active - redis.call('ZCARD', base .. ':act')
+  local room = max_active - redis.call('ZCARD', key(base, 'active'))
   local want = math.min(math.floor(tokens), room, tonumber(ARGV[5]))
   -- The list holds one entry for every seq after the cursor outside the holes, so the next
   -- entry's seq is known without reading it. Reinstated waiters (not on the list) go first
@@ -45,31 +45,31 @@ if cfg[3] ~= '1' then
   -- call short.
   while admitted < want and popped < want + 1000 do
     local next_seq = cursor + 1
-    local skip = redis.call('HGET', base .. ':holes', next_seq)
+    local skip = redis.call('HGET', key(base, 'holes'), next_seq)
     while skip do
       next_seq = tonumber(skip)
-      skip = redis.call('HGET', base .. ':holes', next_seq)
+      skip = redis.call('HGET', key(base, 'holes'), next_seq)
     end
-    local first = redis.call('ZRANGE', base .. ':reinst', 0, 0, 'WITHSCORES')
-    if first[1] and (tonumber(first[2]) < next_seq or redis.call('LLEN', base .. ':wait') == 0) then
-      redis.call('ZREM', base .. ':reinst', first[1])
+    local first = redis.call('ZRANGE', key(base, 'reinstated'), 0, 0, 'WITHSCORES')
+    if first[1] and (tonumber(first[2]) < next_seq or redis.call('LLEN', key(base, 'waiting')) == 0) then
+      redis.call('ZREM', key(base, 'reinstated'), first[1])
       admit(first[1])
     else
-      local uid = redis.call('LPOP', base .. ':wait')
+      local uid = redis.call('LPOP', key(base, 'waiting'))
       if not uid then break end
       popped = popped + 1
       cursor = next_seq
       if tonumber(redis.call('HGET', bucket_key(base, uid), uid)) == cursor then
         admit(uid)
-      elseif redis.call('DECR', base .. ':leftw') < 0 then
-        redis.call('SET', base .. ':leftw', 0)
+      elseif redis.call('DECR', key(base, 'left_waiting')) < 0 then
+        redis.call('SET', key(base, 'left_waiting'), 0)
       end
     end
   end
   tokens = tokens - admitted
-  if popped > 0 then redis.call('SET', base .. ':cur', cursor) end
+  if popped > 0 then redis.call('SET', key(base, 'cursor'), cursor) end
 end
-redis.call('HSET', base .. ':tb', 'tokens', tokens, 'ts', now)
-if admitted > 0 then redis.call('INCRBY', base .. ':adm', admitted) end
+redis.call('HSET', key(base, 'bucket'), 'tokens', tokens, 'ts', now)
+if admitted > 0 then redis.call('INCRBY', key(base, 'admitted'), admitted) end
 if popped > 0 then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ':' .. cursor) end
-return {cursor, admitted, #expired, tonumber(redis.call('GET', base .. ':holesz') or 0)}
+return {cursor, admitted, #expired, tonumber(redis.call('GET', key(base, 'holes_size')) or 0)}

@@ -3,4 +3,4 @@
 local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
 local now = now_ms(ARGV[2])
-return {redis.call('SCARD', base .. ':sold'), redis.call('ZCOUNT', base .. ':held', '(' .. now, '+inf')}
+return {redis.call('SCARD', key(base, 'sold')), redis.call('ZCOUNT', key(base, 'held'), '(' .. now, '+inf')}

@@ -8,9 +8,9 @@ local sold, missing, seats = {}, {}, {}
 for i = 5, #ARGV do
   local seat = ARGV[i]
   seats[#seats + 1] = seat
-  if redis.call('SISMEMBER', base .. ':sold', seat) == 1 then
+  if redis.call('SISMEMBER', key(base, 'sold'), seat) == 1 then
     sold[#sold + 1] = tonumber(seat)
-  elseif redis.call('GET', base .. ':h:' .. seat) ~= uid then
+  elseif redis.call('GET', key(base, 'hold', seat)) ~= uid then
     missing[#missing + 1] = tonumber(seat)
   end
 end
@@ -20,10 +20,10 @@ if #missing > 0 then return {2, unpack(missing)} end
 local now = now_ms(ARGV[2])
 local mine = user_holds_key(base, uid)
 for _, seat in ipairs(seats) do
-  local hold = base .. ':h:' .. seat
+  local hold = key(base, 'hold', seat)
   if redis.call('PTTL', hold) < keep_ms then
     redis.call('PEXPIRE', hold, keep_ms)
-    redis.call('ZADD', base .. ':held', now + keep_ms, seat)
+    redis.call('ZADD', key(base, 'held'), now + keep_ms, seat)
     redis.call('ZADD', mine, now + keep_ms, seat)
   end
 end

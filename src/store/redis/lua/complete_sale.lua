@@ -6,9 +6,9 @@ local seats = {}
 for i = 4, #ARGV do
   local seat = ARGV[i]
   seats[#seats + 1] = seat
-  redis.call('SADD', base .. ':sold', seat)
-  redis.call('DEL', base .. ':h:' .. seat)
-  redis.call('ZREM', base .. ':held', seat)
+  redis.call('SADD', key(base, 'sold'), seat)
+  redis.call('DEL', key(base, 'hold', seat))
+  redis.call('ZREM', key(base, 'held'), seat)
 end
 redis.call('ZREM', user_holds_key(base, uid), unpack(seats))
 emit(base, 'sold', uid, nil, table.concat(seats, ','))

@@ -4,7 +4,7 @@
 local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = now_ms(ARGV[2])
-local function counter(suffix) return tonumber(redis.call('GET', base .. suffix) or 0) end
-local waiting = redis.call('LLEN', base .. ':wait') - counter(':leftw') + redis.call('ZCARD', base .. ':reinst')
-local active = redis.call('ZCOUNT', base .. ':act', '(' .. now, '+inf')
-return {math.max(0, waiting), active, counter(':seq') - counter(':holesz'), counter(':adm'), counter(':cur')}
+local function counter(name) return tonumber(redis.call('GET', key(base, name)) or 0) end
+local waiting = redis.call('LLEN', key(base, 'waiting')) - counter('left_waiting') + redis.call('ZCARD', key(base, 'reinstated'))
+local active = redis.call('ZCOUNT', key(base, 'active'), '(' .. now, '+inf')
+return {math.max(0, waiting), active, counter('seq') - counter('holes_size'), counter('admitted'), counter('cursor')}

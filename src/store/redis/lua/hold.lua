@@ -15,7 +15,7 @@ local ttl_ms, limit = tonumber(cfg[1]) * 1000, tonumber(cfg[2])
 local function live_holds(uid, mine)
   local live = 0
   for _, seat in ipairs(redis.call('ZRANGEBYSCORE', mine, '(' .. now, '+inf')) do
-    if redis.call('GET', base .. ':h:' .. seat) == uid then live = live + 1 end
+    if redis.call('GET', key(base, 'hold', seat)) == uid then live = live + 1 end
   end
   return live
 end
@@ -27,8 +27,8 @@ local function hold(uid, seats)
 
   local unavailable, fresh = {}, {}
   for _, seat in ipairs(seats) do
-    local owner = redis.call('GET', base .. ':h:' .. seat)
-    if redis.call('SISMEMBER', base .. ':sold', seat) == 1 or (owner and owner ~= uid) then
+    local owner = redis.call('GET', key(base, 'hold', seat))
+    if redis.call('SISMEMBER', key(base, 'sold'), seat) == 1 or (owner and owner ~= uid) then
       unavailable[#unavailable + 1] = tonumber(seat)
     elseif not owner then
       fresh[#fresh + 1] = seat
@@ -41,12 +41,12 @@ local function hold(uid, seats)
 
   local expires_at = now + ttl_ms
   for _, seat in ipairs(seats) do
-    local hold_key = base .. ':h:' .. seat
+    local hold_key = key(base, 'hold', seat)
     -- Checked free (or ours) above in this same atomic script; NX/XX say so again.
     if redis.call('SET', hold_key, uid, 'PX', ttl_ms, 'NX') == false then
       redis.call('SET', hold_key, uid, 'PX', ttl_ms, 'XX')
     end
-    redis.call('ZADD', base .. ':held', expires_at, seat)
+    redis.call('ZADD', key(base, 'held'), expires_at, seat)
     redis.call('ZADD', mine, expires_at, seat)
   end
   redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)

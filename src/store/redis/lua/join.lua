@@ -11,7 +11,7 @@
 local base = ARGV[1]
 local paused = redis.call('HGET', KEYS[1], 'paused')
 if not paused then return {-1} end
-local seq_key = base .. ':seq'
+local seq_key = key(base, 'seq')
 
 -- On a master of another lineage than the show's (a replica promoted since), seq may have
 -- lost its last increments, and those seqs may be on queue tokens: new places go behind a
@@ -22,15 +22,15 @@ local known = redis.call('HGET', KEYS[1], 'lineage')
 if known ~= here then
   redis.call('HSET', KEYS[1], 'lineage', here)
   local before = tonumber(redis.call('GET', seq_key) or 0)
-  redis.call('HSET', base .. ':holes', before + 1, before + 1 + HOLE_SIZE)
-  redis.call('INCRBY', base .. ':holesz', HOLE_SIZE)
+  redis.call('HSET', key(base, 'holes'), before + 1, before + 1 + HOLE_SIZE)
+  redis.call('INCRBY', key(base, 'holes_size'), HOLE_SIZE)
   redis.call('SET', seq_key, before + HOLE_SIZE)
   emit(base, 'hole', '', before + 1, nil, before + 1 + HOLE_SIZE)
 end
 local last = tonumber(redis.call('GET', seq_key) or 0)
 local first = last + 1
 local cursor, now
-local fresh, out = {}, {tonumber(redis.call('GET', base .. ':holesz') or 0)}
+local fresh, out = {}, {tonumber(redis.call('GET', key(base, 'holes_size')) or 0)}
 
 local function add(created, seq, cur, until_ms)
   out[#out + 1] = created; out[#out + 1] = seq; out[#out + 1] = cur; out[#out + 1] = until_ms
@@ -42,8 +42,8 @@ for i = 3, #ARGV do
   local seq = tonumber(redis.call('HGET', bucket, uid))
   local placed = false
   if seq then
-    cursor = cursor or tonumber(redis.call('GET', base .. ':cur') or 0)
-    if seq > cursor or redis.call('ZSCORE', base .. ':reinst', uid) then
+    cursor = cursor or tonumber(redis.call('GET', key(base, 'cursor')) or 0)
+    if seq > cursor or redis.call('ZSCORE', key(base, 'reinstated'), uid) then
       add(0, seq, cursor, 0); placed = true
     else
       now = now or now_ms(ARGV[2])
@@ -70,7 +70,7 @@ end
 
 if #fresh > 0 then
   redis.call('SET', seq_key, last)
-  redis.call('RPUSH', base .. ':wait', unpack(fresh))
+  redis.call('RPUSH', key(base, 'waiting'), unpack(fresh))
   emit(base, 'join', table.concat(fresh), first)
 end
 return out

@@ -6,12 +6,12 @@ local base, uid = ARGV[1], ARGV[3]
 local bucket = bucket_key(base, uid)
 local seq = tonumber(redis.call('HGET', bucket, uid))
 if not seq then return 0 end
-if redis.call('ZREM', base .. ':reinst', uid) == 1 then
+if redis.call('ZREM', key(base, 'reinstated'), uid) == 1 then
   redis.call('HDEL', bucket, uid)
   emit(base, 'leave', uid, seq)
-elseif seq > tonumber(redis.call('GET', base .. ':cur') or 0) then
+elseif seq > tonumber(redis.call('GET', key(base, 'cursor')) or 0) then
   redis.call('HDEL', bucket, uid)
-  redis.call('INCR', base .. ':leftw')
+  redis.call('INCR', key(base, 'left_waiting'))
   emit(base, 'leave', uid, seq)
 else
   end_session(base, uid, 'leave')

@@ -1,9 +1,10 @@
--- Shared helpers, prepended to every boxoffice script.
+-- Shared helpers, prepended to every boxoffice script (after the key table).
 --
 -- Every show script gets KEYS[1] = the show's config hash, which routes the call to the
 -- show's hash slot; ARGV[1] = base, the `<prefix>:{s<id>}` part that all of the show's keys
--- share (the script names the other keys from it with the suffixes of keys.rs); and
--- ARGV[2] = now in ms, 0 for Redis server time. User ids are 16 raw bytes.
+-- share; and ARGV[2] = now in ms, 0 for Redis server time. User ids are 16 raw bytes.
+-- Scripts name every other key with key(base, name, ...), whose names and suffixes
+-- keys.rs owns (and prepends as the table K).
 
 -- `arg` > 0 is an injected time (tests); otherwise Redis server time, in ms.
 local function now_ms(arg)
@@ -16,12 +17,12 @@ end
 -- The membership bucket of a user: the top 14 bits of the id, as keys.rs computes them.
 local function bucket_key(base, uid)
   local b1, b2 = string.byte(uid, 1, 2)
-  return base .. ':m:' .. string.format('%04x', math.floor((b1 * 256 + b2) / 4))
+  return key(base, 'member', string.format('%04x', math.floor((b1 * 256 + b2) / 4)))
 end
 
 local function user_holds_key(base, uid)
   local hex = string.gsub(uid, '.', function(c) return string.format('%02x', string.byte(c)) end)
-  return base .. ':uh:' .. hex
+  return key(base, 'user_holds', hex)
 end
 
 -- Appends a state change to the show's stream in the same script that makes it, so the
@@ -30,7 +31,7 @@ end
 -- (x) the change has. A 'join' entry may carry several users (u: their 16-byte ids one after
 -- another, q: the first one's seq; the others' follow, one apart).
 local function emit(base, kind, uid, seq, seats, until_ms)
-  local args = {base .. ':ev', '*', 'k', kind, 'u', uid}
+  local args = {key(base, 'events'), '*', 'k', kind, 'u', uid}
   if seq then args[#args + 1] = 'q'; args[#args + 1] = seq end
   if seats and seats ~= '' then args[#args + 1] = 's'; args[#args + 1] = seats end
   if until_ms then args[#args + 1] = 'x'; args[#args + 1] = until_ms end
@@ -43,7 +44,7 @@ end
 local function announce_seats(base, kind, seats, until_ms)
   if seats == nil or seats == '' then return end
   local clustered = string.find(redis.call('INFO', 'cluster'), 'cluster_enabled:1', 1, true)
-  redis.call(clustered and 'SPUBLISH' or 'PUBLISH', base .. ':sch', kind .. ':' .. (until_ms or 0) .. ':' .. seats)
+  redis.call(clustered and 'SPUBLISH' or 'PUBLISH', key(base, 'seat_channel'), kind .. ':' .. (until_ms or 0) .. ':' .. seats)
 end
 
 -- A user's holds index lives as long as the longest of its holds (not as long as the
@@ -55,17 +56,17 @@ end
 
 -- Session expiry of an active user, or nil when the user is not (or no longer) active.
 local function active_until(base, uid, now)
-  local score = tonumber(redis.call('ZSCORE', base .. ':act', uid))
+  local score = tonumber(redis.call('ZSCORE', key(base, 'active'), uid))
   if score and score > now then return score end
   return nil
 end
 
 -- The first request after admission turns the claim window into the full session.
 local function claim(base, uid, now, until_ms)
-  if redis.call('SADD', base .. ':clm', uid) == 0 then return until_ms end
-  local ttl_s = tonumber(redis.call('HGET', base .. ':cfg', 'session_ttl_s'))
+  if redis.call('SADD', key(base, 'claimed'), uid) == 0 then return until_ms end
+  local ttl_s = tonumber(redis.call('HGET', key(base, 'config'), 'session_ttl_s'))
   local session_until = now + ttl_s * 1000
-  redis.call('ZADD', base .. ':act', session_until, uid)
+  redis.call('ZADD', key(base, 'active'), session_until, uid)
   emit(base, 'claim', uid, redis.call('HGET', bucket_key(base, uid), uid), nil, session_until)
   return session_until
 end
@@ -75,10 +76,10 @@ local function release_holds(base, uid)
   local mine = user_holds_key(base, uid)
   local released = {}
   for _, seat in ipairs(redis.call('ZRANGE', mine, 0, -1)) do
-    local hold = base .. ':h:' .. seat
+    local hold = key(base, 'hold', seat)
     if redis.call('GET', hold) == uid then
       redis.call('DEL', hold)
-      redis.call('ZREM', base .. ':held', seat)
+      redis.call('ZREM', key(base, 'held'), seat)
       released[#released + 1] = seat
     end
   end
@@ -93,8 +94,8 @@ local function end_session(base, uid, kind)
   local bucket = bucket_key(base, uid)
   local seq = redis.call('HGET', bucket, uid)
   redis.call('HDEL', bucket, uid)
-  redis.call('ZREM', base .. ':act', uid)
-  redis.call('SREM', base .. ':clm', uid)
+  redis.call('ZREM', key(base, 'active'), uid)
+  redis.call('SREM', key(base, 'claimed'), uid)
   emit(base, kind, uid, seq, release_holds(base, uid))
 end
 

@@ -9,6 +9,6 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local bucket = bucket_key(base, uid)
 if redis.call('HEXISTS', bucket, uid) == 1 then return 0 end
 redis.call('HSET', bucket, uid, seq)
-redis.call('ZADD', base .. ':reinst', seq, uid)
+redis.call('ZADD', key(base, 'reinstated'), seq, uid)
 emit(base, 'join', uid, seq)
 return 1

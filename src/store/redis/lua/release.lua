@@ -1,10 +1,10 @@
 -- Release one seat: compare-and-delete by owner.
 -- ARGV: base, now, uid, seat. Returns 1, or 0 when the seat is not held by this user.
 local base, uid, seat = ARGV[1], ARGV[3], ARGV[4]
-local hold = base .. ':h:' .. seat
+local hold = key(base, 'hold', seat)
 if redis.call('GET', hold) ~= uid then return 0 end
 redis.call('DEL', hold)
-redis.call('ZREM', base .. ':held', seat)
+redis.call('ZREM', key(base, 'held'), seat)
 redis.call('ZREM', user_holds_key(base, uid), seat)
 emit(base, 'release', uid, nil, seat)
 announce_seats(base, 'r', seat)

@@ -3,7 +3,7 @@
 local base = ARGV[1]
 local now = now_ms(ARGV[2])
 local held = {}
-for i, value in ipairs(redis.call('ZRANGEBYSCORE', base .. ':held', '(' .. now, '+inf', 'WITHSCORES')) do
+for i, value in ipairs(redis.call('ZRANGEBYSCORE', key(base, 'held'), '(' .. now, '+inf', 'WITHSCORES')) do
   held[i] = tonumber(value)
 end
-return {redis.call('SMEMBERS', base .. ':sold'), held}
+return {redis.call('SMEMBERS', key(base, 'sold')), held}
