@@ -27,7 +27,8 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Some("queue") => {
-            let show: i64 = args.get(2).ok_or_else(|| anyhow::anyhow!("SHOW missing"))?.parse()?;
+            let show: boxoffice::domain::ShowId =
+                args.get(2).ok_or_else(|| anyhow::anyhow!("SHOW missing"))?.parse()?;
             let from: i64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1);
             for seq in from..from + n {
                 writeln!(out, "{}", tokens.issue_queue(uuid::Uuid::new_v4(), show, seq).token)?;

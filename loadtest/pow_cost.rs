@@ -23,7 +23,7 @@ fn main() {
         let mut hashes = 0u64;
         let started = Instant::now();
         for _ in 0..rounds {
-            let challenge = pow::issue(b"bench", 1, uuid::Uuid::new_v4(), 0).text;
+            let challenge = pow::issue(b"bench", boxoffice::domain::ShowId(1), uuid::Uuid::new_v4(), 0).text;
             let t = Instant::now();
             let nonce = pow::solve(&challenge, bits);
             times.push(t.elapsed().as_secs_f64() * 1e3);

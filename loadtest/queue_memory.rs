@@ -20,7 +20,7 @@ use boxoffice::store::redis::queue::RedisQueue;
 use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
-const SHOW: i64 = 1;
+const SHOW: boxoffice::domain::ShowId = boxoffice::domain::ShowId(1);
 const IN_FLIGHT: usize = 256;
 const TARGET_BYTES: f64 = 48.0;
 

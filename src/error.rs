@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::SeatId;
 use crate::store::StoreError;
 
 /// Seconds a client should wait before retrying a 503.
@@ -94,7 +95,7 @@ codes! {
 pub struct ApiError {
     code: Code,
     message: String,
-    seat_ids: Option<Vec<i64>>,
+    seat_ids: Option<Vec<SeatId>>,
     /// Seconds for `Retry-After`, where the default of its kind won't do.
     retry_after_s: Option<u64>,
 }
@@ -112,7 +113,7 @@ pub struct ErrorDetail {
     pub message: String,
     /// The seats a conflict or validation error is about.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub seat_ids: Option<Vec<i64>>,
+    pub seat_ids: Option<Vec<SeatId>>,
 }
 
 impl ApiError {
@@ -145,7 +146,7 @@ impl ApiError {
         error
     }
 
-    pub fn with_seat_ids(mut self, seat_ids: Vec<i64>) -> Self {
+    pub fn with_seat_ids(mut self, seat_ids: Vec<SeatId>) -> Self {
         self.seat_ids = Some(seat_ids);
         self
     }
@@ -246,7 +247,8 @@ mod tests {
 
     #[actix_web::test]
     async fn a_conflict_carries_its_code_message_and_seats() {
-        let (status, body, _) = rendered(ApiError::new(Code::SeatUnavailable, "taken").with_seat_ids(vec![3, 4])).await;
+        let (status, body, _) =
+            rendered(ApiError::new(Code::SeatUnavailable, "taken").with_seat_ids(vec![SeatId(3), SeatId(4)])).await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(body["error"]["code"], "seat_unavailable");
         assert_eq!(body["error"]["message"], "taken");

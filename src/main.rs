@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
             let db = Database::connect_lazy(&settings.database)?;
             db.migrate().await?;
             let (id, created) = seed::seed_demo(&db).await?;
-            tracing::info!(concert = id, created, "demo concert ready");
+            tracing::info!(concert = %id, created, "demo concert ready");
             Ok(())
         }
         Command::AdminToken { hours } => {

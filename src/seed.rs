@@ -2,6 +2,7 @@
 
 use chrono::{Duration, NaiveTime, Utc};
 
+use crate::domain::ConcertId;
 use crate::domain::catalog::{SectionSpec, layout};
 use crate::domain::queue::QueueConfig;
 use crate::store::postgres::Database;
@@ -18,8 +19,8 @@ fn demo_sections() -> Vec<SectionSpec> {
 
 /// Creates the demo concert unless a concert with its title exists; returns its id and
 /// whether it was created now.
-pub async fn seed_demo(db: &Database) -> anyhow::Result<(i64, bool)> {
-    let existing: Option<i64> = db
+pub async fn seed_demo(db: &Database) -> anyhow::Result<(ConcertId, bool)> {
+    let existing: Option<ConcertId> = db
         .timed(sqlx::query_scalar("SELECT id FROM concerts WHERE title = $1").bind(DEMO_TITLE).fetch_optional(&db.pool))
         .await?;
     if let Some(id) = existing {

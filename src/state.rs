@@ -106,7 +106,7 @@ impl AppState {
             return;
         }
         if let Err(error) = self.catalog.put_concert(id, title).await {
-            tracing::warn!(%error, concert = id, "concert saved, catalog cache not updated");
+            tracing::warn!(%error, concert = %id, "concert saved, catalog cache not updated");
             self.catalog.forget_loaded().await;
         }
     }
@@ -123,7 +123,7 @@ impl AppState {
         }
         .await
         {
-            tracing::warn!(%error, show = show.id, "show saved, catalog cache not updated");
+            tracing::warn!(%error, show = %show.id, "show saved, catalog cache not updated");
             self.catalog.forget_loaded().await;
         }
     }

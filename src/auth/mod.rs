@@ -113,6 +113,7 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ShowId;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -128,8 +129,8 @@ mod tests {
     fn a_queue_token_carries_the_user_show_and_seq() {
         let t = tokens("k".repeat(32).as_str());
         let user = Uuid::new_v4();
-        let claims = t.verify(&t.issue_queue(user, 7, 42).token).unwrap();
-        assert_eq!((claims.sub, claims.show, claims.seq, claims.role), (user, Some(7), Some(42), Role::User));
+        let claims = t.verify(&t.issue_queue(user, ShowId(7), 42).token).unwrap();
+        assert_eq!((claims.sub, claims.show, claims.seq, claims.role), (user, Some(ShowId(7)), Some(42), Role::User));
     }
 
     #[test]
@@ -184,7 +185,7 @@ mod tests {
     #[test]
     fn a_tampered_payload_is_refused() {
         let t = tokens("k".repeat(32).as_str());
-        let token = t.issue_queue(Uuid::new_v4(), 1, 1000).token;
+        let token = t.issue_queue(Uuid::new_v4(), ShowId(1), 1000).token;
         let parts: Vec<&str> = token.split('.').collect();
         let mut claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         claims["seq"] = 1.into();

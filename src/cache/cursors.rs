@@ -139,38 +139,38 @@ mod tests {
 
     #[test]
     fn an_unknown_show_has_no_cursor() {
-        assert_eq!(Cursors::default().get(1), None);
+        assert_eq!(Cursors::default().get(ShowId(1)), None);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_cursor_older_than_asked_for_is_not_given() {
         let cursors = Cursors::default();
-        cursors.observe(1, 10);
+        cursors.observe(ShowId(1), 10);
         tokio::time::advance(Duration::from_millis(600)).await;
-        assert_eq!(cursors.get_fresh(1, Some(Duration::from_millis(500))), None);
-        assert_eq!(cursors.get(1), Some(10), "without a bound, any age will do");
+        assert_eq!(cursors.get_fresh(ShowId(1), Some(Duration::from_millis(500))), None);
+        assert_eq!(cursors.get(ShowId(1)), Some(10), "without a bound, any age will do");
     }
 
     #[test]
     fn the_cursor_never_moves_back() {
         let cursors = Cursors::default();
-        cursors.observe(1, 10);
-        cursors.observe(1, 7);
-        assert_eq!(cursors.get(1), Some(10));
-        cursors.observe(1, 12);
-        assert_eq!(cursors.get(1), Some(12));
+        cursors.observe(ShowId(1), 10);
+        cursors.observe(ShowId(1), 7);
+        assert_eq!(cursors.get(ShowId(1)), Some(10));
+        cursors.observe(ShowId(1), 12);
+        assert_eq!(cursors.get(ShowId(1)), Some(12));
     }
 
     #[tokio::test]
     async fn a_watcher_wakes_when_the_cursor_moves_and_only_then() {
         let cursors = Cursors::default();
-        let mut watcher = cursors.watch(4);
-        assert_eq!(cursors.watched(), vec![4]);
-        cursors.observe(4, 10);
+        let mut watcher = cursors.watch(ShowId(4));
+        assert_eq!(cursors.watched(), vec![ShowId(4)]);
+        cursors.observe(ShowId(4), 10);
         watcher.changed().await.unwrap();
         assert_eq!(*watcher.borrow_and_update(), 10);
-        cursors.observe(4, 9);
-        cursors.observe(4, 10);
+        cursors.observe(ShowId(4), 9);
+        cursors.observe(ShowId(4), 10);
         assert!(!watcher.has_changed().unwrap(), "an old or repeated cursor wakes nobody");
     }
 
@@ -178,10 +178,10 @@ mod tests {
     async fn the_rate_comes_from_observed_cursor_movement() {
         let cursors = Cursors::default();
         for step in 0..=4 {
-            cursors.observe(3, step * 5);
+            cursors.observe(ShowId(3), step * 5);
             tokio::time::advance(Duration::from_secs(1)).await;
         }
-        let rate = cursors.rate(3).unwrap();
+        let rate = cursors.rate(ShowId(3)).unwrap();
         assert!((rate - 4.0).abs() < 0.01, "{rate}");
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{SeatId, ShowId};
+use super::{ConcertId, SeatId, ShowId};
 
 pub const MAX_TITLE_LEN: usize = 200;
 pub const MAX_SECTIONS: usize = 20;
@@ -52,14 +52,14 @@ pub struct Seat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShowInfo {
     pub id: ShowId,
-    pub concert_id: i64,
+    pub concert_id: ConcertId,
     pub starts_at: DateTime<Utc>,
     pub seat_count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConcertInfo {
-    pub id: i64,
+    pub id: ConcertId,
     pub title: String,
     pub shows: Vec<ShowInfo>,
 }

@@ -99,34 +99,39 @@ impl SeatBook {
 mod tests {
     use super::*;
 
+    fn s(ids: &[i64]) -> Vec<SeatId> {
+        ids.iter().copied().map(SeatId).collect()
+    }
+
     #[test]
     fn a_batch_is_decided_in_order_all_or_nothing_within_the_limit() {
         let (a, b, idle) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let mut book = SeatBook { sold: HashSet::from([9]), active: HashSet::from([a, b]), ..Default::default() };
-        assert_eq!(book.decide(idle, &[1], 4), HoldDecision::NotActive);
-        assert_eq!(book.decide(a, &[1, 2], 4), HoldDecision::Held);
-        assert_eq!(book.decide(b, &[2, 3], 4), HoldDecision::Unavailable(vec![2]), "the earlier request won");
-        assert_eq!(book.decide(b, &[3, 9], 4), HoldDecision::Unavailable(vec![9]), "sold");
-        assert_eq!(book.holders.get(&3), None, "a refused request holds nothing");
-        assert_eq!(book.decide(a, &[1, 2, 3], 3), HoldDecision::Held, "re-holding my own seats counts them once");
-        assert_eq!(book.decide(a, &[4], 3), HoldDecision::OverLimit);
+        let mut book =
+            SeatBook { sold: HashSet::from([SeatId(9)]), active: HashSet::from([a, b]), ..Default::default() };
+        assert_eq!(book.decide(idle, &s(&[1]), 4), HoldDecision::NotActive);
+        assert_eq!(book.decide(a, &s(&[1, 2]), 4), HoldDecision::Held);
+        assert_eq!(book.decide(b, &s(&[2, 3]), 4), HoldDecision::Unavailable(s(&[2])), "the earlier request won");
+        assert_eq!(book.decide(b, &s(&[3, 9]), 4), HoldDecision::Unavailable(s(&[9])), "sold");
+        assert_eq!(book.holders.get(&SeatId(3)), None, "a refused request holds nothing");
+        assert_eq!(book.decide(a, &s(&[1, 2, 3]), 3), HoldDecision::Held, "re-holding my own seats counts them once");
+        assert_eq!(book.decide(a, &s(&[4]), 3), HoldDecision::OverLimit);
     }
 
     fn known(id: SeatId) -> bool {
-        (1..=10).contains(&id)
+        (1..=10).contains(&id.0)
     }
 
     #[test]
     fn a_request_for_known_distinct_seats_is_valid() {
-        assert_eq!(validate_seat_request(&[1, 2, 3], known), Ok(()));
+        assert_eq!(validate_seat_request(&s(&[1, 2, 3]), known), Ok(()));
     }
 
     #[test]
     fn empty_repeated_unknown_and_oversized_requests_are_refused() {
         assert_eq!(validate_seat_request(&[], known), Err(SeatRequestError::Empty));
-        assert_eq!(validate_seat_request(&[1, 2, 1], known), Err(SeatRequestError::Duplicates(vec![1])));
-        assert_eq!(validate_seat_request(&[1, 11, -3], known), Err(SeatRequestError::Unknown(vec![11, -3])));
-        let many: Vec<SeatId> = (0..51).collect();
+        assert_eq!(validate_seat_request(&s(&[1, 2, 1]), known), Err(SeatRequestError::Duplicates(s(&[1]))));
+        assert_eq!(validate_seat_request(&s(&[1, 11, -3]), known), Err(SeatRequestError::Unknown(s(&[11, -3]))));
+        let many: Vec<SeatId> = (0..51).map(SeatId).collect();
         assert_eq!(validate_seat_request(&many, |_| true), Err(SeatRequestError::TooMany { limit: 50 }));
     }
 }

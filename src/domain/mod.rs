@@ -6,6 +6,49 @@ pub mod holds;
 pub mod pow;
 pub mod queue;
 
-pub type ShowId = i64;
-pub type SeatId = i64;
-pub type ConcertId = i64;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The ids the API names as integers, each a type of its own, so that a show id can't be
+/// passed where a seat id is expected. Stored and sent as the plain integer.
+macro_rules! ids {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize, ToSchema)]
+        #[serde(transparent)]
+        #[schema(value_type = i64)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = std::num::ParseIntError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                text.parse().map(Self)
+            }
+        }
+
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                Self(id)
+            }
+        }
+    )*};
+}
+
+ids! {
+    /// A show (one performance of a concert, with its own queue and seats).
+    ShowId,
+    /// A seat of a show.
+    SeatId,
+    /// A concert.
+    ConcertId,
+}

@@ -123,6 +123,7 @@ pub fn solve(challenge: &str, bits: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ShowId;
 
     const SECRET: &[u8] = b"secret";
 
@@ -136,24 +137,30 @@ mod tests {
     #[test]
     fn a_solved_challenge_is_accepted_for_its_user_and_show_until_it_expires() {
         let user = Uuid::new_v4();
-        let challenge = issue(SECRET, 7, user, 1_000);
+        let challenge = issue(SECRET, ShowId(7), user, 1_000);
         let nonce = solve(&challenge.text, 8);
-        let solved = verify(SECRET, (7, user, 2_000), (&challenge.text, &nonce, 8)).unwrap();
+        let solved = verify(SECRET, (ShowId(7), user, 2_000), (&challenge.text, &nonce, 8)).unwrap();
         assert_eq!(solved.expires_at_ms, challenge.expires_at_ms);
         assert!(challenge.text.ends_with(&solved.id), "the id is the challenge's signature");
         let late = challenge.expires_at_ms;
-        assert_eq!(verify(SECRET, (7, user, late), (&challenge.text, &nonce, 8)), Err(PowError::Expired));
+        assert_eq!(verify(SECRET, (ShowId(7), user, late), (&challenge.text, &nonce, 8)), Err(PowError::Expired));
         let other = Uuid::new_v4();
-        assert_eq!(verify(SECRET, (7, other, 2_000), (&challenge.text, &nonce, 8)), Err(PowError::OtherUserOrShow));
-        assert_eq!(verify(SECRET, (8, user, 2_000), (&challenge.text, &nonce, 8)), Err(PowError::OtherUserOrShow));
+        assert_eq!(
+            verify(SECRET, (ShowId(7), other, 2_000), (&challenge.text, &nonce, 8)),
+            Err(PowError::OtherUserOrShow)
+        );
+        assert_eq!(
+            verify(SECRET, (ShowId(8), user, 2_000), (&challenge.text, &nonce, 8)),
+            Err(PowError::OtherUserOrShow)
+        );
     }
 
     #[test]
     fn forged_malformed_and_unsolved_challenges_are_refused() {
         let user = Uuid::new_v4();
-        let challenge = issue(SECRET, 7, user, 1_000).text;
+        let challenge = issue(SECRET, ShowId(7), user, 1_000).text;
         let nonce = solve(&challenge, 12);
-        let now = (7, user, 2_000);
+        let now = (ShowId(7), user, 2_000);
         assert_eq!(verify(b"other", now, (&challenge, &nonce, 12)), Err(PowError::Forged));
         let tampered = challenge.replacen("7.", "8.", 1);
         assert_eq!(verify(SECRET, now, (&tampered, &nonce, 12)), Err(PowError::Forged));

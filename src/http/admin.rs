@@ -33,7 +33,7 @@ pub struct NewConcert {
 
 #[derive(Serialize, ToSchema)]
 pub struct ConcertCreated {
-    pub id: i64,
+    pub id: ConcertId,
     pub title: String,
 }
 
@@ -49,7 +49,7 @@ pub struct NewShow {
 
 #[derive(Serialize, ToSchema)]
 pub struct ShowCreated {
-    pub id: i64,
+    pub id: ShowId,
     pub seat_count: i64,
 }
 

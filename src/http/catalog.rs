@@ -6,8 +6,8 @@ use futures::future::try_join_all;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::ConcertId;
 use crate::domain::catalog::ShowInfo;
+use crate::domain::{ConcertId, ShowId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -18,27 +18,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Serialize, ToSchema)]
 pub struct ConcertSummary {
-    pub id: i64,
+    pub id: ConcertId,
     pub title: String,
     pub shows: Vec<ShowSummary>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ShowSummary {
-    pub id: i64,
+    pub id: ShowId,
     pub starts_at: DateTime<Utc>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ConcertDetail {
-    pub id: i64,
+    pub id: ConcertId,
     pub title: String,
     pub shows: Vec<ShowDetail>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ShowDetail {
-    pub id: i64,
+    pub id: ShowId,
     pub starts_at: DateTime<Utc>,
     pub seat_count: i64,
     /// Seats neither sold nor held right now.

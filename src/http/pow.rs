@@ -76,7 +76,7 @@ pub(crate) async fn check(
     let bits = match state.queue_configs.get(&state.db, show).await {
         Ok(config) => config.map_or(0, |config| config.pow_bits),
         Err(error) => {
-            tracing::debug!(%error, show, "cannot read pow_bits; the join goes without proof of work");
+            tracing::debug!(%error, %show, "cannot read pow_bits; the join goes without proof of work");
             metrics::counter!("boxoffice_pow_unchecked_total").increment(1);
             0
         }

@@ -234,15 +234,19 @@ impl SeatBoards {
 mod tests {
     use super::*;
 
+    fn s(ids: &[i64]) -> Vec<SeatId> {
+        ids.iter().copied().map(SeatId).collect()
+    }
+
     fn states(sold: &[SeatId], held: &[SeatId]) -> SeatStates {
         SeatStates { sold: sold.to_vec(), held: held.iter().map(|seat| (*seat, 100)).collect() }
     }
 
     #[test]
     fn channel_messages_are_kind_until_and_seats() {
-        assert_eq!(SeatChange::parse("h:1700:1,2"), Some(SeatChange::Held(vec![1, 2], 1700)));
-        assert_eq!(SeatChange::parse("r:0:7"), Some(SeatChange::Released(vec![7])));
-        assert_eq!(SeatChange::parse("s:0:3,4"), Some(SeatChange::Sold(vec![3, 4])));
+        assert_eq!(SeatChange::parse("h:1700:1,2"), Some(SeatChange::Held(s(&[1, 2]), 1700)));
+        assert_eq!(SeatChange::parse("r:0:7"), Some(SeatChange::Released(s(&[7]))));
+        assert_eq!(SeatChange::parse("s:0:3,4"), Some(SeatChange::Sold(s(&[3, 4]))));
         assert_eq!(SeatChange::parse("x:0:3"), None);
         assert_eq!(SeatChange::parse("h:soon:3"), None);
         assert_eq!(SeatChange::parse("r:0:"), None);
@@ -251,45 +255,45 @@ mod tests {
     #[test]
     fn a_change_heard_twice_is_sent_once() {
         let mut known = Known::default();
-        let held = SeatChange::Held(vec![1, 2], 10);
-        assert_eq!(known.apply(&held).held, vec![1, 2]);
+        let held = SeatChange::Held(s(&[1, 2]), 10);
+        assert_eq!(known.apply(&held).held, s(&[1, 2]));
         assert!(known.apply(&held).is_empty());
-        assert_eq!(known.apply(&SeatChange::Released(vec![2, 3])).released, vec![2]);
-        assert_eq!(known.apply(&SeatChange::Sold(vec![1])).sold, vec![1]);
-        assert!(known.apply(&SeatChange::Held(vec![1], 20)).is_empty(), "a sold seat is never held again");
+        assert_eq!(known.apply(&SeatChange::Released(s(&[2, 3]))).released, s(&[2]));
+        assert_eq!(known.apply(&SeatChange::Sold(s(&[1]))).sold, s(&[1]));
+        assert!(known.apply(&SeatChange::Held(s(&[1]), 20)).is_empty(), "a sold seat is never held again");
     }
 
     #[test]
     fn a_resync_sends_only_what_the_board_had_wrong() {
         let mut known = Known::default();
-        known.apply(&SeatChange::Held(vec![1, 2], 10));
-        let delta = known.resync(&states(&[2], &[1, 5]));
-        assert_eq!(delta, SeatDelta { held: vec![5], released: vec![], sold: vec![2] });
-        let delta = known.resync(&states(&[2], &[]));
-        assert_eq!(delta, SeatDelta { held: vec![], released: vec![1, 5], sold: vec![] });
-        assert!(known.resync(&states(&[2], &[])).is_empty());
+        known.apply(&SeatChange::Held(s(&[1, 2]), 10));
+        let delta = known.resync(&states(&s(&[2]), &s(&[1, 5])));
+        assert_eq!(delta, SeatDelta { held: s(&[5]), released: vec![], sold: s(&[2]) });
+        let delta = known.resync(&states(&s(&[2]), &[]));
+        assert_eq!(delta, SeatDelta { held: vec![], released: s(&[1, 5]), sold: vec![] });
+        assert!(known.resync(&states(&s(&[2]), &[])).is_empty());
     }
 
     #[test]
     fn a_sale_the_store_no_longer_knows_is_released() {
         let mut known = Known::default();
-        known.apply(&SeatChange::Sold(vec![4]));
-        assert_eq!(known.resync(&states(&[], &[])).released, vec![4]);
+        known.apply(&SeatChange::Sold(s(&[4])));
+        assert_eq!(known.resync(&states(&[], &[])).released, s(&[4]));
     }
 
     #[test]
     fn merged_deltas_keep_each_seats_last_change() {
-        let mut first = SeatDelta { held: vec![1, 2], released: vec![3], sold: vec![] };
-        first.then(&SeatDelta { held: vec![3], released: vec![1], sold: vec![2] });
-        assert_eq!(first, SeatDelta { held: vec![3], released: vec![1], sold: vec![2] });
+        let mut first = SeatDelta { held: s(&[1, 2]), released: s(&[3]), sold: vec![] };
+        first.then(&SeatDelta { held: s(&[3]), released: s(&[1]), sold: s(&[2]) });
+        assert_eq!(first, SeatDelta { held: s(&[3]), released: s(&[1]), sold: s(&[2]) });
     }
 
     #[test]
     fn the_next_lapse_is_the_earliest_known_expiry() {
         let board = SeatBoard::default();
         assert_eq!(board.next_lapse(), None);
-        board.apply(&SeatChange::Held(vec![1], 50));
-        board.apply(&SeatChange::Held(vec![2], 30));
+        board.apply(&SeatChange::Held(s(&[1]), 50));
+        board.apply(&SeatChange::Held(s(&[2]), 30));
         assert_eq!(board.next_lapse(), Some(30));
     }
 
@@ -298,7 +302,7 @@ mod tests {
         let board = SeatBoard::default();
         let mut slow = board.subscribe();
         for seat in 0..(BACKLOG as i64 + 10) {
-            board.apply(&SeatChange::Held(vec![seat], 1));
+            board.apply(&SeatChange::Held(vec![SeatId(seat)], 1));
         }
         assert!(matches!(slow.recv().await, Err(broadcast::error::RecvError::Lagged(_))));
     }

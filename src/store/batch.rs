@@ -169,13 +169,13 @@ mod tests {
     async fn a_lone_request_goes_at_once_and_gets_its_own_reply() {
         let batches = Arc::default();
         let batcher = Batcher::new(recording(Arc::clone(&batches), Duration::from_millis(1)), limits(8, 64));
-        assert_eq!(batcher.call(1, 21).await.unwrap(), 42);
+        assert_eq!(batcher.call(ShowId(1), 21).await.unwrap(), 42);
         assert_eq!(*batches.lock().unwrap(), vec![vec![21]]);
     }
 
     fn spawn_call(batcher: &Arc<Batcher<u32, u32>>, n: u32) -> tokio::task::JoinHandle<Result<u32, StoreError>> {
         let batcher = batcher.clone();
-        tokio::spawn(async move { batcher.call(1, n).await })
+        tokio::spawn(async move { batcher.call(ShowId(1), n).await })
     }
 
     /// Lets every task run until all of them wait (time is paused, so nothing else moves).
@@ -202,7 +202,7 @@ mod tests {
     async fn shows_are_batched_apart() {
         let batches = Arc::default();
         let batcher = Batcher::new(recording(Arc::clone(&batches), Duration::from_millis(1)), limits(8, 64));
-        let (a, b) = tokio::join!(batcher.call(1, 1), batcher.call(2, 2));
+        let (a, b) = tokio::join!(batcher.call(ShowId(1), 1), batcher.call(ShowId(2), 2));
         assert_eq!((a.unwrap(), b.unwrap()), (2, 4));
         assert_eq!(batches.lock().unwrap().len(), 2);
     }
@@ -215,7 +215,10 @@ mod tests {
         settle().await;
         let waiting = spawn_call(&batcher, 2);
         settle().await;
-        assert!(matches!(batcher.call(1, 3).await, Err(StoreError::Unavailable(_))), "the queue of one is taken");
+        assert!(
+            matches!(batcher.call(ShowId(1), 3).await, Err(StoreError::Unavailable(_))),
+            "the queue of one is taken"
+        );
         assert_eq!(in_flight.await.unwrap().unwrap(), 2);
         assert_eq!(waiting.await.unwrap().unwrap(), 4);
     }
@@ -225,7 +228,7 @@ mod tests {
         let call: BatchCall<u32, u32> =
             Arc::new(|_, _| Box::pin(async { Err(StoreError::Unavailable("redis timed out".into())) }));
         let batcher = Batcher::new(call, limits(8, 64));
-        let (a, b) = tokio::join!(batcher.call(1, 1), batcher.call(1, 2));
+        let (a, b) = tokio::join!(batcher.call(ShowId(1), 1), batcher.call(ShowId(1), 2));
         assert!(matches!(a, Err(StoreError::Unavailable(_))) && matches!(b, Err(StoreError::Unavailable(_))));
     }
 
@@ -233,7 +236,7 @@ mod tests {
     async fn a_call_answering_the_wrong_number_of_requests_fails_them_all() {
         let call: BatchCall<u32, u32> = Arc::new(|_, _| Box::pin(async { Ok(vec![7]) }));
         let batcher = Batcher::new(call, limits(8, 64));
-        let (a, b) = tokio::join!(batcher.call(1, 1), batcher.call(1, 2));
+        let (a, b) = tokio::join!(batcher.call(ShowId(1), 1), batcher.call(ShowId(1), 2));
         assert!(matches!(a, Err(StoreError::Internal(_))) && matches!(b, Err(StoreError::Internal(_))));
     }
 
@@ -258,7 +261,7 @@ mod tests {
         let slow = recording(Arc::clone(&batches), Duration::from_secs(60));
         let batcher = Batcher::new(slow, Limits { wait: Duration::from_secs(2), ..limits(8, 64) });
         let started = tokio::time::Instant::now();
-        assert!(matches!(batcher.call(1, 1).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(batcher.call(ShowId(1), 1).await, Err(StoreError::Unavailable(_))));
         assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 }

@@ -20,7 +20,7 @@ pub struct StreamEvent {
     /// The (first) user's join sequence number, where the change has one; a join entry's
     /// other users follow one apart.
     pub seq: Option<i64>,
-    pub seats: Vec<i64>,
+    pub seats: Vec<SeatId>,
     /// A session or hold expiry, where the change sets one.
     pub until_ms: Option<i64>,
 }
@@ -86,6 +86,10 @@ pub fn hold_changes<'a>(events: impl IntoIterator<Item = &'a StreamEvent>) -> BT
 mod tests {
     use super::*;
 
+    fn s(ids: &[i64]) -> Vec<SeatId> {
+        ids.iter().copied().map(SeatId).collect()
+    }
+
     fn event(kind: &str, user: Uuid, seats: &[SeatId], until_ms: Option<i64>) -> StreamEvent {
         StreamEvent {
             id: "1-0".into(),
@@ -101,16 +105,16 @@ mod tests {
     fn the_last_event_about_a_seat_decides_its_hold() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let events = [
-            event("hold", a, &[1, 2], Some(100)),
-            event("release", a, &[2], None),
-            event("hold", b, &[2, 3], Some(200)),
-            event("sold", b, &[3], None),
+            event("hold", a, &s(&[1, 2]), Some(100)),
+            event("release", a, &s(&[2]), None),
+            event("hold", b, &s(&[2, 3]), Some(200)),
+            event("sold", b, &s(&[3]), None),
             event("join", a, &[], None),
         ];
         let changes = hold_changes(&events);
-        assert_eq!(changes[&1], HoldChange::Held { user: a, until_ms: 100 });
-        assert_eq!(changes[&2], HoldChange::Held { user: b, until_ms: 200 });
-        assert_eq!(changes[&3], HoldChange::Released { by: None });
+        assert_eq!(changes[&SeatId(1)], HoldChange::Held { user: a, until_ms: 100 });
+        assert_eq!(changes[&SeatId(2)], HoldChange::Held { user: b, until_ms: 200 });
+        assert_eq!(changes[&SeatId(3)], HoldChange::Released { by: None });
         assert_eq!(changes.len(), 3);
     }
 }

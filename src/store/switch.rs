@@ -282,7 +282,7 @@ impl Switch {
         if settled || !in_hole(seq, &self.cursors.holes(show)) || self.db.place_closed(show, user, seq).await? {
             return Ok(presence);
         }
-        tracing::info!(show, seq, "reinstating a place proved by its queue token");
+        tracing::info!(%show, seq, "reinstating a place proved by its queue token");
         metrics::counter!("boxoffice_queue_reinstated_total").increment(1);
         self.reinstate(show, user, seq).await?;
         self.presence(show, user).await

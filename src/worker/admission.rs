@@ -34,11 +34,11 @@ async fn tick(state: &AppState, show: ShowId) {
         Ok(tick) => {
             state.cursors.observe(show, tick.cursor);
             if let Err(error) = state.sync_holes(show, tick.holes_total).await {
-                tracing::debug!(%error, show, "cannot reload the show's holes");
+                tracing::debug!(%error, %show, "cannot reload the show's holes");
             }
             metrics::counter!("boxoffice_admitted_total").increment(tick.admitted);
             metrics::counter!("boxoffice_sessions_expired_total").increment(tick.expired);
         }
-        Err(error) => tracing::debug!(%error, show, "admission tick failed"),
+        Err(error) => tracing::debug!(%error, %show, "admission tick failed"),
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
+use crate::domain::ShowId;
 use crate::state::AppState;
 
 /// How often a quiet subscription is pinged to tell a dead connection from a quiet one.
@@ -52,13 +53,13 @@ async fn resync(state: &AppState) {
     for show in state.shows.get() {
         match state.queue.cursor(show).await {
             Ok(cursor) => state.cursors.observe(show, cursor),
-            Err(error) => tracing::debug!(%error, show, "cannot resync the cursor"),
+            Err(error) => tracing::debug!(%error, %show, "cannot resync the cursor"),
         }
     }
 }
 
 /// `<show>:<cursor>`
-fn parse(payload: &str) -> Option<(i64, i64)> {
+fn parse(payload: &str) -> Option<(ShowId, i64)> {
     let (show, cursor) = payload.split_once(':')?;
     Some((show.parse().ok()?, cursor.parse().ok()?))
 }
@@ -67,7 +68,7 @@ fn parse(payload: &str) -> Option<(i64, i64)> {
 mod tests {
     #[test]
     fn cursor_messages_are_show_colon_cursor() {
-        assert_eq!(super::parse("42:1000"), Some((42, 1000)));
+        assert_eq!(super::parse("42:1000"), Some((crate::domain::ShowId(42), 1000)));
         assert_eq!(super::parse("42"), None);
         assert_eq!(super::parse("x:1"), None);
     }

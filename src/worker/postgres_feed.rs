@@ -30,7 +30,7 @@ pub async fn follow_cursors(state: Arc<AppState>) {
         for show in state.cursors.watched() {
             match state.queue.cursor(show).await {
                 Ok(cursor) => state.cursors.observe(show, cursor),
-                Err(error) => tracing::debug!(%error, show, "cannot read the cursor for streams"),
+                Err(error) => tracing::debug!(%error, %show, "cannot read the cursor for streams"),
             }
         }
     }

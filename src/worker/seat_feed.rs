@@ -132,7 +132,7 @@ impl Feed {
                     self.subscribed.insert(show);
                     self.channels.insert(self.state.redis.keys.show(show).seat_channel(), show);
                 }
-                Err(error) => tracing::debug!(%error, show, "cannot subscribe to the seat channel yet"),
+                Err(error) => tracing::debug!(%error, %show, "cannot subscribe to the seat channel yet"),
             }
         }
     }
@@ -147,7 +147,7 @@ impl Feed {
         let Some(subscription) = self.subscription.as_mut() else { return };
         for (show, _) in watched {
             if let Err(error) = self.state.redis.touch_subscription(subscription, *show).await {
-                tracing::debug!(%error, show, "the seat subscription failed; making it again");
+                tracing::debug!(%error, %show, "the seat subscription failed; making it again");
                 metrics::counter!("boxoffice_pubsub_resubscribes_total").increment(1);
                 self.subscription = None;
                 self.subscribed.clear();
@@ -176,7 +176,7 @@ impl Feed {
                 self.resynced.insert(show, Instant::now());
                 metrics::counter!("boxoffice_sse_resyncs_total", "reason" => reason).increment(1);
             }
-            Err(error) => tracing::debug!(%error, show, "cannot resync the seat board"),
+            Err(error) => tracing::debug!(%error, %show, "cannot resync the seat board"),
         }
     }
 }

@@ -61,7 +61,7 @@ pub async fn drain_all(state: &AppState, consumer: &str) -> Result<usize, StoreE
         match drain_show(state, show, consumer).await {
             Ok(entries) => busiest = busiest.max(entries),
             Err(error) => {
-                tracing::debug!(show, %error, "write-behind of one show failed");
+                tracing::debug!(%show, %error, "write-behind of one show failed");
                 failure.get_or_insert(error);
             }
         }

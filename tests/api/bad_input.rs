@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{ShowId, TestApp, spawn_app};
 
 /// Every mutating endpoint with a JSON body, and a token allowed to call it.
 async fn json_endpoints(app: &TestApp) -> Vec<(Method, String, String)> {
@@ -125,7 +125,7 @@ async fn ids_that_are_not_numbers_or_do_not_exist_are_404() {
         app.call(Method::PUT, "/v1/admin/shows/424242/queue", Some(&admin), Some(json!({"paused": true}))).await;
     assert_eq!(unknown_show.status, StatusCode::NOT_FOUND);
     let (user, _) = app.user().await;
-    let unknown_queue = app.join(424242, &user).await;
+    let unknown_queue = app.join(ShowId(424242), &user).await;
     assert_eq!(unknown_queue.status, StatusCode::NOT_FOUND);
 }
 
@@ -156,6 +156,7 @@ async fn a_whole_number_written_with_a_fraction_is_the_integer_it_is() {
     assert_eq!((fraction.status, fraction.code()), (StatusCode::BAD_REQUEST, "invalid_body"));
 
     let (token, _) = app.active_user(show).await;
-    let held = app.post(&format!("/v1/shows/{show}/holds"), Some(&token), json!({"seat_ids": [seats[0] as f64]})).await;
+    let held =
+        app.post(&format!("/v1/shows/{show}/holds"), Some(&token), json!({"seat_ids": [seats[0].0 as f64]})).await;
     assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
 }

@@ -70,7 +70,7 @@ mod on_redis {
         app.state.redis.query::<()>(redis::Cmd::del(catalog.loaded())).await.unwrap();
         app.state.redis.query::<()>(redis::Cmd::del(catalog.concerts())).await.unwrap();
         let listed = app.get("/v1/concerts", None).await;
-        assert_eq!(listed.body[0]["shows"][0]["id"], show);
+        assert_eq!(listed.body[0]["shows"][0]["id"], show.0);
         assert_eq!(app.state.catalog.concerts(None).await.unwrap().unwrap().len(), 1);
     }
 }

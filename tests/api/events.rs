@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{EventStream, TestApp, spawn_app, spawn_app_with, spawn_instance_of};
+use crate::support::{EventStream, ShowId, TestApp, spawn_app, spawn_app_with, spawn_instance_of};
 
 /// The contract's bound from a change to its event; the wait a test allows on top of it for
 /// a busy machine is [`SLACK`].
@@ -19,27 +19,27 @@ fn queue_token(reply: &crate::support::Reply) -> String {
 }
 
 /// A show that admits one fan at a time: the first fan is active, the others wait.
-async fn one_at_a_time(app: &TestApp) -> i64 {
+async fn one_at_a_time(app: &TestApp) -> ShowId {
     let show = app.create_show(2, 5).await;
     app.configure_queue(show, json!({"max_active": 1, "admit_per_second": 100.0})).await;
     show
 }
 
-async fn join(app: &TestApp, show: i64) -> String {
+async fn join(app: &TestApp, show: ShowId) -> String {
     let (user, _) = app.user().await;
     queue_token(&app.join(show, &user).await)
 }
 
-async fn queue_events(app: &TestApp, show: i64, token: &str) -> EventStream {
+async fn queue_events(app: &TestApp, show: ShowId, token: &str) -> EventStream {
     app.events(&format!("/v1/shows/{show}/queue/events"), token).await.expect("the stream opens")
 }
 
-async fn seat_events(app: &TestApp, show: i64, token: &str) -> EventStream {
+async fn seat_events(app: &TestApp, show: ShowId, token: &str) -> EventStream {
     app.events(&format!("/v1/shows/{show}/seats/events"), token).await.expect("the stream opens")
 }
 
 /// Admits the next waiter once the active fan has left.
-async fn make_room(app: &TestApp, show: i64, active: &str) {
+async fn make_room(app: &TestApp, show: ShowId, active: &str) {
     let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(active), None).await;
     assert_eq!(left.status, StatusCode::NO_CONTENT);
     app.advance(Duration::from_millis(200)).await;
@@ -177,7 +177,7 @@ async fn a_waiting_fan_may_not_stream_the_seats() {
     assert_eq!((refused.status, refused.code()), (StatusCode::FORBIDDEN, "not_active"));
 }
 
-async fn seat_events_refused(app: &TestApp, show: i64, token: &str) -> crate::support::Reply {
+async fn seat_events_refused(app: &TestApp, show: ShowId, token: &str) -> crate::support::Reply {
     match app.events(&format!("/v1/shows/{show}/seats/events"), token).await {
         Ok(_) => panic!("the stream should have been refused"),
         Err(reply) => reply,
@@ -197,7 +197,7 @@ async fn bad_tokens_and_bad_event_ids_get_the_usual_json_errors() {
     let show = one_at_a_time(&app).await;
     let other = app.create_show(1, 1).await;
     let token = join(&app, show).await;
-    let path = |show: i64| app.url(&format!("/v1/shows/{show}/queue/events"));
+    let path = |show: ShowId| app.url(&format!("/v1/shows/{show}/queue/events"));
 
     let cases = [
         (app.client.get(path(show)), StatusCode::UNAUTHORIZED, "unauthorized"),

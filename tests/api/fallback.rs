@@ -10,9 +10,9 @@ use serde_json::json;
 use boxoffice::domain::queue::HOLE_SIZE;
 use boxoffice::store::Mode;
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{ShowId, TestApp, spawn_app};
 
-async fn join_token(app: &TestApp, show: i64) -> String {
+async fn join_token(app: &TestApp, show: ShowId) -> String {
     let (user, _) = app.user().await;
     let reply = app.join(show, &user).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
@@ -20,13 +20,13 @@ async fn join_token(app: &TestApp, show: i64) -> String {
 }
 
 /// A show that admits nobody yet: everyone who joins waits.
-async fn waiting_room(app: &TestApp) -> i64 {
+async fn waiting_room(app: &TestApp) -> ShowId {
     let show = app.create_show(1, 4).await;
     app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
     show
 }
 
-async fn statuses(app: &TestApp, show: i64, tokens: &[String]) -> Vec<String> {
+async fn statuses(app: &TestApp, show: ShowId, tokens: &[String]) -> Vec<String> {
     let mut statuses = Vec::new();
     for token in tokens {
         let reply = app.poll(show, token).await;
@@ -36,7 +36,7 @@ async fn statuses(app: &TestApp, show: i64, tokens: &[String]) -> Vec<String> {
     statuses
 }
 
-async fn places_in_postgres(app: &TestApp, show: i64) -> i64 {
+async fn places_in_postgres(app: &TestApp, show: ShowId) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM queue_entries WHERE show_id = $1")
         .bind(show)
         .fetch_one(&app.state.db.pool)
@@ -115,7 +115,7 @@ mod on_redis {
 
     /// What a promoted replica looks like to the scripts: another lineage, and the last join
     /// missing (its increment of seq, its list entry, its membership never replicated).
-    async fn fail_over_losing_the_last_join(app: &TestApp, show: i64, lost_user: uuid::Uuid) {
+    async fn fail_over_losing_the_last_join(app: &TestApp, show: ShowId, lost_user: uuid::Uuid) {
         let keys = app.state.redis.keys.show(show);
         let mut pipe = redis::pipe();
         pipe.cmd("DECR").arg(keys.seq()).ignore();

@@ -8,15 +8,15 @@ use futures::{StreamExt, stream};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Reply, TestApp, spawn_app};
+use crate::support::{Reply, SeatId, ShowId, TestApp, spawn_app};
 
-fn holds_path(show: i64) -> String {
+fn holds_path(show: ShowId) -> String {
     format!("/v1/shows/{show}/holds")
 }
 
 /// Admits `n` users at once; returns their queue tokens. (The set-up runs 50 requests at a
 /// time: what the tests race is the holds.)
-async fn active_users(app: &TestApp, show: i64, n: usize) -> Vec<String> {
+async fn active_users(app: &TestApp, show: ShowId, n: usize) -> Vec<String> {
     app.open_wide(show).await;
     let users: Vec<(String, uuid::Uuid)> =
         stream::iter(0..n).map(|_| app.user()).buffered(SET_UP_AT_ONCE).collect().await;
@@ -58,14 +58,15 @@ async fn multi_seat_holds_under_contention_are_never_partial() {
     let show = app.create_show(1, 8).await;
     let seats = app.seat_ids(show).await;
     let tokens = active_users(&app, show, 40).await;
-    let wanted: Vec<Vec<i64>> = (0..40).map(|i| vec![seats[i % 8], seats[(i + 1) % 8], seats[(i + 3) % 8]]).collect();
+    let wanted: Vec<Vec<SeatId>> =
+        (0..40).map(|i| vec![seats[i % 8], seats[(i + 1) % 8], seats[(i + 3) % 8]]).collect();
     let path = holds_path(show);
     let replies =
         join_all(tokens.iter().zip(&wanted).map(|(t, w)| app.post(&path, Some(t), json!({"seat_ids": w})))).await;
-    let mut owner: HashMap<i64, usize> = HashMap::new();
+    let mut owner: HashMap<SeatId, usize> = HashMap::new();
     for (i, token) in tokens.iter().enumerate() {
         let mine = app.get(&holds_path(show), Some(token)).await.body["seat_ids"].clone();
-        let mine: Vec<i64> = serde_json::from_value(mine).unwrap();
+        let mine: Vec<SeatId> = serde_json::from_value(mine).unwrap();
         if replies[i].status == StatusCode::CREATED {
             let mut expected = wanted[i].clone();
             expected.sort();

@@ -8,18 +8,18 @@ use boxoffice::domain::pow::{self, CHALLENGE_TTL_MS};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Reply, TestApp, spawn_app};
+use crate::support::{Reply, ShowId, TestApp, spawn_app};
 
 /// Few enough bits for a test to solve in a blink.
 const BITS: u32 = 8;
 
-async fn show_with_pow(app: &TestApp) -> i64 {
+async fn show_with_pow(app: &TestApp) -> ShowId {
     let show = app.create_show(1, 5).await;
     app.configure_queue(show, json!({"pow_bits": BITS})).await;
     show
 }
 
-async fn challenge(app: &TestApp, show: i64, user: &str) -> String {
+async fn challenge(app: &TestApp, show: ShowId, user: &str) -> String {
     let reply = app.get(&format!("/v1/shows/{show}/challenge"), Some(user)).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     assert_eq!(reply.body["bits"], BITS);
@@ -27,7 +27,7 @@ async fn challenge(app: &TestApp, show: i64, user: &str) -> String {
     reply.body["challenge"].as_str().unwrap().to_string()
 }
 
-async fn join_with(app: &TestApp, show: i64, user: &str, body: Value) -> Reply {
+async fn join_with(app: &TestApp, show: ShowId, user: &str, body: Value) -> Reply {
     app.post(&format!("/v1/shows/{show}/queue"), Some(user), body).await
 }
 
@@ -70,7 +70,7 @@ async fn missing_wrong_expired_and_someone_elses_solutions_are_refused_and_chang
         pow::leading_zero_bits(&hash) < BITS
     });
     assert_pow_invalid(&join_with(&app, show, &user, json!({"pow": {"challenge": mine, "nonce": wrong}})).await);
-    let forged = mine.replacen(&show.to_string(), &(show + 1).to_string(), 1);
+    let forged = mine.replacen(&show.to_string(), &(show.0 + 1).to_string(), 1);
     assert_pow_invalid(&join_with(&app, show, &user, solved(&forged)).await);
 
     let expiring = challenge(&app, show, &user).await;

@@ -9,13 +9,13 @@ use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestApp, spawn_app, spawn_instance_of};
+use crate::support::{ShowId, TestApp, spawn_app, spawn_instance_of};
 
 fn queue_token(reply: &crate::support::Reply) -> String {
     reply.body["queue_token"].as_str().expect("a queue token").to_string()
 }
 
-async fn joined_users(app: &TestApp, show: i64, n: usize) -> Vec<String> {
+async fn joined_users(app: &TestApp, show: ShowId, n: usize) -> Vec<String> {
     let mut tokens = Vec::new();
     for _ in 0..n {
         let (user, _) = app.user().await;
@@ -24,7 +24,7 @@ async fn joined_users(app: &TestApp, show: i64, n: usize) -> Vec<String> {
     tokens
 }
 
-async fn statuses(app: &TestApp, show: i64, tokens: &[String]) -> Vec<String> {
+async fn statuses(app: &TestApp, show: ShowId, tokens: &[String]) -> Vec<String> {
     let replies = join_all(tokens.iter().map(|t| app.poll(show, t))).await;
     replies.iter().map(|r| r.body["status"].as_str().unwrap().to_string()).collect()
 }

@@ -9,14 +9,20 @@ use serde_json::json;
 use boxoffice::store::HoldCheck;
 use boxoffice::store::postgres::reservations::Sale;
 
-use crate::support::{TestApp, spawn_app};
+use crate::support::{SeatId, ShowId, TestApp, spawn_app};
 
-async fn hold(app: &TestApp, show: i64, token: &str, seats: &[i64]) {
+async fn hold(app: &TestApp, show: ShowId, token: &str, seats: &[SeatId]) {
     let reply = app.post(&format!("/v1/shows/{show}/holds"), Some(token), json!({"seat_ids": seats})).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
 }
 
-async fn reserve(app: &TestApp, show: i64, token: &str, seats: &[i64], key: Option<&str>) -> crate::support::Reply {
+async fn reserve(
+    app: &TestApp,
+    show: ShowId,
+    token: &str,
+    seats: &[SeatId],
+    key: Option<&str>,
+) -> crate::support::Reply {
     let mut request = app
         .client
         .post(app.url(&format!("/v1/shows/{show}/reservations")))
@@ -28,7 +34,7 @@ async fn reserve(app: &TestApp, show: i64, token: &str, seats: &[i64], key: Opti
     app.raw(request).await
 }
 
-async fn sold_rows(app: &TestApp, show: i64) -> i64 {
+async fn sold_rows(app: &TestApp, show: ShowId) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM sold_seats WHERE show_id = $1")
         .bind(show)
         .fetch_one(&app.state.db.pool)
@@ -37,7 +43,7 @@ async fn sold_rows(app: &TestApp, show: i64) -> i64 {
 }
 
 /// Simulates a failover that lost a write: the hold key vanishes behind the service's back.
-async fn lose_hold_key(app: &TestApp, show: i64, seat: i64) {
+async fn lose_hold_key(app: &TestApp, show: ShowId, seat: SeatId) {
     app.state.redis.query::<()>(redis::Cmd::del(app.state.redis.keys.show(show).hold(seat))).await.unwrap();
 }
 

@@ -6,19 +6,19 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestApp, spawn_app, spawn_app_with};
+use crate::support::{ShowId, TestApp, spawn_app, spawn_app_with};
 
 type Stamp = chrono::DateTime<chrono::Utc>;
 
 /// Ids of every entry now in the show's stream, in stream order.
-async fn stream_ids(app: &TestApp, show: i64) -> Vec<String> {
+async fn stream_ids(app: &TestApp, show: ShowId) -> Vec<String> {
     let key = app.state.redis.keys.show(show).events();
     let reply: redis::streams::StreamRangeReply = app.state.redis.query(redis::Cmd::xrange_all(key)).await.unwrap();
     reply.ids.into_iter().map(|e| e.id).collect()
 }
 
 /// `<ms>-<n>` of the show's events in Postgres, in the order they arrived.
-async fn recorded_ids(app: &TestApp, show: i64) -> Vec<String> {
+async fn recorded_ids(app: &TestApp, show: ShowId) -> Vec<String> {
     let rows: Vec<(i64, i64)> =
         sqlx::query_as("SELECT stream_ms, stream_seq FROM write_behind_events WHERE show_id = $1 ORDER BY id")
             .bind(show)
@@ -28,7 +28,7 @@ async fn recorded_ids(app: &TestApp, show: i64) -> Vec<String> {
     rows.into_iter().map(|(ms, n)| format!("{ms}-{n}")).collect()
 }
 
-async fn kinds(app: &TestApp, show: i64) -> Vec<String> {
+async fn kinds(app: &TestApp, show: ShowId) -> Vec<String> {
     sqlx::query_scalar("SELECT kind FROM write_behind_events WHERE show_id = $1 ORDER BY id")
         .bind(show)
         .fetch_all(&app.state.db.pool)
@@ -37,7 +37,7 @@ async fn kinds(app: &TestApp, show: i64) -> Vec<String> {
 }
 
 /// Joins, admissions, a claim, holds, a release, a sale, a leave and an expiry in one show.
-async fn scripted_sale(app: &TestApp, show: i64) {
+async fn scripted_sale(app: &TestApp, show: ShowId) {
     app.configure_queue(show, json!({"admit_per_second": 1000.0, "max_active": 3, "claim_window_s": 30})).await;
     let seats = app.seat_ids(show).await;
     let mut tokens = Vec::new();

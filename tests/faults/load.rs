@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::support::TestApp;
+use crate::support::{SeatId, ShowId, TestApp};
 
 /// One request: what, when it was sent (since the load started), its status (0: no answer)
 /// and how long it took.
@@ -47,7 +47,7 @@ pub struct Ack {
 #[derive(Debug, Clone)]
 pub struct SeatAck {
     pub user: Uuid,
-    pub seat: i64,
+    pub seat: SeatId,
     pub sent: Duration,
     pub answered: Duration,
 }
@@ -57,7 +57,7 @@ pub struct Outcome {
     pub records: Vec<Record>,
     pub joins: Vec<Ack>,
     /// Reservations answered 201: (reservation id, seats).
-    pub sales: Vec<(String, Vec<i64>)>,
+    pub sales: Vec<(String, Vec<SeatId>)>,
     pub holds: Vec<SeatAck>,
     pub sold: Vec<SeatAck>,
     /// Purchases of a seat held a moment before, refused with `hold_missing`.
@@ -134,7 +134,7 @@ pub struct Load {
 
 impl Load {
     /// `fans` fans at a time, each followed by the next when done, and the arrivals.
-    pub fn start(app: Arc<TestApp>, show: i64, seats: Arc<Vec<i64>>, fans: usize) -> Self {
+    pub fn start(app: Arc<TestApp>, show: ShowId, seats: Arc<Vec<SeatId>>, fans: usize) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         let fan =
@@ -161,8 +161,8 @@ impl Load {
 
 struct Fan {
     app: Arc<TestApp>,
-    show: i64,
-    seats: Arc<Vec<i64>>,
+    show: ShowId,
+    seats: Arc<Vec<SeatId>>,
     started: Instant,
     log: Outcome,
     /// The idempotency key of the purchase being made: the same for every click.
@@ -289,13 +289,13 @@ impl Fan {
         }
     }
 
-    fn seat_ack(&self, queue_token: &str, seat: i64, sent: Duration) -> SeatAck {
+    fn seat_ack(&self, queue_token: &str, seat: SeatId, sent: Duration) -> SeatAck {
         let user = self.app.state.tokens.verify(queue_token).expect("a valid queue token").sub;
         SeatAck { user, seat, sent, answered: self.started.elapsed() }
     }
 
     /// Buys the held seat, clicking again (for up to 6 s) while the answer is a 503.
-    async fn confirm(&mut self, queue_token: &str, seat: i64) {
+    async fn confirm(&mut self, queue_token: &str, seat: SeatId) {
         let path = format!("/v1/shows/{}/reservations", self.show);
         self.purchase = Some(Uuid::new_v4().to_string());
         let answer = self.click_to_buy(&path, queue_token, seat).await;
@@ -303,7 +303,7 @@ impl Fan {
         answer
     }
 
-    async fn click_to_buy(&mut self, path: &str, queue_token: &str, seat: i64) {
+    async fn click_to_buy(&mut self, path: &str, queue_token: &str, seat: SeatId) {
         for _ in 0..20 {
             let sent = self.started.elapsed();
             let (status, body) =

@@ -9,10 +9,10 @@ use boxoffice::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::{PrivatePostgres, TestApp, start, test_settings_on};
+use crate::support::{PrivatePostgres, ShowId, TestApp, start, test_settings_on};
 
 /// Joins new users until `stop` is set; returns how many joins were answered 201.
-async fn join_load(app: Arc<TestApp>, show: i64, stop: Arc<AtomicBool>, joined: Arc<AtomicU64>) {
+async fn join_load(app: Arc<TestApp>, show: ShowId, stop: Arc<AtomicBool>, joined: Arc<AtomicU64>) {
     while !stop.load(Ordering::Relaxed) {
         let (user, _) = app.user().await;
         if app.join(show, &user).await.status == StatusCode::CREATED {

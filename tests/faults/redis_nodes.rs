@@ -7,11 +7,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::scenario::{BOUND, app_on, signal, written_behind};
-use crate::support::{PrivateCluster, TestApp};
+use crate::support::{PrivateCluster, SeatId, ShowId, TestApp};
 
 /// Joins new users for `duration`; every answer comes within BOUND and is 201 or 503.
 /// Returns how many were 201 in the last five seconds.
-async fn join_for(app: &TestApp, show: i64, duration: Duration) -> usize {
+async fn join_for(app: &TestApp, show: ShowId, duration: Duration) -> usize {
     let started = Instant::now();
     let mut recent_ok = Vec::new();
     while started.elapsed() < duration {
@@ -37,7 +37,7 @@ async fn join_for(app: &TestApp, show: i64, duration: Duration) -> usize {
 }
 
 /// Users who joined before the kill, in join order: (user token, queue token, seq, position).
-async fn joined_users(app: &TestApp, show: i64, n: usize) -> Vec<(String, String, i64, i64)> {
+async fn joined_users(app: &TestApp, show: ShowId, n: usize) -> Vec<(String, String, i64, i64)> {
     let mut users = Vec::new();
     for _ in 0..n {
         let (user, _) = app.user().await;
@@ -50,7 +50,7 @@ async fn joined_users(app: &TestApp, show: i64, n: usize) -> Vec<(String, String
     users
 }
 
-async fn status_of(app: &TestApp, show: i64, queue_token: &str) -> String {
+async fn status_of(app: &TestApp, show: ShowId, queue_token: &str) -> String {
     app.poll(show, queue_token).await.body["status"].as_str().unwrap().to_string()
 }
 
@@ -66,7 +66,7 @@ async fn after_a_failover_places_order_the_active_bound_and_single_sales_all_hol
     for (_, queue_token, ..) in &users[..3] {
         assert_eq!(status_of(&app, show, queue_token).await, "active");
     }
-    let hold = |i: usize, seat: i64| {
+    let hold = |i: usize, seat: SeatId| {
         let path = format!("/v1/shows/{show}/holds");
         let token = users[i].1.clone();
         let app = &app;

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::load::Outcome;
-use crate::support::{PrivateCluster, TestApp, start, test_settings};
+use crate::support::{PrivateCluster, SeatId, ShowId, TestApp, start, test_settings};
 
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 pub const DB_TIMEOUT: Duration = Duration::from_secs(2);
@@ -53,7 +53,7 @@ pub async fn settings_for(target: RedisTarget) -> boxoffice::config::Settings {
 }
 
 /// A show of 1,000 seats that admits 40 fans a second into an active set of 20.
-pub async fn on_sale(app: &TestApp) -> (i64, Arc<Vec<i64>>) {
+pub async fn on_sale(app: &TestApp) -> (ShowId, Arc<Vec<SeatId>>) {
     let show = app.create_show(20, 50).await;
     app.configure_queue(
         show,
@@ -65,7 +65,7 @@ pub async fn on_sale(app: &TestApp) -> (i64, Arc<Vec<i64>>) {
 }
 
 /// Samples the show's active set every 200 ms until stopped; returns the largest seen.
-pub fn watch_active(app: Arc<TestApp>, show: i64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+pub fn watch_active(app: Arc<TestApp>, show: ShowId, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     let largest = Arc::new(AtomicU64::new(0));
     tokio::spawn(async move {
         while !stop.load(Ordering::Relaxed) {
@@ -118,7 +118,7 @@ impl Violations {
 
 /// After the load: every acknowledged place is there (presenting its token reinstates a
 /// lost one), once per user; every hold kept its seat; every sale once.
-pub async fn violations(app: &TestApp, show: i64, outcome: &Outcome) -> Violations {
+pub async fn violations(app: &TestApp, show: ShowId, outcome: &Outcome) -> Violations {
     app.configure_queue(show, json!({"paused": true})).await;
     for ack in &outcome.joins {
         let poll = app.poll(show, &ack.queue_token).await;
@@ -151,7 +151,7 @@ pub async fn violations(app: &TestApp, show: i64, outcome: &Outcome) -> Violatio
     .unwrap();
     found.doubled_places = doubled as usize;
     found.lost_holds = outcome.lost_holds(HOLD_TTL);
-    let sold: Vec<i64> = outcome.sales.iter().flat_map(|(_, seats)| seats.clone()).collect();
+    let sold: Vec<SeatId> = outcome.sales.iter().flat_map(|(_, seats)| seats.clone()).collect();
     found.double_sales = duplicates(sold.clone());
     let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM sold_seats WHERE show_id = $1")
         .bind(show)
@@ -162,7 +162,7 @@ pub async fn violations(app: &TestApp, show: i64, outcome: &Outcome) -> Violatio
     found
 }
 
-fn duplicates(mut values: Vec<i64>) -> usize {
+fn duplicates<T: Ord>(mut values: Vec<T>) -> usize {
     let all = values.len();
     values.sort_unstable();
     values.dedup();
@@ -170,14 +170,14 @@ fn duplicates(mut values: Vec<i64>) -> usize {
 }
 
 /// Checks every invariant, then that the Redis the deployment ends on has the places.
-pub async fn check_invariants(app: &TestApp, show: i64, outcome: &Outcome) {
+pub async fn check_invariants(app: &TestApp, show: ShowId, outcome: &Outcome) {
     assert_eq!(violations(app, show, outcome).await, Violations::default());
     redis_has_the_places(app, show, outcome).await;
 }
 
 /// The rebuilt Redis knows every live place: joining again with the queue token answers 200
 /// with the same seq.
-pub async fn redis_has_the_places(app: &TestApp, show: i64, outcome: &Outcome) {
+pub async fn redis_has_the_places(app: &TestApp, show: ShowId, outcome: &Outcome) {
     assert_eq!(app.state.switch.mode(), Mode::Redis);
     let db = &app.state.db.pool;
     for ack in &outcome.joins {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use boxoffice::app::Application;
 use boxoffice::clock::Clock;
 use boxoffice::config::{Settings, Source};
+pub use boxoffice::domain::{SeatId, ShowId};
 use boxoffice::state::AppState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -328,7 +329,7 @@ impl TestApp {
     }
 
     /// Creates a concert with one show of `rows` x `seats_per_row` seats; returns the show id.
-    pub async fn create_show(&self, rows: u32, seats_per_row: u32) -> i64 {
+    pub async fn create_show(&self, rows: u32, seats_per_row: u32) -> ShowId {
         let admin = self.admin_token();
         let concert = self.post("/v1/admin/concerts", Some(&admin), json!({"title": "Test Concert"})).await;
         assert_eq!(concert.status, StatusCode::CREATED, "{:?}", concert.body);
@@ -341,12 +342,12 @@ impl TestApp {
             )
             .await;
         assert_eq!(show.status, StatusCode::CREATED, "{:?}", show.body);
-        let id = show.body["id"].as_i64().unwrap();
+        let id = ShowId(show.body["id"].as_i64().unwrap());
         self.state.shows.refresh(&self.state.db).await;
         id
     }
 
-    pub async fn configure_queue(&self, show: i64, config: Value) -> Reply {
+    pub async fn configure_queue(&self, show: ShowId, config: Value) -> Reply {
         let reply = self
             .call(Method::PUT, &format!("/v1/admin/shows/{show}/queue"), Some(&self.admin_token()), Some(config))
             .await;
@@ -354,15 +355,15 @@ impl TestApp {
         reply
     }
 
-    pub async fn seat_ids(&self, show: i64) -> Vec<i64> {
+    pub async fn seat_ids(&self, show: ShowId) -> Vec<SeatId> {
         self.state.db.seats(show).await.unwrap().into_iter().map(|s| s.id).collect()
     }
 
-    pub async fn join(&self, show: i64, user_token: &str) -> Reply {
+    pub async fn join(&self, show: ShowId, user_token: &str) -> Reply {
         self.post(&format!("/v1/shows/{show}/queue"), Some(user_token), json!({})).await
     }
 
-    pub async fn poll(&self, show: i64, queue_token: &str) -> Reply {
+    pub async fn poll(&self, show: ShowId, queue_token: &str) -> Reply {
         self.get(&format!("/v1/shows/{show}/queue"), Some(queue_token)).await
     }
 
@@ -379,7 +380,7 @@ impl TestApp {
 
     /// A user admitted into the show's active set: returns their queue token. Opens the
     /// queue wide first.
-    pub async fn active_user(&self, show: i64) -> (String, Uuid) {
+    pub async fn active_user(&self, show: ShowId) -> (String, Uuid) {
         let (user, id) = self.user().await;
         let joined = self.join(show, &user).await;
         let queue_token = joined.body["queue_token"].as_str().unwrap().to_string();
@@ -393,12 +394,12 @@ impl TestApp {
     }
 
     /// Makes admission immediate for the show (tests that are not about admission).
-    pub async fn open_wide(&self, show: i64) {
+    pub async fn open_wide(&self, show: ShowId) {
         self.configure_queue(show, json!({"max_active": 100000, "admit_per_second": 100000.0})).await;
     }
 
     /// A new show that admits everyone at once, and its seat ids.
-    pub async fn open_show(&self, rows: u32, seats_per_row: u32) -> (i64, Vec<i64>) {
+    pub async fn open_show(&self, rows: u32, seats_per_row: u32) -> (ShowId, Vec<SeatId>) {
         let show = self.create_show(rows, seats_per_row).await;
         self.open_wide(show).await;
         (show, self.seat_ids(show).await)
@@ -412,7 +413,7 @@ impl TestApp {
     }
 
     /// Deletes every key of the show from Redis, as a Redis restarted empty would have.
-    pub async fn forget_show_in_redis(&self, show: i64) {
+    pub async fn forget_show_in_redis(&self, show: ShowId) {
         let keys = self.state.redis.keys.show(show);
         let mut doomed = keys.fixed();
         doomed.extend((0..boxoffice::store::redis::keys::MEMBER_BUCKETS).map(|n| keys.membership(n)));

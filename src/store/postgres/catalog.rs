@@ -11,14 +11,14 @@ use crate::store::StoreError;
 
 #[derive(FromRow)]
 struct ConcertRow {
-    id: i64,
+    id: ConcertId,
     title: String,
 }
 
 #[derive(FromRow, Clone)]
 struct ShowRow {
-    id: i64,
-    concert_id: i64,
+    id: ShowId,
+    concert_id: ConcertId,
     starts_at: DateTime<Utc>,
     seat_count: i32,
 }
@@ -31,7 +31,7 @@ impl From<ShowRow> for ShowInfo {
 
 #[derive(FromRow)]
 struct SeatRow {
-    id: i64,
+    id: SeatId,
     section: String,
     row_label: String,
     number: i32,

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::Database;
-use crate::domain::ShowId;
+use crate::domain::{SeatId, ShowId};
 use crate::store::StoreError;
 use crate::store::event::{HoldChange, StreamEvent, hold_changes};
 
@@ -187,7 +187,7 @@ async fn mirror_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Stre
         }
     }
     if !held.is_empty() {
-        let seats: Vec<i64> = held.iter().map(|h| h.0).collect();
+        let seats: Vec<SeatId> = held.iter().map(|h| h.0).collect();
         let users: Vec<Uuid> = held.iter().map(|h| h.1).collect();
         let untils: Vec<DateTime<Utc>> = held.iter().map(|h| h.2).collect();
         sqlx::query(
@@ -203,7 +203,7 @@ async fn mirror_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Stre
         .await?;
     }
     if !released.is_empty() {
-        let seats: Vec<i64> = released.iter().map(|r| r.0).collect();
+        let seats: Vec<SeatId> = released.iter().map(|r| r.0).collect();
         let users: Vec<Option<Uuid>> = released.iter().map(|r| r.1).collect();
         sqlx::query(
             "DELETE FROM holds h USING UNNEST($2::bigint[], $3::uuid[]) AS r(seat, user_id)
@@ -223,7 +223,7 @@ async fn mirror_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Stre
 /// hand-over makes the rule). Releases are not applied: they may be older than a hold the
 /// same fan made on Postgres since.
 async fn adopt_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&StreamEvent]) -> Result<(), sqlx::Error> {
-    let held: Vec<(i64, Uuid, DateTime<Utc>)> = hold_changes(events.iter().copied())
+    let held: Vec<(SeatId, Uuid, DateTime<Utc>)> = hold_changes(events.iter().copied())
         .into_iter()
         .filter_map(|(seat, change)| match change {
             HoldChange::Held { user, until_ms } => Some((seat, user, at(until_ms))),
@@ -235,7 +235,7 @@ async fn adopt_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Strea
     }
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(super::holds::HOLDS_LOCK)
-        .bind(show as i32)
+        .bind(show.0 as i32)
         .execute(&mut *tx)
         .await?;
     sqlx::query(

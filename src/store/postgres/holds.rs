@@ -59,7 +59,7 @@ async fn hold_batch(
     db.fenced(injected, async |tx, now| {
         sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
             .bind(HOLDS_LOCK)
-            .bind(show as i32)
+            .bind(show.0 as i32)
             .execute(&mut *tx)
             .await?;
         let (ttl_s, limit): (i32, i32) =
@@ -326,8 +326,12 @@ impl HoldStore for PgHolds {
 mod tests {
     use super::*;
 
+    fn s(ids: &[i64]) -> Vec<SeatId> {
+        ids.iter().copied().map(SeatId).collect()
+    }
+
     #[test]
     fn unavailable_seats_are_reported_in_the_order_asked() {
-        assert_eq!(in_request_order(&[9, 3, 5], &[5, 9]), vec![9, 5]);
+        assert_eq!(in_request_order(&s(&[9, 3, 5]), &s(&[5, 9])), s(&[9, 5]));
     }
 }

@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod events;
 pub mod holds;
+mod ids;
 pub mod mode;
 pub mod queue;
 pub mod reservations;

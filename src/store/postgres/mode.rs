@@ -92,7 +92,7 @@ impl Database {
         // A request waits for this: bounded like any call, with room for the copy.
         tokio::time::timeout(self.timeout() * REBUILD_BOUND_IN_TIMEOUTS, async {
             let mut tx = self.pool.begin().await?;
-            let lock = sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(SHOW_LOCK).bind(show as i32);
+            let lock = sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(SHOW_LOCK).bind(show.0 as i32);
             lock.execute(&mut *tx).await?;
             if !still_lost().await? {
                 return Ok(());
@@ -102,7 +102,7 @@ impl Database {
                 .fetch_optional(&mut *tx)
                 .await?;
             if lost == Some(true) {
-                tracing::warn!(show, "redis lost the show's state: reloading it from postgres");
+                tracing::warn!(%show, "redis lost the show's state: reloading it from postgres");
                 take_over_shows(&mut tx, &[show], &cursor.map(|c| vec![(show, c)]).unwrap_or_default()).await?;
             }
             reload(&mut tx).await?;

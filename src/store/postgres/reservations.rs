@@ -201,9 +201,13 @@ async fn insert_sale(
 mod tests {
     use super::*;
 
+    fn s(ids: &[i64]) -> Vec<SeatId> {
+        ids.iter().copied().map(SeatId).collect()
+    }
+
     #[test]
     fn a_fingerprint_ignores_seat_order_but_not_the_show() {
-        assert_eq!(fingerprint(1, &[3, 1, 2]), fingerprint(1, &[1, 2, 3]));
-        assert_ne!(fingerprint(1, &[1]), fingerprint(2, &[1]));
+        assert_eq!(fingerprint(ShowId(1), &s(&[3, 1, 2])), fingerprint(ShowId(1), &s(&[1, 2, 3])));
+        assert_ne!(fingerprint(ShowId(1), &s(&[1])), fingerprint(ShowId(2), &s(&[1])));
     }
 }

@@ -84,7 +84,7 @@ pub async fn show_snapshot(
         places.iter().map(|p| p.seq).filter(|seq| *seq > cursor && !in_hole(*seq, &snapshot.holes)).collect();
     let missing = gaps(&on_list, cursor, last_seq, &snapshot.holes);
     if !missing.is_empty() {
-        tracing::warn!(show, ?missing, "places no store recorded: skipped as holes");
+        tracing::warn!(%show, ?missing, "places no store recorded: skipped as holes");
         snapshot.holes.extend(missing);
     }
     Ok(snapshot)

@@ -52,7 +52,7 @@ fn hold_outcomes(show: ShowId, mut reply: &[i64]) -> Result<Vec<HoldOutcome>, St
         let (values, next) = rest.split_at_checked(*count as usize).ok_or_else(|| unexpected("hold", reply))?;
         outcomes.push(match (code, values) {
             (1, [expires_at_ms]) => HoldOutcome::Held { expires_at_ms: *expires_at_ms },
-            (0, unavailable) => HoldOutcome::Unavailable(unavailable.to_vec()),
+            (0, unavailable) => HoldOutcome::Unavailable(unavailable.iter().copied().map(SeatId).collect()),
             (-3, []) => HoldOutcome::NotActive,
             (-4, [limit]) => HoldOutcome::OverLimit { limit: *limit as u32 },
             _ => return Err(unexpected("hold", reply)),
@@ -113,8 +113,8 @@ impl HoldStore for RedisHolds {
         let reply: Vec<i64> = self.redis.invoke(call).await?;
         match reply.as_slice() {
             [0] => Ok(HoldCheck::AllHeld),
-            [1, sold @ ..] => Ok(HoldCheck::Sold(sold.to_vec())),
-            [2, missing @ ..] => Ok(HoldCheck::Missing(missing.to_vec())),
+            [1, sold @ ..] => Ok(HoldCheck::Sold(sold.iter().copied().map(SeatId).collect())),
+            [2, missing @ ..] => Ok(HoldCheck::Missing(missing.iter().copied().map(SeatId).collect())),
             other => Err(unexpected("check_holds", other)),
         }
     }

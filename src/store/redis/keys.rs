@@ -2,7 +2,7 @@
 //! slot and a multi-key Lua script over them is legal in a cluster; different shows spread
 //! over the masters. The catalog lives under `{cat}`.
 
-use crate::domain::ShowId;
+use crate::domain::{ConcertId, SeatId, ShowId};
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -130,7 +130,7 @@ impl ShowKeys {
         format!("{}:{SPENT_CHALLENGE}:{id}", self.base)
     }
 
-    pub fn hold(&self, seat: i64) -> String {
+    pub fn hold(&self, seat: SeatId) -> String {
         format!("{}:{HOLD}:{seat}", self.base)
     }
 
@@ -208,15 +208,15 @@ impl CatalogKeys {
         format!("{}:{}", self.base, catalog_suffix("concerts"))
     }
     /// Hash: a concert's title.
-    pub fn concert(&self, id: i64) -> String {
+    pub fn concert(&self, id: ConcertId) -> String {
         format!("{}:{}:{id}", self.base, catalog_suffix("concert"))
     }
     /// Set: a concert's show ids.
-    pub fn concert_shows(&self, id: i64) -> String {
+    pub fn concert_shows(&self, id: ConcertId) -> String {
         format!("{}:{}", self.concert(id), catalog_suffix("concert_shows"))
     }
     /// Hash: a show's start and seat count.
-    pub fn show(&self, id: i64) -> String {
+    pub fn show(&self, id: ShowId) -> String {
         format!("{}:{}:{id}", self.base, catalog_suffix("show"))
     }
 }
@@ -227,9 +227,9 @@ mod tests {
 
     #[test]
     fn a_shows_keys_share_one_hash_tag() {
-        let show = Keys::new("bo").show(42);
+        let show = Keys::new("bo").show(ShowId(42));
         assert_eq!(show.waiting(), "bo:{s42}:wait");
-        assert_eq!(show.hold(7), "bo:{s42}:h:7");
+        assert_eq!(show.hold(SeatId(7)), "bo:{s42}:h:7");
         let user = uuid::Uuid::from_bytes([0xff, 0xff, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(show.member_bucket(&user), "bo:{s42}:m:3fff");
     }

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod events;
 pub mod holds;
 mod hygiene;
+mod ids;
 pub mod keys;
 pub mod queue;
 pub mod rebuild;

@@ -16,7 +16,7 @@ use crate::store::snapshot::ShowSnapshot;
 const PIPELINE: usize = 256;
 const CHUNK: usize = 1000;
 
-#[tracing::instrument(skip_all, fields(show = snapshot.show, waiting = snapshot.list.len()))]
+#[tracing::instrument(skip_all, fields(show = %snapshot.show, waiting = snapshot.list.len()))]
 pub async fn rebuild_show(redis: &Redis, snapshot: &ShowSnapshot) -> Result<(), StoreError> {
     let keys = redis.keys.show(snapshot.show);
     send(redis, clear(&keys, snapshot)).await?;
