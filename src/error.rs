@@ -71,6 +71,8 @@ codes! {
     HoldNotFound => ("hold_not_found", NotFound, "no such seat held by you"),
     MethodNotAllowed => ("method_not_allowed", MethodNotAllowed, "the path doesn't take this method (see Allow)"),
     Conflict => ("conflict", Conflict, "the request conflicts with what exists"),
+    OpeningFixed => ("opening_fixed", Conflict, "the fair opening has come (or its pre-queue closed): it can't be moved"),
+    QueueStarted => ("queue_started", Conflict, "people joined this show's queue already: a fair opening must be set before"),
     QueueClosed => ("queue_closed", Conflict, "the queue is paused and takes nobody new"),
     SeatUnavailable => ("seat_unavailable", Conflict, "seats held by someone else or sold; nothing was held"),
     HoldMissing => ("hold_missing", Conflict, "seats not held by you; nothing was bought"),

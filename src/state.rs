@@ -6,7 +6,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Tokens;
-use crate::cache::{Cursors, Lag, QueueConfigs, SeatMap, SeatMaps, ShowList};
+use crate::cache::{Cursors, Lag, Openings, QueueConfigs, SeatMap, SeatMaps, ShowList};
 use crate::config::Settings;
 use crate::domain::catalog::{ConcertInfo, ShowInfo};
 use crate::domain::{ConcertId, ShowId};
@@ -44,6 +44,7 @@ pub struct AppState {
     pub push: Push,
     pub limits: Limits,
     pub queue_configs: QueueConfigs,
+    pub openings: Openings,
 }
 
 impl AppState {
@@ -62,6 +63,7 @@ impl AppState {
             push: Push::new(settings.http.max_streams, settings.http.keep_alive),
             limits: Limits::new(&settings.limits),
             queue_configs: QueueConfigs::default(),
+            openings: Openings::default(),
             queue: switch.clone(),
             holds: switch.clone(),
             switch,
@@ -184,6 +186,32 @@ impl AppState {
         let cursor = self.queue.cursor(show).await?;
         self.cursors.observe(show, cursor);
         Ok(cursor)
+    }
+
+    /// Closes the show's pre-queue at its opening (idempotent): the store serving the queue
+    /// keeps the next seqs for its users, and later joins queue behind them.
+    pub async fn close_pre_queue(&self, show: ShowId) -> Result<(), StoreError> {
+        let injected = self.redis.clock.injected();
+        self.db.close_pre_queue(show, injected, async |size| self.queue.close_for_draw(show, size).await).await?;
+        // The close made a hole after the drawn seqs: positions behind it skip it.
+        self.cursors.set_show_holes(show, self.queue.holes(show).await?);
+        Ok(())
+    }
+
+    /// A queue token for the user's place at `seq`; with the draw's HMAC of the user when
+    /// the fair opening drew that place.
+    pub async fn drawn_token(&self, show: ShowId, user: uuid::Uuid, seq: i64) -> Result<String, StoreError> {
+        let row = self.db.fairness(show).await?;
+        let drawn = row.filter(|row| {
+            row.draw_base.zip(row.pre_queue_size).is_some_and(|(base, size)| seq > base && seq <= base + size)
+        });
+        Ok(match drawn {
+            Some(row) => {
+                let key = crate::domain::fairness::draw_key(&row.seed, user);
+                self.tokens.issue_drawn(user, show, seq, hex::encode(key)).token
+            }
+            None => self.tokens.issue_queue(user, show, seq).token,
+        })
     }
 
     /// 429 unless the client's address is within the limit.

@@ -39,6 +39,9 @@ pub struct Claims {
     pub show: Option<ShowId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<i64>,
+    /// On a place the fair opening drew: the hex HMAC that placed it, for the fan to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<String>,
 }
 
 /// A signed token and when it expires.
@@ -79,12 +82,28 @@ impl Tokens {
         self.sign(user, Role::User, Some((show, seq)), self.user_ttl)
     }
 
+    /// Proof of a place the fair opening drew, with the draw's HMAC of this user.
+    pub fn issue_drawn(&self, user: Uuid, show: ShowId, seq: i64, draw: String) -> Issued {
+        self.sign_claims(user, Role::User, Some((show, seq)), Some(draw), self.user_ttl)
+    }
+
     pub fn issue_admin(&self, ttl: Duration) -> Issued {
         self.sign(Uuid::new_v4(), Role::Admin, None, ttl)
     }
 
-    #[expect(clippy::expect_used, reason = "HS256 over claims that always serialize cannot fail")]
     fn sign(&self, sub: Uuid, role: Role, place: Option<(ShowId, i64)>, ttl: Duration) -> Issued {
+        self.sign_claims(sub, role, place, None, ttl)
+    }
+
+    #[expect(clippy::expect_used, reason = "HS256 over claims that always serialize cannot fail")]
+    fn sign_claims(
+        &self,
+        sub: Uuid,
+        role: Role,
+        place: Option<(ShowId, i64)>,
+        draw: Option<String>,
+        ttl: Duration,
+    ) -> Issued {
         let now = Utc::now();
         let expires_at = chrono::Duration::from_std(ttl)
             .ok()
@@ -98,6 +117,7 @@ impl Tokens {
             role,
             show: place.map(|(show, _)| show),
             seq: place.map(|(_, seq)| seq),
+            draw,
         };
         let token =
             jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding).expect("HS256 signing cannot fail");
@@ -155,6 +175,7 @@ mod tests {
             role: Role::Admin,
             show: None,
             seq: None,
+            draw: None,
         };
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
@@ -177,6 +198,7 @@ mod tests {
             role: Role::User,
             show: None,
             seq: None,
+            draw: None,
         };
         let token = jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &t.encoding).unwrap();
         assert!(t.verify(&token).is_err());

@@ -5,12 +5,14 @@
 
 mod cursors;
 mod lag;
+mod openings;
 mod queue_configs;
 mod seat_maps;
 mod shows;
 
 pub use cursors::Cursors;
 pub use lag::{Lag, LagSnapshot};
+pub use openings::Openings;
 pub use queue_configs::QueueConfigs;
 pub use seat_maps::{SeatMap, SeatMaps};
 pub use shows::ShowList;

@@ -2,6 +2,7 @@
 //! seat layouts and hold requests. Everything here is unit-tested without Redis or Postgres.
 
 pub mod catalog;
+pub mod fairness;
 pub mod holds;
 pub mod pow;
 pub mod queue;

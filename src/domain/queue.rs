@@ -30,6 +30,10 @@ pub struct QueueConfig {
     /// Proof of work a join must carry: leading zero bits of its hash (0: none).
     #[serde(default)]
     pub pow_bits: u32,
+    /// When the queue opens: who joins before it waits in the pre-queue and is drawn into
+    /// the first places at this time (see `domain::fairness`). Null: first come, first served.
+    #[serde(default)]
+    pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for QueueConfig {
@@ -43,6 +47,7 @@ impl Default for QueueConfig {
             paused: false,
             claim_window_s: 60,
             pow_bits: 0,
+            opens_at: None,
         }
     }
 }
@@ -66,6 +71,8 @@ pub struct QueueConfigPatch {
     pub claim_window_s: Option<u32>,
     #[schema(minimum = 0, maximum = 32)]
     pub pow_bits: Option<u32>,
+    /// Sets (or, while it is still ahead, moves) the opening; it can't be cleared.
+    pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Upper bounds that keep one show's scripts short and its numbers sane.
@@ -86,6 +93,7 @@ impl QueueConfigPatch {
             paused: self.paused.unwrap_or(base.paused),
             claim_window_s: self.claim_window_s.unwrap_or(base.claim_window_s),
             pow_bits: self.pow_bits.unwrap_or(base.pow_bits),
+            opens_at: self.opens_at.or(base.opens_at),
         };
         merged.validate()?;
         Ok(merged)

@@ -125,7 +125,8 @@ pub async fn get_queue_config(
 #[utoipa::path(put, path = "/v1/admin/shows/{show_id}/queue", tag = "admin", security(("bearer" = [])),
     params(("show_id" = i64, Path)), request_body = QueueConfigPatch,
     responses((status = 200, body = QueueConfig), (status = 404, body = crate::error::ErrorBody),
-              (status = 422, body = crate::error::ErrorBody, description = "`invalid_config`")))]
+              (status = 409, body = crate::error::ErrorBody, description = "`opening_fixed` (the opening came; it can't move) or `queue_started` (a fair opening must be set before anyone joins)"),
+              (status = 422, body = crate::error::ErrorBody, description = "`invalid_config` (out of range, or an opening in the past)")))]
 pub async fn update_queue_config(
     _: AdminAuth,
     path: web::Path<ShowId>,
@@ -133,11 +134,38 @@ pub async fn update_queue_config(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let show = path.into_inner();
-    let config = body.apply(&current_config(&state, show).await?).map_err(|e| ApiError::new(Code::InvalidConfig, e))?;
+    let current = current_config(&state, show).await?;
+    let config = body.apply(&current).map_err(|e| ApiError::new(Code::InvalidConfig, e))?;
+    if let Some(wanted) = body.opens_at {
+        check_opening(&state, show, &current, wanted).await?;
+        state.db.commit_seed(show).await?;
+    }
     state.db.put_queue_config(show, &config).await?;
     state.queue_configs.put(show, config.clone());
     state.load_show(show).await?;
     Ok(HttpResponse::Ok().json(config))
+}
+
+/// A fair opening is set before anyone joins, in the future, and stays put once it came.
+async fn check_opening(
+    state: &AppState,
+    show: ShowId,
+    current: &QueueConfig,
+    wanted: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let now = state.redis.clock.estimate_ms();
+    let came = current.opens_at.is_some_and(|at| at.timestamp_millis() <= now);
+    let closed = state.db.fairness(show).await?.is_some_and(|row| row.closed_at.is_some());
+    if came || closed {
+        return Err(ApiError::new(Code::OpeningFixed, "the opening has come and its draw is done or under way"));
+    }
+    if wanted.timestamp_millis() <= now {
+        return Err(ApiError::new(Code::InvalidConfig, "opens_at must be in the future"));
+    }
+    if current.opens_at.is_none() && state.queue.counts(show).await?.joined_total > 0 {
+        return Err(ApiError::new(Code::QueueStarted, "people joined this queue already; set a fair opening before"));
+    }
+    Ok(())
 }
 
 async fn current_config(state: &AppState, show: ShowId) -> Result<QueueConfig, ApiError> {

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{admin, catalog, events, holds, ops, pow, queue, reservations, tokens};
+use super::{admin, catalog, events, fairness, holds, ops, pow, queue, reservations, tokens};
 use crate::error::Code;
 
 #[derive(OpenApi)]
@@ -29,7 +29,7 @@ use crate::error::Code;
         admin::create_concert, admin::create_show, admin::get_queue_config, admin::update_queue_config,
         admin::queue_stats,
         events::queue_stream::queue_events, events::seat_stream::seat_events,
-        pow::challenge,
+        pow::challenge, fairness::fairness, fairness::entries,
     ),
     components(schemas(
         events::queue_stream::PositionEvent, events::queue_stream::ActiveEvent, crate::push::seats::SeatDelta,
@@ -40,6 +40,7 @@ use crate::error::Code;
         (name = "users", description = "Anonymous identities"),
         (name = "catalog", description = "Concerts and shows, public"),
         (name = "queue", description = "The waiting queue of a show"),
+        (name = "fairness", description = "A show's fair opening: the commitment, then the seed and the drawn places"),
         (name = "seats", description = "Seat map and holds, for active users"),
         (name = "reservations", description = "Buying held seats"),
         (name = "admin", description = "Needs an admin token (`boxoffice admin-token`)"),

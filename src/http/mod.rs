@@ -6,6 +6,7 @@ mod admin;
 mod catalog;
 pub mod docs;
 mod events;
+mod fairness;
 mod holds;
 mod json;
 mod ops;
@@ -39,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     reservations::routes(cfg);
     events::routes(cfg);
     pow::routes(cfg);
+    fairness::routes(cfg);
 }
 
 /// A resource whose unknown methods answer 405 in JSON.

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::ShowId;
@@ -16,7 +17,11 @@ use crate::domain::queue::{eta_seconds, poll_after_ms, position};
 use crate::error::{ApiError, Code};
 use crate::limits::Limit;
 use crate::state::AppState;
+use crate::store::postgres::fairness::PreJoin;
 use crate::store::{JoinOutcome, Placement, Presence};
+
+/// The `seq` of a pre-queue token: its place is drawn at the opening.
+pub const PRE_QUEUE_SEQ: i64 = 0;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -29,10 +34,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// How often an active user should check back (their session can end).
 const ACTIVE_POLL_MS: u64 = 15_000;
+/// Longest a pre-queued fan is told to wait before polling again.
+const PRE_QUEUE_POLL_MAX_MS: u64 = 30_000;
+/// Spreads the pre-queue's polls after the opening over this long.
+const PRE_QUEUE_JITTER_MS: u64 = 2_000;
 
 #[derive(Serialize, ToSchema, Clone, Copy, PartialEq, Debug)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum QueueStatus {
+    /// Joined before the show's fair opening: the place is drawn at `opens_at`.
+    PreQueue,
     Waiting,
     Active,
     Expired,
@@ -42,16 +53,21 @@ pub enum QueueStatus {
 #[derive(Serialize, ToSchema, Debug)]
 pub struct Standing {
     pub status: QueueStatus,
-    /// 1 for the next user to be admitted; 0 once admitted. Never goes up while waiting.
-    pub position: u64,
-    /// Users ahead: `position - 1` while waiting.
-    pub ahead: u64,
+    /// 1 for the next user to be admitted; 0 once admitted; null in the pre-queue. Never
+    /// goes up while waiting.
+    pub position: Option<u64>,
+    /// Users ahead: `position - 1` while waiting; null in the pre-queue.
+    pub ahead: Option<u64>,
     /// Seconds until admission at the measured rate; null until the rate is known.
     pub eta_seconds: Option<u64>,
     /// Wait this long before polling again.
     pub poll_after_ms: u64,
     /// When the active session ends (null unless active).
     pub active_until: Option<DateTime<Utc>>,
+    /// A fresh queue token, when the place changed hands: after the draw, a pre-queue
+    /// token's answer carries the token of the drawn place (with `seq` and `draw`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_token: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -72,33 +88,50 @@ pub(crate) fn waiting(state: &AppState, show: ShowId, seq: i64, cursor: i64) -> 
     let eta = eta_seconds(position, state.cursors.rate(show));
     Standing {
         status: QueueStatus::Waiting,
-        position,
-        ahead: position - 1,
+        position: Some(position),
+        ahead: Some(position - 1),
         eta_seconds: eta,
         poll_after_ms: poll_after_ms(position, eta, rand::random()),
         active_until: None,
+        queue_token: None,
     }
 }
 
 fn active(until_ms: i64) -> Standing {
     Standing {
         status: QueueStatus::Active,
-        position: 0,
-        ahead: 0,
+        position: Some(0),
+        ahead: Some(0),
         eta_seconds: Some(0),
         poll_after_ms: ACTIVE_POLL_MS,
         active_until: Some(super::from_millis(until_ms)),
+        queue_token: None,
     }
 }
 
 fn expired() -> Standing {
     Standing {
         status: QueueStatus::Expired,
-        position: 0,
-        ahead: 0,
+        position: Some(0),
+        ahead: Some(0),
         eta_seconds: None,
         poll_after_ms: 0,
         active_until: None,
+        queue_token: None,
+    }
+}
+
+/// In the pre-queue: come back shortly after the opening (the draw takes a moment).
+fn pre_queued(ms_to_opening: i64) -> Standing {
+    let jitter = rand::random_range(0..PRE_QUEUE_JITTER_MS);
+    Standing {
+        status: QueueStatus::PreQueue,
+        position: None,
+        ahead: None,
+        eta_seconds: None,
+        poll_after_ms: (ms_to_opening.max(0) as u64 + 500 + jitter).min(PRE_QUEUE_POLL_MAX_MS),
+        active_until: None,
+        queue_token: None,
     }
 }
 
@@ -159,12 +192,16 @@ pub async fn join_queue(
     state.limit_ip(Limit::JoinsPerIp, &req)?;
     if let (Some(token_show), Some(seq)) = (auth.0.show, auth.0.seq)
         && token_show == show
+        && seq > 0
     {
         // Joining with a queue token: a place the store lost comes back first, so joining
         // again finds it. The token proves a place: no proof of work again.
         state.switch.presence_with_proof(show, user, seq).await?;
     } else {
         super::pow::check(&state, show, user, body.pow.as_ref()).await?;
+    }
+    if let Some(pre_queued) = pre_queue_join(&state, show, user).await? {
+        return Ok(pre_queued);
     }
     let place = match state.queue.join(show, user).await? {
         JoinOutcome::Closed => {
@@ -183,6 +220,65 @@ pub async fn join_queue(
     Ok(super::json_status(place.created, &body))
 }
 
+/// A join of a show whose fair opening is ahead goes to the pre-queue; the first join at
+/// the opening closes the pre-queue before it takes a place behind it.
+async fn pre_queue_join(state: &AppState, show: ShowId, user: Uuid) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(opens_at) = opening(state, show).await? else { return Ok(None) };
+    match state.db.pre_join(show, user, state.redis.clock.injected()).await? {
+        PreJoin::PreQueued { created } => {
+            let ms_to_opening = opens_at.timestamp_millis() - state.redis.clock.estimate_ms();
+            let body = Joined {
+                queue_token: state.tokens.issue_queue(user, show, PRE_QUEUE_SEQ).token,
+                seq: PRE_QUEUE_SEQ,
+                standing: pre_queued(ms_to_opening),
+            };
+            Ok(Some(super::json_status(created, &body)))
+        }
+        // At the opening (or after another instance closed the pre-queue): closing is
+        // idempotent, and it makes this instance learn the hole latecomers queue behind.
+        PreJoin::Due | PreJoin::Open => {
+            state.close_pre_queue(show).await?;
+            Ok(None)
+        }
+        PreJoin::Drawn => {
+            state.openings.mark_drawn(show);
+            state.cursors.set_show_holes(show, state.queue.holes(show).await?);
+            Ok(None)
+        }
+    }
+}
+
+/// The show's fair opening, while it isn't known to be drawn.
+async fn opening(state: &AppState, show: ShowId) -> Result<Option<DateTime<Utc>>, ApiError> {
+    if state.openings.is_drawn(show) {
+        return Ok(None);
+    }
+    Ok(state.queue_configs.get(&state.db, show).await?.and_then(|config| config.opens_at))
+}
+
+/// Where a pre-queue token's holder stands: before the opening the token is proof enough;
+/// after it, the draw's place (with a fresh token for it), or still the pre-queue while the
+/// draw runs, or expired (they left it).
+async fn pre_queue_standing(state: &AppState, auth: &QueueAuth) -> Result<Standing, ApiError> {
+    let now = state.redis.clock.estimate_ms();
+    let opens_at = state.queue_configs.get(&state.db, auth.show).await?.and_then(|config| config.opens_at);
+    if let Some(opens_at) = opens_at
+        && now < opens_at.timestamp_millis()
+    {
+        return Ok(pre_queued(opens_at.timestamp_millis() - now));
+    }
+    if let Some(seq) = state.queue.place_of(auth.show, auth.user).await? {
+        let drawn = QueueAuth { seq, ..auth.clone() };
+        let mut standing = Box::pin(standing_now(state, &drawn)).await?;
+        standing.queue_token = Some(state.drawn_token(auth.show, auth.user, seq).await?);
+        return Ok(standing);
+    }
+    if state.db.in_pre_queue(auth.show, auth.user).await? {
+        return Ok(pre_queued(0));
+    }
+    Ok(expired())
+}
+
 /// Where I stand: waiting (with position and ETA), active, or expired.
 #[utoipa::path(get, path = "/v1/shows/{show_id}/queue", tag = "queue", security(("bearer" = [])),
     params(("show_id" = i64, Path)),
@@ -195,6 +291,9 @@ pub async fn poll_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<H
 /// Where the token's holder stands now: from the cached cursor while it is behind them,
 /// else from the store (which gives back a place it lost when the token proves it).
 pub(crate) async fn standing_now(state: &AppState, auth: &QueueAuth) -> Result<Standing, ApiError> {
+    if auth.seq == PRE_QUEUE_SEQ {
+        return pre_queue_standing(state, auth).await;
+    }
     let cursor = state.cursor(auth.show).await?;
     if position(auth.seq, cursor, &state.cursors.holes(auth.show)).is_some() {
         return Ok(waiting(state, auth.show, auth.seq, cursor));
@@ -217,6 +316,9 @@ fn standing(state: &AppState, auth: &QueueAuth, presence: &Presence) -> Standing
     params(("show_id" = i64, Path)),
     responses((status = 204), (status = 404, body = crate::error::ErrorBody, description = "`not_in_queue`")))]
 pub async fn leave_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if auth.seq == PRE_QUEUE_SEQ && state.db.leave_pre_queue(auth.show, auth.user).await? {
+        return Ok(HttpResponse::NoContent().finish());
+    }
     if !state.queue.leave(auth.show, auth.user).await? {
         return Err(ApiError::new(Code::NotInQueue, "you are neither waiting nor active in this show"));
     }

@@ -179,6 +179,15 @@ pub trait QueueStore: Send + Sync {
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError>;
     /// The show's holes: seqs no place has, which positions skip.
     async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError>;
+    /// The seq of the user's place, if they have one (waiting or active).
+    async fn place_of(&self, show: ShowId, user: Uuid) -> Result<Option<i64>, StoreError>;
+    /// Closes the show's pre-queue of `pre_queue_size` users (see `domain::fairness`): the
+    /// next that many seqs are kept for them, later joins queue behind, and admission waits
+    /// until they are placed. Returns the seq before theirs. Idempotent.
+    async fn close_for_draw(&self, show: ShowId, pre_queue_size: i64) -> Result<i64, StoreError>;
+    /// Places the drawn users, in draw order, at seqs `base + 1` on, and lets admission go
+    /// on. Idempotent.
+    async fn place_drawn(&self, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError>;
     /// Spends a proof-of-work challenge (by its id) until it expires: false when it was
     /// spent already.
     async fn spend_challenge(&self, show: ShowId, id: &str, expires_at_ms: i64) -> Result<bool, StoreError>;

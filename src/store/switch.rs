@@ -442,6 +442,18 @@ impl QueueStore for Switch {
         self.route(show, |side| self.queue(side).holes(show)).await
     }
 
+    async fn place_of(&self, show: ShowId, user: Uuid) -> Result<Option<i64>, StoreError> {
+        self.route(show, |side| self.queue(side).place_of(show, user)).await
+    }
+
+    async fn close_for_draw(&self, show: ShowId, pre_queue_size: i64) -> Result<i64, StoreError> {
+        self.route(show, |side| self.queue(side).close_for_draw(show, pre_queue_size)).await
+    }
+
+    async fn place_drawn(&self, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
+        self.route(show, |side| self.queue(side).place_drawn(show, base, users)).await
+    }
+
     async fn spend_challenge(&self, show: ShowId, id: &str, expires_at_ms: i64) -> Result<bool, StoreError> {
         self.route(show, |side| self.queue(side).spend_challenge(show, id, expires_at_ms)).await
     }

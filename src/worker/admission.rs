@@ -30,6 +30,7 @@ pub async fn tick_all(state: &AppState) {
 }
 
 async fn tick(state: &AppState, show: ShowId) {
+    super::opening::tick(state, show).await;
     match state.queue.admit(show, MAX_BATCH).await {
         Ok(tick) => {
             state.cursors.observe(show, tick.cursor);

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod backend;
 pub mod cursor_feed;
+pub mod opening;
 pub mod postgres_feed;
 pub mod seat_feed;
 pub mod write_behind;

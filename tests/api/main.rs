@@ -14,6 +14,7 @@ mod auth;
 mod bad_input;
 mod catalog;
 mod events;
+mod fairness;
 mod fallback;
 mod holds;
 mod limits;

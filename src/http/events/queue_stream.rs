@@ -31,10 +31,10 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The `data` of a `position` event.
 #[derive(Serialize, ToSchema)]
 pub struct PositionEvent {
-    /// Always `waiting`.
+    /// `waiting`, or `pre_queue` (position and ahead null) until the fair opening's draw.
     pub status: QueueStatus,
-    pub position: u64,
-    pub ahead: u64,
+    pub position: Option<u64>,
+    pub ahead: Option<u64>,
     pub eta_seconds: Option<u64>,
 }
 
@@ -46,6 +46,8 @@ pub struct ActiveEvent {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Phase {
+    /// In the pre-queue (told so or not yet) until the draw.
+    PreQueue(bool),
     /// Waiting; the position last sent.
     Waiting(Option<u64>),
     /// Active until this time (ms, the store's clock).
@@ -57,6 +59,8 @@ struct QueueEvents {
     state: Arc<AppState>,
     auth: QueueAuth,
     cursor: watch::Receiver<i64>,
+    /// Turns true when the show's draw is done (for a pre-queued fan).
+    drawn: watch::Receiver<bool>,
     phase: Phase,
     first: Option<Standing>,
     sent_at: Instant,
@@ -90,6 +94,7 @@ pub async fn queue_events(
     let keep_alive_at = now + state.push.keep_alive;
     let events = QueueEvents {
         cursor: state.cursors.watch(auth.show),
+        drawn: state.openings.watch(auth.show),
         state: state.into_inner(),
         auth,
         phase: Phase::Waiting(None),
@@ -120,11 +125,17 @@ impl EventSource for QueueEvents {
                 self.keep_alive_at = now + self.state.push.keep_alive;
                 return Some(sse::keep_alive());
             }
-            let waiting = matches!(self.phase, Phase::Waiting(_));
+            let (waiting, pre_queued) =
+                (matches!(self.phase, Phase::Waiting(_)), matches!(self.phase, Phase::PreQueue(_)));
             tokio::select! {
                 moved = self.cursor.changed(), if waiting => {
                     if moved.is_err() {
                         tokio::time::sleep(RETRY).await;
+                    }
+                }
+                drawn = self.drawn.changed(), if pre_queued => {
+                    if drawn.is_ok() {
+                        self.ask_at = Instant::now();
                     }
                 }
                 () = tokio::time::sleep_until(wake.min(self.keep_alive_at)) => {}
@@ -148,8 +159,8 @@ impl QueueEvents {
                     None => self.ask(now).await,
                 }
             }
-            Phase::Active(_) if now < self.ask_at => Err(self.ask_at),
-            Phase::Active(_) => self.ask(now).await,
+            Phase::PreQueue(_) | Phase::Active(_) if now < self.ask_at => Err(self.ask_at),
+            Phase::PreQueue(_) | Phase::Active(_) => self.ask(now).await,
             Phase::Ended => Err(far),
         }
     }
@@ -164,12 +175,27 @@ impl QueueEvents {
     /// The event for a standing, if it says something the client wasn't told yet.
     fn report(&mut self, standing: Standing, now: Instant) -> Option<Bytes> {
         let id = (*self.cursor.borrow()).max(0) as u64;
+        if let Some(claims) = standing.queue_token.as_deref().and_then(|token| self.state.tokens.verify(token).ok()) {
+            // The draw gave the pre-queued fan this place: follow it from now on.
+            self.auth.seq = claims.seq.unwrap_or(self.auth.seq);
+        }
         match standing.status {
-            QueueStatus::Waiting => {
-                if self.phase == Phase::Waiting(Some(standing.position)) {
+            QueueStatus::PreQueue => {
+                self.ask_at = now + Duration::from_millis(standing.poll_after_ms);
+                if self.phase == Phase::PreQueue(true) {
                     return None;
                 }
-                self.phase = Phase::Waiting(Some(standing.position));
+                self.phase = Phase::PreQueue(true);
+                let event =
+                    PositionEvent { status: QueueStatus::PreQueue, position: None, ahead: None, eta_seconds: None };
+                Some(sse::event("position", id, &event))
+            }
+            QueueStatus::Waiting => {
+                let position = standing.position.unwrap_or(1);
+                if self.phase == Phase::Waiting(Some(position)) {
+                    return None;
+                }
+                self.phase = Phase::Waiting(Some(position));
                 self.sent_at = now;
                 let event = PositionEvent {
                     status: QueueStatus::Waiting,

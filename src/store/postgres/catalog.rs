@@ -48,6 +48,7 @@ struct ConfigRow {
     claim_window_s: i32,
     paused: bool,
     pow_bits: i32,
+    opens_at: Option<DateTime<Utc>>,
 }
 
 impl From<ConfigRow> for QueueConfig {
@@ -61,6 +62,7 @@ impl From<ConfigRow> for QueueConfig {
             paused: r.paused,
             claim_window_s: r.claim_window_s as u32,
             pow_bits: r.pow_bits as u32,
+            opens_at: r.opens_at,
         }
     }
 }
@@ -161,7 +163,7 @@ pub(super) async fn queue_config<'e>(
 ) -> Result<Option<QueueConfig>, sqlx::Error> {
     let query = sqlx::query_as::<_, ConfigRow>(
         "SELECT max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused,
-                pow_bits
+                pow_bits, opens_at
          FROM queue_configs WHERE show_id = $1",
     )
     .bind(show);
@@ -220,13 +222,13 @@ async fn upsert_config<'e>(
     sqlx::query(
         "INSERT INTO queue_configs
             (show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused,
-             pow_bits)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             pow_bits, opens_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (show_id) DO UPDATE SET
             max_active = EXCLUDED.max_active, admit_per_second = EXCLUDED.admit_per_second,
             session_ttl_s = EXCLUDED.session_ttl_s, hold_ttl_s = EXCLUDED.hold_ttl_s,
             max_seats_per_user = EXCLUDED.max_seats_per_user, claim_window_s = EXCLUDED.claim_window_s,
-            paused = EXCLUDED.paused, pow_bits = EXCLUDED.pow_bits, updated_at = now()",
+            paused = EXCLUDED.paused, pow_bits = EXCLUDED.pow_bits, opens_at = EXCLUDED.opens_at, updated_at = now()",
     )
     .bind(show)
     .bind(c.max_active as i32)
@@ -237,6 +239,7 @@ async fn upsert_config<'e>(
     .bind(c.claim_window_s as i32)
     .bind(c.paused)
     .bind(c.pow_bits as i32)
+    .bind(c.opens_at)
     .execute(executor)
     .await?;
     Ok(())

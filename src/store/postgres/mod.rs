@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod events;
+pub mod fairness;
 pub mod holds;
 mod ids;
 pub mod mode;
@@ -96,6 +97,18 @@ impl Database {
         if mode == "redis" {
             return Err(StoreError::ModeChanged);
         }
+        Ok((tx, now))
+    }
+
+    /// Starts a transaction whatever the backend (for what Postgres records in every mode,
+    /// such as the fair opening), and fixes its "now".
+    pub async fn begin_at(
+        &self,
+        injected: Option<DateTime<Utc>>,
+    ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, DateTime<Utc>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now =
+            sqlx::query_scalar("SELECT COALESCE($1, clock_timestamp())").bind(injected).fetch_one(&mut *tx).await?;
         Ok((tx, now))
     }
 

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::Database;
 use crate::clock::Clock;
 use crate::domain::ShowId;
-use crate::domain::queue::{Hole, JoinStep, LivePlace, join_step, refill};
+use crate::domain::queue::{HOLE_SIZE, Hole, JoinStep, LivePlace, join_step, refill};
 use crate::store::batch::{BatchCall, Batcher, Limits};
 use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
@@ -243,6 +243,7 @@ struct AdmissionState {
     admit_per_second: f64,
     paused: bool,
     claim_window_s: i32,
+    draw_pending: bool,
 }
 
 impl PgQueue {
@@ -286,7 +287,7 @@ impl PgQueue {
     ) -> Result<AdmissionTick, StoreError> {
         let state: AdmissionState = sqlx::query_as(
             "SELECT s.cursor, s.last_seq, s.tokens, s.tokens_at, c.max_active, c.admit_per_second, c.paused,
-                    c.claim_window_s
+                    c.claim_window_s, s.draw_pending
              FROM queue_state s JOIN queue_configs c USING (show_id) WHERE s.show_id = $1 FOR UPDATE OF s",
         )
         .bind(show)
@@ -297,7 +298,8 @@ impl PgQueue {
         let elapsed_ms = state.tokens_at.map_or(0, |t| (now - t).num_milliseconds());
         let mut tokens = refill(state.tokens, elapsed_ms, state.admit_per_second);
         let (mut cursor, mut admitted) = (state.cursor, 0);
-        if !state.paused {
+        // Paused, or the drawn pre-queue is still being placed ahead of everyone.
+        if !state.paused && !state.draw_pending {
             let room = (i64::from(state.max_active) - active_count(tx, show, now).await?).max(0);
             let want = (tokens.floor() as i64).min(room).min(i64::from(max_batch));
             if want > 0 {
@@ -495,6 +497,70 @@ impl QueueStore for PgQueue {
         let query = sqlx::query_as::<_, (i64, i64)>("SELECT lo, hi FROM queue_holes WHERE show_id = $1 ORDER BY lo");
         let rows = self.db.timed(query.bind(show).fetch_all(&self.db.pool)).await?;
         Ok(rows.into_iter().map(|(lo, hi)| Hole { lo, hi }).collect())
+    }
+
+    async fn place_of(&self, show: ShowId, user: Uuid) -> Result<Option<i64>, StoreError> {
+        let query = sqlx::query_scalar(concat!(
+            "SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND ",
+            live!(),
+            " ORDER BY seq LIMIT 1"
+        ))
+        .bind(show)
+        .bind(user);
+        self.db.timed(query.fetch_optional(&self.db.pool)).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn close_for_draw(&self, show: ShowId, pre_queue_size: i64) -> Result<i64, StoreError> {
+        let work = async |tx: &mut PgConnection, _now| -> Result<i64, sqlx::Error> {
+            let (last, known): (i64, Option<i64>) =
+                sqlx::query_as("SELECT last_seq, draw_base FROM queue_state WHERE show_id = $1 FOR UPDATE")
+                    .bind(show)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if let Some(base) = known {
+                return Ok(base);
+            }
+            if pre_queue_size < HOLE_SIZE {
+                sqlx::query("INSERT INTO queue_holes (show_id, lo, hi) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(show)
+                    .bind(last + 1 + pre_queue_size)
+                    .bind(last + 1 + HOLE_SIZE)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("UPDATE queue_state SET last_seq = $2, draw_base = $3, draw_pending = true WHERE show_id = $1")
+                .bind(show)
+                .bind(last + HOLE_SIZE)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+            Ok(last)
+        };
+        self.db.fenced(self.clock.injected(), async |tx, now| Ok(work(tx, now).await?)).await
+    }
+
+    #[tracing::instrument(skip(self, users), fields(users = users.len()))]
+    async fn place_drawn(&self, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
+        let work = async |tx: &mut PgConnection, now| -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+                 SELECT $1, $2 + ord, user_id, $4 FROM UNNEST($3::uuid[]) WITH ORDINALITY AS d(user_id, ord)
+                 ON CONFLICT (show_id, seq) DO NOTHING",
+            )
+            .bind(show)
+            .bind(base)
+            .bind(users)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE queue_state SET draw_pending = false WHERE show_id = $1")
+                .bind(show)
+                .execute(tx)
+                .await?;
+            Ok(())
+        };
+        self.db.fenced(self.clock.injected(), async |tx, now| Ok(work(tx, now).await?)).await
     }
 
     /// The challenge id is unique to its show (it carries the show, signed), so one table

@@ -40,6 +40,8 @@ impl RedisQueue {
 }
 
 const NO_CONFIG: i64 = -1;
+/// Drawn users placed per script call (a call stays well under a millisecond of Redis).
+const DRAW_CHUNK: usize = 2000;
 const PAUSED: i64 = -2;
 
 /// The seqs the holes cover, then four numbers per user: created, seq, cursor, active until.
@@ -146,6 +148,48 @@ impl QueueStore for RedisQueue {
     async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError> {
         let holes: Vec<(i64, i64)> = self.redis.query(redis::Cmd::hgetall(self.redis.keys.show(show).holes())).await?;
         Ok(holes.into_iter().map(|(lo, hi)| Hole { lo, hi }).collect())
+    }
+
+    async fn place_of(&self, show: ShowId, user: Uuid) -> Result<Option<i64>, StoreError> {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(self.redis.keys.show(show).member_bucket(&user)).arg(user.as_bytes().as_slice());
+        self.redis.query(cmd).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn close_for_draw(&self, show: ShowId, pre_queue_size: i64) -> Result<i64, StoreError> {
+        let mut call = self.redis.show_script(&scripts::CLOSE_DRAW, show);
+        call.arg(pre_queue_size);
+        match self.redis.invoke_replicated::<Vec<i64>>(call, "draw").await?.as_slice() {
+            [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
+            [base] => Ok(*base),
+            other => Err(StoreError::Internal(anyhow::anyhow!("close_draw answered {other:?}"))),
+        }
+    }
+
+    #[tracing::instrument(skip(self, users), fields(users = users.len()))]
+    async fn place_drawn(&self, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
+        // From the last chunk to the first: each goes onto the front of the waiting list.
+        let mut chunks: Vec<(i64, &[Uuid])> = users
+            .chunks(DRAW_CHUNK)
+            .enumerate()
+            .map(|(i, chunk)| (base + 1 + (i * DRAW_CHUNK) as i64, chunk))
+            .collect();
+        if chunks.is_empty() {
+            // Nobody was drawn: one empty chunk still lets admission go on.
+            chunks.push((base + 1, &[]));
+        }
+        for (first, chunk) in chunks.into_iter().rev() {
+            let mut call = self.redis.show_script(&scripts::PLACE_DRAWN, show);
+            call.arg(first);
+            for user in chunk {
+                call.arg(user.as_bytes().as_slice());
+            }
+            if self.redis.invoke_replicated::<Vec<i64>>(call, "draw").await?.as_slice() == [NO_CONFIG] {
+                return Err(StoreError::ShowNotLoaded(show));
+            }
+        }
+        Ok(())
     }
 
     #[tracing::instrument(skip(self))]

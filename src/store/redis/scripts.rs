@@ -37,6 +37,8 @@ scripts! {
     STREAM_STATS => "lua/stream_stats.lua",
     LEASE => "lua/lease.lua",
     PUT_CONFIG => "lua/put_config.lua",
+    CLOSE_DRAW => "lua/close_draw.lua",
+    PLACE_DRAWN => "lua/place_drawn.lua",
 }
 
 /// The catalog script needs none of the show helpers.
@@ -47,9 +49,10 @@ pub static CATALOG_READ: LazyLock<Script> = LazyLock::new(|| {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_join_script_leaves_holes_as_large_as_the_domain_says() {
+    fn the_scripts_leave_holes_as_large_as_the_domain_says() {
         let hole = format!("local HOLE_SIZE = {}", crate::domain::queue::HOLE_SIZE);
         assert!(include_str!("lua/join.lua").contains(&hole), "join.lua must say {hole:?}");
+        assert!(include_str!("lua/close_draw.lua").contains(&hole), "close_draw.lua must say {hole:?}");
     }
 
     fn scripts() -> Vec<(String, String)> {

@@ -11,7 +11,7 @@ local now = now_ms(ARGV[2])
 local expired = redis.call('ZRANGEBYSCORE', key(base, 'active'), '-inf', now, 'LIMIT', 0, 500)
 for _, uid in ipairs(expired) do end_session(base, uid, 'expire') end
 
-local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s')
+local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s', 'draw_pending')
 local max_active, rate, claim_ms = tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[4]) * 1000
 -- As domain::queue::refill: a quarter second's worth may be admitted at once (at least one
 -- user, unless the rate is 0), a new bucket starts full, and a late tick keeps what it
@@ -36,7 +36,8 @@ local function admit(uid)
   admitted = admitted + 1
 end
 
-if cfg[3] ~= '1' then
+-- Paused, or the drawn pre-queue is still being placed ahead of everyone (close_draw.lua).
+if cfg[3] ~= '1' and not cfg[5] then
   local room = max_active - redis.call('ZCARD', key(base, 'active'))
   local want = math.min(math.floor(tokens), room, tonumber(ARGV[5]))
   -- The list holds one entry for every seq after the cursor outside the holes, so the next

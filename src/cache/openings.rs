@@ -1,0 +1,41 @@
+//! Which shows' fair openings this instance knows are drawn, and a signal to the event
+//! streams of pre-queued fans when a draw is done.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use tokio::sync::watch;
+
+use crate::domain::ShowId;
+
+#[derive(Default)]
+pub struct Openings {
+    drawn: RwLock<HashMap<ShowId, watch::Sender<bool>>>,
+}
+
+impl Openings {
+    pub fn is_drawn(&self, show: ShowId) -> bool {
+        self.drawn.read().unwrap_or_else(PoisonError::into_inner).get(&show).is_some_and(|drawn| *drawn.borrow())
+    }
+
+    pub fn mark_drawn(&self, show: ShowId) {
+        self.sender(show).send_replace(true);
+    }
+
+    /// Turns true once the show's draw is done.
+    pub fn watch(&self, show: ShowId) -> watch::Receiver<bool> {
+        self.sender(show).subscribe()
+    }
+
+    fn sender(&self, show: ShowId) -> watch::Sender<bool> {
+        if let Some(sender) = self.drawn.read().unwrap_or_else(PoisonError::into_inner).get(&show) {
+            return sender.clone();
+        }
+        self.drawn
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(show)
+            .or_insert_with(|| watch::channel(false).0)
+            .clone()
+    }
+}

@@ -1,0 +1,55 @@
+//! Fair openings: at a show's `opens_at` its pre-queue is closed (its users' seqs are kept
+//! ahead of everyone who joins later) and drawn into those seqs in HMAC order (see
+//! `domain::fairness`). Every instance's admission ticker looks; a lease in Postgres lets
+//! one instance draw, and another take over if it dies mid-way (each step is idempotent).
+
+use std::time::{Duration, Instant};
+
+use crate::domain::ShowId;
+use crate::domain::fairness;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// How long one instance may take to draw before another takes over.
+const DRAW_LEASE: Duration = Duration::from_secs(30);
+
+/// Closes and draws the show's pre-queue once its opening has come.
+pub async fn tick(state: &AppState, show: ShowId) {
+    if state.openings.is_drawn(show) {
+        return;
+    }
+    if let Err(error) = open_if_due(state, show).await {
+        tracing::warn!(%error, %show, "the fair opening could not go on yet");
+    }
+}
+
+async fn open_if_due(state: &AppState, show: ShowId) -> Result<(), StoreError> {
+    let Some(opens_at) = state.queue_configs.get(&state.db, show).await?.and_then(|config| config.opens_at) else {
+        return Ok(());
+    };
+    if state.redis.clock.estimate_ms() < opens_at.timestamp_millis() {
+        return Ok(());
+    }
+    state.close_pre_queue(show).await?;
+    draw(state, show).await?;
+    if state.db.fairness(show).await?.is_some_and(|row| row.drawn_at.is_some()) {
+        state.openings.mark_drawn(show);
+    }
+    Ok(())
+}
+
+/// Draws the pre-queue, if this instance gets to.
+async fn draw(state: &AppState, show: ShowId) -> Result<(), StoreError> {
+    let Some((row, users)) = state.db.claim_draw(show, DRAW_LEASE).await? else { return Ok(()) };
+    let started = Instant::now();
+    let base = row.draw_base.unwrap_or_default();
+    let drawn = fairness::draw(&row.seed, &users);
+    let order: Vec<uuid::Uuid> = drawn.iter().map(|place| place.user).collect();
+    state.queue.place_drawn(show, base, &order).await?;
+    let placed = started.elapsed();
+    state.db.record_draw(show, base, &drawn).await?;
+    state.db.finish_draw(show).await?;
+    metrics::histogram!("boxoffice_draw_seconds").record(placed.as_secs_f64());
+    tracing::info!(%show, drawn = order.len(), placed_ms = placed.as_millis() as u64, "pre-queue drawn");
+    Ok(())
+}
