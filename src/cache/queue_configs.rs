@@ -1,47 +1,44 @@
-//! Each show's queue settings as Postgres last gave them, read again once they are a few
-//! seconds old: the join path asks here (for `pow_bits`), not Postgres on every request.
-//! While Postgres can't answer, the last known settings serve.
+//! Each show's queue settings as Postgres last gave them: the join path asks here (for
+//! `pow_bits` and `opens_at`), never Postgres, so joins go on while Postgres is down. The
+//! workers re-read every show's settings with the show list; a show this instance hasn't
+//! seen yet is read once, on first use; the instance that changes a show's settings puts
+//! them here at once.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
-use std::time::Duration;
-
-use tokio::time::Instant;
 
 use crate::domain::ShowId;
 use crate::domain::queue::QueueConfig;
 use crate::store::StoreError;
 use crate::store::postgres::Database;
 
-/// How stale a show's settings may be on an instance other than the one that changed them.
-pub const MAX_AGE: Duration = Duration::from_secs(2);
-
 #[derive(Default)]
 pub struct QueueConfigs {
-    entries: RwLock<HashMap<ShowId, (QueueConfig, Instant)>>,
+    entries: RwLock<HashMap<ShowId, QueueConfig>>,
 }
 
 impl QueueConfigs {
     /// The show's settings, or `None` for a show that doesn't exist.
     pub async fn get(&self, db: &Database, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
-        let known = self.entries.read().unwrap_or_else(PoisonError::into_inner).get(&show).cloned();
-        if let Some((config, at)) = &known
-            && at.elapsed() < MAX_AGE
-        {
+        if let Some(config) = self.entries.read().unwrap_or_else(PoisonError::into_inner).get(&show) {
             return Ok(Some(config.clone()));
         }
-        match db.queue_config(show).await {
-            Ok(Some(config)) => {
-                self.put(show, config.clone());
-                Ok(Some(config))
-            }
-            Ok(None) => Ok(None),
-            Err(error) => known.map(|(config, _)| Some(config)).ok_or(error),
+        let config = db.queue_config(show).await?;
+        if let Some(config) = &config {
+            self.put(show, config.clone());
         }
+        Ok(config)
     }
 
-    /// After this instance changed the show's settings.
     pub fn put(&self, show: ShowId, config: QueueConfig) {
-        self.entries.write().unwrap_or_else(PoisonError::into_inner).insert(show, (config, Instant::now()));
+        self.entries.write().unwrap_or_else(PoisonError::into_inner).insert(show, config);
+    }
+
+    /// Re-reads every show's settings; on failure the known ones stay.
+    pub async fn refresh(&self, db: &Database) {
+        match db.queue_configs().await {
+            Ok(all) => *self.entries.write().unwrap_or_else(PoisonError::into_inner) = all.into_iter().collect(),
+            Err(error) => tracing::debug!(%error, "cannot refresh the queue settings"),
+        }
     }
 }

@@ -70,5 +70,6 @@ async fn refresh_show_list(state: Arc<AppState>) {
     loop {
         every.tick().await;
         state.shows.refresh(&state.db).await;
+        state.queue_configs.refresh(&state.db).await;
     }
 }

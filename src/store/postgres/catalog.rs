@@ -51,6 +51,13 @@ struct ConfigRow {
     opens_at: Option<DateTime<Utc>>,
 }
 
+#[derive(FromRow)]
+struct ConfigRowOf {
+    show_id: ShowId,
+    #[sqlx(flatten)]
+    config: ConfigRow,
+}
+
 impl From<ConfigRow> for QueueConfig {
     fn from(r: ConfigRow) -> Self {
         QueueConfig {
@@ -142,6 +149,17 @@ impl Database {
 
     pub async fn queue_config(&self, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
         self.timed(queue_config(&self.pool, show)).await
+    }
+
+    /// Every show's queue settings.
+    pub async fn queue_configs(&self) -> Result<Vec<(ShowId, QueueConfig)>, StoreError> {
+        let query = sqlx::query_as::<_, ConfigRowOf>(
+            "SELECT show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s,
+                    paused, pow_bits, opens_at
+             FROM queue_configs",
+        );
+        let rows = self.timed(query.fetch_all(&self.pool)).await?;
+        Ok(rows.into_iter().map(|row| (row.show_id, row.config.into())).collect())
     }
 
     pub async fn put_queue_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {

@@ -95,12 +95,16 @@ impl Database {
         }
         self.bounded(async {
             let (mut tx, now) = self.begin_at(now).await?;
-            let closed: Option<bool> =
-                sqlx::query_scalar("SELECT closed_at IS NOT NULL FROM show_fairness WHERE show_id = $1 FOR UPDATE")
-                    .bind(show)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if closed != Some(false) {
+            // Postgres' clock and opening decide (an instance's settings may be a moment old).
+            let due: Option<bool> = sqlx::query_scalar(
+                "SELECT f.closed_at IS NULL AND c.opens_at <= $2
+                 FROM show_fairness f JOIN queue_configs c USING (show_id) WHERE f.show_id = $1 FOR UPDATE OF f",
+            )
+            .bind(show)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if due != Some(true) {
                 return Ok(());
             }
             let size: i64 = sqlx::query_scalar("SELECT count(*) FROM pre_queue WHERE show_id = $1")

@@ -40,8 +40,8 @@ impl RedisQueue {
 }
 
 const NO_CONFIG: i64 = -1;
-/// Drawn users placed per script call (a call stays well under a millisecond of Redis).
-const DRAW_CHUNK: usize = 2000;
+/// Drawn users placed per script call (a few milliseconds of Redis each).
+const DRAW_CHUNK: usize = 5000;
 const PAUSED: i64 = -2;
 
 /// The seqs the holes cover, then four numbers per user: created, seq, cursor, active until.

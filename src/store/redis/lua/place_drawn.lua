@@ -8,11 +8,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local placed_from = tonumber(redis.call('HGET', KEYS[1], 'draw_next') or 0)
 local first = tonumber(ARGV[3])
 if first + (#ARGV - 3) ~= placed_from then return {0} end
+local reversed = {}
 for i = #ARGV, 4, -1 do
   local uid = ARGV[i]
   redis.call('HSET', bucket_key(base, uid), uid, first + i - 4)
-  redis.call('LPUSH', key(base, 'waiting'), uid)
+  reversed[#reversed + 1] = uid
 end
+-- One LPUSH of the chunk from its last user to its first leaves the first in front.
+if #reversed > 0 then redis.call('LPUSH', key(base, 'waiting'), unpack(reversed)) end
 redis.call('HSET', KEYS[1], 'draw_next', first)
 if first == tonumber(redis.call('HGET', KEYS[1], 'draw_base')) + 1 then
   redis.call('HDEL', KEYS[1], 'draw_pending')
