@@ -47,7 +47,8 @@ def check(base, show, user_id):
         problems.append("the seed does not hash to the commitment published before the draw")
     drawn = list(entries(base, show))
     if len(drawn) != fairness["pre_queue_size"]:
-        problems.append(f"{len(drawn)} entries, but the pre-queue had {fairness['pre_queue_size']}")
+        problems.append(f"{len(drawn)} entries, but the pre-queue had {fairness['pre_queue_size']} "
+                        "(right after a draw, the entries may still be being published: try again in a few seconds)")
     for before, after in zip(drawn, drawn[1:]):
         if after["seq"] != before["seq"] + 1:
             problems.append(f"seq {after['seq']} follows seq {before['seq']}")

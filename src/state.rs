@@ -190,12 +190,19 @@ impl AppState {
 
     /// Closes the show's pre-queue at its opening (idempotent): the store serving the queue
     /// keeps the next seqs for its users, and later joins queue behind them.
-    pub async fn close_pre_queue(&self, show: ShowId) -> Result<(), StoreError> {
+    /// Whether it is closed now.
+    pub async fn close_pre_queue(&self, show: ShowId) -> Result<bool, StoreError> {
+        if self.openings.is_closed(show) {
+            return Ok(true);
+        }
         let injected = self.redis.clock.injected();
         self.db.close_pre_queue(show, injected, async |size| self.queue.close_for_draw(show, size).await).await?;
-        // The close made a hole after the drawn seqs: positions behind it skip it.
-        self.cursors.set_show_holes(show, self.queue.holes(show).await?);
-        Ok(())
+        if self.db.fairness(show).await?.is_some_and(|row| row.closed_at.is_some()) {
+            // The close made a hole after the drawn seqs: positions behind it skip it.
+            self.cursors.set_show_holes(show, self.queue.holes(show).await?);
+            self.openings.mark_closed(show);
+        }
+        Ok(self.openings.is_closed(show))
     }
 
     /// A queue token for the user's place at `seq`; with the draw's HMAC of the user when

@@ -11,9 +11,19 @@ use crate::domain::ShowId;
 #[derive(Default)]
 pub struct Openings {
     drawn: RwLock<HashMap<ShowId, watch::Sender<bool>>>,
+    /// Shows whose pre-queue this instance has seen closed (and learned the hole of).
+    closed: RwLock<std::collections::HashSet<ShowId>>,
 }
 
 impl Openings {
+    pub fn is_closed(&self, show: ShowId) -> bool {
+        self.closed.read().unwrap_or_else(PoisonError::into_inner).contains(&show)
+    }
+
+    pub fn mark_closed(&self, show: ShowId) {
+        self.closed.write().unwrap_or_else(PoisonError::into_inner).insert(show);
+    }
+
     pub fn is_drawn(&self, show: ShowId) -> bool {
         self.drawn.read().unwrap_or_else(PoisonError::into_inner).get(&show).is_some_and(|drawn| *drawn.borrow())
     }

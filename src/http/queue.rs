@@ -236,10 +236,11 @@ async fn pre_queue_join(state: &AppState, show: ShowId, user: Uuid) -> Result<Op
         }
         // At the opening (or after another instance closed the pre-queue): closing is
         // idempotent, and it makes this instance learn the hole latecomers queue behind.
-        PreJoin::Due | PreJoin::Open => {
-            state.close_pre_queue(show).await?;
-            Ok(None)
-        }
+        PreJoin::Due | PreJoin::Open => match state.close_pre_queue(show).await? {
+            true => Ok(None),
+            // Never a place before the pre-queue's: they come first.
+            false => Err(ApiError::unavailable("the queue is opening; try again in a moment")),
+        },
         PreJoin::Drawn => {
             state.openings.mark_drawn(show);
             state.cursors.set_show_holes(show, state.queue.holes(show).await?);

@@ -30,7 +30,9 @@ async fn open_if_due(state: &AppState, show: ShowId) -> Result<(), StoreError> {
     if state.redis.clock.estimate_ms() < opens_at.timestamp_millis() {
         return Ok(());
     }
-    state.close_pre_queue(show).await?;
+    if !state.close_pre_queue(show).await? {
+        return Ok(());
+    }
     draw(state, show).await?;
     if state.db.fairness(show).await?.is_some_and(|row| row.drawn_at.is_some()) {
         state.openings.mark_drawn(show);
@@ -47,8 +49,10 @@ async fn draw(state: &AppState, show: ShowId) -> Result<(), StoreError> {
     let order: Vec<uuid::Uuid> = drawn.iter().map(|place| place.user).collect();
     state.queue.place_drawn(show, base, &order).await?;
     let placed = started.elapsed();
-    state.db.record_draw(show, base, &drawn).await?;
+    // The places are taken: the seed may be revealed; the published entries follow.
     state.db.finish_draw(show).await?;
+    state.openings.mark_drawn(show);
+    state.db.record_draw(show, base, &drawn).await?;
     metrics::histogram!("boxoffice_draw_seconds").record(placed.as_secs_f64());
     tracing::info!(%show, drawn = order.len(), placed_ms = placed.as_millis() as u64, "pre-queue drawn");
     Ok(())

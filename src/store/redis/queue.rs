@@ -40,8 +40,8 @@ impl RedisQueue {
 }
 
 const NO_CONFIG: i64 = -1;
-/// Drawn users placed per script call (a few milliseconds of Redis each).
-const DRAW_CHUNK: usize = 5000;
+/// Drawn users placed per script call (some milliseconds of Redis each).
+const DRAW_CHUNK: usize = 7000;
 const PAUSED: i64 = -2;
 
 /// The seqs the holes cover, then four numbers per user: created, seq, cursor, active until.
@@ -185,7 +185,13 @@ impl QueueStore for RedisQueue {
             for user in chunk {
                 call.arg(user.as_bytes().as_slice());
             }
-            if self.redis.invoke_replicated::<Vec<i64>>(call, "draw").await?.as_slice() == [NO_CONFIG] {
+            // The last chunk (the first seqs) waits for the replica, and so for every chunk
+            // before it on the same connection.
+            let reply: Vec<i64> = match first == base + 1 {
+                true => self.redis.invoke_replicated(call, "draw").await?,
+                false => self.redis.invoke(call).await?,
+            };
+            if reply.as_slice() == [NO_CONFIG] {
                 return Err(StoreError::ShowNotLoaded(show));
             }
         }
