@@ -4,7 +4,6 @@
 //! opening is set and only its SHA-256 (the commitment) is published until the draw; then
 //! the seed is revealed and anyone can recompute the order (`scripts/verify_draw.py`).
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -14,10 +13,7 @@ pub const SEED_LEN: usize = 32;
 
 /// A user's draw key: HMAC-SHA256(seed, the user id as 36 lowercase characters).
 pub fn draw_key(seed: &[u8], user: Uuid) -> [u8; 32] {
-    #[expect(clippy::expect_used, reason = "HMAC takes a key of any length")]
-    let mut mac = Hmac::<Sha256>::new_from_slice(seed).expect("any key length");
-    mac.update(user.hyphenated().to_string().as_bytes());
-    mac.finalize().into_bytes().into()
+    super::hmac_sha256(seed, user.hyphenated().to_string().as_bytes())
 }
 
 pub fn commitment(seed: &[u8]) -> String {

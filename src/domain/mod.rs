@@ -10,8 +10,19 @@ pub mod queue;
 use std::fmt;
 use std::str::FromStr;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use utoipa::ToSchema;
+
+/// HMAC-SHA256 of `message` under `key`: what signs proof-of-work challenges and orders a
+/// fair opening's draw.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    #[expect(clippy::expect_used, reason = "HMAC takes a key of any length")]
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
 
 /// The ids the API names as integers, each a type of its own, so that a show id can't be
 /// passed where a seat id is expected. Stored and sent as the plain integer.

@@ -6,7 +6,6 @@
 //! one show. A solution is a nonce such that `SHA-256(challenge + ":" + nonce)` starts with
 //! `bits` zero bits. Spending it (once) is the store's job.
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -49,10 +48,7 @@ impl PowError {
 }
 
 fn mac(secret: &[u8], payload: &str) -> String {
-    #[expect(clippy::expect_used, reason = "HMAC takes a key of any length")]
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
-    mac.update(payload.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(super::hmac_sha256(secret, payload.as_bytes()))
 }
 
 pub fn issue(secret: &[u8], show: ShowId, user: Uuid, now_ms: i64) -> Challenge {
