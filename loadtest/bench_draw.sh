@@ -2,8 +2,9 @@
 # The fair opening's draw at scale: N fans (default 500,000) wait in a show's pre-queue (put
 # straight into Postgres, as their joins would); at opens_at the service closes the
 # pre-queue and draws it. Meanwhile wrk keeps joining latecomers to the same show. Prints
-# how long the draw took to place everyone (what admission waits for) and to record it,
-# the latecomers' join latency around the opening, and that admission went on.
+# how long admission waited (from the close of the pre-queue until everyone was placed in
+# draw order) and where that time went, the latecomers' join latency around the opening,
+# and that admission went on. Passes when admission waited under 2 s.
 # Starts a fresh six-node Redis Cluster and a release build of the service (Postgres comes
 # from scripts/stack.sh), and stops them at the end.
 #
@@ -38,19 +39,24 @@ drawn=$(curl -s "$base/v1/shows/$show/fairness")
 python3 - "$work/server.log" "$joins" "$stats" "$drawn" "$fans" "$(nproc)" <<'PY'
 import json, re, sys
 log, joins, stats, fairness, fans, cores = sys.argv[1:]
-placed = closed = None
+figures = None
 for line in open(log):
     line = re.sub(r"\x1b\[[0-9;]*m", "", line)
     if "pre-queue drawn" in line:
-        placed = int(re.search(r"placed_ms[=:\"]+(\d+)", line).group(1))
+        figures = {name: int(re.search(name + r"[=:\"]+(\d+)", line).group(1))
+                   for name in ("fetched_ms", "ordered_ms", "placed_ms", "admission_waited_ms")}
 name, rps, p50, p99, non2xx, errors = joins.split()
 stats, fairness = json.loads(stats), json.loads(fairness)
 print(f"\nDraw: {fans} pre-queued fans, latecomers joining across the opening; {cores} cores shared by wrk, the service, Redis and Postgres\n")
-print(f"placed in draw order (admission waits for this)   {placed} ms")
+if figures:
+    print(f"admission paused, pre-queue closed -> all placed  {figures['admission_waited_ms']} ms")
+    print(f"  of which: pre-queue read from Postgres          {figures['fetched_ms']} ms")
+    print(f"            HMACs and sort                        {figures['ordered_ms']} ms")
+    print(f"            placed on Redis                       {figures['placed_ms'] - figures['fetched_ms'] - figures['ordered_ms']} ms")
 print(f"latecomer joins around the opening               {float(rps):.0f} req/s, p50 {p50} ms, p99 {p99} ms, non-2xx {non2xx}, errors {errors}")
 print(f"drawn, per the fairness endpoint                 {fairness['pre_queue_size']} (seed revealed: {fairness['seed'] is not None})")
 print(f"admitted since the opening                       {stats['admitted_total']}")
-ok = placed is not None and placed < 2000 and fairness["pre_queue_size"] == int(fans) and stats["admitted_total"] > 0
-print("\nDRAW CHECK " + ("PASSED" if ok else "FAILED") + " (everyone drawn, placed in < 2 s, admission went on)")
+ok = figures is not None and figures["admission_waited_ms"] < 2000 and fairness["pre_queue_size"] == int(fans) and stats["admitted_total"] > 0
+print("\nDRAW CHECK " + ("PASSED" if ok else "FAILED") + " (everyone drawn, admission paused < 2 s, went on)")
 sys.exit(0 if ok else 1)
 PY

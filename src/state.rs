@@ -6,7 +6,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Tokens;
-use crate::cache::{Cursors, Lag, Openings, QueueConfigs, SeatMap, SeatMaps, ShowList};
+use crate::cache::{Cursors, DrawnSeqs, Lag, Openings, QueueConfigs, SeatMap, SeatMaps, ShowList};
 use crate::config::Settings;
 use crate::domain::catalog::{ConcertInfo, ShowInfo};
 use crate::domain::{ConcertId, ShowId};
@@ -208,17 +208,25 @@ impl AppState {
     /// A queue token for the user's place at `seq`; with the draw's HMAC of the user when
     /// the fair opening drew that place.
     pub async fn drawn_token(&self, show: ShowId, user: uuid::Uuid, seq: i64) -> Result<String, StoreError> {
-        let row = self.db.fairness(show).await?;
-        let drawn = row.filter(|row| {
-            row.draw_base.zip(row.pre_queue_size).is_some_and(|(base, size)| seq > base && seq <= base + size)
-        });
-        Ok(match drawn {
-            Some(row) => {
-                let key = crate::domain::fairness::draw_key(&row.seed, user);
+        Ok(match self.draw_of(show).await?.filter(|draw| draw.contains(seq)) {
+            Some(draw) => {
+                let key = crate::domain::fairness::draw_key(&draw.seed, user);
                 self.tokens.issue_drawn(user, show, seq, hex::encode(key)).token
             }
             None => self.tokens.issue_queue(user, show, seq).token,
         })
+    }
+
+    /// The show's draw once its pre-queue closed, from Postgres the first time only.
+    async fn draw_of(&self, show: ShowId) -> Result<Option<Arc<DrawnSeqs>>, StoreError> {
+        if let Some(draw) = self.openings.draw(show) {
+            return Ok(Some(draw));
+        }
+        let Some(row) = self.db.fairness(show).await? else { return Ok(None) };
+        let Some((base, size)) = row.draw_base.zip(row.pre_queue_size) else { return Ok(None) };
+        let draw = Arc::new(DrawnSeqs { seed: row.seed, base, size });
+        self.openings.remember_draw(show, draw.clone());
+        Ok(Some(draw))
     }
 
     /// 429 unless the client's address is within the limit.

@@ -7,13 +7,20 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::HmacSha256;
+
 /// The name the fairness endpoint gives this order.
 pub const ALGORITHM: &str = "hmac-sha256-v1";
 pub const SEED_LEN: usize = 32;
 
 /// A user's draw key: HMAC-SHA256(seed, the user id as 36 lowercase characters).
 pub fn draw_key(seed: &[u8], user: Uuid) -> [u8; 32] {
-    super::hmac_sha256(seed, user.hyphenated().to_string().as_bytes())
+    keyed_draw_key(&HmacSha256::new(seed), user)
+}
+
+fn keyed_draw_key(seed: &HmacSha256, user: Uuid) -> [u8; 32] {
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    seed.sign(user.hyphenated().encode_lower(&mut id).as_bytes())
 }
 
 pub fn commitment(seed: &[u8]) -> String {
@@ -34,7 +41,9 @@ pub struct Drawn {
 
 /// The pre-queue in draw order: the first gets the first place.
 pub fn draw(seed: &[u8], users: &[Uuid]) -> Vec<Drawn> {
-    let mut drawn: Vec<Drawn> = users.iter().map(|user| Drawn { user: *user, key: draw_key(seed, *user) }).collect();
+    let seed = HmacSha256::new(seed);
+    let mut drawn: Vec<Drawn> =
+        users.iter().map(|user| Drawn { user: *user, key: keyed_draw_key(&seed, *user) }).collect();
     drawn.sort_unstable_by_key(|place| place.key);
     drawn
 }

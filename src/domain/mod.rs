@@ -18,10 +18,25 @@ use utoipa::ToSchema;
 /// HMAC-SHA256 of `message` under `key`: what signs proof-of-work challenges and orders a
 /// fair opening's draw.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    #[expect(clippy::expect_used, reason = "HMAC takes a key of any length")]
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
-    mac.update(message);
-    mac.finalize().into_bytes().into()
+    HmacSha256::new(key).sign(message)
+}
+
+/// An HMAC-SHA256 key made ready once, for signing many messages under it (a draw signs
+/// every pre-queued user's id with the same seed).
+#[derive(Clone)]
+pub struct HmacSha256(Hmac<Sha256>);
+
+impl HmacSha256 {
+    pub fn new(key: &[u8]) -> Self {
+        #[expect(clippy::expect_used, reason = "HMAC takes a key of any length")]
+        Self(Hmac::<Sha256>::new_from_slice(key).expect("any key length"))
+    }
+
+    pub fn sign(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
 }
 
 /// The ids the API names as integers, each a type of its own, so that a show id can't be

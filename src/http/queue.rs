@@ -315,13 +315,21 @@ fn standing(state: &AppState, auth: &QueueAuth, presence: &Presence) -> Standing
 /// Leave the queue, or give my active slot back at once.
 #[utoipa::path(delete, path = "/v1/shows/{show_id}/queue", tag = "queue", security(("bearer" = [])),
     params(("show_id" = i64, Path)),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody, description = "`not_in_queue`")))]
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody, description = "`not_in_queue`"),
+              (status = 503, body = crate::error::ErrorBody, description = "`unavailable`: among others, a pre-queued fan leaving while the pre-queue is drawn; leave again after Retry-After")))]
 pub async fn leave_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if auth.seq == PRE_QUEUE_SEQ && state.db.leave_pre_queue(auth.show, auth.user).await? {
         return Ok(HttpResponse::NoContent().finish());
     }
-    if !state.queue.leave(auth.show, auth.user).await? {
-        return Err(ApiError::new(Code::NotInQueue, "you are neither waiting nor active in this show"));
+    if state.queue.leave(auth.show, auth.user).await? {
+        return Ok(HttpResponse::NoContent().finish());
     }
-    Ok(HttpResponse::NoContent().finish())
+    if auth.seq == PRE_QUEUE_SEQ
+        && !state.openings.is_drawn(auth.show)
+        && state.db.in_pre_queue(auth.show, auth.user).await?
+    {
+        // Closed, but the fan's drawn place is not given yet.
+        return Err(ApiError::unavailable("the pre-queue is being drawn; leave again in a moment"));
+    }
+    Err(ApiError::new(Code::NotInQueue, "you are neither waiting nor active in this show"))
 }

@@ -42,18 +42,33 @@ async fn open_if_due(state: &AppState, show: ShowId) -> Result<(), StoreError> {
 
 /// Draws the pre-queue, if this instance gets to.
 async fn draw(state: &AppState, show: ShowId) -> Result<(), StoreError> {
-    let Some((row, users)) = state.db.claim_draw(show, DRAW_LEASE).await? else { return Ok(()) };
     let started = Instant::now();
+    let Some((row, users)) = state.db.claim_draw(show, DRAW_LEASE).await? else { return Ok(()) };
+    let fetched = started.elapsed();
     let base = row.draw_base.unwrap_or_default();
-    let drawn = fairness::draw(&row.seed, &users);
+    let seed = row.seed.clone();
+    // Half a million HMACs and a sort: a blocking thread's work, not an async worker's.
+    let drawn = tokio::task::spawn_blocking(move || fairness::draw(&seed, &users))
+        .await
+        .map_err(|error| StoreError::Internal(anyhow::anyhow!("the draw did not finish: {error}")))?;
+    let ordered = started.elapsed();
     let order: Vec<uuid::Uuid> = drawn.iter().map(|place| place.user).collect();
     state.queue.place_drawn(show, base, &order).await?;
-    let placed = started.elapsed();
+    let (placed, placed_at) = (started.elapsed(), chrono::Utc::now());
     // The places are taken: the seed may be revealed; the published entries follow.
     state.db.finish_draw(show).await?;
     state.openings.mark_drawn(show);
     state.db.record_draw(show, base, &drawn).await?;
     metrics::histogram!("boxoffice_draw_seconds").record(placed.as_secs_f64());
-    tracing::info!(%show, drawn = order.len(), placed_ms = placed.as_millis() as u64, "pre-queue drawn");
+    let paused = row.closed_at.map(|closed| (placed_at - closed).num_milliseconds());
+    tracing::info!(
+        %show,
+        drawn = order.len(),
+        fetched_ms = fetched.as_millis() as u64,
+        ordered_ms = (ordered - fetched).as_millis() as u64,
+        placed_ms = placed.as_millis() as u64,
+        admission_waited_ms = paused,
+        "pre-queue drawn"
+    );
     Ok(())
 }

@@ -211,3 +211,63 @@ async fn a_pre_queued_fans_stream_says_pre_queue_then_the_drawn_place() {
     let placed = stream.next_of("position", Duration::from_secs(5)).await.expect("the drawn place is pushed");
     assert_eq!((&placed.data["status"], &placed.data["position"]), (&json!("waiting"), &json!(1)));
 }
+
+mod on_redis {
+    use super::*;
+
+    /// The drawing instance died after giving the drawn their memberships; a fan left; the
+    /// next attempt gives the memberships again and lines everyone up.
+    #[tokio::test]
+    async fn a_fan_who_leaves_while_the_draw_is_placed_stays_out_when_the_placement_runs_again() {
+        let app = spawn_app().await;
+        let show = show_opening_soon(&app).await;
+        let fans: Vec<(Uuid, String, Value)> = join_all((0..3).map(|_| join(&app, show))).await;
+        app.clock.advance(Duration::from_secs(61));
+        assert!(app.state.close_pre_queue(show).await.unwrap());
+        let row = app.state.db.fairness(show).await.unwrap().unwrap();
+        let users: Vec<Uuid> = fans.iter().map(|(user, ..)| *user).collect();
+        let order: Vec<Uuid> = boxoffice::domain::fairness::draw(&row.seed, &users).iter().map(|d| d.user).collect();
+        let base = row.draw_base.unwrap();
+
+        let early = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&fans[0].1), None).await;
+        assert_eq!(
+            (early.status, early.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            "no place to leave yet"
+        );
+        assert!(early.headers.contains_key("retry-after"));
+
+        let keys = app.state.redis.keys.show(show);
+        for (seq, user) in (base + 1..).zip(&order) {
+            let given = redis::Cmd::hset(keys.member_bucket(user), user.as_bytes().as_slice(), seq);
+            app.state.redis.query::<()>(given).await.unwrap();
+        }
+        let leaver = *order.iter().find(|user| **user != fans[0].0).unwrap();
+        let (_, token, _) = fans.iter().find(|(user, ..)| *user == leaver).unwrap();
+        let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(token), None).await;
+        assert_eq!(left.status, StatusCode::NO_CONTENT, "{:?}", left.body);
+
+        app.state.queue.place_drawn(show, base, &order).await.unwrap();
+        app.state.queue.place_drawn(show, base, &order).await.unwrap();
+        assert_eq!(app.state.queue.place_of(show, leaver).await.unwrap(), None, "the place stays given up");
+        let early_leavers_seq = base + 1 + order.iter().position(|user| *user == fans[0].0).unwrap() as i64;
+        let kept = app.state.queue.place_of(show, fans[0].0).await.unwrap();
+        assert_eq!(kept, Some(early_leavers_seq), "the refused leave changed nothing");
+        let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+        assert_eq!(stats.body["waiting"], 2, "{:?}", stats.body);
+
+        app.configure_queue(show, json!({"admit_per_second": 100.0})).await;
+        app.advance(Duration::from_secs(1)).await;
+        for user in order.iter().filter(|user| **user != leaver) {
+            let presence = app.state.queue.presence(show, *user).await.unwrap();
+            assert!(presence.active_until_ms.is_some(), "the drawn who stayed are admitted: {presence:?}");
+        }
+        let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+        assert_eq!(
+            (stats.body["waiting"].as_i64(), stats.body["active"].as_i64()),
+            (Some(0), Some(2)),
+            "{:?}",
+            stats.body
+        );
+    }
+}

@@ -11,6 +11,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::Stream;
+use tokio::time::Instant;
 
 use crate::error::{ApiError, Code};
 use crate::push::sse::{self, StreamGuard, StreamKind};
@@ -51,26 +52,33 @@ pub struct SeatStreamEvent {
     data: String,
 }
 
-/// A stream resumed with `Last-Event-ID` starts with the current state anyway (a position,
-/// or a seat snapshot), so the id is only checked: garbage is a 400.
-fn check_last_event_id(req: &HttpRequest) -> Result<(), ApiError> {
-    match req.headers().get("Last-Event-ID") {
-        Some(value) if sse::parse_event_id(value.as_bytes()).is_none() => Err(ApiError::new(
-            Code::InvalidLastEventId,
-            "Last-Event-ID must be the id of an event these streams sent (a number)",
-        )),
-        _ => Ok(()),
-    }
+/// What every stream starts with: its slot (or 503 when this instance has as many streams
+/// as it takes) and when its first keep-alive is due. A stream resumed with `Last-Event-ID`
+/// starts with the current state anyway (a position, or a seat snapshot), so the id is only
+/// checked: garbage is a 400.
+struct Start {
+    slot: StreamGuard,
+    now: Instant,
+    keep_alive_at: Instant,
 }
 
-/// A slot for one more stream, or 503 when this instance has as many as it takes.
-fn open_slot(state: &AppState, kind: StreamKind) -> Result<StreamGuard, ApiError> {
-    state.push.streams.open(kind).ok_or_else(|| {
+fn start(req: &HttpRequest, state: &AppState, kind: StreamKind) -> Result<Start, ApiError> {
+    if let Some(value) = req.headers().get("Last-Event-ID")
+        && sse::parse_event_id(value.as_bytes()).is_none()
+    {
+        return Err(ApiError::new(
+            Code::InvalidLastEventId,
+            "Last-Event-ID must be the id of an event these streams sent (a number)",
+        ));
+    }
+    let slot = state.push.streams.open(kind).ok_or_else(|| {
         ApiError::new(
             Code::TooManyStreams,
             "this instance has all the event streams it takes open; poll instead, or retry",
         )
-    })
+    })?;
+    let now = Instant::now();
+    Ok(Start { slot, now, keep_alive_at: now + state.push.keep_alive })
 }
 
 /// Anything that yields the next frame, until it has nothing more to say.

@@ -87,11 +87,8 @@ pub async fn queue_events(
     auth: QueueAuth,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    super::check_last_event_id(&req)?;
-    let slot = super::open_slot(&state, StreamKind::Queue)?;
+    let start = super::start(&req, &state, StreamKind::Queue)?;
     let first = standing_now(&state, &auth).await?;
-    let now = Instant::now();
-    let keep_alive_at = now + state.push.keep_alive;
     let events = QueueEvents {
         cursor: state.cursors.watch(auth.show),
         drawn: state.openings.watch(auth.show),
@@ -99,10 +96,10 @@ pub async fn queue_events(
         auth,
         phase: Phase::Waiting(None),
         first: Some(first),
-        sent_at: now,
-        ask_at: now,
-        keep_alive_at,
-        _slot: slot,
+        sent_at: start.now,
+        ask_at: start.now,
+        keep_alive_at: start.keep_alive_at,
+        _slot: start.slot,
     };
     Ok(events.into_response())
 }

@@ -55,12 +55,9 @@ pub async fn seat_events(
     auth: QueueAuth,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    super::check_last_event_id(&req)?;
     ensure_active(&state, &auth).await?;
-    let slot = super::open_slot(&state, StreamKind::Seats)?;
+    let start = super::start(&req, &state, StreamKind::Seats)?;
     let board = state.push.seats.get_or_create(auth.show);
-    let now = Instant::now();
-    let keep_alive_at = now + state.push.keep_alive;
     let events = SeatEvents {
         deltas: board.subscribe(),
         board,
@@ -68,9 +65,9 @@ pub async fn seat_events(
         auth,
         snapshot_due: true,
         ended: false,
-        keep_alive_at,
-        check_at: now + ACTIVE_CHECK,
-        _slot: slot,
+        keep_alive_at: start.keep_alive_at,
+        check_at: start.now + ACTIVE_CHECK,
+        _slot: start.slot,
     };
     Ok(events.into_response())
 }

@@ -51,6 +51,7 @@ macro_rules! show_keys {
             ("member", MEMBER),
             ("seat_channel", SEAT_CHANNEL),
             ("spent_challenge", SPENT_CHALLENGE),
+            ("drawn_staging", DRAWN_STAGING),
         ];
     };
 }
@@ -63,6 +64,8 @@ const USER_HOLDS: &str = "uh";
 const MEMBER: &str = "m";
 const SEAT_CHANNEL: &str = "sch";
 const SPENT_CHALLENGE: &str = "pow";
+/// Prefix of one attempt's staging list of a draw (`<base>:drawst:<attempt>`).
+const DRAWN_STAGING: &str = "drawst";
 
 /// The Lua that names keys as keys.rs does: the table `K` of `entries` and
 /// `key(base, name, ...)`, which joins base, the name's suffix and any further parts with
@@ -87,7 +90,12 @@ show_keys! {
     seq => "seq",
     /// List: user ids (16 raw bytes) in join order.
     waiting => "wait",
-    /// Counter: users popped off the waiting list.
+    /// List: a fair opening's drawn pre-queue in draw order (user ids, 16 raw bytes); its
+    /// seqs come before every seq on the waiting list, so admission takes it first.
+    drawn => "drawn",
+    /// Set: drawn users who left while their draw was being placed (see place_drawn.lua).
+    draw_left => "drawleft",
+    /// Counter: users popped off the drawn and waiting lists.
     cursor => "cur",
     /// Counter: users admitted.
     admitted => "adm",
@@ -147,6 +155,11 @@ impl ShowKeys {
         self.membership(member_bucket(user))
     }
 
+    /// The list one attempt at placing a draw builds before it becomes `drawn`.
+    pub fn drawn_staging(&self, attempt: &str) -> String {
+        format!("{}:{DRAWN_STAGING}:{attempt}", self.base)
+    }
+
     /// Membership bucket number `n` (0..MEMBER_BUCKETS).
     pub fn membership(&self, n: u16) -> String {
         format!("{}:{MEMBER}:{n:04x}", self.base)
@@ -158,6 +171,8 @@ impl ShowKeys {
             self.config(),
             self.seq(),
             self.waiting(),
+            self.drawn(),
+            self.draw_left(),
             self.cursor(),
             self.admitted(),
             self.left_waiting(),

@@ -11,7 +11,9 @@
 //! cluster topology. So after a few timeouts in a row the connection is rebuilt.
 
 mod breaker;
+mod bulk;
 pub mod catalog;
+mod draw;
 pub mod events;
 pub mod holds;
 mod hygiene;

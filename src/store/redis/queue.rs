@@ -40,8 +40,6 @@ impl RedisQueue {
 }
 
 const NO_CONFIG: i64 = -1;
-/// Drawn users placed per script call (some milliseconds of Redis each).
-const DRAW_CHUNK: usize = 7000;
 const PAUSED: i64 = -2;
 
 /// The seqs the holes cover, then four numbers per user: created, seq, cursor, active until.
@@ -169,33 +167,7 @@ impl QueueStore for RedisQueue {
 
     #[tracing::instrument(skip(self, users), fields(users = users.len()))]
     async fn place_drawn(&self, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
-        // From the last chunk to the first: each goes onto the front of the waiting list.
-        let mut chunks: Vec<(i64, &[Uuid])> = users
-            .chunks(DRAW_CHUNK)
-            .enumerate()
-            .map(|(i, chunk)| (base + 1 + (i * DRAW_CHUNK) as i64, chunk))
-            .collect();
-        if chunks.is_empty() {
-            // Nobody was drawn: one empty chunk still lets admission go on.
-            chunks.push((base + 1, &[]));
-        }
-        for (first, chunk) in chunks.into_iter().rev() {
-            let mut call = self.redis.show_script(&scripts::PLACE_DRAWN, show);
-            call.arg(first);
-            for user in chunk {
-                call.arg(user.as_bytes().as_slice());
-            }
-            // The last chunk (the first seqs) waits for the replica, and so for every chunk
-            // before it on the same connection.
-            let reply: Vec<i64> = match first == base + 1 {
-                true => self.redis.invoke_replicated(call, "draw").await?,
-                false => self.redis.invoke(call).await?,
-            };
-            if reply.as_slice() == [NO_CONFIG] {
-                return Err(StoreError::ShowNotLoaded(show));
-            }
-        }
-        Ok(())
+        super::draw::place_drawn(&self.redis, show, base, users).await
     }
 
     #[tracing::instrument(skip(self))]

@@ -5,16 +5,13 @@
 //! empty event stream with its consumer group, and the config last (its presence says the
 //! show is loaded).
 
-use redis::{Cmd, Pipeline};
+use redis::Cmd;
 
-use super::keys::{MEMBER_BUCKETS, ShowKeys, member_bucket};
+use super::bulk::{self, CHUNK, send};
+use super::keys::{MEMBER_BUCKETS, ShowKeys};
 use super::{Redis, catalog, events};
 use crate::store::StoreError;
 use crate::store::snapshot::ShowSnapshot;
-
-/// Commands per pipeline, and values per command.
-const PIPELINE: usize = 256;
-const CHUNK: usize = 1000;
 
 #[tracing::instrument(skip_all, fields(show = %snapshot.show, waiting = snapshot.list.len()))]
 pub async fn rebuild_show(redis: &Redis, snapshot: &ShowSnapshot) -> Result<(), StoreError> {
@@ -28,18 +25,6 @@ pub async fn rebuild_show(redis: &Redis, snapshot: &ShowSnapshot) -> Result<(), 
     catalog::load_show(redis, snapshot.show, &snapshot.config, &snapshot.seats, &snapshot.sold).await
 }
 
-/// Runs the commands in pipelines of bounded size, each bounded by the Redis timeout.
-async fn send(redis: &Redis, commands: Vec<Cmd>) -> Result<(), StoreError> {
-    for chunk in commands.chunks(PIPELINE) {
-        let mut pipe = Pipeline::new();
-        for cmd in chunk {
-            pipe.add_command(cmd.clone()).ignore();
-        }
-        redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
-    }
-    Ok(())
-}
-
 /// Deletes every key the show may have: fixed ones, all membership buckets, every seat's
 /// hold and the hold indexes of the users the snapshot knows (others lapse by themselves).
 fn clear(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
@@ -51,18 +36,8 @@ fn clear(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
 }
 
 fn queue_commands(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
-    let mut commands = Vec::new();
-    for chunk in snapshot.list.chunks(CHUNK) {
-        let ids: Vec<&[u8]> = chunk.iter().map(|u| u.as_bytes().as_slice()).collect();
-        commands.push(Cmd::rpush(keys.waiting(), ids));
-    }
-    let mut by_bucket: std::collections::BTreeMap<u16, Vec<(Vec<u8>, i64)>> = Default::default();
-    for (user, seq) in &snapshot.members {
-        by_bucket.entry(member_bucket(user)).or_default().push((user.as_bytes().to_vec(), *seq));
-    }
-    for (bucket, fields) in by_bucket {
-        commands.push(Cmd::hset_multiple(keys.membership(bucket), &fields));
-    }
+    let mut commands = bulk::push_users(&keys.waiting(), &snapshot.list);
+    commands.extend(bulk::set_members(keys, snapshot.members.iter().map(|(user, seq)| (user, *seq))));
     for chunk in snapshot.reinstated.chunks(CHUNK) {
         let members: Vec<(i64, &[u8])> = chunk.iter().map(|(u, seq)| (*seq, u.as_bytes().as_slice())).collect();
         commands.push(Cmd::zadd_multiple(keys.reinstated(), &members));

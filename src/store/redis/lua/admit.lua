@@ -40,10 +40,10 @@ end
 if cfg[3] ~= '1' and not cfg[5] then
   local room = max_active - redis.call('ZCARD', key(base, 'active'))
   local want = math.min(math.floor(tokens), room, tonumber(ARGV[5]))
-  -- The list holds one entry for every seq after the cursor outside the holes, so the next
-  -- entry's seq is known without reading it. Reinstated waiters (not on the list) go first
-  -- when their seq is lower. Entries of users who left are skipped; the bound keeps one
-  -- call short.
+  -- The lists (the drawn pre-queue, then the waiting list) hold one entry for every seq
+  -- after the cursor outside the holes, so the next entry's seq is known without reading
+  -- it. Reinstated waiters (not on a list) go first when their seq is lower. Entries of
+  -- users who left are skipped; the bound keeps one call short.
   while admitted < want and popped < want + 1000 do
     local next_seq = cursor + 1
     local skip = redis.call('HGET', key(base, 'holes'), next_seq)
@@ -52,11 +52,12 @@ if cfg[3] ~= '1' and not cfg[5] then
       skip = redis.call('HGET', key(base, 'holes'), next_seq)
     end
     local first = redis.call('ZRANGE', key(base, 'reinstated'), 0, 0, 'WITHSCORES')
-    if first[1] and (tonumber(first[2]) < next_seq or redis.call('LLEN', key(base, 'waiting')) == 0) then
+    local listed = redis.call('LLEN', key(base, 'drawn')) + redis.call('LLEN', key(base, 'waiting'))
+    if first[1] and (tonumber(first[2]) < next_seq or listed == 0) then
       redis.call('ZREM', key(base, 'reinstated'), first[1])
       admit(first[1])
     else
-      local uid = redis.call('LPOP', key(base, 'waiting'))
+      local uid = redis.call('LPOP', key(base, 'drawn')) or redis.call('LPOP', key(base, 'waiting'))
       if not uid then break end
       popped = popped + 1
       cursor = next_seq

@@ -1,5 +1,5 @@
--- Closes a show's pre-queue of n users for the draw: the next n seqs are theirs (placed by
--- place_drawn.lua); users who join from now on get seqs after a hole, as large as
+-- Closes a show's pre-queue of n users for the draw: the next n seqs, up to draw_end, are
+-- theirs (placed by place_drawn.lua); users who join from now on get seqs after a hole, as large as
 -- domain::queue::HOLE_SIZE, that starts right after those n, so their positions count the
 -- drawn ahead of them at once. Admission waits until the drawn are placed.
 -- ARGV: base, now, n. Returns {base}: the drawn get base + 1 .. base + n. Idempotent.
@@ -16,5 +16,5 @@ if n < HOLE_SIZE then
   emit(base, 'hole', '', before + 1 + n, nil, before + 1 + HOLE_SIZE)
 end
 redis.call('SET', key(base, 'seq'), before + HOLE_SIZE)
-redis.call('HSET', KEYS[1], 'draw_base', before, 'draw_pending', 1, 'draw_next', before + 1 + n)
+redis.call('HSET', KEYS[1], 'draw_base', before, 'draw_pending', 1, 'draw_end', before + n)
 return {before}

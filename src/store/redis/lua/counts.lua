@@ -5,6 +5,7 @@ local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = now_ms(ARGV[2])
 local function counter(name) return tonumber(redis.call('GET', key(base, name)) or 0) end
-local waiting = redis.call('LLEN', key(base, 'waiting')) - counter('left_waiting') + redis.call('ZCARD', key(base, 'reinstated'))
+local listed = redis.call('LLEN', key(base, 'drawn')) + redis.call('LLEN', key(base, 'waiting'))
+local waiting = listed - counter('left_waiting') + redis.call('ZCARD', key(base, 'reinstated'))
 local active = redis.call('ZCOUNT', key(base, 'active'), '(' .. now, '+inf')
 return {math.max(0, waiting), active, counter('seq') - counter('holes_size'), counter('admitted'), counter('cursor')}

@@ -1,7 +1,8 @@
 -- Leave the queue, or give the active slot back at once.
 -- ARGV: base, now, uid. Returns 1, or 0 when the user was in neither.
 -- A waiter's list entry stays until admission pops it and sees the membership is gone;
--- removing it now would be an O(n) LREM.
+-- removing it now would be an O(n) LREM. A drawn user leaving while the draw is placed is
+-- noted, so that a retried placement can't give the place back (place_drawn.lua).
 local base, uid = ARGV[1], ARGV[3]
 local bucket = bucket_key(base, uid)
 local seq = tonumber(redis.call('HGET', bucket, uid))
@@ -12,6 +13,8 @@ if redis.call('ZREM', key(base, 'reinstated'), uid) == 1 then
 elseif seq > tonumber(redis.call('GET', key(base, 'cursor')) or 0) then
   redis.call('HDEL', bucket, uid)
   redis.call('INCR', key(base, 'left_waiting'))
+  local draw = redis.call('HMGET', KEYS[1], 'draw_pending', 'draw_end')
+  if draw[1] and seq <= tonumber(draw[2]) then redis.call('SADD', key(base, 'draw_left'), uid) end
   emit(base, 'leave', uid, seq)
 else
   end_session(base, uid, 'leave')

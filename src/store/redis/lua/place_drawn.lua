@@ -1,23 +1,26 @@
--- Places drawn users: ARGV: base, now, first seq, then the users of seqs first, first + 1,
--- ... The chunks go from the last seq down (each is pushed onto the front of the waiting
--- list, before the late joiners), so a chunk is taken only when it ends where the placed
--- ones begin: a chunk sent again changes nothing. The chunk that reaches the first drawn
--- seq lets admission go on. Returns {1} when placed, {0} when it was placed already.
+-- Places a fair opening's drawn pre-queue: the drawing instance gave every drawn user
+-- their seq (membership) and built the list of them in draw order under its attempt's
+-- staging key, with plain commands (a script doing that for half a million users would
+-- hold Redis for a second). This makes that list the one admission takes first, and lets
+-- admission go on. A user who left meanwhile loses the drawn membership a retried attempt
+-- may have given back. ARGV: base, now, attempt, n (how many were drawn).
+-- Returns {1} when placed, {0} when it was placed already, {-2} when the staging list does
+-- not hold n users (a stale or broken attempt: draw again).
 local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local placed_from = tonumber(redis.call('HGET', KEYS[1], 'draw_next') or 0)
-local first = tonumber(ARGV[3])
-if first + (#ARGV - 3) ~= placed_from then return {0} end
-local reversed = {}
-for i = #ARGV, 4, -1 do
-  local uid = ARGV[i]
-  redis.call('HSET', bucket_key(base, uid), uid, first + i - 4)
-  reversed[#reversed + 1] = uid
+if redis.call('HEXISTS', KEYS[1], 'draw_pending') == 0 then return {0} end
+local staging, n = key(base, 'drawn_staging', ARGV[3]), tonumber(ARGV[4])
+if redis.call('LLEN', staging) ~= n then return {-2} end
+if n > 0 then
+  redis.call('RENAME', staging, key(base, 'drawn'))
+  redis.call('PERSIST', key(base, 'drawn'))
 end
--- One LPUSH of the chunk from its last user to its first leaves the first in front.
-if #reversed > 0 then redis.call('LPUSH', key(base, 'waiting'), unpack(reversed)) end
-redis.call('HSET', KEYS[1], 'draw_next', first)
-if first == tonumber(redis.call('HGET', KEYS[1], 'draw_base')) + 1 then
-  redis.call('HDEL', KEYS[1], 'draw_pending')
+local draw_end = tonumber(redis.call('HGET', KEYS[1], 'draw_end'))
+for _, uid in ipairs(redis.call('SMEMBERS', key(base, 'draw_left'))) do
+  local bucket = bucket_key(base, uid)
+  local seq = tonumber(redis.call('HGET', bucket, uid))
+  if seq and seq <= draw_end then redis.call('HDEL', bucket, uid) end
 end
+redis.call('DEL', key(base, 'draw_left'))
+redis.call('HDEL', KEYS[1], 'draw_pending')
 return {1}
