@@ -30,6 +30,10 @@ end
 local cursor = tonumber(redis.call('GET', key(base, 'cursor')) or 0)
 local admitted, popped = 0, 0
 
+local function nothing_listed()
+  return redis.call('LLEN', key(base, 'drawn')) + redis.call('LLEN', key(base, 'waiting')) == 0
+end
+
 local function admit(uid)
   redis.call('ZADD', key(base, 'active'), now + claim_ms, uid)
   emit(base, 'admit', uid, redis.call('HGET', bucket_key(base, uid), uid), nil, now + claim_ms)
@@ -52,8 +56,7 @@ if cfg[3] ~= '1' and not cfg[5] then
       skip = redis.call('HGET', key(base, 'holes'), next_seq)
     end
     local first = redis.call('ZRANGE', key(base, 'reinstated'), 0, 0, 'WITHSCORES')
-    local listed = redis.call('LLEN', key(base, 'drawn')) + redis.call('LLEN', key(base, 'waiting'))
-    if first[1] and (tonumber(first[2]) < next_seq or listed == 0) then
+    if first[1] and (tonumber(first[2]) < next_seq or nothing_listed()) then
       redis.call('ZREM', key(base, 'reinstated'), first[1])
       admit(first[1])
     else

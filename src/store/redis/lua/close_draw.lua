@@ -1,7 +1,7 @@
 -- Closes a show's pre-queue of n users for the draw: the next n seqs, up to draw_end, are
--- theirs (placed by place_drawn.lua); users who join from now on get seqs after a hole, as large as
--- domain::queue::HOLE_SIZE, that starts right after those n, so their positions count the
--- drawn ahead of them at once. Admission waits until the drawn are placed.
+-- theirs (placed by place_drawn.lua); users who join from now on get seqs after a hole, as
+-- large as domain::queue::HOLE_SIZE, that starts right after those n, so their positions
+-- count the drawn ahead of them at once. Admission waits until the drawn are placed.
 -- ARGV: base, now, n. Returns {base}: the drawn get base + 1 .. base + n. Idempotent.
 local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
