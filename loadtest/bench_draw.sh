@@ -6,11 +6,14 @@
 # draw order) and where that time went, the latecomers' join latency around the opening,
 # and that admission went on. Passes when admission waited under 2 s.
 # Starts a fresh six-node Redis Cluster and a release build of the service (Postgres comes
-# from scripts/stack.sh), and stops them at the end.
+# from scripts/stack.sh), and stops them at the end. With `postgres`, the deployment is
+# moved to the Postgres fallback first (`boxoffice backend postgres`): the draw during an
+# outage.
 #
-# usage: loadtest/bench_draw.sh [pre-queued fans, default 500000]
+# usage: loadtest/bench_draw.sh [pre-queued fans, default 500000] [redis|postgres]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 fans=${1:-500000}
+backend=${2:-redis}
 secs=12
 threads=2
 conns=64
@@ -19,6 +22,10 @@ ulimit -n 65536 2>/dev/null || true
 export RUST_LOG="warn,boxoffice::worker::opening=info,boxoffice::store::postgres::fairness=info"
 
 start_service draw --example mint_tokens
+if [ "$backend" = postgres ]; then
+  ./target/release/boxoffice backend postgres >/dev/null
+  wait_until 30 "the move to Postgres" bash -c "curl -s $base/readyz | grep -q '\"backend\":\"postgres\"'"
+fi
 show=$(new_show 10 100)
 opens_in=25
 opens_at=$(date -u -d "+${opens_in} seconds" +%Y-%m-%dT%H:%M:%SZ)
@@ -36,9 +43,9 @@ sleep 2
 stats=$(api GET "/v1/admin/shows/$show/queue/stats")
 drawn=$(curl -s "$base/v1/shows/$show/fairness")
 
-python3 - "$work/server.log" "$joins" "$stats" "$drawn" "$fans" "$(nproc)" <<'PY'
+python3 - "$work/server.log" "$joins" "$stats" "$drawn" "$fans" "$(nproc)" "$backend" <<'PY'
 import json, re, sys
-log, joins, stats, fairness, fans, cores = sys.argv[1:]
+log, joins, stats, fairness, fans, cores, backend = sys.argv[1:]
 figures = None
 for line in open(log):
     line = re.sub(r"\x1b\[[0-9;]*m", "", line)
@@ -47,12 +54,12 @@ for line in open(log):
                    for name in ("fetched_ms", "ordered_ms", "placed_ms", "admission_waited_ms")}
 name, rps, p50, p99, non2xx, errors = joins.split()
 stats, fairness = json.loads(stats), json.loads(fairness)
-print(f"\nDraw: {fans} pre-queued fans, latecomers joining across the opening; {cores} cores shared by wrk, the service, Redis and Postgres\n")
+print(f"\nDraw: {fans} pre-queued fans, latecomers joining across the opening, served from {backend}; {cores} cores shared by wrk, the service, Redis and Postgres\n")
 if figures:
     print(f"admission paused, pre-queue closed -> all placed  {figures['admission_waited_ms']} ms")
     print(f"  of which: pre-queue read from Postgres          {figures['fetched_ms']} ms")
     print(f"            HMACs and sort                        {figures['ordered_ms']} ms")
-    print(f"            placed on Redis                       {figures['placed_ms'] - figures['fetched_ms'] - figures['ordered_ms']} ms")
+    print(f"            placed (in {backend:8})               {figures['placed_ms'] - figures['fetched_ms'] - figures['ordered_ms']} ms")
 print(f"latecomer joins around the opening               {float(rps):.0f} req/s, p50 {p50} ms, p99 {p99} ms, non-2xx {non2xx}, errors {errors}")
 print(f"drawn, per the fairness endpoint                 {fairness['pre_queue_size']} (seed revealed: {fairness['seed'] is not None})")
 print(f"admitted since the opening                       {stats['admitted_total']}")

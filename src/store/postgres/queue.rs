@@ -22,6 +22,9 @@ use crate::domain::queue::{HOLE_SIZE, Hole, JoinStep, LivePlace, join_step, refi
 use crate::store::batch::{BatchCall, Batcher, Limits};
 use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
+/// Drawn users placed per transaction (a few hundred milliseconds of Postgres each).
+const DRAW_CHUNK: usize = 25_000;
+
 /// A place that is neither left, expired nor confirmed.
 macro_rules! live {
     () => {
@@ -542,25 +545,27 @@ impl QueueStore for PgQueue {
 
     #[tracing::instrument(skip(self, users), fields(users = users.len()))]
     async fn place_drawn(&self, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
-        let work = async |tx: &mut PgConnection, now| -> Result<(), sqlx::Error> {
-            sqlx::query(
-                "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
-                 SELECT $1, $2 + ord, user_id, $4 FROM UNNEST($3::uuid[]) WITH ORDINALITY AS d(user_id, ord)
-                 ON CONFLICT (show_id, seq) DO NOTHING",
-            )
-            .bind(show)
-            .bind(base)
-            .bind(users)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE queue_state SET draw_pending = false WHERE show_id = $1")
+        // In chunks: one insert of half a million rows outlasts the bound on a call. A chunk
+        // inserted again changes nothing; admission goes on once all are in.
+        for (i, chunk) in users.chunks(DRAW_CHUNK).enumerate() {
+            let before = base + (i * DRAW_CHUNK) as i64;
+            let insert = async |tx: &mut PgConnection, now| {
+                sqlx::query(
+                    "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+                     SELECT $1, $2 + ord, user_id, $4 FROM UNNEST($3::uuid[]) WITH ORDINALITY AS d(user_id, ord)
+                     ON CONFLICT (show_id, seq) DO NOTHING",
+                )
                 .bind(show)
+                .bind(before)
+                .bind(chunk)
+                .bind(now)
                 .execute(tx)
-                .await?;
-            Ok(())
-        };
-        self.db.fenced(self.clock.injected(), async |tx, now| Ok(work(tx, now).await?)).await
+                .await
+            };
+            self.db.fenced(self.clock.injected(), async |tx, now| Ok(insert(tx, now).await?)).await?;
+        }
+        let done = sqlx::query("UPDATE queue_state SET draw_pending = false WHERE show_id = $1").bind(show);
+        self.db.fenced(self.clock.injected(), async |tx, _| Ok(done.execute(tx).await?)).await.map(drop)
     }
 
     /// The challenge id is unique to its show (it carries the show, signed), so one table
