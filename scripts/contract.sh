@@ -18,7 +18,7 @@ cd "$ROOT"
 venv="$LOCAL/schemathesis"
 if [ ! -x "$venv/bin/st" ]; then
   log "installing schemathesis $SCHEMATHESIS_VERSION (pip, into $venv)"
-  python3 -m venv "$venv" >/dev/null 2>&1 || { need_cmd false python3-venv; python3 -m venv "$venv"; }
+  python3 -m venv "$venv" >/dev/null 2>&1 || { install_pkg python3-venv venv; rm -rf "$venv"; python3 -m venv "$venv"; }
   "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 

@@ -13,8 +13,14 @@ need_cmd() {
   local cmd=$1 pkg=$2
   command -v "$cmd" >/dev/null 2>&1 && return 0
   [ -x "/usr/lib/postgresql/$(pg_major)/bin/$cmd" ] && return 0
-  command -v apt-get >/dev/null 2>&1 || die "'$cmd' is missing and apt-get is not available: install $pkg"
-  log "installing $pkg (for $cmd)"
+  install_pkg "$pkg" "$cmd"
+}
+
+# usage: install_pkg PACKAGE [WHAT NEEDS IT]: installs a Debian package with apt-get.
+install_pkg() {
+  local pkg=$1 need=${2:-$1}
+  command -v apt-get >/dev/null 2>&1 || die "'$need' is missing and apt-get is not available: install $pkg"
+  log "installing $pkg (for $need)"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq >/dev/null 2>&1 || true

@@ -47,23 +47,36 @@ impl Default for LimitSettings {
     }
 }
 
+/// A limit per client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    TokensPerIp,
-    JoinsPerIp,
-    JoinsPerUser,
-    HoldsPerUser,
-    ReservationsPerUser,
+pub enum IpLimit {
+    Tokens,
+    Joins,
 }
 
-impl Limit {
+/// A limit per user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserLimit {
+    Joins,
+    Holds,
+    Reservations,
+}
+
+impl IpLimit {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::TokensPerIp => "tokens_per_ip",
-            Self::JoinsPerIp => "joins_per_ip",
-            Self::JoinsPerUser => "joins_per_user",
-            Self::HoldsPerUser => "holds_per_user",
-            Self::ReservationsPerUser => "reservations_per_user",
+            Self::Tokens => "tokens_per_ip",
+            Self::Joins => "joins_per_ip",
+        }
+    }
+}
+
+impl UserLimit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Joins => "joins_per_user",
+            Self::Holds => "holds_per_user",
+            Self::Reservations => "reservations_per_user",
         }
     }
 }
@@ -86,7 +99,8 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
         match limiter.check_key_n(key, cost) {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(not_until)) => Err(RetryAfter(not_until.wait_time_from(DefaultClock::default().now()))),
-            // More instances than the limit has cells a minute: each lets one a minute through.
+            // More instances than the limit has cells a minute: each instance lets the limit
+            // through on its own, so the deployment as a whole lets through more.
             Err(_) => limiter.check_key(key).map_err(|n| RetryAfter(n.wait_time_from(DefaultClock::default().now()))),
         }
     }
@@ -131,21 +145,21 @@ impl Limits {
         NonZeroU32::new(self.instances.load(Ordering::Relaxed)).unwrap_or(NonZeroU32::MIN)
     }
 
-    pub fn check_ip(&self, limit: Limit, ip: IpAddr) -> Result<(), RetryAfter> {
+    pub fn check_ip(&self, limit: IpLimit, ip: IpAddr) -> Result<(), RetryAfter> {
         let keyed = match limit {
-            Limit::TokensPerIp => &self.tokens_per_ip,
-            _ => &self.joins_per_ip,
+            IpLimit::Tokens => &self.tokens_per_ip,
+            IpLimit::Joins => &self.joins_per_ip,
         };
-        counted(limit, keyed.check(&ip, self.cost()))
+        counted(limit.as_str(), keyed.check(&ip, self.cost()))
     }
 
-    pub fn check_user(&self, limit: Limit, user: Uuid) -> Result<(), RetryAfter> {
+    pub fn check_user(&self, limit: UserLimit, user: Uuid) -> Result<(), RetryAfter> {
         let keyed = match limit {
-            Limit::JoinsPerUser => &self.joins_per_user,
-            Limit::HoldsPerUser => &self.holds_per_user,
-            _ => &self.reservations_per_user,
+            UserLimit::Joins => &self.joins_per_user,
+            UserLimit::Holds => &self.holds_per_user,
+            UserLimit::Reservations => &self.reservations_per_user,
         };
-        counted(limit, keyed.check(&user, self.cost()))
+        counted(limit.as_str(), keyed.check(&user, self.cost()))
     }
 
     /// Drops the state of clients not seen for a while (memory stays bounded by the
@@ -159,28 +173,33 @@ impl Limits {
     }
 
     /// The client's address: the socket's peer, or, when the peer is a trusted proxy, the
-    /// nearest untrusted address in `X-Forwarded-For`.
-    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    /// nearest untrusted address in `X-Forwarded-For` (all its lines, joined by commas).
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: &str) -> IpAddr {
         client_ip(&self.trusted_proxies, peer, forwarded_for)
     }
 }
 
-fn counted(limit: Limit, outcome: Result<(), RetryAfter>) -> Result<(), RetryAfter> {
+fn counted(limit: &'static str, outcome: Result<(), RetryAfter>) -> Result<(), RetryAfter> {
     if outcome.is_err() {
-        metrics::counter!("boxoffice_rate_limited_total", "limit" => limit.as_str()).increment(1);
+        metrics::counter!("boxoffice_rate_limited_total", "limit" => limit).increment(1);
     }
     outcome
 }
 
-fn client_ip(trusted: &[IpNet], peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+fn client_ip(trusted: &[IpNet], peer: IpAddr, forwarded_for: &str) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
+    // Walk back from the peer: the first address no trusted proxy added is the client's. A
+    // hop that is not an address ends the walk at the last trusted one: whatever is left
+    // of it may have been made up by the client.
+    let mut client = peer.to_canonical();
+    for hop in forwarded_for.rsplit(',') {
+        if !is_trusted(&client) {
+            break;
+        }
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else { break };
+        client = ip.to_canonical();
     }
-    let hops: Vec<IpAddr> =
-        forwarded_for.unwrap_or_default().split(',').filter_map(|hop| hop.trim().parse().ok()).collect();
-    // Walk back from the proxy: the first address no trusted proxy added is the client's.
-    hops.iter().rev().find(|hop| !is_trusted(hop)).or(hops.first()).copied().unwrap_or(peer)
+    client
 }
 
 /// `BOXOFFICE_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges.
@@ -215,12 +234,12 @@ mod tests {
     fn a_client_past_its_limit_is_told_when_to_come_back() {
         let limits = Limits::new(&settings(60));
         for _ in 0..60 {
-            assert!(limits.check_ip(Limit::TokensPerIp, ip("1.2.3.4")).is_ok());
+            assert!(limits.check_ip(IpLimit::Tokens, ip("1.2.3.4")).is_ok());
         }
-        let RetryAfter(wait) = limits.check_ip(Limit::TokensPerIp, ip("1.2.3.4")).unwrap_err();
+        let RetryAfter(wait) = limits.check_ip(IpLimit::Tokens, ip("1.2.3.4")).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
-        assert!(limits.check_ip(Limit::TokensPerIp, ip("1.2.3.5")).is_ok(), "another address has its own count");
-        assert!(limits.check_ip(Limit::JoinsPerIp, ip("1.2.3.4")).is_ok(), "another limit has its own count");
+        assert!(limits.check_ip(IpLimit::Tokens, ip("1.2.3.5")).is_ok(), "another address has its own count");
+        assert!(limits.check_ip(IpLimit::Joins, ip("1.2.3.4")).is_ok(), "another limit has its own count");
     }
 
     #[test]
@@ -228,7 +247,7 @@ mod tests {
         let limits = Limits::new(&settings(60));
         limits.set_instances(3);
         let user = Uuid::new_v4();
-        let passed = (0..60).filter(|_| limits.check_user(Limit::HoldsPerUser, user).is_ok()).count();
+        let passed = (0..60).filter(|_| limits.check_user(UserLimit::Holds, user).is_ok()).count();
         assert_eq!(passed, 20);
     }
 
@@ -236,23 +255,31 @@ mod tests {
     fn more_instances_than_the_limit_still_let_one_through() {
         let limits = Limits::new(&settings(2));
         limits.set_instances(5);
-        assert!(limits.check_user(Limit::ReservationsPerUser, Uuid::new_v4()).is_ok());
+        assert!(limits.check_user(UserLimit::Reservations, Uuid::new_v4()).is_ok());
     }
 
     #[test]
     fn a_zero_limit_is_no_limit() {
         let limits = Limits::new(&settings(0));
-        assert!((0..10_000).all(|_| limits.check_ip(Limit::TokensPerIp, ip("1.2.3.4")).is_ok()));
+        assert!((0..10_000).all(|_| limits.check_ip(IpLimit::Tokens, ip("1.2.3.4")).is_ok()));
     }
 
     #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         let limits = Limits::new(&settings(1));
-        let xff = Some("6.6.6.6, 7.7.7.7, 10.1.1.1");
+        let xff = "6.6.6.6, 7.7.7.7, 10.1.1.1";
         assert_eq!(limits.client_ip(ip("5.5.5.5"), xff), ip("5.5.5.5"), "an untrusted peer is the client");
         assert_eq!(limits.client_ip(ip("10.0.0.2"), xff), ip("7.7.7.7"), "the nearest untrusted hop");
-        assert_eq!(limits.client_ip(ip("192.168.1.1"), Some("garbage")), ip("192.168.1.1"));
-        assert_eq!(limits.client_ip(ip("10.0.0.2"), Some("10.2.2.2")), ip("10.2.2.2"), "all trusted: the first");
+        assert_eq!(limits.client_ip(ip("192.168.1.1"), "garbage"), ip("192.168.1.1"));
+        assert_eq!(limits.client_ip(ip("10.0.0.2"), "10.2.2.2"), ip("10.2.2.2"), "all trusted: the first");
+        assert_eq!(limits.client_ip(ip("10.0.0.2"), ""), ip("10.0.0.2"), "no header: the proxy itself");
+        let spoofed = "6.6.6.6, 10.9.9.9:4711, 10.1.1.1";
+        assert_eq!(
+            limits.client_ip(ip("10.0.0.2"), spoofed),
+            ip("10.1.1.1"),
+            "the walk stops at a hop that isn't an address"
+        );
+        assert_eq!(limits.client_ip(ip("::ffff:10.0.0.2"), xff), ip("7.7.7.7"), "a v4 proxy on a v6 socket");
     }
 
     #[test]

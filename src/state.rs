@@ -10,7 +10,7 @@ use crate::cache::{Cursors, DrawnSeqs, Lag, Openings, QueueConfigs, SeatMap, Sea
 use crate::config::Settings;
 use crate::domain::catalog::{ConcertInfo, ShowInfo};
 use crate::domain::{ConcertId, ShowId};
-use crate::limits::{Limit, Limits};
+use crate::limits::{IpLimit, Limits, UserLimit};
 use crate::push::Push;
 use crate::store::postgres::Database;
 use crate::store::redis::Redis;
@@ -230,15 +230,16 @@ impl AppState {
     }
 
     /// 429 unless the client's address is within the limit.
-    pub fn limit_ip(&self, limit: Limit, req: &actix_web::HttpRequest) -> Result<(), crate::error::ApiError> {
+    pub fn limit_ip(&self, limit: IpLimit, req: &actix_web::HttpRequest) -> Result<(), crate::error::ApiError> {
         let Some(peer) = req.peer_addr() else { return Ok(()) };
-        let forwarded = req.headers().get("X-Forwarded-For").and_then(|v| v.to_str().ok());
-        let ip = self.limits.client_ip(peer.ip(), forwarded);
+        // Every X-Forwarded-For line, in order: a proxy may add a line of its own.
+        let lines: Vec<&str> = req.headers().get_all("X-Forwarded-For").filter_map(|v| v.to_str().ok()).collect();
+        let ip = self.limits.client_ip(peer.ip(), &lines.join(","));
         self.limits.check_ip(limit, ip).map_err(|wait| crate::error::ApiError::rate_limited(limit.as_str(), wait.0))
     }
 
     /// 429 unless the user is within the limit.
-    pub fn limit_user(&self, limit: Limit, user: uuid::Uuid) -> Result<(), crate::error::ApiError> {
+    pub fn limit_user(&self, limit: UserLimit, user: uuid::Uuid) -> Result<(), crate::error::ApiError> {
         self.limits.check_user(limit, user).map_err(|wait| crate::error::ApiError::rate_limited(limit.as_str(), wait.0))
     }
 

@@ -9,7 +9,7 @@ use crate::auth::QueueAuth;
 use crate::domain::holds::validate_seat_request;
 use crate::domain::{SeatId, ShowId};
 use crate::error::{ApiError, Code};
-use crate::limits::Limit;
+use crate::limits::UserLimit;
 use crate::state::AppState;
 use crate::store::HoldOutcome;
 
@@ -135,7 +135,7 @@ pub async fn hold_seats(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (show, seats) = (auth.show, &body.seat_ids);
-    state.limit_user(Limit::HoldsPerUser, auth.user)?;
+    state.limit_user(UserLimit::Holds, auth.user)?;
     validated(&state, show, seats).await?;
     match state.holds.hold(show, auth.user, seats).await? {
         HoldOutcome::Held { expires_at_ms } => {

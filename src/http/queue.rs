@@ -15,7 +15,7 @@ use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::ShowId;
 use crate::domain::queue::{eta_seconds, poll_after_ms, position};
 use crate::error::{ApiError, Code};
-use crate::limits::Limit;
+use crate::limits::{IpLimit, UserLimit};
 use crate::state::AppState;
 use crate::store::postgres::fairness::PreJoin;
 use crate::store::{JoinOutcome, Placement, Presence};
@@ -188,8 +188,8 @@ pub async fn join_queue(
 ) -> Result<HttpResponse, ApiError> {
     let (show, user) = (path.into_inner(), auth.0.sub);
     let body = join_body(&req, &body)?;
-    state.limit_user(Limit::JoinsPerUser, user)?;
-    state.limit_ip(Limit::JoinsPerIp, &req)?;
+    state.limit_user(UserLimit::Joins, user)?;
+    state.limit_ip(IpLimit::Joins, &req)?;
     if let (Some(token_show), Some(seq)) = (auth.0.show, auth.0.seq)
         && token_show == show
         && seq > 0

@@ -11,7 +11,7 @@ use super::holds::{SeatSelection, validated};
 use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::{SeatId, ShowId};
 use crate::error::{ApiError, Code};
-use crate::limits::Limit;
+use crate::limits::UserLimit;
 use crate::state::AppState;
 use crate::store::NotSold;
 use crate::store::postgres::reservations::{Reservation, Sale, fingerprint};
@@ -86,7 +86,7 @@ pub async fn reserve(
 ) -> Result<HttpResponse, ApiError> {
     let (show, seats) = (auth.show, &body.seat_ids);
     let key = idempotency_key(&req)?;
-    state.limit_user(Limit::ReservationsPerUser, auth.user)?;
+    state.limit_user(UserLimit::Reservations, auth.user)?;
     validated(&state, show, seats).await?;
     if let Some(earlier) = earlier_answer(&state, auth.user, key.as_deref(), show, seats).await? {
         return Ok(earlier);

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::limits::Limit;
+use crate::limits::IpLimit;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -39,7 +39,7 @@ pub async fn issue_token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     super::optional_object(&req, &body)?;
-    state.limit_ip(Limit::TokensPerIp, &req)?;
+    state.limit_ip(IpLimit::Tokens, &req)?;
     let (user_id, issued) = state.tokens.issue_user();
     metrics::counter!("boxoffice_tokens_issued_total").increment(1);
     Ok(HttpResponse::Created().json(TokenIssued { token: issued.token, user_id, expires_at: issued.expires_at }))

@@ -1,8 +1,8 @@
 //! Background work in every instance: following the deployment's backend (and bringing it
-//! back to Redis), the admission ticker, the cursor subscriber, the write-behind consumer and
-//! the refresh of the show list they iterate. Every instance
-//! runs all of them; Redis-side atomicity (scripts, leases) keeps N instances from doing
-//! the work N times.
+//! back to Redis), the admission ticker, the cursor subscriber, the write-behind consumer,
+//! the refresh of the show list and queue settings, and forgetting what has expired (idle
+//! clients of the abuse limits, spent proof-of-work challenges). Redis-side atomicity
+//! (scripts, leases) keeps N instances from doing the work N times.
 
 pub mod admission;
 pub mod backend;
@@ -43,18 +43,17 @@ pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
         tokio::spawn(postgres_feed::follow_cursors(state.clone())),
         tokio::spawn(postgres_feed::follow_seats(state.clone())),
         tokio::spawn(forget_idle_clients(state.clone())),
+        // Every instance: the join path reads the queue settings (opening, proof of work).
+        tokio::spawn(refresh_show_list(state.clone())),
     ];
     if work {
-        tasks.extend([
-            tokio::spawn(refresh_show_list(state.clone())),
-            tokio::spawn(admission::run(state.clone())),
-            tokio::spawn(write_behind::run(state)),
-        ]);
+        tasks.extend([tokio::spawn(admission::run(state.clone())), tokio::spawn(write_behind::run(state))]);
     }
     Workers(tasks)
 }
 
-/// How often the abuse limits drop the clients they no longer need to remember.
+/// How often the abuse limits drop the clients they no longer need to remember, and
+/// Postgres the spent challenges that have expired anyway.
 const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 
 async fn forget_idle_clients(state: Arc<AppState>) {
@@ -62,6 +61,9 @@ async fn forget_idle_clients(state: Arc<AppState>) {
     loop {
         every.tick().await;
         state.limits.forget_idle();
+        if let Err(error) = state.db.forget_expired_challenges().await {
+            tracing::debug!(%error, "spent challenges not pruned this time");
+        }
     }
 }
 
