@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Checks a show's fair-opening draw from a running boxoffice service (standard library only).
 
-    scripts/verify_draw.py BASE_URL SHOW_ID [--user-id UUID]
+    scripts/verify_draw.py BASE_URL SHOW_ID [--commitment HEX] [--user-id UUID]
 
 It downloads /v1/shows/SHOW_ID/fairness and every page of .../fairness/entries and checks:
-  * the revealed seed hashes (SHA-256) to the commitment published before the draw;
+  * the revealed seed hashes (SHA-256) to the commitment published before the draw (give
+    the one you recorded then with --commitment; otherwise the one served now is taken);
   * the drawn places are consecutive seqs, as many as the pre-queue had;
   * their HMACs ascend with the seq: the order is the HMAC order, as the algorithm says.
 With --user-id (your own id, from your token's `sub`), it also recomputes your HMAC from the
@@ -35,9 +36,11 @@ def entries(base, show):
             return
 
 
-def check(base, show, user_id):
+def check(base, show, user_id, recorded_commitment=None):
     problems = []
     fairness = get(f"{base}/v1/shows/{show}/fairness")
+    if recorded_commitment and recorded_commitment.lower() != fairness["commitment"]:
+        problems.append(f"the commitment served now is {fairness['commitment']}, not the {recorded_commitment} recorded")
     if fairness["algorithm"] != "hmac-sha256-v1":
         return [f"unknown algorithm {fairness['algorithm']!r}"], None
     if fairness["seed"] is None:
@@ -72,8 +75,9 @@ def main():
     parser.add_argument("base_url")
     parser.add_argument("show_id", type=int)
     parser.add_argument("--user-id")
+    parser.add_argument("--commitment", help="the commitment recorded before the opening")
     args = parser.parse_args()
-    problems, found = check(args.base_url.rstrip("/"), args.show_id, args.user_id)
+    problems, found = check(args.base_url.rstrip("/"), args.show_id, args.user_id, args.commitment)
     for problem in problems[:20]:
         print(f"FAILED: {problem}")
     if problems:

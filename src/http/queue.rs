@@ -190,15 +190,14 @@ pub async fn join_queue(
     let body = join_body(&req, &body)?;
     state.limit_user(UserLimit::Joins, user)?;
     state.limit_ip(IpLimit::Joins, &req)?;
-    if let (Some(token_show), Some(seq)) = (auth.0.show, auth.0.seq)
-        && token_show == show
-        && seq > 0
-    {
-        // Joining with a queue token: a place the store lost comes back first, so joining
-        // again finds it. The token proves a place: no proof of work again.
-        state.switch.presence_with_proof(show, user, seq).await?;
-    } else {
-        super::pow::check(&state, show, user, body.pow.as_ref()).await?;
+    // A queue token of this show proves a join: no proof of work again.
+    match auth.0.seq.filter(|_| auth.0.show == Some(show)) {
+        // A place the store lost comes back first, so joining again finds it.
+        Some(seq) if seq != PRE_QUEUE_SEQ => {
+            state.switch.presence_with_proof(show, user, seq).await?;
+        }
+        Some(_) => {}
+        None => super::pow::check(&state, show, user, body.pow.as_ref()).await?,
     }
     if let Some(pre_queued) = pre_queue_join(&state, show, user).await? {
         return Ok(pre_queued);
@@ -259,7 +258,8 @@ async fn opening(state: &AppState, show: ShowId) -> Result<Option<DateTime<Utc>>
 
 /// Where a pre-queue token's holder stands: before the opening the token is proof enough;
 /// after it, the draw's place (with a fresh token for it), or still the pre-queue while the
-/// draw runs, or expired (they left it).
+/// draw runs, or expired (they left it). What this instance knows of the draw spares the
+/// pre-queued fans' polls a Postgres query each while it runs.
 async fn pre_queue_standing(state: &AppState, auth: &QueueAuth) -> Result<Standing, ApiError> {
     let now = state.redis.clock.estimate_ms();
     let opens_at = state.queue_configs.get(&state.db, auth.show).await?.and_then(|config| config.opens_at);
@@ -274,10 +274,12 @@ async fn pre_queue_standing(state: &AppState, auth: &QueueAuth) -> Result<Standi
         standing.queue_token = Some(state.drawn_token(auth.show, auth.user, seq).await?);
         return Ok(standing);
     }
-    if state.db.in_pre_queue(auth.show, auth.user).await? {
-        return Ok(pre_queued(0));
-    }
-    Ok(expired())
+    let pre_queued_now = match (state.openings.is_drawn(auth.show), state.openings.is_closed(auth.show)) {
+        (true, _) => false,
+        (false, true) => true,
+        (false, false) => state.db.in_pre_queue(auth.show, auth.user).await?,
+    };
+    Ok(if pre_queued_now { pre_queued(0) } else { expired() })
 }
 
 /// Where I stand: waiting (with position and ETA), active, or expired.
@@ -318,7 +320,8 @@ fn standing(state: &AppState, auth: &QueueAuth, presence: &Presence) -> Standing
     responses((status = 204), (status = 404, body = crate::error::ErrorBody, description = "`not_in_queue`"),
               (status = 503, body = crate::error::ErrorBody, description = "`unavailable`: among others, a pre-queued fan leaving while the pre-queue is drawn; leave again after Retry-After")))]
 pub async fn leave_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if auth.seq == PRE_QUEUE_SEQ && state.db.leave_pre_queue(auth.show, auth.user).await? {
+    let now = state.redis.clock.injected();
+    if auth.seq == PRE_QUEUE_SEQ && state.db.leave_pre_queue(auth.show, auth.user, now).await? {
         return Ok(HttpResponse::NoContent().finish());
     }
     if state.queue.leave(auth.show, auth.user).await? {

@@ -55,10 +55,11 @@ async fn draw(state: &AppState, show: ShowId) -> Result<(), StoreError> {
     let order: Vec<uuid::Uuid> = drawn.iter().map(|place| place.user).collect();
     state.queue.place_drawn(show, base, &order).await?;
     let (placed, placed_at) = (started.elapsed(), chrono::Utc::now());
-    // The places are taken: the seed may be revealed; the published entries follow.
+    // The places are taken (admission goes on); the entries are recorded before the seed is
+    // revealed, since a draw marked done is not drawn again.
+    state.db.record_draw(show, base, &drawn).await?;
     state.db.finish_draw(show).await?;
     state.openings.mark_drawn(show);
-    state.db.record_draw(show, base, &drawn).await?;
     metrics::histogram!("boxoffice_draw_seconds").record(placed.as_secs_f64());
     let paused = row.closed_at.map(|closed| (placed_at - closed).num_milliseconds());
     tracing::info!(

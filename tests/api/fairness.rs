@@ -119,10 +119,11 @@ async fn two_thousand_fans_in_the_pre_queue_are_drawn_in_hmac_order_and_latecome
 
     // From a thread of its own: the service answering it runs on this test's runtime.
     let (address, first) = (a.address.clone(), expected[0].1.to_string());
+    let commitment = committed["commitment"].as_str().unwrap().to_string();
     let verified = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
             .args([concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/verify_draw.py"), &address, &show.to_string()])
-            .args(["--user-id", &first])
+            .args(["--user-id", &first, "--commitment", &commitment])
             .output()
     })
     .await
@@ -151,6 +152,27 @@ async fn the_drawn_go_first_when_admission_starts() {
         admitted += usize::from(app.poll(show, &drawn).await.body["status"] == "active");
     }
     assert!(admitted >= 5, "{admitted} of the drawn admitted");
+}
+
+/// A join that reached the store before the opening was set (through an instance whose
+/// settings were a moment old) keeps its earlier place; the drawn follow; nobody is lost.
+#[tokio::test]
+async fn a_join_that_raced_the_openings_setting_goes_first_and_nobody_is_dropped() {
+    let app = spawn_app().await;
+    let show = show_opening_soon(&app).await;
+    let early = Uuid::new_v4();
+    app.state.queue.join(show, early).await.unwrap();
+    let fans: Vec<(Uuid, String, Value)> = join_all((0..3).map(|_| join(&app, show))).await;
+    app.clock.advance(Duration::from_secs(61));
+    app.tick().await;
+    assert_eq!(fairness(&app, show).await["pre_queue_size"], 3);
+
+    app.configure_queue(show, json!({"admit_per_second": 100.0})).await;
+    app.advance(Duration::from_secs(1)).await;
+    for user in fans.iter().map(|(user, ..)| *user).chain([early]) {
+        let presence = app.state.queue.presence(show, user).await.unwrap();
+        assert!(presence.active_until_ms.is_some(), "{user} admitted: {presence:?}");
+    }
 }
 
 #[tokio::test]

@@ -55,6 +55,22 @@ async fn a_join_with_a_solved_challenge_gets_a_place_and_the_challenge_is_spent(
 }
 
 #[tokio::test]
+async fn a_pre_queued_fan_joining_again_with_their_pre_queue_token_needs_no_new_proof() {
+    let app = spawn_app().await;
+    let show = show_with_pow(&app).await;
+    let opens_at = chrono::DateTime::from_timestamp_millis(app.clock.script_arg() + 60_000).unwrap();
+    app.configure_queue(show, json!({"opens_at": opens_at})).await;
+    let (user, _) = app.user().await;
+    let text = challenge(&app, show, &user).await;
+    let joined = join_with(&app, show, &user, solved(&text)).await;
+    assert_eq!((joined.status, joined.body["status"].as_str()), (StatusCode::CREATED, Some("pre_queue")));
+    let pre_queue_token = joined.body["queue_token"].as_str().unwrap();
+    let again = join_with(&app, show, pre_queue_token, json!({})).await;
+    assert_eq!((again.status, again.body["status"].as_str()), (StatusCode::OK, Some("pre_queue")), "{:?}", again.body);
+    assert_pow_invalid(&join_with(&app, show, &user, json!({})).await);
+}
+
+#[tokio::test]
 async fn missing_wrong_expired_and_someone_elses_solutions_are_refused_and_change_nothing() {
     let app = spawn_app().await;
     let show = show_with_pow(&app).await;
@@ -72,6 +88,9 @@ async fn missing_wrong_expired_and_someone_elses_solutions_are_refused_and_chang
     assert_pow_invalid(&join_with(&app, show, &user, json!({"pow": {"challenge": mine, "nonce": wrong}})).await);
     let forged = mine.replacen(&show.to_string(), &(show.0 + 1).to_string(), 1);
     assert_pow_invalid(&join_with(&app, show, &user, solved(&forged)).await);
+    let other_show = show_with_pow(&app).await;
+    let for_elsewhere = challenge(&app, other_show, &user).await;
+    assert_pow_invalid(&join_with(&app, show, &user, solved(&for_elsewhere)).await);
 
     let expiring = challenge(&app, show, &user).await;
     app.clock.advance(Duration::from_millis(CHALLENGE_TTL_MS as u64 + 1));

@@ -80,8 +80,8 @@ struct QueueEvents {
         (status = 200, content_type = "text/event-stream", body = super::QueueStreamEvent,
          description = "events `position` (PositionEvent), `active` (ActiveEvent), `expired` ({}), each with an `id:` and one JSON `data:` line"),
         (status = 400, body = crate::error::ErrorBody, description = "`invalid_last_event_id`"),
-        (status = 403, body = crate::error::ErrorBody, description = "a token for another show"),
-        (status = 503, body = crate::error::ErrorBody, description = "`too_many_streams`: poll instead, or retry after Retry-After")))]
+        (status = 403, body = crate::error::ErrorBody, description = "`wrong_show` (a token for another show) or `queue_token_required`"),
+        (status = 503, body = crate::error::ErrorBody, description = "`too_many_streams`: poll instead, or retry after Retry-After; `unavailable`: the stores can't say where the fan stands yet")))]
 pub async fn queue_events(
     req: HttpRequest,
     auth: QueueAuth,

@@ -48,8 +48,8 @@ struct SeatEvents {
         (status = 200, content_type = "text/event-stream", body = super::SeatStreamEvent,
          description = "events `snapshot` (SeatList), `seats` (SeatDelta), `expired` ({}), each with an `id:` and one JSON `data:` line"),
         (status = 400, body = crate::error::ErrorBody, description = "`invalid_last_event_id`"),
-        (status = 403, body = crate::error::ErrorBody, description = "`not_active`"),
-        (status = 503, body = crate::error::ErrorBody, description = "`too_many_streams`: poll instead, or retry after Retry-After")))]
+        (status = 403, body = crate::error::ErrorBody, description = "`not_active`, `wrong_show` or `queue_token_required`"),
+        (status = 503, body = crate::error::ErrorBody, description = "`too_many_streams`: poll instead, or retry after Retry-After; `unavailable`: the stores can't say whether the fan is active yet")))]
 pub async fn seat_events(
     req: HttpRequest,
     auth: QueueAuth,

@@ -178,14 +178,6 @@ impl Database {
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
-    /// The place the draw gave a user, and its HMAC, if it did.
-    pub async fn drawn_place(&self, show: ShowId, user: Uuid) -> Result<Option<(i64, String)>, StoreError> {
-        let query = sqlx::query_as("SELECT seq, hmac FROM draw_entries WHERE show_id = $1 AND user_id = $2")
-            .bind(show)
-            .bind(user);
-        self.timed(query.fetch_optional(&self.pool)).await
-    }
-
     pub async fn in_pre_queue(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
         let query = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pre_queue WHERE show_id = $1 AND user_id = $2)")
             .bind(show)
@@ -193,14 +185,23 @@ impl Database {
         self.timed(query.fetch_one(&self.pool)).await
     }
 
-    /// Leaves the pre-queue while it is open; false when the user wasn't in it, or it closed.
-    pub async fn leave_pre_queue(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
+    /// Leaves the pre-queue before the opening; false when the user wasn't in it, or the
+    /// opening came (from then on the pre-queue's size is fixed: the close counts it, and a
+    /// close retried after a failed attempt must count the same).
+    pub async fn leave_pre_queue(
+        &self,
+        show: ShowId,
+        user: Uuid,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
         let query = sqlx::query(
-            "DELETE FROM pre_queue p USING show_fairness f
-             WHERE p.show_id = $1 AND p.user_id = $2 AND f.show_id = $1 AND f.closed_at IS NULL",
+            "DELETE FROM pre_queue p USING show_fairness f, queue_configs c
+             WHERE p.show_id = $1 AND p.user_id = $2 AND f.show_id = $1 AND f.closed_at IS NULL
+               AND c.show_id = $1 AND c.opens_at > COALESCE($3, now())",
         )
         .bind(show)
-        .bind(user);
+        .bind(user)
+        .bind(now);
         Ok(self.timed(query.execute(&self.pool)).await?.rows_affected() == 1)
     }
 

@@ -534,7 +534,7 @@ impl QueueStore for PgQueue {
             }
             sqlx::query("UPDATE queue_state SET last_seq = $2, draw_base = $3, draw_pending = true WHERE show_id = $1")
                 .bind(show)
-                .bind(last + HOLE_SIZE)
+                .bind(last + HOLE_SIZE.max(pre_queue_size))
                 .bind(last)
                 .execute(&mut *tx)
                 .await?;

@@ -11,7 +11,8 @@ local now = now_ms(ARGV[2])
 local expired = redis.call('ZRANGEBYSCORE', key(base, 'active'), '-inf', now, 'LIMIT', 0, 500)
 for _, uid in ipairs(expired) do end_session(base, uid, 'expire') end
 
-local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s', 'draw_pending')
+local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s', 'draw_pending', 'draw_base')
+local draw_base = tonumber(cfg[6])
 local max_active, rate, claim_ms = tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[4]) * 1000
 -- As domain::queue::refill: a quarter second's worth may be admitted at once (at least one
 -- user, unless the rate is 0), a new bucket starts full, and a late tick keeps what it
@@ -44,10 +45,11 @@ end
 if cfg[3] ~= '1' and not cfg[5] then
   local room = max_active - redis.call('ZCARD', key(base, 'active'))
   local want = math.min(math.floor(tokens), room, tonumber(ARGV[5]))
-  -- The lists (the drawn pre-queue, then the waiting list) hold one entry for every seq
-  -- after the cursor outside the holes, so the next entry's seq is known without reading
-  -- it. Reinstated waiters (not on a list) go first when their seq is lower. Entries of
-  -- users who left are skipped; the bound keeps one call short.
+  -- The lists hold one entry for every seq after the cursor outside the holes, so the next
+  -- entry's seq is known without reading it: the waiting list's seqs up to draw_base (a
+  -- join that raced the opening's setting), then the drawn pre-queue's, then the waiting
+  -- list's again. Reinstated waiters (not on a list) go first when their seq is lower.
+  -- Entries of users who left are skipped; the bound keeps one call short.
   while admitted < want and popped < want + 1000 do
     local next_seq = cursor + 1
     local skip = redis.call('HGET', key(base, 'holes'), next_seq)
@@ -60,7 +62,8 @@ if cfg[3] ~= '1' and not cfg[5] then
       redis.call('ZREM', key(base, 'reinstated'), first[1])
       admit(first[1])
     else
-      local uid = redis.call('LPOP', key(base, 'drawn')) or redis.call('LPOP', key(base, 'waiting'))
+      local drawn_next = draw_base and next_seq > draw_base
+      local uid = drawn_next and redis.call('LPOP', key(base, 'drawn')) or redis.call('LPOP', key(base, 'waiting'))
       if not uid then break end
       popped = popped + 1
       cursor = next_seq

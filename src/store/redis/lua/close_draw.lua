@@ -15,6 +15,6 @@ if n < HOLE_SIZE then
   redis.call('INCRBY', key(base, 'holes_size'), HOLE_SIZE - n)
   emit(base, 'hole', '', before + 1 + n, nil, before + 1 + HOLE_SIZE)
 end
-redis.call('SET', key(base, 'seq'), before + HOLE_SIZE)
+redis.call('SET', key(base, 'seq'), before + math.max(n, HOLE_SIZE))
 redis.call('HSET', KEYS[1], 'draw_base', before, 'draw_pending', 1, 'draw_end', before + n)
 return {before}
