@@ -113,6 +113,7 @@ fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<S
         App::new()
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(from_fn(record_request))
+            .wrap(from_fn(http::tell_backend))
             .app_data(data.clone())
             .app_data(tokens.clone())
             .configure(http::routes)

@@ -9,7 +9,9 @@
 //! - [`config`]: typed settings from the environment (and an optional file).
 //! - [`app`]: builds the stores, the shared [`state`], the workers and the HTTP server.
 //! - [`http`]: one module per resource (tokens, catalog, queue, holds, reservations, admin,
-//!   operations, docs); [`error`] is the one error type and its JSON body.
+//!   operations, docs), and the pages people use (`http::site`: the fan's waiting room at
+//!   `/`, the operator's console at `/admin`); [`error`] is the one error type and its JSON
+//!   body.
 //! - [`auth`]: JWT issue/verify and the extractors for user, queue and admin tokens.
 //! - [`limits`]: abuse limits per client address and per user (429 `rate_limited`).
 //! - [`domain`]: the rules with no I/O: positions, ETAs, poll pacing, seat layouts, holds.
@@ -49,11 +51,11 @@ pub mod telemetry;
 pub mod worker;
 
 #[cfg(test)]
-mod layering {
-    //! Dependencies point one way: the domain knows no I/O, the stores and caches know
-    //! neither the workers, the handlers nor the state that holds them all.
+pub(crate) mod source_tree {
+    //! The crate's own source, for tests that check what the code says.
 
-    fn sources(dir: &str) -> Vec<(String, String)> {
+    /// Every `.rs` file under `src/<dir>` (all of `src` for `""`): its path and its text.
+    pub fn sources(dir: &str) -> Vec<(String, String)> {
         let mut found = Vec::new();
         let mut dirs = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src").join(dir)];
         while let Some(dir) = dirs.pop() {
@@ -68,6 +70,14 @@ mod layering {
         }
         found
     }
+}
+
+#[cfg(test)]
+mod layering {
+    //! Dependencies point one way: the domain knows no I/O, the stores and caches know
+    //! neither the workers, the handlers nor the state that holds them all.
+
+    use super::source_tree::sources;
 
     #[test]
     fn lower_layers_never_import_upper_ones() {

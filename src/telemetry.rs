@@ -32,3 +32,43 @@ pub fn metrics() -> PrometheusHandle {
         })
         .clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Every `"boxoffice_..."` name the code records a metric under.
+    fn recorded_metrics() -> BTreeSet<String> {
+        let sources = crate::source_tree::sources("");
+        sources.iter().flat_map(|(_, text)| metric_names(text, "\"boxoffice_")).collect()
+    }
+
+    fn metric_names(text: &str, marker: &str) -> Vec<String> {
+        text.match_indices(marker)
+            .map(|(at, _)| {
+                let name = &text[at + marker.len() - "boxoffice_".len()..];
+                let end = name.find(|c: char| !(c.is_ascii_lowercase() || c == '_')).unwrap_or(name.len());
+                name[..end].to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_grafana_dashboard_charts_only_metrics_the_service_records() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/dashboards/boxoffice.json");
+        let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let recorded = recorded_metrics();
+        let mut charted = 0;
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap();
+                for name in metric_names(expr, "boxoffice_") {
+                    let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(&name);
+                    assert!(recorded.contains(&name) || recorded.contains(base), "{name} in {:?}", panel["title"]);
+                    charted += 1;
+                }
+            }
+        }
+        assert!(charted > 30, "the dashboard charts the sale: {charted} series");
+    }
+}

@@ -63,6 +63,10 @@ pub struct QueueStats {
     pub admitted_total: u64,
     /// Recently measured admissions per second (0 while unknown).
     pub admit_rate_per_s: f64,
+    /// Seats held now.
+    pub held: u64,
+    /// Seats sold.
+    pub sold: u64,
     /// The store that answered: `redis`, or `postgres` while the deployment serves from the
     /// fallback.
     pub backend: &'static str,
@@ -182,7 +186,7 @@ pub async fn queue_stats(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let show = path.into_inner();
-    let counts = state.queue.counts(show).await?;
+    let (counts, seats) = tokio::try_join!(state.queue.counts(show), state.holds.unavailable(show))?;
     state.cursors.observe(show, counts.cursor);
     Ok(HttpResponse::Ok().json(QueueStats {
         waiting: counts.waiting,
@@ -190,6 +194,8 @@ pub async fn queue_stats(
         joined_total: counts.joined_total,
         admitted_total: counts.admitted_total,
         admit_rate_per_s: state.cursors.rate(show).unwrap_or(0.0),
+        held: seats.held,
+        sold: seats.sold,
         backend: state.switch.backend(),
     }))
 }

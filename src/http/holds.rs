@@ -47,6 +47,8 @@ pub struct SeatView {
 pub struct SeatList {
     pub show_id: ShowId,
     pub seats: Vec<SeatView>,
+    /// The most seats one fan may hold at once in this show.
+    pub max_seats_per_user: u32,
 }
 
 /// A list of seats of one show.
@@ -95,7 +97,11 @@ pub(crate) async fn ensure_active(state: &AppState, auth: &QueueAuth) -> Result<
 
 /// The show's seat map with each seat's status now.
 pub(crate) async fn seat_list(state: &AppState, show: ShowId) -> Result<SeatList, ApiError> {
-    let (map, states) = tokio::try_join!(state.seat_map(show), state.holds.seat_states(show))?;
+    let (map, states, config) = tokio::try_join!(
+        state.seat_map(show),
+        state.holds.seat_states(show),
+        state.queue_configs.get(&state.db, show)
+    )?;
     let sold: std::collections::HashSet<SeatId> = states.sold.into_iter().collect();
     let held: std::collections::HashSet<SeatId> = states.held.into_iter().map(|(seat, _)| seat).collect();
     let seats = map
@@ -117,7 +123,8 @@ pub(crate) async fn seat_list(state: &AppState, show: ShowId) -> Result<SeatList
             },
         })
         .collect();
-    Ok(SeatList { show_id: show, seats })
+    let max_seats_per_user = config.unwrap_or_default().max_seats_per_user;
+    Ok(SeatList { show_id: show, seats, max_seats_per_user })
 }
 
 /// Hold seats for a few minutes: all of them, or none.

@@ -13,13 +13,19 @@ mod ops;
 mod pow;
 mod queue;
 mod reservations;
+mod site;
 mod tokens;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::error::{ApiError, Code};
+use crate::state::AppState;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -41,6 +47,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     events::routes(cfg);
     pow::routes(cfg);
     fairness::routes(cfg);
+    site::routes(cfg);
+}
+
+/// Every API answer says which store the deployment serves from (`Boxoffice-Backend: redis`
+/// or `postgres`), so a page can tell its fans that the sale runs on the fallback without
+/// asking anything more of the service.
+pub async fn tell_backend(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let api = req.path().starts_with("/v1/");
+    let mut response = next.call(req).await?;
+    let backend = response.request().app_data::<web::Data<AppState>>().map(|state| state.switch.backend());
+    if let Some(backend) = backend.filter(|_| api) {
+        response.headers_mut().insert(HeaderName::from_static("boxoffice-backend"), HeaderValue::from_static(backend));
+    }
+    Ok(response)
 }
 
 /// A resource whose unknown methods answer 405 in JSON.

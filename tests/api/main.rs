@@ -20,6 +20,7 @@ mod holds;
 mod limits;
 mod openapi;
 mod operations;
+mod pages;
 mod pow;
 mod queue;
 mod reservations;
