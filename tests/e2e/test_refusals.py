@@ -12,7 +12,7 @@ from test_fan_journey import seat
 
 @pytest.mark.service_env(BOXOFFICE_LIMIT_HOLDS_PER_USER="2")
 def test_every_refusal_is_told_in_words_with_what_happens_next(service, fans):
-    show = service.new_show(max_active=2, admit_per_second=50, session_ttl_s=20)
+    show = service.new_show(max_active=2, admit_per_second=50, session_ttl_s=15)
     cutter = StreamCutter(service.port)
     cutter.refusing = True  # the seat map polls: it can be a moment behind
     try:
