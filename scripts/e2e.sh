@@ -4,8 +4,10 @@
 # local stack, one service per test. Screenshots and each service's log go to target/e2e/;
 # axe-core checks every screen for serious accessibility violations.
 #
-# Installs on first use: Debian's chromium (apt) and, into .local/e2e, Playwright, pytest and
-# axe-core from PyPI. Nothing is fetched while the tests run.
+# Installs on first use: Debian's chromium (apt); into .local/e2e, Playwright, pytest and
+# axe-core from PyPI; and Debian's prometheus package unpacked into .local/prometheus (not
+# installed as a service), which runs every query of the Grafana dashboard against a live
+# service. Nothing is fetched while the tests run.
 #
 # usage: scripts/e2e.sh [pytest args, e.g. -k refresh]   (scripts/test.sh runs it)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,8 +32,19 @@ if [ "$(cat "$venv/installed" 2>/dev/null)" != "$wanted" ]; then
   echo "$wanted" >"$venv/installed"
 fi
 
+prometheus="$LOCAL/prometheus/usr/bin/prometheus"
+if [ ! -x "$prometheus" ]; then
+  log "unpacking Debian's prometheus package into $LOCAL/prometheus (for the dashboard test)"
+  deb=$(mktemp -d)
+  (cd "$deb" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get download prometheus >/dev/null; }; }) ||
+    die "apt-get download prometheus failed"
+  dpkg -x "$deb"/prometheus_*.deb "$LOCAL/prometheus"
+  rm -rf "$deb"
+fi
+
 cargo build --locked --quiet --bin boxoffice
 mkdir -p target/e2e
 # Playwright drives /usr/bin/chromium: it must never download a browser of its own.
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 BOXOFFICE_BIN="$ROOT/target/debug/boxoffice" E2E_OUT="$ROOT/target/e2e" \
+  PROMETHEUS_BIN="$prometheus" \
   "$venv/bin/pytest" -q -p no:cacheprovider tests/e2e "$@"

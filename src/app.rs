@@ -50,11 +50,13 @@ impl Application {
 
     /// Builds with an injected clock (tests move time by hand).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        // Installed first: what the stores record while they connect is kept.
+        let metrics = telemetry::metrics();
         let db = Database::connect_lazy(&settings.database)?;
         migrate_when_reachable(&db).await?;
         let redis = Arc::new(Redis::connect(&settings.redis, clock, STARTUP_WAIT).await?);
         report_redis_hygiene(&redis).await;
-        let state = Arc::new(AppState::new(settings, db, redis, telemetry::metrics()));
+        let state = Arc::new(AppState::new(settings, db, redis, metrics));
         state.switch.refresh().await?;
         state.shows.refresh(&state.db).await;
         if let Err(error) = state.concerts(None).await {

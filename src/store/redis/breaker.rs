@@ -92,6 +92,8 @@ impl Breaker {
         let state = StateTracker::default();
         let policy = failure_policy::consecutive_failures(FAILURES_TO_OPEN, open_for);
         let machine = failsafe::Config::new().failure_policy(policy).instrument(state.clone()).build();
+        // A new breaker is closed: say so from the start, not only after its first change.
+        metrics::gauge!("boxoffice_redis_breaker_state").set(f64::from(CLOSED));
         Self { machine, state, probing: Arc::new(AtomicBool::new(false)) }
     }
 

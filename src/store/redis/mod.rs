@@ -184,7 +184,6 @@ impl Redis {
     /// reached it for a while, and it was rebuilt).
     pub fn reset_breaker(&self) {
         *self.breaker.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Breaker::default());
-        metrics::gauge!("boxoffice_redis_breaker_state").set(0.0);
     }
 
     /// Runs one Redis operation under the breaker, bounded by the configured timeout.
