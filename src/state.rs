@@ -97,6 +97,7 @@ impl AppState {
             self.events.ensure_group(show).await?;
         }
         self.seat_maps.insert(show, seats);
+        self.shows.add(show);
         Ok(())
     }
 

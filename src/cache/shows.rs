@@ -15,6 +15,15 @@ impl ShowList {
         self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// A show this instance just created or loaded: ticked from now on, not from the next
+    /// refresh (its first fans would wait for it).
+    pub fn add(&self, show: ShowId) {
+        let mut shows = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if !shows.contains(&show) {
+            shows.push(show);
+        }
+    }
+
     fn set(&self, shows: Vec<ShowId>) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = shows;
     }

@@ -23,7 +23,9 @@ async fn an_admin_creates_a_concert_and_a_show_with_its_seats() {
         .await;
     assert_eq!(show.status, StatusCode::CREATED, "{:?}", show.body);
     assert_eq!(show.body["seat_count"], 35);
-    let seats = app.state.db.seats(ShowId(show.body["id"].as_i64().unwrap())).await.unwrap();
+    let id = ShowId(show.body["id"].as_i64().unwrap());
+    assert!(app.state.shows.get().contains(&id), "admitted from now on, not after the next show list refresh");
+    let seats = app.state.db.seats(id).await.unwrap();
     assert_eq!(seats.len(), 35);
     assert_eq!(
         (seats[34].section.as_str(), seats[34].row.as_str(), seats[34].number, seats[34].price_cents),

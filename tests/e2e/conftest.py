@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(os.environ.get("E2E_OUT", ROOT / "target" / "e2e"))
@@ -39,6 +39,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# What a page should show soon, on a machine as busy as a test run makes it; the tests of a
+# bound (a hold pushed within a second) say their own.
+expect.set_options(timeout=15000)
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 SERIOUS = {"serious", "critical"}
