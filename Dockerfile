@@ -48,9 +48,12 @@ RUN set -eux; \
            target/release/.fingerprint/boxoffice-*
 
 # 2. The real sources. Migrations are embedded by sqlx::migrate!("./migrations") and the
-#    Swagger UI by utoipa-swagger-ui's `vendored` feature: no network needed at this step.
+#    Swagger UI by utoipa-swagger-ui's `vendored` feature; the queries are checked against
+#    the offline data of .sqlx/ (no database): no network needed at this step.
 COPY src ./src
 COPY migrations ./migrations
+COPY .sqlx ./.sqlx
+ENV SQLX_OFFLINE=true
 RUN set -eux; \
     find src migrations -type f -exec touch {} +; \
     cargo build --release --locked --bin boxoffice; \

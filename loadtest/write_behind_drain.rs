@@ -15,7 +15,6 @@ use boxoffice::app::Application;
 use boxoffice::config::Settings;
 use boxoffice::domain::catalog::{SectionSpec, layout};
 use boxoffice::domain::queue::QueueConfig;
-use boxoffice::worker::write_behind::drain_all;
 use futures::{StreamExt, TryStreamExt};
 
 /// Joins at a time while filling the stream; a batched join call carries about this many.
@@ -28,22 +27,22 @@ async fn main() -> anyhow::Result<()> {
     settings.workers.enabled = false;
     let app = Application::build(settings).await?;
     let state = app.state();
-    let concert = state.db.create_concert("Write-behind benchmark").await?;
+    let concert = state.sale.db().catalog().create_concert("Write-behind benchmark").await?;
     let seats = layout(&[SectionSpec { name: "A".into(), rows: 1, seats_per_row: 10, price: 1.0 }])
         .map_err(anyhow::Error::msg)?;
     let starts = chrono::Utc::now() + chrono::Duration::days(30);
     let config = QueueConfig { admit_per_second: 0.0, ..QueueConfig::default() };
-    let show = state.db.create_show(concert, starts, &seats, &config).await?.id;
-    state.load_show(show).await?;
-    state.shows.refresh(&state.db).await;
+    let show = state.sale.db().catalog().create_show(concert, starts, &seats, &config).await?.id;
+    state.sale.load_show(show).await?;
+    state.sale.refresh_shows().await;
 
     let filled = Instant::now();
     futures::stream::iter(0..joins)
-        .map(|_| state.queue.join(show, uuid::Uuid::new_v4()))
+        .map(|_| state.sale.queue_store().join(show, uuid::Uuid::new_v4()))
         .buffer_unordered(JOINS_IN_FLIGHT)
         .try_for_each(|_| async { Ok(()) })
         .await?;
-    let in_stream = state.events.stats(show).await?.length;
+    let in_stream = state.sale.events().stats(show).await?.length;
     println!(
         "stream filled with {joins} joins in {in_stream} events ({:.1} joins each) in {:.1} s",
         joins as f64 / in_stream.max(1) as f64,
@@ -51,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let started = Instant::now();
-    while drain_all(&state, "bench-drain").await? > 0 {}
+    while state.sale.write_behind("bench-drain").await? > 0 {}
     let took = started.elapsed().as_secs_f64().max(f64::EPSILON);
     let (events, announced, entries): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(cardinality(user_ids)), 0),
@@ -59,9 +58,9 @@ async fn main() -> anyhow::Result<()> {
          FROM write_behind_events WHERE show_id = $1",
     )
     .bind(show)
-    .fetch_one(&state.db.pool)
+    .fetch_one(&state.sale.db().pool)
     .await?;
-    let left = state.events.stats(show).await?;
+    let left = state.sale.events().stats(show).await?;
     println!(
         "drained {events} events ({announced} joins, {entries} queue entries) into Postgres in {took:.1} s: \
          {:.0} events/s, {:.0} joins/s sustained",

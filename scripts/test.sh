@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: starts the local stack if it isn't running (installing redis-server and
-# PostgreSQL with apt if missing), checks the style (rustfmt, clippy), then runs every test
-# against it: unit tests, the API
+# PostgreSQL with apt if missing), checks the style (rustfmt, clippy) and the SQL
+# (scripts/sqlx.sh check), then runs every test against it: unit tests, the API
 # integration tests (twice: served from Redis, and from the Postgres fallback), the HTTP
 # contract under schemathesis (scripts/contract.sh), the waiting room and the console in a
 # real browser (scripts/e2e.sh), the fault tests (which start their own Redis Cluster and
@@ -30,6 +30,8 @@ done
 log "style: rustfmt and clippy (warnings are errors)"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+log "checked SQL: the queries against the migrations, and .sqlx/ up to date"
+"$ROOT/scripts/sqlx.sh" check
 log "unit tests"
 cargo test --locked --lib --bins "$@"
 log "API integration tests, served from Redis (real Redis Cluster and Postgres)"

@@ -10,10 +10,14 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
 use actix_web::{App, HttpServer, ResponseError, web};
+use tracing::Instrument;
+use tracing::field::Empty;
 
+use crate::auth::Tokens;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::{ApiError, Code};
+use crate::sale::Sale;
 use crate::state::AppState;
 use crate::store::postgres::Database;
 use crate::store::redis::Redis;
@@ -34,15 +38,6 @@ pub struct Application {
     _workers: Workers,
 }
 
-/// Says at start-up what in the Redis set-up can lose or refuse data (it serves anyway:
-/// `/readyz` keeps saying it, and the switch serves from Postgres while Redis can't replicate).
-async fn report_redis_hygiene(redis: &Redis) {
-    match redis.hygiene_problems().await {
-        Ok(problems) => problems.iter().for_each(|problem| tracing::warn!(problem, "redis set-up")),
-        Err(error) => tracing::warn!(%error, "could not check the redis set-up"),
-    }
-}
-
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, Clock::RedisServer).await
@@ -55,11 +50,12 @@ impl Application {
         let db = Database::connect_lazy(&settings.database)?;
         migrate_when_reachable(&db).await?;
         let redis = Arc::new(Redis::connect(&settings.redis, clock, STARTUP_WAIT).await?);
-        report_redis_hygiene(&redis).await;
-        let state = Arc::new(AppState::new(settings, db, redis, metrics));
-        state.switch.refresh().await?;
-        state.shows.refresh(&state.db).await;
-        if let Err(error) = state.concerts(None).await {
+        let tokens = Tokens::new(&settings.auth.jwt_secret, settings.auth.user_token_ttl);
+        let sale = Sale::new(settings.clone(), db, redis, tokens.clone());
+        sale.report_redis_hygiene().await;
+        sale.start().await?;
+        let state = Arc::new(AppState::new(settings, sale, tokens, metrics));
+        if let Err(error) = state.sale.concerts(None).await {
             tracing::warn!(%error, "could not load the catalog cache at start-up; it loads on first read");
         }
         let listener = TcpListener::bind(state.settings.http.addr)?;
@@ -137,9 +133,11 @@ fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<S
     Ok(server.run())
 }
 
-/// Counts and times every request by route pattern (never by raw path: ids would explode
-/// the label set), and logs it at debug level (method, route, status; never headers, which
-/// carry tokens).
+/// Every request runs in a span of its own (its id, method and route; the user and the show
+/// once a token names them, see `auth::extract`), so every log line and store call under it
+/// says whose request it was. Counts and times it by route pattern (never by raw path: ids
+/// would explode the label set), and logs it at debug level (method, route, status; never
+/// headers, which carry tokens). The id comes back in `X-Request-Id`.
 async fn record_request(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -147,14 +145,29 @@ async fn record_request(
     let started = Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
-    let response = next.call(req).await?;
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", %id, %method, %route, user = Empty, show = Empty);
+    let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    tracing::debug!(%method, %route, status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
+    span.in_scope(|| tracing::debug!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request"));
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+    }
     let labels = [("route", route), ("method", method), ("status", status.to_string())];
     metrics::counter!("boxoffice_http_requests_total", &labels).increment(1);
     metrics::histogram!("boxoffice_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     Ok(response)
+}
+
+/// The id a proxy gave the request (`X-Request-Id`: up to 64 letters, digits, `-` and `_`),
+/// or a new one.
+fn request_id(req: &ServiceRequest) -> String {
+    let given = req.headers().get("x-request-id").and_then(|value| value.to_str().ok());
+    let usable = |id: &&str| {
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    given.filter(usable).map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string)
 }
 
 /// Errors raised outside our handlers (actix's own 4xx, for example) get the JSON error body.

@@ -100,6 +100,8 @@ pub struct ApiError {
     seat_ids: Option<Vec<SeatId>>,
     /// Seconds for `Retry-After`, where the default of its kind won't do.
     retry_after_s: Option<u64>,
+    /// What went wrong inside, for the log line of a 5xx (never sent to the client).
+    cause: Option<String>,
 }
 
 /// The JSON error body of every 4xx and 5xx answer.
@@ -120,7 +122,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), seat_ids: None, retry_after_s: None }
+        Self { code, message: message.into(), seat_ids: None, retry_after_s: None, cause: None }
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -135,9 +137,14 @@ impl ApiError {
     pub fn unsupported_media_type() -> Self {
         Self::new(Code::UnsupportedMediaType, "send the body as application/json")
     }
+    /// A 500; the cause is logged once, when the answer goes out.
     pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %error, "internal error");
-        Self::new(Code::Internal, "something went wrong on our side")
+        Self::new(Code::Internal, "something went wrong on our side").because(error)
+    }
+
+    fn because(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
 
     /// 429 `rate_limited`: come back after `wait` (rounded up to whole seconds).
@@ -196,7 +203,13 @@ impl ResponseError for ApiError {
         }
     }
 
+    /// The one place an error is logged: where it is answered, inside the request's span.
     fn error_response(&self) -> HttpResponse {
+        match (self.kind(), &self.cause) {
+            (Kind::Internal, cause) => tracing::error!(code = self.code(), cause = cause.as_deref(), "answered 500"),
+            (Kind::Unavailable, Some(cause)) => tracing::debug!(code = self.code(), cause, "answered 503"),
+            _ => {}
+        }
         let mut response = HttpResponse::build(self.status_code());
         match (self.retry_after_s, self.kind()) {
             (Some(seconds), _) => {
@@ -219,17 +232,18 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::Conflict(constraint) => ApiError::new(Code::Conflict, format!("{constraint:?}")),
-            // Logged where it is handled: the switch logs a change of backend once, not one
-            // line per request answered 503 meanwhile.
+            // Logged at debug when answered: the backend logs a change of backend once, not
+            // one line per request answered 503 meanwhile.
             StoreError::Unavailable(what) | StoreError::Unsent(what) => {
-                tracing::debug!(backend_error = %what, "backing store unavailable");
                 ApiError::unavailable("the service is busy or a backing store is unreachable; retry shortly")
+                    .because(what)
             }
             StoreError::ModeChanged => ApiError::unavailable("the service is switching backing stores; retry shortly"),
             StoreError::ShowNotLoaded(show) => {
                 ApiError::internal(format!("show {show} still not loaded after a reload"))
             }
             StoreError::Internal(error) => ApiError::internal(error),
+            other @ (StoreError::NoStreamGroup | StoreError::StreamGroupExists) => ApiError::internal(other),
         }
     }
 }

@@ -74,10 +74,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Backend { set } => {
             let db = Database::connect_lazy(&settings.database)?;
             let row = match set.as_deref() {
-                Some("postgres") => db.pin_mode(Mode::Postgres).await?,
-                Some("redis") => db.pin_mode(Mode::Redis).await?,
-                Some(_) => db.unpin_mode().await?,
-                None => db.mode().await?,
+                Some("postgres") => db.deployment().pin_mode(Mode::Postgres).await?,
+                Some("redis") => db.deployment().pin_mode(Mode::Redis).await?,
+                Some(_) => db.deployment().unpin_backend().await?,
+                None => db.deployment().mode_row().await?,
             };
             let how = if row.pinned { "pinned" } else { "automatic" };
             println!("{} (epoch {}, {how})", row.mode.as_str(), row.epoch);

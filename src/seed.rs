@@ -21,16 +21,19 @@ fn demo_sections() -> Vec<SectionSpec> {
 /// whether it was created now.
 pub async fn seed_demo(db: &Database) -> anyhow::Result<(ConcertId, bool)> {
     let existing: Option<ConcertId> = db
-        .timed(sqlx::query_scalar("SELECT id FROM concerts WHERE title = $1").bind(DEMO_TITLE).fetch_optional(&db.pool))
+        .timed(
+            sqlx::query_scalar!(r#"SELECT id AS "id: ConcertId" FROM concerts WHERE title = $1"#, DEMO_TITLE)
+                .fetch_optional(&db.pool),
+        )
         .await?;
     if let Some(id) = existing {
         return Ok((id, false));
     }
-    let concert = db.create_concert(DEMO_TITLE).await?;
+    let concert = db.catalog().create_concert(DEMO_TITLE).await?;
     let seats = layout(&demo_sections()).map_err(anyhow::Error::msg)?;
     let first_night = (Utc::now() + Duration::days(60)).date_naive().and_time(EIGHT_PM).and_utc();
     for night in [first_night, first_night + Duration::days(1)] {
-        db.create_show(concert, night, &seats, &QueueConfig::default()).await?;
+        db.catalog().create_show(concert, night, &seats, &QueueConfig::default()).await?;
     }
     Ok((concert, true))
 }

@@ -44,7 +44,7 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
             query_token(req).ok_or_else(|| ApiError::unauthorized("send a token as 'Authorization: Bearer <token>'"))?
         }
     };
-    tokens.verify(&token).map_err(|e| {
+    let claims = tokens.verify(&token).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         let why = match e.kind() {
             ErrorKind::ExpiredSignature => "the token has expired",
@@ -52,7 +52,19 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
             _ => "the token is malformed or not valid",
         };
         ApiError::unauthorized(why)
-    })
+    })?;
+    name_in_span(req, &claims);
+    Ok(claims)
+}
+
+/// The request's span (see `app::record_request`) says whose request it is and which show it
+/// is about, so every log line and store call under it does too (never the token).
+fn name_in_span(req: &HttpRequest, claims: &Claims) {
+    let span = tracing::Span::current();
+    span.record("user", tracing::field::display(claims.sub));
+    if let Some(show) = req.match_info().get("show_id") {
+        span.record("show", tracing::field::display(show));
+    }
 }
 
 /// Browsers' `EventSource` can't send headers, so event streams (and only they: elsewhere a

@@ -1,10 +1,9 @@
 //! The shows this instance knows of, which its workers tick and drain: re-read from Postgres
-//! every few seconds (a new show is picked up without a restart).
+//! every few seconds by the sale (a new show is picked up without a restart).
 
 use std::sync::{PoisonError, RwLock};
 
 use crate::domain::ShowId;
-use crate::store::postgres::Database;
 
 /// The shows the workers tick and drain.
 #[derive(Default)]
@@ -24,15 +23,7 @@ impl ShowList {
         }
     }
 
-    fn set(&self, shows: Vec<ShowId>) {
+    pub fn set(&self, shows: Vec<ShowId>) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = shows;
-    }
-
-    /// Re-reads the list from Postgres; on failure the last known list stays.
-    pub async fn refresh(&self, db: &Database) {
-        match db.show_ids().await {
-            Ok(shows) => self.set(shows),
-            Err(error) => tracing::warn!(%error, "cannot refresh the show list"),
-        }
     }
 }

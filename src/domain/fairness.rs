@@ -2,7 +2,7 @@
 //! the opening is decided by `HMAC-SHA256(key = seed, message = user id)`, the 36-character
 //! lowercase UUID, ascending (as unsigned big-endian bytes). The seed is chosen when the
 //! opening is set and only its SHA-256 (the commitment) is published until the draw; then
-//! the seed is revealed and anyone can recompute the order (`scripts/verify_draw.py`).
+//! the seed is revealed and anyone can recompute the order (`docs/verify_draw.py`).
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;

@@ -1,10 +1,53 @@
-//! What a valid seat request looks like, before any store is asked.
+//! What a valid seat request looks like, before any store is asked; and what a show's
+//! taken seats are.
 
 use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
 use super::SeatId;
+
+/// Every seat of a show that is taken now, as the serving store says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SeatStates {
+    pub sold: Vec<SeatId>,
+    /// Held seats, each with when its hold lapses (ms since the epoch).
+    pub held: Vec<(SeatId, i64)>,
+}
+
+/// The kinds of change a show's seat channel announces, and their one-letter wire form
+/// (the scripts name them through the Lua table `SC` made from this list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatChangeKind {
+    Held,
+    Released,
+    Sold,
+}
+
+impl SeatChangeKind {
+    pub const ALL: [SeatChangeKind; 3] = [Self::Held, Self::Released, Self::Sold];
+
+    pub fn wire(self) -> &'static str {
+        match self {
+            Self::Held => "h",
+            Self::Released => "r",
+            Self::Sold => "s",
+        }
+    }
+
+    pub fn parse(wire: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.wire() == wire)
+    }
+
+    /// The name the scripts use: `SC.<name>`.
+    pub fn lua_name(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Released => "released",
+            Self::Sold => "sold",
+        }
+    }
+}
 
 /// No request may name more seats than this, whatever a show's per-user limit.
 pub const MAX_SEATS_PER_REQUEST: usize = 50;

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::AdminAuth;
-use crate::domain::catalog::{SectionSpec, layout, validate_title};
+use crate::domain::catalog::SectionSpec;
 use crate::domain::queue::{QueueConfig, QueueConfigPatch};
 use crate::domain::{ConcertId, ShowId};
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
+use crate::sale::QueueStats;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -53,25 +54,6 @@ pub struct ShowCreated {
     pub seat_count: i64,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct QueueStats {
-    /// Users waiting to be admitted.
-    pub waiting: u64,
-    /// Users in the active set now.
-    pub active: u64,
-    pub joined_total: u64,
-    pub admitted_total: u64,
-    /// Recently measured admissions per second (0 while unknown).
-    pub admit_rate_per_s: f64,
-    /// Seats held now.
-    pub held: u64,
-    /// Seats sold.
-    pub sold: u64,
-    /// The store that answered: `redis`, or `postgres` while the deployment serves from the
-    /// fallback.
-    pub backend: &'static str,
-}
-
 /// Create a concert.
 #[utoipa::path(post, path = "/v1/admin/concerts", tag = "admin", security(("bearer" = [])),
     request_body = NewConcert,
@@ -83,9 +65,7 @@ pub async fn create_concert(
     body: super::json::Json<NewConcert>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let title = validate_title(&body.title).map_err(|e| ApiError::new(Code::InvalidTitle, e))?;
-    let id = state.db.create_concert(&title).await?;
-    state.cache_new_concert(id, &title).await;
+    let (id, title) = state.sale.create_concert(&body.title).await?;
     Ok(HttpResponse::Created().json(ConcertCreated { id, title }))
 }
 
@@ -100,16 +80,7 @@ pub async fn create_show(
     body: super::json::Json<NewShow>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let concert = path.into_inner();
-    let seats = layout(&body.sections).map_err(|e| ApiError::new(Code::InvalidSections, e))?;
-    if body.starts_at <= Utc::now() {
-        return Err(ApiError::new(Code::InvalidStartsAt, "starts_at must be in the future"));
-    }
-    if !state.db.concert_exists(concert).await? {
-        return Err(ApiError::not_found(format!("no concert with id {concert}")));
-    }
-    let show = state.db.create_show(concert, body.starts_at, &seats, &QueueConfig::default()).await?;
-    state.cache_new_show(&show).await;
+    let show = state.sale.create_show(path.into_inner(), body.starts_at, &body.sections).await?;
     Ok(HttpResponse::Created().json(ShowCreated { id: show.id, seat_count: show.seat_count }))
 }
 
@@ -122,7 +93,8 @@ pub async fn get_queue_config(
     path: web::Path<ShowId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(current_config(&state, path.into_inner()).await?))
+    let config: QueueConfig = state.sale.settings_of(path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(config))
 }
 
 /// Change a show's queue settings; unset fields keep their value.
@@ -137,43 +109,7 @@ pub async fn update_queue_config(
     body: super::json::Json<QueueConfigPatch>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let show = path.into_inner();
-    let current = current_config(&state, show).await?;
-    let config = body.apply(&current).map_err(|e| ApiError::new(Code::InvalidConfig, e))?;
-    if let Some(wanted) = body.opens_at {
-        check_opening(&state, show, &current, wanted).await?;
-        state.db.commit_seed(show).await?;
-    }
-    state.db.put_queue_config(show, &config).await?;
-    state.queue_configs.put(show, config.clone());
-    state.load_show(show).await?;
-    Ok(HttpResponse::Ok().json(config))
-}
-
-/// A fair opening is set before anyone joins, in the future, and stays put once it came.
-async fn check_opening(
-    state: &AppState,
-    show: ShowId,
-    current: &QueueConfig,
-    wanted: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let now = state.redis.clock.estimate_ms();
-    let came = current.opens_at.is_some_and(|at| at.timestamp_millis() <= now);
-    let closed = state.db.fairness(show).await?.is_some_and(|row| row.closed_at.is_some());
-    if came || closed {
-        return Err(ApiError::new(Code::OpeningFixed, "the opening has come and its draw is done or under way"));
-    }
-    if wanted.timestamp_millis() <= now {
-        return Err(ApiError::new(Code::InvalidConfig, "opens_at must be in the future"));
-    }
-    if current.opens_at.is_none() && state.queue.counts(show).await?.joined_total > 0 {
-        return Err(ApiError::new(Code::QueueStarted, "people joined this queue already; set a fair opening before"));
-    }
-    Ok(())
-}
-
-async fn current_config(state: &AppState, show: ShowId) -> Result<QueueConfig, ApiError> {
-    state.db.queue_config(show).await?.ok_or_else(|| ApiError::not_found(format!("no show with id {show}")))
+    Ok(HttpResponse::Ok().json(state.sale.change_settings(path.into_inner(), &body).await?))
 }
 
 /// Live queue counters of a show.
@@ -185,17 +121,5 @@ pub async fn queue_stats(
     path: web::Path<ShowId>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let show = path.into_inner();
-    let (counts, seats) = tokio::try_join!(state.queue.counts(show), state.holds.unavailable(show))?;
-    state.cursors.observe(show, counts.cursor);
-    Ok(HttpResponse::Ok().json(QueueStats {
-        waiting: counts.waiting,
-        active: counts.active,
-        joined_total: counts.joined_total,
-        admitted_total: counts.admitted_total,
-        admit_rate_per_s: state.cursors.rate(show).unwrap_or(0.0),
-        held: seats.held,
-        sold: seats.sold,
-        backend: state.switch.backend(),
-    }))
+    Ok(HttpResponse::Ok().json(state.sale.stats(path.into_inner()).await?))
 }

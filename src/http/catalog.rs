@@ -1,12 +1,10 @@
-//! The public catalog, served from the Redis cache.
+//! The public catalog, served from the serving store's catalog (`sale::catalog`).
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use futures::future::try_join_all;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::catalog::ShowInfo;
 use crate::domain::{ConcertId, ShowId};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -48,7 +46,7 @@ pub struct ShowDetail {
 /// List concerts and their shows.
 #[utoipa::path(get, path = "/v1/concerts", tag = "catalog", responses((status = 200, body = Vec<ConcertSummary>)))]
 pub async fn list_concerts(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let concerts = state.concerts(None).await?;
+    let concerts = state.sale.concerts(None).await?;
     let summaries: Vec<ConcertSummary> = concerts
         .into_iter()
         .map(|c| ConcertSummary {
@@ -65,19 +63,15 @@ pub async fn list_concerts(state: web::Data<AppState>) -> Result<HttpResponse, A
     params(("concert_id" = i64, Path, description = "concert id")),
     responses((status = 200, body = ConcertDetail), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn get_concert(path: web::Path<ConcertId>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let concert = state
-        .concerts(Some(id))
-        .await?
+    let (concert, shows) = state.sale.concert(path.into_inner()).await?;
+    let shows = shows
         .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::not_found(format!("no concert with id {id}")))?;
-    let shows = try_join_all(concert.shows.iter().map(|show| show_detail(&state, show))).await?;
+        .map(|free| ShowDetail {
+            id: free.show.id,
+            starts_at: free.show.starts_at,
+            seat_count: free.show.seat_count,
+            available: free.available,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(ConcertDetail { id: concert.id, title: concert.title, shows }))
-}
-
-async fn show_detail(state: &AppState, show: &ShowInfo) -> Result<ShowDetail, ApiError> {
-    let taken = state.holds.unavailable(show.id).await?;
-    let available = show.seat_count - (taken.sold + taken.held) as i64;
-    Ok(ShowDetail { id: show.id, starts_at: show.starts_at, seat_count: show.seat_count, available: available.max(0) })
 }

@@ -33,7 +33,7 @@ use crate::error::Code;
     ),
     components(schemas(
         events::queue_stream::PositionEvent, events::queue_stream::ActiveEvent, crate::push::seats::SeatDelta,
-        holds::SeatList,
+        crate::sale::SeatList,
     )),
     modifiers(&BearerAuth, &CommonResponses),
     tags(

@@ -22,7 +22,6 @@ use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadEr
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, TimeZone, Utc};
 
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
@@ -59,7 +58,7 @@ pub async fn tell_backend(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let api = req.path().starts_with("/v1/");
     let mut response = next.call(req).await?;
-    let backend = response.request().app_data::<web::Data<AppState>>().map(|state| state.switch.backend());
+    let backend = response.request().app_data::<web::Data<AppState>>().map(|state| state.sale.backend().backend());
     if let Some(backend) = backend.filter(|_| api) {
         response.headers_mut().insert(HeaderName::from_static("boxoffice-backend"), HeaderValue::from_static(backend));
     }
@@ -141,8 +140,4 @@ pub(crate) fn optional_object(
 /// A `201 Created` or `200 OK` JSON answer.
 pub(crate) fn json_status<T: serde::Serialize>(created: bool, body: &T) -> HttpResponse {
     if created { HttpResponse::Created().json(body) } else { HttpResponse::Ok().json(body) }
-}
-
-pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }

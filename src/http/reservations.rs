@@ -1,5 +1,5 @@
-//! Reservations: the holds are checked, then the sale commits in Postgres, whose unique
-//! (show, seat) key is the final word (on the Postgres fallback, all in one transaction).
+//! Reservations: buying held seats. The rules (holds checked, the sale committed in
+//! Postgres, whose unique (show, seat) key is the final word) are `sale::seats`'.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -7,14 +7,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::holds::{SeatSelection, validated};
+use super::holds::SeatSelection;
 use crate::auth::{AnyAuth, QueueAuth};
 use crate::domain::{SeatId, ShowId};
 use crate::error::{ApiError, Code};
 use crate::limits::UserLimit;
+use crate::sale::{Reservation, SaleAnswer};
 use crate::state::AppState;
-use crate::store::NotSold;
-use crate::store::postgres::reservations::{Reservation, Sale, fingerprint};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(super::resource("/v1/shows/{show_id}/reservations").route(web::post().to(reserve)))
@@ -54,14 +53,6 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
-fn key_reused() -> ApiError {
-    ApiError::new(Code::IdempotencyKeyReused, "this Idempotency-Key was used for a different request")
-}
-
-fn seats_sold(seats: Vec<SeatId>) -> ApiError {
-    ApiError::new(Code::SeatSold, "some seats are already sold").with_seat_ids(seats)
-}
-
 /// Buy the seats I hold.
 ///
 /// Every seat must be held by me. With an `Idempotency-Key`, a retry returns the reservation
@@ -84,51 +75,12 @@ pub async fn reserve(
     body: super::json::Json<SeatSelection>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (show, seats) = (auth.show, &body.seat_ids);
     let key = idempotency_key(&req)?;
     state.limit_user(UserLimit::Reservations, auth.user)?;
-    validated(&state, show, seats).await?;
-    if let Some(earlier) = earlier_answer(&state, auth.user, key.as_deref(), show, seats).await? {
-        return Ok(earlier);
-    }
-    // Checked holds must outlive the sale's transaction, whose every call is bounded by the
-    // Postgres timeout (and there are a few).
-    let keep = state.settings.database.timeout * 4;
-    let refusal = match state.switch.sell(show, auth.user, seats, key.as_deref(), keep).await? {
-        Ok(Sale::Created(reservation)) => {
-            metrics::counter!("boxoffice_reservations_total").increment(1);
-            return Ok(HttpResponse::Created().json(ReservationView::from(reservation)));
-        }
-        Ok(Sale::Replayed(earlier)) => return Ok(HttpResponse::Ok().json(ReservationView::from(earlier))),
-        Ok(Sale::SeatsTaken(taken)) => {
-            metrics::counter!("boxoffice_double_sale_refused_total").increment(1);
-            return Err(seats_sold(taken));
-        }
-        Ok(Sale::KeyReused) => return Err(key_reused()),
-        Err(NotSold::Sold(sold)) => seats_sold(sold),
-        Err(NotSold::NotHeld(missing)) => {
-            ApiError::new(Code::HoldMissing, "hold every seat before confirming").with_seat_ids(missing)
-        }
-    };
-    // A request with the same key may have sold these seats since we looked: a retry racing
-    // its original gets the original's answer, not a 409.
-    earlier_answer(&state, auth.user, key.as_deref(), show, seats).await?.ok_or(refusal)
-}
-
-/// The reservation an earlier request with this Idempotency-Key made, as a 200.
-async fn earlier_answer(
-    state: &AppState,
-    user: Uuid,
-    key: Option<&str>,
-    show: ShowId,
-    seats: &[SeatId],
-) -> Result<Option<HttpResponse>, ApiError> {
-    let Some(key) = key else { return Ok(None) };
-    match state.db.replay(user, key, &fingerprint(show, seats)).await? {
-        Some(Sale::Replayed(earlier)) => Ok(Some(HttpResponse::Ok().json(ReservationView::from(earlier)))),
-        Some(Sale::KeyReused) => Err(key_reused()),
-        _ => Ok(None),
-    }
+    Ok(match state.sale.sell(auth.show, auth.user, &body.seat_ids, key.as_deref()).await? {
+        SaleAnswer::Created(reservation) => HttpResponse::Created().json(ReservationView::from(reservation)),
+        SaleAnswer::Replayed(earlier) => HttpResponse::Ok().json(ReservationView::from(earlier)),
+    })
 }
 
 /// One of my reservations; someone else's is a 404.
@@ -140,11 +92,6 @@ pub async fn get_reservation(
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    match state.db.reservation(id).await? {
-        Some(reservation) if reservation.user_id == auth.0.sub => {
-            Ok(HttpResponse::Ok().json(ReservationView::from(reservation)))
-        }
-        _ => Err(ApiError::not_found(format!("no reservation {id}"))),
-    }
+    let reservation = state.sale.reservation(auth.0.sub, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(ReservationView::from(reservation)))
 }

@@ -16,8 +16,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
+use crate::domain::holds::{SeatChangeKind, SeatStates};
 use crate::domain::{SeatId, ShowId};
-use crate::store::SeatStates;
 
 /// Deltas a client may fall behind by before it is sent a snapshot instead.
 pub const BACKLOG: usize = 256;
@@ -57,16 +57,16 @@ pub enum SeatChange {
 }
 
 impl SeatChange {
-    /// `<kind>:<until ms>:<seat>,<seat>,...` with kind `h`, `r` or `s`, as the scripts send it.
+    /// `<kind>:<until ms>:<seat>,<seat>,...` with a [`SeatChangeKind`]'s wire form, as the
+    /// scripts send it.
     pub fn parse(payload: &str) -> Option<Self> {
         let mut parts = payload.splitn(3, ':');
         let (kind, until, seats) = (parts.next()?, parts.next()?, parts.next()?);
         let seats = seats.split(',').map(str::parse).collect::<Result<Vec<SeatId>, _>>().ok()?;
-        match kind {
-            "h" => Some(Self::Held(seats, until.parse().ok()?)),
-            "r" => Some(Self::Released(seats)),
-            "s" => Some(Self::Sold(seats)),
-            _ => None,
+        match SeatChangeKind::parse(kind)? {
+            SeatChangeKind::Held => Some(Self::Held(seats, until.parse().ok()?)),
+            SeatChangeKind::Released => Some(Self::Released(seats)),
+            SeatChangeKind::Sold => Some(Self::Sold(seats)),
         }
     }
 }

@@ -1,26 +1,25 @@
 //! Storage: Postgres is the durable record and final arbiter, Redis carries the hot state.
 //!
 //! The queue and the holds sit behind the [`QueueStore`] and [`HoldStore`] traits, with one
-//! implementation on [`redis`] and one on [`postgres`]. [`switch::Switch`] implements both
-//! traits too and is what handlers use: it sends every call to the backend the whole
-//! deployment is on, moves the deployment to Postgres when Redis can't serve, and back once
-//! Redis has been rebuilt. Every call is bounded by a timeout and fails as
-//! [`StoreError::Unavailable`] past it.
+//! implementation on [`redis`] and one on [`postgres`]; the sale's `Backend` implements
+//! them too and sends every call to the backend the whole deployment is on. Every call is
+//! bounded by a timeout and fails as [`StoreError::Unavailable`] past it.
 
 pub mod batch;
 pub mod event;
 pub mod postgres;
 pub mod redis;
 pub mod snapshot;
-pub mod switch;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::domain::queue::Hole;
-use crate::domain::{SeatId, ShowId};
+use crate::domain::catalog::{ConcertInfo, Seat, ShowInfo};
+pub use crate::domain::holds::SeatStates;
+use crate::domain::queue::{Hole, QueueConfig};
+use crate::domain::{ConcertId, SeatId, ShowId};
 
 /// Which store the deployment serves user paths from. One for every instance at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +70,12 @@ pub enum StoreError {
     /// Postgres and try again.
     #[error("show {0} is not loaded in Redis")]
     ShowNotLoaded(ShowId),
+    /// The show's event stream has no consumer group (Redis lost it, or never had it).
+    #[error("the event stream has no consumer group")]
+    NoStreamGroup,
+    /// Creating the consumer group found it there already.
+    #[error("the event stream's consumer group exists")]
+    StreamGroupExists,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -107,6 +112,8 @@ impl StoreError {
             Self::NotFound(what) => Self::NotFound(what.clone()),
             Self::Conflict(what) => Self::Conflict(what.clone()),
             Self::ShowNotLoaded(show) => Self::ShowNotLoaded(*show),
+            Self::NoStreamGroup => Self::NoStreamGroup,
+            Self::StreamGroupExists => Self::StreamGroupExists,
             Self::Internal(error) => Self::Internal(anyhow::anyhow!("{error:#}")),
         }
     }
@@ -220,13 +227,6 @@ pub struct Unavailable {
     pub held: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SeatStates {
-    pub sold: Vec<SeatId>,
-    /// Held seats, each with when its hold lapses (ms since the epoch).
-    pub held: Vec<(SeatId, i64)>,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum HoldCheck {
     AllHeld,
@@ -271,4 +271,23 @@ pub trait HoldStore: Send + Sync {
     async fn complete_sale(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<(), StoreError>;
     /// Record seats Postgres says are sold, so holds on them fail fast.
     async fn mark_sold(&self, show: ShowId, seats: &[SeatId]) -> Result<(), StoreError>;
+}
+
+/// The public catalog as the serving store keeps it. Postgres is its source of truth; on
+/// Redis it is a cache, filled from Postgres when found empty, and read from Postgres while
+/// Redis can't answer.
+#[async_trait]
+pub trait CatalogStore: Send + Sync {
+    /// Every concert with its shows, or just `only` (empty when there is no such concert).
+    async fn concerts(&self, only: Option<ConcertId>) -> Result<Vec<ConcertInfo>, StoreError>;
+    /// The show's seats (empty for a show that doesn't exist).
+    async fn seats(&self, show: ShowId) -> Result<Vec<Seat>, StoreError>;
+    /// A concert Postgres just recorded: readers learn of it now, or at their next reload.
+    async fn concert_added(&self, id: ConcertId, title: &str);
+    /// A show Postgres just recorded.
+    async fn show_added(&self, show: &ShowInfo) -> Result<(), StoreError>;
+    /// The show's seat map, sales and settings, as Postgres has them now.
+    async fn show_loaded(&self, show: ShowId, config: &QueueConfig, seats: &[Seat]) -> Result<(), StoreError>;
+    /// Something may not have reached the catalog: the next read reloads it from Postgres.
+    async fn reload_later(&self);
 }

@@ -1,13 +1,13 @@
-//! Background work in every instance: following the deployment's backend (and bringing it
-//! back to Redis), the admission ticker, the cursor subscriber, the write-behind consumer,
-//! the refresh of the show list and queue settings, and forgetting what has expired (idle
-//! clients of the abuse limits, spent proof-of-work challenges). Redis-side atomicity
-//! (scripts, leases) keeps N instances from doing the work N times.
+//! Background work in every instance, scheduled here and done by the sale: following the
+//! deployment's backend (and bringing it back to Redis), the admission ticker, the cursor
+//! and seat feeds, the write-behind consumer, the refresh of the show list and queue
+//! settings, and forgetting what has expired (idle clients of the abuse limits, spent
+//! proof-of-work challenges). Redis-side atomicity (scripts, leases) keeps N instances from
+//! doing the work N times.
 
 pub mod admission;
 pub mod backend;
 pub mod cursor_feed;
-pub mod opening;
 pub mod postgres_feed;
 pub mod seat_feed;
 pub mod write_behind;
@@ -61,9 +61,7 @@ async fn forget_idle_clients(state: Arc<AppState>) {
     loop {
         every.tick().await;
         state.limits.forget_idle();
-        if let Err(error) = state.db.forget_expired_challenges().await {
-            tracing::debug!(%error, "spent challenges not pruned this time");
-        }
+        state.sale.forget_expired_challenges().await;
     }
 }
 
@@ -71,7 +69,6 @@ async fn refresh_show_list(state: Arc<AppState>) {
     let mut every = tokio::time::interval(SHOW_LIST_REFRESH);
     loop {
         every.tick().await;
-        state.shows.refresh(&state.db).await;
-        state.queue_configs.refresh(&state.db).await;
+        state.sale.refresh_shows().await;
     }
 }

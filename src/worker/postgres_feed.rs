@@ -1,38 +1,24 @@
 //! Pushes while the deployment serves from Postgres, which has no cursor broadcast and no
 //! seat channels: the cursors of shows that clients stream here are read a few times a
-//! second (one query per show, however many clients), and each change to a show's holds or
-//! sales (a trigger's `NOTIFY` on `bo_seats`, payload the show id) marks the show's seat
-//! board stale, so `worker::seat_feed` resyncs it within its next look.
+//! second, and each change to a show's holds or sales (a trigger's `NOTIFY`, payload the
+//! show id) marks the show's seat board stale, so `worker::seat_feed` resyncs it within its
+//! next look.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::sale::Feeds;
 use crate::state::AppState;
-use crate::store::Mode;
 
-/// The channel the seat triggers notify (migration `..._seat_notify.sql`).
-pub const SEATS_CHANNEL: &str = "bo_seats";
 /// How often a streamed show's cursor is read from Postgres.
 const CURSOR_EVERY: Duration = Duration::from_millis(250);
-
-fn on_postgres(state: &AppState) -> bool {
-    state.switch.mode() != Mode::Redis
-}
 
 pub async fn follow_cursors(state: Arc<AppState>) {
     let mut every = tokio::time::interval(CURSOR_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        if !on_postgres(&state) {
-            continue;
-        }
-        for show in state.cursors.watched() {
-            match state.queue.cursor(show).await {
-                Ok(cursor) => state.cursors.observe(show, cursor),
-                Err(error) => tracing::debug!(%error, %show, "cannot read the cursor for streams"),
-            }
-        }
+        state.sale.read_watched_cursors().await;
     }
 }
 
@@ -46,12 +32,12 @@ pub async fn follow_seats(state: Arc<AppState>) {
 }
 
 async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
-    let mut listener = state.db.listen(SEATS_CHANNEL).await?;
+    let mut listener = state.sale.listen_to_seat_changes().await?;
     // Whatever changed while nobody listened is read again.
     state.push.seats.all().iter().for_each(|board| board.mark_stale());
     loop {
         let notification = listener.recv().await?;
-        if !on_postgres(state) {
+        if state.sale.feeds() != Feeds::Postgres {
             continue;
         }
         if let Some(board) = notification.payload().parse().ok().and_then(|show| state.push.seats.get(show)) {

@@ -19,9 +19,8 @@ use tokio::time::Instant;
 
 use crate::domain::ShowId;
 use crate::push::seats::{SeatBoard, SeatChange};
+use crate::sale::{Feeds, SeatSubscription};
 use crate::state::AppState;
-use crate::store::Mode;
-use crate::store::redis::subscription::Subscription;
 
 /// How often the worker looks at its boards and subscriptions.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
@@ -36,7 +35,7 @@ struct Feed {
     state: Arc<AppState>,
     messages: mpsc::Sender<PushInfo>,
     overflowed: Arc<AtomicBool>,
-    subscription: Option<Subscription>,
+    subscription: Option<SeatSubscription>,
     channels: HashMap<String, ShowId>,
     subscribed: HashSet<ShowId>,
     resynced: HashMap<ShowId, Instant>,
@@ -100,7 +99,7 @@ impl Feed {
         if watched.is_empty() {
             return;
         }
-        if self.state.switch.mode() == Mode::Redis {
+        if self.state.sale.feeds() == Feeds::Redis {
             self.subscribe(&watched).await;
             self.touch(&watched).await;
         }
@@ -118,7 +117,7 @@ impl Feed {
                 }
                 Ok(())
             };
-            match self.state.redis.seat_subscription(sink).await {
+            match self.state.sale.seat_subscription(sink).await {
                 Ok(subscription) => self.subscription = Some(subscription),
                 Err(error) => return tracing::debug!(%error, "cannot open the seat subscription yet"),
             }
@@ -127,10 +126,10 @@ impl Feed {
         let unheard: Vec<ShowId> =
             watched.iter().map(|(show, _)| *show).filter(|show| !self.subscribed.contains(show)).collect();
         for show in unheard {
-            match self.state.redis.listen_to_seats(subscription, show).await {
-                Ok(()) => {
+            match self.state.sale.listen_to_seats(subscription, show).await {
+                Ok(channel) => {
                     self.subscribed.insert(show);
-                    self.channels.insert(self.state.redis.keys.show(show).seat_channel(), show);
+                    self.channels.insert(channel, show);
                 }
                 Err(error) => tracing::debug!(%error, %show, "cannot subscribe to the seat channel yet"),
             }
@@ -146,7 +145,7 @@ impl Feed {
         self.touched = Instant::now();
         let Some(subscription) = self.subscription.as_mut() else { return };
         for (show, _) in watched {
-            if let Err(error) = self.state.redis.touch_subscription(subscription, *show).await {
+            if let Err(error) = self.state.sale.touch_seats(subscription, *show).await {
                 tracing::debug!(%error, %show, "the seat subscription failed; making it again");
                 metrics::counter!("boxoffice_pubsub_resubscribes_total").increment(1);
                 self.subscription = None;
@@ -158,7 +157,7 @@ impl Feed {
     }
 
     async fn resync_if_due(&mut self, show: ShowId, board: &SeatBoard) {
-        let lapsed = board.next_lapse().is_some_and(|until| until <= self.state.redis.clock.estimate_ms());
+        let lapsed = board.next_lapse().is_some_and(|until| until <= self.state.sale.now_ms());
         let due = self.resynced.get(&show).is_none_or(|at| at.elapsed() >= RESYNC_EVERY);
         if !(board.is_stale() || lapsed || due) {
             return;
@@ -170,7 +169,7 @@ impl Feed {
         } else {
             "periodic"
         };
-        match self.state.holds.seat_states(show).await {
+        match self.state.sale.seat_states(show).await {
             Ok(states) => {
                 board.resync(&states);
                 self.resynced.insert(show, Instant::now());

@@ -24,8 +24,8 @@ async fn an_admin_creates_a_concert_and_a_show_with_its_seats() {
     assert_eq!(show.status, StatusCode::CREATED, "{:?}", show.body);
     assert_eq!(show.body["seat_count"], 35);
     let id = ShowId(show.body["id"].as_i64().unwrap());
-    assert!(app.state.shows.get().contains(&id), "admitted from now on, not after the next show list refresh");
-    let seats = app.state.db.seats(id).await.unwrap();
+    assert!(app.state.sale.shows().contains(&id), "admitted from now on, not after the next show list refresh");
+    let seats = app.state.sale.db().catalog().seats(id).await.unwrap();
     assert_eq!(seats.len(), 35);
     assert_eq!(
         (seats[34].section.as_str(), seats[34].row.as_str(), seats[34].number, seats[34].price_cents),
@@ -61,7 +61,7 @@ async fn invalid_titles_sections_and_dates_are_422_and_create_nothing() {
     let bad_date =
         app.post(&path, Some(&admin), json!({"starts_at": "next friday", "sections": [section(1, 1, 1.0)]})).await;
     assert_eq!(bad_date.status, StatusCode::BAD_REQUEST);
-    assert!(app.state.db.concerts().await.unwrap()[0].shows.is_empty());
+    assert!(app.state.sale.db().catalog().concerts().await.unwrap()[0].shows.is_empty());
 }
 
 #[tokio::test]

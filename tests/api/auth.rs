@@ -44,7 +44,7 @@ async fn forged_expired_tampered_and_garbage_tokens_are_all_401() {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{attack}: {:?}", reply.body);
         assert_eq!(reply.code(), "unauthorized", "{attack}");
     }
-    assert!(app.state.db.concerts().await.unwrap().is_empty(), "no attack created anything");
+    assert!(app.state.sale.db().catalog().concerts().await.unwrap().is_empty(), "no attack created anything");
 }
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn a_user_token_on_an_admin_path_is_403() {
     let (user, _) = app.user().await;
     let reply = app.post("/v1/admin/concerts", Some(&user), json!({"title": "Mine now"})).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert!(app.state.db.concerts().await.unwrap().is_empty());
+    assert!(app.state.sale.db().catalog().concerts().await.unwrap().is_empty());
 }
 
 #[tokio::test]

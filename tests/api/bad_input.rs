@@ -11,7 +11,7 @@ async fn json_endpoints(app: &TestApp) -> Vec<(Method, String, String)> {
     app.open_wide(show).await;
     let (queue_token, _) = app.active_user(show).await;
     let admin = app.admin_token();
-    let concert = app.state.db.concerts().await.unwrap()[0].id;
+    let concert = app.state.sale.db().catalog().concerts().await.unwrap()[0].id;
     vec![
         (Method::POST, "/v1/admin/concerts".into(), admin.clone()),
         (Method::POST, format!("/v1/admin/concerts/{concert}/shows"), admin.clone()),
@@ -22,9 +22,9 @@ async fn json_endpoints(app: &TestApp) -> Vec<(Method, String, String)> {
 }
 
 async fn snapshot(app: &TestApp) -> (usize, usize, serde_json::Value) {
-    let concerts = app.state.db.concerts().await.unwrap();
+    let concerts = app.state.sale.db().catalog().concerts().await.unwrap();
     let shows = concerts.iter().map(|c| c.shows.len()).sum();
-    let config = json!(app.state.db.queue_config(concerts[0].shows[0].id).await.unwrap());
+    let config = json!(app.state.sale.db().catalog().queue_config(concerts[0].shows[0].id).await.unwrap());
     (concerts.len(), shows, config)
 }
 

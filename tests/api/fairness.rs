@@ -1,6 +1,6 @@
 //! The fair opening: fans who join before `opens_at` are drawn into the first places in
 //! HMAC order (checked here by a computation of the test's own, and by
-//! scripts/verify_draw.py); later joiners queue behind in arrival order; the seed is
+//! docs/verify_draw.py); later joiners queue behind in arrival order; the seed is
 //! committed to before the draw and revealed after it.
 
 use std::collections::{HashMap, HashSet};
@@ -70,7 +70,7 @@ async fn two_thousand_fans_in_the_pre_queue_are_drawn_in_hmac_order_and_latecome
     assert_eq!((again.status, again.body["status"].as_str()), (StatusCode::OK, Some("pre_queue")), "joining again");
 
     // The seed stays inside until the draw: not in the API, not in the metrics.
-    let seed = a.state.db.fairness(show).await.unwrap().unwrap().seed;
+    let seed = a.state.sale.db().fairness().fairness(show).await.unwrap().unwrap().seed;
     let seed_hex = hex::encode(&seed);
     assert_eq!(committed["commitment"], hex::encode(Sha256::digest(&seed)));
     let metrics = a.get("/metrics", None).await.body.as_str().unwrap().to_string();
@@ -122,7 +122,7 @@ async fn two_thousand_fans_in_the_pre_queue_are_drawn_in_hmac_order_and_latecome
     let commitment = committed["commitment"].as_str().unwrap().to_string();
     let verified = tokio::task::spawn_blocking(move || {
         std::process::Command::new("python3")
-            .args([concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/verify_draw.py"), &address, &show.to_string()])
+            .args([concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_draw.py"), &address, &show.to_string()])
             .args(["--user-id", &first, "--commitment", &commitment])
             .output()
     })
@@ -161,7 +161,7 @@ async fn a_join_that_raced_the_openings_setting_goes_first_and_nobody_is_dropped
     let app = spawn_app().await;
     let show = show_opening_soon(&app).await;
     let early = Uuid::new_v4();
-    app.state.queue.join(show, early).await.unwrap();
+    app.state.sale.queue_store().join(show, early).await.unwrap();
     let fans: Vec<(Uuid, String, Value)> = join_all((0..3).map(|_| join(&app, show))).await;
     app.clock.advance(Duration::from_secs(61));
     app.tick().await;
@@ -170,7 +170,7 @@ async fn a_join_that_raced_the_openings_setting_goes_first_and_nobody_is_dropped
     app.configure_queue(show, json!({"admit_per_second": 100.0})).await;
     app.advance(Duration::from_secs(1)).await;
     for user in fans.iter().map(|(user, ..)| *user).chain([early]) {
-        let presence = app.state.queue.presence(show, user).await.unwrap();
+        let presence = app.state.sale.queue_store().presence(show, user).await.unwrap();
         assert!(presence.active_until_ms.is_some(), "{user} admitted: {presence:?}");
     }
 }
@@ -245,8 +245,8 @@ mod on_redis {
         let show = show_opening_soon(&app).await;
         let fans: Vec<(Uuid, String, Value)> = join_all((0..3).map(|_| join(&app, show))).await;
         app.clock.advance(Duration::from_secs(61));
-        assert!(app.state.close_pre_queue(show).await.unwrap());
-        let row = app.state.db.fairness(show).await.unwrap().unwrap();
+        assert!(app.state.sale.close_pre_queue(show).await.unwrap());
+        let row = app.state.sale.db().fairness().fairness(show).await.unwrap().unwrap();
         let users: Vec<Uuid> = fans.iter().map(|(user, ..)| *user).collect();
         let order: Vec<Uuid> = boxoffice::domain::fairness::draw(&row.seed, &users).iter().map(|d| d.user).collect();
         let base = row.draw_base.unwrap();
@@ -259,21 +259,25 @@ mod on_redis {
         );
         assert!(early.headers.contains_key("retry-after"));
 
-        let keys = app.state.redis.keys.show(show);
+        let keys = app.state.sale.redis().keys.show(show);
         for (seq, user) in (base + 1..).zip(&order) {
             let given = redis::Cmd::hset(keys.member_bucket(user), user.as_bytes().as_slice(), seq);
-            app.state.redis.query::<()>(given).await.unwrap();
+            app.state.sale.redis().query::<()>(given).await.unwrap();
         }
         let leaver = *order.iter().find(|user| **user != fans[0].0).unwrap();
         let (_, token, _) = fans.iter().find(|(user, ..)| *user == leaver).unwrap();
         let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(token), None).await;
         assert_eq!(left.status, StatusCode::NO_CONTENT, "{:?}", left.body);
 
-        app.state.queue.place_drawn(show, base, &order).await.unwrap();
-        app.state.queue.place_drawn(show, base, &order).await.unwrap();
-        assert_eq!(app.state.queue.place_of(show, leaver).await.unwrap(), None, "the place stays given up");
+        app.state.sale.queue_store().place_drawn(show, base, &order).await.unwrap();
+        app.state.sale.queue_store().place_drawn(show, base, &order).await.unwrap();
+        assert_eq!(
+            app.state.sale.queue_store().place_of(show, leaver).await.unwrap(),
+            None,
+            "the place stays given up"
+        );
         let early_leavers_seq = base + 1 + order.iter().position(|user| *user == fans[0].0).unwrap() as i64;
-        let kept = app.state.queue.place_of(show, fans[0].0).await.unwrap();
+        let kept = app.state.sale.queue_store().place_of(show, fans[0].0).await.unwrap();
         assert_eq!(kept, Some(early_leavers_seq), "the refused leave changed nothing");
         let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
         assert_eq!(stats.body["waiting"], 2, "{:?}", stats.body);
@@ -281,7 +285,7 @@ mod on_redis {
         app.configure_queue(show, json!({"admit_per_second": 100.0})).await;
         app.advance(Duration::from_secs(1)).await;
         for user in order.iter().filter(|user| **user != leaver) {
-            let presence = app.state.queue.presence(show, *user).await.unwrap();
+            let presence = app.state.sale.queue_store().presence(show, *user).await.unwrap();
             assert!(presence.active_until_ms.is_some(), "the drawn who stayed are admitted: {presence:?}");
         }
         let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;

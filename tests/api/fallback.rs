@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use boxoffice::domain::queue::HOLE_SIZE;
 use boxoffice::store::Mode;
 
-use crate::support::{ShowId, TestApp, spawn_app};
+use crate::support::{ShowId, TestApp, spawn_app, spawn_app_with};
 
 async fn join_token(app: &TestApp, show: ShowId) -> String {
     let (user, _) = app.user().await;
@@ -39,7 +39,7 @@ async fn statuses(app: &TestApp, show: ShowId, tokens: &[String]) -> Vec<String>
 async fn places_in_postgres(app: &TestApp, show: ShowId) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM queue_entries WHERE show_id = $1")
         .bind(show)
-        .fetch_one(&app.state.db.pool)
+        .fetch_one(&app.state.sale.db().pool)
         .await
         .unwrap()
 }
@@ -76,7 +76,7 @@ mod on_redis {
         let show = waiting_room(&app).await;
         let early = vec![join_token(&app, show).await, join_token(&app, show).await];
         // The write-behind never ran: Postgres has not heard of these two places.
-        app.state.switch.pin(Mode::Postgres).await.unwrap();
+        app.state.sale.backend().pin(Mode::Postgres).await.unwrap();
         assert_eq!(statuses(&app, show, &early).await, ["waiting", "waiting"], "reinstated from their tokens");
         let late = join_token(&app, show).await;
         let seq = app.state.tokens.verify(&late).unwrap().seq.unwrap();
@@ -116,13 +116,18 @@ mod on_redis {
     /// What a promoted replica looks like to the scripts: another lineage, and the last join
     /// missing (its increment of seq, its list entry, its membership never replicated).
     async fn fail_over_losing_the_last_join(app: &TestApp, show: ShowId, lost_user: uuid::Uuid) {
-        let keys = app.state.redis.keys.show(show);
+        let keys = app.state.sale.redis().keys.show(show);
         let mut pipe = redis::pipe();
         pipe.cmd("DECR").arg(keys.seq()).ignore();
         pipe.cmd("RPOP").arg(keys.waiting()).ignore();
         pipe.cmd("HDEL").arg(keys.member_bucket(&lost_user)).arg(lost_user.as_bytes().as_slice()).ignore();
         pipe.cmd("HSET").arg(keys.config()).arg("lineage").arg("an-old-master").ignore();
-        app.state.redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await.unwrap();
+        app.state
+            .sale
+            .redis()
+            .run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -149,7 +154,7 @@ mod on_redis {
         app.drain_events("worker").await;
         let holes: Vec<(i64, i64)> = sqlx::query_as("SELECT lo, hi FROM queue_holes WHERE show_id = $1")
             .bind(show)
-            .fetch_all(&app.state.db.pool)
+            .fetch_all(&app.state.sale.db().pool)
             .await
             .unwrap();
         assert_eq!(holes, [(3, 3 + HOLE_SIZE)], "Postgres knows the hole, for the fallback");
@@ -160,8 +165,8 @@ mod on_redis {
         let app = spawn_app().await;
         let show = app.create_show(1, 4).await;
         join_token(&app, show).await;
-        let keys = app.state.redis.keys.show(show);
-        app.state.redis.query::<()>(redis::Cmd::hset(keys.config(), "lineage", "an-old-master")).await.unwrap();
+        let keys = app.state.sale.redis().keys.show(show);
+        app.state.sale.redis().query::<()>(redis::Cmd::hset(keys.config(), "lineage", "an-old-master")).await.unwrap();
         app.configure_queue(show, json!({"max_active": 5})).await;
         let next = join_token(&app, show).await;
         assert_eq!(app.state.tokens.verify(&next).unwrap().seq, Some(2 + HOLE_SIZE));
@@ -177,7 +182,7 @@ mod on_redis {
         let held = app.post(&path, Some(&holder), json!({"seat_ids": [seats[0]]})).await;
         assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
         // Redis goes away before the write-behind mirrored the hold.
-        app.state.switch.move_to_postgres("a test").await.unwrap();
+        app.state.sale.backend().move_to_postgres("a test").await.unwrap();
 
         let early = app.post(&path, Some(&other), json!({"seat_ids": [seats[0]]})).await;
         assert_eq!(early.status, StatusCode::SERVICE_UNAVAILABLE, "no hold is decided before the hand-over");
@@ -198,5 +203,35 @@ mod on_redis {
         assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
         let free = app.post(&path, Some(&other), json!({"seat_ids": [seats[1]]})).await;
         assert_eq!(free.status, StatusCode::CREATED, "{:?}", free.body);
+    }
+
+    #[tokio::test]
+    async fn a_hold_redis_acknowledged_before_it_became_unreachable_keeps_its_seat_on_postgres() {
+        let app = spawn_app_with(|s| s.workers.hold_handover = Duration::from_millis(200)).await;
+        let (show, seats) = app.open_show(1, 4).await;
+        let ((holder, _), (other, _)) = (app.active_user(show).await, app.active_user(show).await);
+        app.drain_events("worker").await;
+        let path = format!("/v1/shows/{show}/holds");
+        let held = app.post(&path, Some(&holder), json!({"seat_ids": [seats[0], seats[1]]})).await;
+        assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+        let released = app.call(Method::DELETE, &format!("{path}/{}", seats[1]), Some(&holder), None).await;
+        assert_eq!(released.status, StatusCode::NO_CONTENT, "{:?}", released.body);
+        // Redis goes away before the write-behind mirrored the hold, and its stream is never
+        // read: Postgres decides holds once the hand-over's bound has passed.
+        app.state.sale.backend().move_to_postgres("a test").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        let taken = app.post(&path, Some(&other), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!((taken.status, taken.code()), (StatusCode::CONFLICT, "seat_unavailable"), "{:?}", taken.body);
+        let released_seat = app.post(&path, Some(&other), json!({"seat_ids": [seats[1]]})).await;
+        assert_eq!(
+            released_seat.status,
+            StatusCode::CREATED,
+            "a released seat is not handed over: {:?}",
+            released_seat.body
+        );
+        let reservations = format!("/v1/shows/{show}/reservations");
+        let bought = app.post(&reservations, Some(&holder), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
     }
 }

@@ -216,8 +216,8 @@ mod on_redis {
         let second = app.post(&path, Some(&token), json!({"seat_ids": [seats[1]]})).await;
         assert_eq!(second.status, StatusCode::CREATED);
         let user = app.state.tokens.verify(&token).unwrap().sub;
-        let index = app.state.redis.keys.show(show).user_holds(&user);
-        let ttl: i64 = app.state.redis.query(redis::Cmd::pttl(index)).await.unwrap();
+        let index = app.state.sale.redis().keys.show(show).user_holds(&user);
+        let ttl: i64 = app.state.sale.redis().query(redis::Cmd::pttl(index)).await.unwrap();
         assert!(ttl > 250_000, "the user's holds are counted as long as the oldest lasts, not {ttl} ms");
     }
 }

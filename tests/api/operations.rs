@@ -62,3 +62,15 @@ async fn the_docs_page_and_its_assets_are_served_without_the_internet() {
     let bare = redirect.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(bare.headers()["location"], "/docs/");
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_keeps_the_one_a_proxy_gave() {
+    let app = spawn_app().await;
+    let fresh = app.client.get(app.url("/v1/concerts")).send().await.unwrap();
+    let id = fresh.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    let proxied = app.client.get(app.url("/v1/concerts")).header("X-Request-Id", "lb-7f3a").send().await.unwrap();
+    assert_eq!(proxied.headers()["x-request-id"], "lb-7f3a");
+    let forged = app.client.get(app.url("/v1/concerts")).header("X-Request-Id", "a b\"c").send().await.unwrap();
+    assert_ne!(forged.headers()["x-request-id"], "a b\"c", "only a plain id is kept");
+}

@@ -134,13 +134,13 @@ async fn the_active_set_never_exceeds_max_active_with_three_instances_admitting(
     for step in 0..40 {
         app.clock.advance(Duration::from_millis(100));
         tokio::join!(app.tick(), others[0].tick(), others[1].tick());
-        let counts = app.state.queue.counts(show).await.unwrap();
+        let counts = app.state.sale.queue_store().counts(show).await.unwrap();
         assert!(counts.active <= 10, "step {step}: {} active", counts.active);
         if step == 5 {
             assert_eq!(counts.active, 10, "the set fills up to max_active");
         }
     }
-    let counts = app.state.queue.counts(show).await.unwrap();
+    let counts = app.state.sale.queue_store().counts(show).await.unwrap();
     assert!(counts.admitted_total > 10, "unclaimed slots came back and went to the next waiters");
 }
 
@@ -152,12 +152,12 @@ async fn three_instances_together_admit_at_the_configured_rate_not_three_times_i
     let others = [spawn_instance_of(&app).await, spawn_instance_of(&app).await];
     joined_users(&app, show, 150).await;
     app.tick().await;
-    let start = app.state.queue.counts(show).await.unwrap().admitted_total;
+    let start = app.state.sale.queue_store().counts(show).await.unwrap().admitted_total;
     for _ in 0..50 {
         app.clock.advance(Duration::from_millis(100));
         tokio::join!(app.tick(), others[0].tick(), others[1].tick());
     }
-    let admitted = app.state.queue.counts(show).await.unwrap().admitted_total - start;
+    let admitted = app.state.sale.queue_store().counts(show).await.unwrap().admitted_total - start;
     assert!((99..=101).contains(&admitted), "5 s at 20/s admits 100, got {admitted}");
 }
 
@@ -170,7 +170,11 @@ async fn an_admitted_user_who_never_shows_up_loses_the_slot_after_the_claim_wind
     app.tick().await;
     app.clock.advance(Duration::from_secs(59));
     app.tick().await;
-    assert_eq!(app.state.queue.counts(show).await.unwrap().admitted_total, 1, "the slot is still reserved");
+    assert_eq!(
+        app.state.sale.queue_store().counts(show).await.unwrap().admitted_total,
+        1,
+        "the slot is still reserved"
+    );
     app.advance(Duration::from_secs(2)).await;
     app.advance(Duration::from_millis(100)).await;
     assert_eq!(statuses(&app, show, &tokens).await, ["expired", "active"]);
@@ -199,7 +203,7 @@ async fn a_claimed_session_lasts_the_session_ttl_then_expires() {
     assert_eq!(app.poll(show, &token).await.body["status"], "active", "past the claim window, within the session");
     app.advance(Duration::from_secs(181)).await;
     assert_eq!(app.poll(show, &token).await.body["status"], "expired");
-    assert_eq!(app.state.queue.counts(show).await.unwrap().active, 0);
+    assert_eq!(app.state.sale.queue_store().counts(show).await.unwrap().active, 0);
 }
 
 #[tokio::test]
@@ -229,7 +233,7 @@ async fn a_waiter_who_leaves_is_skipped_and_can_rejoin_at_the_back() {
     let others = joined_users(&app, show, 2).await;
     let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&queue_token(&first)), None).await;
     assert_eq!(left.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.state.queue.counts(show).await.unwrap().waiting, 2);
+    assert_eq!(app.state.sale.queue_store().counts(show).await.unwrap().waiting, 2);
     let rejoined = app.join(show, &leaver).await;
     assert_eq!(rejoined.status, StatusCode::CREATED);
     assert_eq!(rejoined.body["seq"], 4);
@@ -280,14 +284,14 @@ async fn admission_keeps_the_configured_rate_when_ticks_come_late() {
     app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
     joined_users(&app, show, 150).await;
     app.configure_queue(show, json!({"admit_per_second": 5.0, "max_active": 1000})).await;
-    let started = app.state.queue.counts(show).await.unwrap().admitted_total;
+    let started = app.state.sale.queue_store().counts(show).await.unwrap().admitted_total;
     // 20 s of a busy machine's ticks: every 100 to 400 ms, never on time.
     let mut elapsed = Duration::ZERO;
     for step in [130, 370, 240, 100, 310, 180, 400, 220, 150, 290].iter().cycle().take(80) {
         elapsed += Duration::from_millis(*step);
         app.advance(Duration::from_millis(*step)).await;
     }
-    let admitted = app.state.queue.counts(show).await.unwrap().admitted_total - started;
+    let admitted = app.state.sale.queue_store().counts(show).await.unwrap().admitted_total - started;
     let expected = 5.0 * elapsed.as_secs_f64();
     assert!((admitted as f64 - expected).abs() <= expected * 0.05 + 1.0, "{admitted} admitted in {elapsed:?} at 5/s");
 }
@@ -342,7 +346,7 @@ mod on_redis {
         let entries: Vec<(i64, uuid::Uuid)> =
             sqlx::query_as("SELECT seq, user_id FROM queue_entries WHERE show_id = $1 ORDER BY seq")
                 .bind(show)
-                .fetch_all(&app.state.db.pool)
+                .fetch_all(&app.state.sale.db().pool)
                 .await
                 .unwrap();
         assert_eq!(entries, places, "one queue entry per user, with the seq they were told");
@@ -351,7 +355,7 @@ mod on_redis {
              WHERE e.show_id = $1 AND e.kind = 'join' ORDER BY 1",
         )
         .bind(show)
-        .fetch_all(&app.state.db.pool)
+        .fetch_all(&app.state.sale.db().pool)
         .await
         .unwrap();
         assert_eq!(announced, places, "the join events name every user once, in seq order");

@@ -37,14 +37,19 @@ async fn reserve(
 async fn sold_rows(app: &TestApp, show: ShowId) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM sold_seats WHERE show_id = $1")
         .bind(show)
-        .fetch_one(&app.state.db.pool)
+        .fetch_one(&app.state.sale.db().pool)
         .await
         .unwrap()
 }
 
 /// Simulates a failover that lost a write: the hold key vanishes behind the service's back.
 async fn lose_hold_key(app: &TestApp, show: ShowId, seat: SeatId) {
-    app.state.redis.query::<()>(redis::Cmd::del(app.state.redis.keys.show(show).hold(seat))).await.unwrap();
+    app.state
+        .sale
+        .redis()
+        .query::<()>(redis::Cmd::del(app.state.sale.redis().keys.show(show).hold(seat)))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -64,7 +69,7 @@ async fn confirming_held_seats_sells_them_and_gives_the_slot_back() {
         "every hold is released"
     );
     assert_eq!(app.poll(show, &token).await.body["status"], "expired", "the active slot is given back");
-    assert_eq!(app.state.queue.counts(show).await.unwrap().active, 0);
+    assert_eq!(app.state.sale.queue_store().counts(show).await.unwrap().active, 0);
     let (other, _) = app.active_user(show).await;
     let map = app.get(&format!("/v1/shows/{show}/seats"), Some(&other)).await;
     let statuses: Vec<&str> =
@@ -117,7 +122,7 @@ async fn the_same_idempotency_key_never_makes_a_second_reservation() {
     assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reused.code(), "idempotency_key_reused");
     let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM reservations").fetch_one(&app.state.db.pool).await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM reservations").fetch_one(&app.state.sale.db().pool).await.unwrap();
     assert_eq!(count, 1);
 }
 
@@ -130,8 +135,8 @@ async fn two_sales_of_one_seat_racing_into_postgres_make_exactly_one_sale() {
     let seat = [seats[0]];
     for round in 0..5 {
         let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-        let (first, second) =
-            tokio::join!(app.state.db.sell(show, a, &seat, None), app.state.db.sell(show, b, &seat, None));
+        let sales = app.state.sale.db().sales();
+        let (first, second) = tokio::join!(sales.sell(show, a, &seat, None), sales.sell(show, b, &seat, None));
         let outcomes = [first.unwrap(), second.unwrap()];
         let created = outcomes.iter().filter(|o| matches!(o, Sale::Created(_))).count();
         let refused = outcomes.iter().filter(|o| matches!(o, Sale::SeatsTaken(taken) if taken[..] == seat)).count();
@@ -190,7 +195,12 @@ mod on_redis {
         hold(&app, show, &first, &[seat]).await;
         assert_eq!(reserve(&app, show, &first, &[seat], None).await.status, StatusCode::CREATED);
         // Redis forgets the sale, as a failover to a lagging replica would.
-        app.state.redis.query::<()>(redis::Cmd::del(app.state.redis.keys.show(show).sold())).await.unwrap();
+        app.state
+            .sale
+            .redis()
+            .query::<()>(redis::Cmd::del(app.state.sale.redis().keys.show(show).sold()))
+            .await
+            .unwrap();
         hold(&app, show, &second, &[seat]).await;
         let resale = reserve(&app, show, &second, &[seat], None).await;
         assert_eq!(resale.status, StatusCode::CONFLICT, "{:?}", resale.body);
@@ -209,11 +219,11 @@ mod on_redis {
         app.configure_queue(show, json!({"hold_ttl_s": 1})).await;
         let (token, user) = app.active_user(show).await;
         hold(&app, show, &token, &seats[..2]).await;
-        let check = app.state.holds.check(show, user, &seats[..2], Duration::from_secs(30)).await.unwrap();
+        let check = app.state.sale.hold_store().check(show, user, &seats[..2], Duration::from_secs(30)).await.unwrap();
         assert_eq!(check, HoldCheck::AllHeld);
         for seat in &seats[..2] {
-            let key = app.state.redis.keys.show(show).hold(*seat);
-            let ttl: i64 = app.state.redis.query(redis::Cmd::pttl(key)).await.unwrap();
+            let key = app.state.sale.redis().keys.show(show).hold(*seat);
+            let ttl: i64 = app.state.sale.redis().query(redis::Cmd::pttl(key)).await.unwrap();
             assert!(ttl > 25_000, "seat {seat} is kept for the sale, not {ttl} ms");
         }
     }

@@ -12,8 +12,9 @@ type Stamp = chrono::DateTime<chrono::Utc>;
 
 /// Ids of every entry now in the show's stream, in stream order.
 async fn stream_ids(app: &TestApp, show: ShowId) -> Vec<String> {
-    let key = app.state.redis.keys.show(show).events();
-    let reply: redis::streams::StreamRangeReply = app.state.redis.query(redis::Cmd::xrange_all(key)).await.unwrap();
+    let key = app.state.sale.redis().keys.show(show).events();
+    let reply: redis::streams::StreamRangeReply =
+        app.state.sale.redis().query(redis::Cmd::xrange_all(key)).await.unwrap();
     reply.ids.into_iter().map(|e| e.id).collect()
 }
 
@@ -22,7 +23,7 @@ async fn recorded_ids(app: &TestApp, show: ShowId) -> Vec<String> {
     let rows: Vec<(i64, i64)> =
         sqlx::query_as("SELECT stream_ms, stream_seq FROM write_behind_events WHERE show_id = $1 ORDER BY id")
             .bind(show)
-            .fetch_all(&app.state.db.pool)
+            .fetch_all(&app.state.sale.db().pool)
             .await
             .unwrap();
     rows.into_iter().map(|(ms, n)| format!("{ms}-{n}")).collect()
@@ -31,7 +32,7 @@ async fn recorded_ids(app: &TestApp, show: ShowId) -> Vec<String> {
 async fn kinds(app: &TestApp, show: ShowId) -> Vec<String> {
     sqlx::query_scalar("SELECT kind FROM write_behind_events WHERE show_id = $1 ORDER BY id")
         .bind(show)
-        .fetch_all(&app.state.db.pool)
+        .fetch_all(&app.state.sale.db().pool)
         .await
         .unwrap()
 }
@@ -82,7 +83,7 @@ async fn the_events_of_a_scripted_sale_reach_postgres_exactly_once_and_in_order(
         "SELECT admitted_at, claimed_at, confirmed_at FROM queue_entries WHERE show_id = $1 AND seq = 1",
     )
     .bind(shows[0])
-    .fetch_one(&app.state.db.pool)
+    .fetch_one(&app.state.sale.db().pool)
     .await
     .unwrap();
     assert!(buyer.0.is_some() && buyer.1.is_some() && buyer.2.is_some(), "{buyer:?}");
@@ -91,7 +92,7 @@ async fn the_events_of_a_scripted_sale_reach_postgres_exactly_once_and_in_order(
                 (SELECT expired_at FROM queue_entries WHERE show_id = $1 AND seq = 3)",
     )
     .bind(shows[0])
-    .fetch_one(&app.state.db.pool)
+    .fetch_one(&app.state.sale.db().pool)
     .await
     .unwrap();
     assert!(stamps.0.is_some(), "the leaver's left_at");
@@ -108,16 +109,16 @@ async fn a_consumer_that_dies_before_acknowledging_is_taken_over_without_duplica
     }
     let all = stream_ids(&app, show).await;
     let lease = app.settings.workers.write_behind_lease;
-    assert!(app.state.events.lease(show, "doomed", lease).await.unwrap());
-    let batch = app.state.events.new_entries(show, "doomed", 20).await.unwrap();
-    app.state.db.record_events(show, &batch[..12], true).await.unwrap();
+    assert!(app.state.sale.events().lease(show, "doomed", lease).await.unwrap());
+    let batch = app.state.sale.events().new_entries(show, "doomed", 20).await.unwrap();
+    app.state.sale.db().write_behind().record_events(show, &batch[..12], true).await.unwrap();
     // "doomed" dies here: 12 of its 20 entries written, none acknowledged, lease held.
     app.drain_events("survivor").await;
     assert!(recorded_ids(&app, show).await.len() == 12, "the lease keeps others out while it lasts");
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     app.drain_events("survivor").await;
     assert_eq!(recorded_ids(&app, show).await, all, "each event exactly once, in order");
-    let stats = app.state.events.stats(show).await.unwrap();
+    let stats = app.state.sale.events().stats(show).await.unwrap();
     assert_eq!(stats.unacked, 0, "everything acknowledged");
 }
 
@@ -131,10 +132,10 @@ async fn entries_read_just_before_a_lease_lapsed_are_written_before_newer_ones()
         app.join(show, &user).await;
     }
     let lease = app.settings.workers.write_behind_lease;
-    assert!(app.state.events.lease(show, "slow", lease).await.unwrap());
+    assert!(app.state.sale.events().lease(show, "slow", lease).await.unwrap());
     tokio::time::sleep(lease * 7 / 10).await;
     // "slow" reads the joins late in its lease and stalls; admissions follow in the stream.
-    assert_eq!(app.state.events.new_entries(show, "slow", 100).await.unwrap().len(), 6);
+    assert_eq!(app.state.sale.events().new_entries(show, "slow", 100).await.unwrap().len(), 6);
     app.tick().await;
     tokio::time::sleep(lease * 4 / 10).await;
     app.drain_events("next").await;
@@ -142,7 +143,7 @@ async fn entries_read_just_before_a_lease_lapsed_are_written_before_newer_ones()
         "SELECT count(*) FROM queue_entries WHERE show_id = $1 AND seq <= 3 AND admitted_at IS NOT NULL",
     )
     .bind(show)
-    .fetch_one(&app.state.db.pool)
+    .fetch_one(&app.state.sale.db().pool)
     .await
     .unwrap();
     assert_eq!(admitted, 3, "the joins were written before the admissions that update them");
@@ -157,7 +158,7 @@ async fn the_stream_is_never_trimmed_past_an_unacknowledged_entry() {
         app.join(show, &user).await;
     }
     let all = stream_ids(&app, show).await;
-    let events = &app.state.events;
+    let events = app.state.sale.events();
     events.ensure_group(show).await.unwrap();
     let slow = events.new_entries(show, "slow", 5).await.unwrap();
     let fast = events.new_entries(show, "fast", 5).await.unwrap();
@@ -198,4 +199,43 @@ async fn the_worker_reports_its_backlog_in_metrics_and_readiness() {
     ] {
         assert!(metrics.contains(name), "{name} is exported");
     }
+}
+
+#[tokio::test]
+async fn a_consumer_group_redis_lost_is_made_again_and_every_event_is_recorded_once() {
+    let app = spawn_app().await;
+    let show = app.create_show(1, 4).await;
+    let (first, _) = app.user().await;
+    app.join(show, &first).await;
+    app.drain_events("worker").await;
+    let key = app.state.sale.redis().keys.show(show).events();
+    let mut destroy = redis::cmd("XGROUP");
+    destroy.arg("DESTROY").arg(&key).arg(boxoffice::store::redis::events::GROUP);
+    assert_eq!(app.state.sale.redis().query::<i64>(destroy).await.unwrap(), 1);
+
+    let (second, _) = app.user().await;
+    app.join(show, &second).await;
+    app.drain_events("worker").await; // finds the group gone and makes it again
+    app.drain_events("worker").await;
+    assert_eq!(kinds(&app, show).await, ["join", "join"], "both joins, once each");
+}
+
+#[tokio::test]
+async fn an_entry_of_a_kind_this_version_does_not_know_is_acknowledged_and_skipped() {
+    let app = spawn_app().await;
+    let show = app.create_show(1, 4).await;
+    app.state.sale.events().ensure_group(show).await.unwrap();
+    let key = app.state.sale.redis().keys.show(show).events();
+    let mut newer = redis::cmd("XADD");
+    newer.arg(&key).arg("*").arg("k").arg("teleport").arg("u").arg("");
+    app.state.sale.redis().query::<String>(newer).await.unwrap();
+    let (user, _) = app.user().await;
+    app.join(show, &user).await;
+    app.drain_events("worker").await;
+
+    assert_eq!(kinds(&app, show).await, ["join"]);
+    let mut pending = redis::cmd("XPENDING");
+    pending.arg(&key).arg(boxoffice::store::redis::events::GROUP).arg("-").arg("+").arg(10);
+    let entries: Vec<redis::Value> = app.state.sale.redis().query(pending).await.unwrap();
+    assert!(entries.is_empty(), "nothing stays pending: {entries:?}");
 }

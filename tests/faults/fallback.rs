@@ -70,7 +70,7 @@ async fn survive(fault: Fault) -> boxoffice::store::postgres::mode::ModeRow {
     let largest_active = largest_active.await.unwrap();
     check_outage(&outcome, fault_at..cleared_at + back, largest_active);
     check_invariants(&app, show, &outcome).await;
-    app.state.db.mode().await.unwrap()
+    app.state.sale.db().deployment().mode_row().await.unwrap()
 }
 
 /// During the outage: the fallback served soon, requests got their normal answers in
@@ -128,7 +128,7 @@ async fn one_instance_losing_redis_moves_every_instance_to_postgres_until_all_re
     through_proxy.redis.target = RedisTarget::Single(format!("redis://127.0.0.1:{}", proxy.port));
     let cut_off = Arc::new(start(through_proxy, Clock::RedisServer).await);
     let (show, seats) = on_sale(&cut_off).await;
-    kept.state.shows.refresh(&kept.state.db).await;
+    kept.state.sale.refresh_shows().await;
     let loads = [cut_off.clone(), kept.clone()].map(|app| Load::start(app, show, seats.clone(), FANS / 2));
     let stop_watching = Arc::new(AtomicBool::new(false));
     let largest_active = watch_active(kept.clone(), show, stop_watching.clone());
@@ -138,14 +138,18 @@ async fn one_instance_losing_redis_moves_every_instance_to_postgres_until_all_re
     proxy.cut();
     wait_for_mode(&cut_off, Mode::Postgres, Duration::from_secs(5)).await;
     let moved = Instant::now();
-    while kept.state.switch.mode() != Mode::Postgres {
+    while kept.state.sale.backend().mode() != Mode::Postgres {
         assert!(moved.elapsed() < Duration::from_secs(1), "the other instance follows within a second");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let ready = kept.get("/readyz", None).await;
     assert_eq!((ready.status, &ready.body["backend"]), (StatusCode::OK, &json!("postgres")), "{:?}", ready.body);
     tokio::time::sleep(Duration::from_secs(8)).await;
-    assert_eq!(kept.state.db.mode().await.unwrap().mode, Mode::Postgres, "no way back while one instance is cut off");
+    assert_eq!(
+        kept.state.sale.db().deployment().mode_row().await.unwrap().mode,
+        Mode::Postgres,
+        "no way back while one instance is cut off"
+    );
 
     proxy.heal();
     let healed_at = loads[0].now();

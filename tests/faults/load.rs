@@ -88,7 +88,24 @@ impl Outcome {
                 .chain(&self.sold)
                 .any(|other| other.seat == hold.seat && other.user != hold.user && lasted.contains(&other.sent))
         };
-        self.holds.iter().filter(|hold| !bought(hold) && taken(hold)).count() + self.holds_missing
+        let lost: Vec<&SeatAck> = self.holds.iter().filter(|hold| !bought(hold) && taken(hold)).collect();
+        for hold in &lost {
+            let others: Vec<String> = self
+                .holds
+                .iter()
+                .map(|other| ("hold", other))
+                .chain(self.sold.iter().map(|other| ("sale", other)))
+                .filter(|(_, other)| other.seat == hold.seat && other.user != hold.user)
+                .map(|(what, other)| {
+                    format!("{what} by {} sent {:?} answered {:?}", other.user, other.sent, other.answered)
+                })
+                .collect();
+            println!(
+                "lost hold: seat {} held by {} (sent {:?}, answered {:?}); others on it: {others:?}",
+                hold.seat, hold.user, hold.sent, hold.answered
+            );
+        }
+        lost.len() + self.holds_missing
     }
 
     /// Answers other than 2xx, by status (0: no answer).
@@ -315,6 +332,7 @@ impl Fan {
                     return;
                 }
                 (409, Some("hold_missing")) => {
+                    println!("hold missing: seat {seat} bought at {sent:?}, answered {:?}", self.started.elapsed());
                     self.log.holds_missing += 1;
                     return;
                 }

@@ -47,10 +47,10 @@ async fn send_repeatedly(cluster: &PrivateCluster, ports: &[u16], cmd: redis::Cm
 async fn healed(app: &TestApp) -> Duration {
     let started = Instant::now();
     loop {
-        let replicated = app.state.redis.serving_problems().await.is_ok_and(|problems| problems.is_empty());
+        let replicated = app.state.sale.redis().serving_problems().await.is_ok_and(|problems| problems.is_empty());
         if replicated
-            && app.state.switch.mode() == Mode::Redis
-            && app.state.db.mode().await.unwrap().mode == Mode::Redis
+            && app.state.sale.backend().mode() == Mode::Redis
+            && app.state.sale.db().deployment().mode_row().await.unwrap().mode == Mode::Redis
         {
             return started.elapsed();
         }
@@ -65,7 +65,7 @@ async fn scenario(name: &str, fault: impl AsyncFnOnce(&PrivateCluster, &Target, 
     let cluster = PrivateCluster::start();
     let app = app_on(&cluster).await;
     let (show, seats) = on_sale(&app).await;
-    let (port, pid) = cluster.master_of(&app.state.redis.keys.show(show).config());
+    let (port, pid) = cluster.master_of(&app.state.sale.redis().keys.show(show).config());
     let target = Target { port, pid, replica: cluster.replica_of(port) };
     let load = Load::start(app.clone(), show, seats, FANS);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -75,7 +75,7 @@ async fn scenario(name: &str, fault: impl AsyncFnOnce(&PrivateCluster, &Target, 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let outcome = load.stop().await;
     let found = violations(&app, show, &outcome).await;
-    let switches = app.state.db.mode().await.unwrap().epoch;
+    let switches = app.state.sale.db().deployment().mode_row().await.unwrap().epoch;
     report(name, &outcome, &found, healed_after, switches);
     assert!(outcome.max_latency() <= BOUND, "a request took {:?}", outcome.max_latency());
     assert_eq!(found, Violations::default());
@@ -190,7 +190,7 @@ async fn killed_pubsub_connections_resubscribe_and_resync_by_themselves() {
 
 /// The cursor feed subscribed again by itself (a node counts its subscriber), and said so.
 async fn resubscribed(cluster: &PrivateCluster, app: &TestApp) {
-    let channel = app.state.redis.keys.cursor_channel();
+    let channel = app.state.sale.redis().keys.cursor_channel();
     let started = Instant::now();
     loop {
         let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();

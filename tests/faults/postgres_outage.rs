@@ -66,8 +66,8 @@ async fn postgres_down_for_thirty_seconds_under_load_loses_no_event() {
 
     // No new events from here on: nobody joins, nobody is admitted, nobody expires.
     app.configure_queue(show, json!({"paused": true})).await;
-    let db = &app.state.db.pool;
-    let stream = app.state.redis.keys.show(show).events();
+    let db = &app.state.sale.db().pool;
+    let stream = app.state.sale.redis().keys.show(show).events();
     let recorded = async || -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM write_behind_events WHERE show_id = $1")
             .bind(show)
@@ -76,8 +76,13 @@ async fn postgres_down_for_thirty_seconds_under_load_loses_no_event() {
             .unwrap()
     };
     let added = async || -> i64 {
-        let info: std::collections::HashMap<String, redis::Value> =
-            app.state.redis.query(redis::Cmd::new().arg("XINFO").arg("STREAM").arg(&stream).clone()).await.unwrap();
+        let info: std::collections::HashMap<String, redis::Value> = app
+            .state
+            .sale
+            .redis()
+            .query(redis::Cmd::new().arg("XINFO").arg("STREAM").arg(&stream).clone())
+            .await
+            .unwrap();
         redis::from_redis_value(info["entries-added"].clone()).unwrap()
     };
     wait_for("every event the stream took to reach Postgres", Duration::from_secs(60), async || {
@@ -105,5 +110,5 @@ async fn postgres_down_for_thirty_seconds_under_load_loses_no_event() {
             .fetch_one(db)
             .await
             .unwrap();
-    assert_eq!(admitted as u64, app.state.queue.counts(show).await.unwrap().admitted_total);
+    assert_eq!(admitted as u64, app.state.sale.queue_store().counts(show).await.unwrap().admitted_total);
 }

@@ -73,7 +73,7 @@ async fn after_a_failover_places_order_the_active_bound_and_single_sales_all_hol
         async move { app.post(&path, Some(&token), json!({"seat_ids": [seat]})).await.status }
     };
     assert_eq!(hold(0, seats[0]).await, StatusCode::CREATED);
-    let (port, pid) = cluster.master_of(&app.state.redis.keys.show(show).config());
+    let (port, pid) = cluster.master_of(&app.state.sale.redis().keys.show(show).config());
     cluster.wait_replicated(port).await;
     written_behind(&app).await;
 
@@ -105,5 +105,5 @@ async fn after_a_failover_places_order_the_active_bound_and_single_sales_all_hol
     app.tick().await;
     let statuses: Vec<String> = futures::future::join_all(users.iter().map(|u| status_of(&app, show, &u.1))).await;
     assert_eq!(statuses[..5], ["expired", "active", "active", "active", "waiting"], "{statuses:?}");
-    assert!(app.state.queue.counts(show).await.unwrap().active <= 3);
+    assert!(app.state.sale.queue_store().counts(show).await.unwrap().active <= 3);
 }

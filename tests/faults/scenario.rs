@@ -69,7 +69,7 @@ pub fn watch_active(app: Arc<TestApp>, show: ShowId, stop: Arc<AtomicBool>) -> t
     let largest = Arc::new(AtomicU64::new(0));
     tokio::spawn(async move {
         while !stop.load(Ordering::Relaxed) {
-            if let Ok(counts) = app.state.queue.counts(show).await {
+            if let Ok(counts) = app.state.sale.queue_store().counts(show).await {
                 largest.fetch_max(counts.active, Ordering::Relaxed);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -80,7 +80,9 @@ pub fn watch_active(app: Arc<TestApp>, show: ShowId, stop: Arc<AtomicBool>) -> t
 
 pub async fn wait_for_mode(app: &TestApp, mode: Mode, limit: Duration) -> Duration {
     let started = Instant::now();
-    while app.state.db.mode().await.map(|row| row.mode).ok() != Some(mode) || app.state.switch.mode() != mode {
+    while app.state.sale.db().deployment().mode_row().await.map(|row| row.mode).ok() != Some(mode)
+        || app.state.sale.backend().mode() != mode
+    {
         assert!(started.elapsed() < limit, "the deployment never went to {}", mode.as_str());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -125,7 +127,7 @@ pub async fn violations(app: &TestApp, show: ShowId, outcome: &Outcome) -> Viola
         assert_eq!(poll.status, StatusCode::OK, "{:?}", poll.body);
     }
     written_behind(app).await;
-    let db = &app.state.db.pool;
+    let db = &app.state.sale.db().pool;
     let mut found = Violations::default();
     for ack in &outcome.joins {
         let user: Option<uuid::Uuid> =
@@ -178,8 +180,8 @@ pub async fn check_invariants(app: &TestApp, show: ShowId, outcome: &Outcome) {
 /// The rebuilt Redis knows every live place: joining again with the queue token answers 200
 /// with the same seq.
 pub async fn redis_has_the_places(app: &TestApp, show: ShowId, outcome: &Outcome) {
-    assert_eq!(app.state.switch.mode(), Mode::Redis);
-    let db = &app.state.db.pool;
+    assert_eq!(app.state.sale.backend().mode(), Mode::Redis);
+    let db = &app.state.sale.db().pool;
     for ack in &outcome.joins {
         let live: bool = sqlx::query_scalar(
             "SELECT left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL FROM queue_entries

@@ -17,10 +17,9 @@ use utoipa::ToSchema;
 
 use super::{ACTIVE_CHECK, EventSource};
 use crate::auth::QueueAuth;
-use crate::domain::queue::position;
 use crate::error::ApiError;
-use crate::http::queue::{QueueStatus, Standing, standing_now, waiting};
 use crate::push::sse::{self, StreamGuard, StreamKind};
+use crate::sale::{QueueStatus, Standing};
 use crate::state::AppState;
 
 /// At most one position event per client in this long.
@@ -88,10 +87,10 @@ pub async fn queue_events(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let start = super::start(&req, &state, StreamKind::Queue)?;
-    let first = standing_now(&state, &auth).await?;
+    let first = state.sale.standing(auth.show, auth.user, auth.seq).await?;
     let events = QueueEvents {
-        cursor: state.cursors.watch(auth.show),
-        drawn: state.openings.watch(auth.show),
+        cursor: state.sale.watch_cursor(auth.show),
+        drawn: state.sale.watch_draw(auth.show),
         state: state.into_inner(),
         auth,
         phase: Phase::Waiting(None),
@@ -148,10 +147,13 @@ impl QueueEvents {
         match self.phase {
             Phase::Waiting(sent) => {
                 let cursor = *self.cursor.borrow_and_update();
-                match position(self.auth.seq, cursor, &self.state.cursors.holes(self.auth.show)) {
+                match self.state.sale.position(self.auth.show, self.auth.seq, cursor) {
                     Some(place) if Some(place) == sent => Err(far),
                     Some(_) if now < self.sent_at + COALESCE => Err(self.sent_at + COALESCE),
-                    Some(_) => self.report(waiting(&self.state, self.auth.show, self.auth.seq, cursor), now).ok_or(far),
+                    Some(_) => {
+                        let standing = self.state.sale.waiting(self.auth.show, self.auth.seq, cursor);
+                        self.report(standing, now).ok_or(far)
+                    }
                     None if now < self.ask_at => Err(self.ask_at),
                     None => self.ask(now).await,
                 }
@@ -165,7 +167,8 @@ impl QueueEvents {
     /// Asks the store where the fan stands (the cursor has reached them).
     async fn ask(&mut self, now: Instant) -> Result<Bytes, Instant> {
         self.ask_at = now + RETRY;
-        let standing = standing_now(&self.state, &self.auth).await.map_err(|_| self.ask_at)?;
+        let standing =
+            self.state.sale.standing(self.auth.show, self.auth.user, self.auth.seq).await.map_err(|_| self.ask_at)?;
         self.report(standing, now).ok_or(self.ask_at)
     }
 
@@ -204,7 +207,7 @@ impl QueueEvents {
             }
             QueueStatus::Active => {
                 let until = standing.active_until.map_or(0, |until| until.timestamp_millis());
-                let left = until.saturating_sub(self.state.redis.clock.estimate_ms()).max(100) as u64;
+                let left = until.saturating_sub(self.state.sale.now_ms()).max(100) as u64;
                 self.ask_at = now + Duration::from_millis(left).min(ACTIVE_CHECK);
                 if self.phase == Phase::Active(until) {
                     return None;

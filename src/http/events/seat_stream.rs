@@ -17,7 +17,6 @@ use tokio::time::Instant;
 use super::{ACTIVE_CHECK, EventSource};
 use crate::auth::QueueAuth;
 use crate::error::ApiError;
-use crate::http::holds::{ensure_active, seat_list};
 use crate::push::seats::{SeatBoard, SeatDelta};
 use crate::push::sse::{self, StreamGuard, StreamKind};
 use crate::state::AppState;
@@ -55,7 +54,7 @@ pub async fn seat_events(
     auth: QueueAuth,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    ensure_active(&state, &auth).await?;
+    state.sale.ensure_active(auth.show, auth.user).await?;
     let start = super::start(&req, &state, StreamKind::Seats)?;
     let board = state.push.seats.get_or_create(auth.show);
     let events = SeatEvents {
@@ -79,7 +78,7 @@ impl EventSource for SeatEvents {
                 return None;
             }
             if self.snapshot_due {
-                match seat_list(&self.state, self.auth.show).await {
+                match self.state.sale.seat_list(self.auth.show).await {
                     Ok(list) => {
                         self.snapshot_due = false;
                         return Some(sse::event("snapshot", self.board.version(), &list));
@@ -127,7 +126,7 @@ impl SeatEvents {
         let now = Instant::now();
         if now >= self.check_at {
             self.check_at = now + ACTIVE_CHECK;
-            if let Err(error) = ensure_active(&self.state, &self.auth).await
+            if let Err(error) = self.state.sale.ensure_active(self.auth.show, self.auth.user).await
                 && error.code() == "not_active"
             {
                 self.ended = true;

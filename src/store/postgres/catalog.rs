@@ -1,21 +1,56 @@
 //! Concerts, shows, seats and queue settings in Postgres.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
 
-use super::Database;
+use super::{Catalog, Database};
 use crate::domain::catalog::{ConcertInfo, NewSeat, Seat, ShowInfo};
 use crate::domain::queue::QueueConfig;
 use crate::domain::{ConcertId, SeatId, ShowId};
-use crate::store::StoreError;
+use crate::store::{CatalogStore, StoreError};
 
-#[derive(FromRow)]
+/// The catalog while Postgres serves: read from Postgres each time.
+pub struct PgCatalog {
+    db: Database,
+}
+
+impl PgCatalog {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl CatalogStore for PgCatalog {
+    async fn concerts(&self, only: Option<ConcertId>) -> Result<Vec<ConcertInfo>, StoreError> {
+        let all = self.db.catalog().concerts().await?;
+        Ok(all.into_iter().filter(|c| only.is_none_or(|id| c.id == id)).collect())
+    }
+
+    async fn seats(&self, show: ShowId) -> Result<Vec<Seat>, StoreError> {
+        self.db.catalog().seats(show).await
+    }
+
+    /// Nothing to do: Postgres recorded it; the rebuild reloads Redis' cache.
+    async fn concert_added(&self, _: ConcertId, _: &str) {}
+
+    async fn show_added(&self, _: &ShowInfo) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn show_loaded(&self, _: ShowId, _: &QueueConfig, _: &[Seat]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn reload_later(&self) {}
+}
+
 struct ConcertRow {
     id: ConcertId,
     title: String,
 }
 
-#[derive(FromRow, Clone)]
+#[derive(Clone)]
 struct ShowRow {
     id: ShowId,
     concert_id: ConcertId,
@@ -29,7 +64,6 @@ impl From<ShowRow> for ShowInfo {
     }
 }
 
-#[derive(FromRow)]
 struct SeatRow {
     id: SeatId,
     section: String,
@@ -38,8 +72,8 @@ struct SeatRow {
     price_cents: i64,
 }
 
-#[derive(FromRow)]
 struct ConfigRow {
+    show_id: ShowId,
     max_active: i32,
     admit_per_second: f64,
     session_ttl_s: i32,
@@ -49,13 +83,6 @@ struct ConfigRow {
     paused: bool,
     pow_bits: i32,
     opens_at: Option<DateTime<Utc>>,
-}
-
-#[derive(FromRow)]
-struct ConfigRowOf {
-    show_id: ShowId,
-    #[sqlx(flatten)]
-    config: ConfigRow,
 }
 
 impl From<ConfigRow> for QueueConfig {
@@ -74,10 +101,11 @@ impl From<ConfigRow> for QueueConfig {
     }
 }
 
-impl Database {
+impl Catalog<'_> {
     #[tracing::instrument(skip(self))]
     pub async fn create_concert(&self, title: &str) -> Result<ConcertId, StoreError> {
-        let query = sqlx::query_scalar("INSERT INTO concerts (title) VALUES ($1) RETURNING id").bind(title);
+        let query =
+            sqlx::query_scalar!(r#"INSERT INTO concerts (title) VALUES ($1) RETURNING id AS "id: ConcertId""#, title);
         self.timed(query.fetch_one(&self.pool)).await
     }
 
@@ -92,18 +120,19 @@ impl Database {
     ) -> Result<ShowInfo, StoreError> {
         self.timed(async {
             let mut tx = self.pool.begin().await?;
-            let show: ShowRow = sqlx::query_as(
-                "INSERT INTO shows (concert_id, starts_at, seat_count) VALUES ($1, $2, $3)
-                 RETURNING id, concert_id, starts_at, seat_count",
+            let show = sqlx::query_as!(
+                ShowRow,
+                r#"INSERT INTO shows (concert_id, starts_at, seat_count) VALUES ($1, $2, $3)
+                   RETURNING id AS "id: ShowId", concert_id AS "concert_id: ConcertId", starts_at, seat_count"#,
+                concert as _,
+                starts_at,
+                seats.len() as i32,
             )
-            .bind(concert)
-            .bind(starts_at)
-            .bind(seats.len() as i32)
             .fetch_one(&mut *tx)
             .await?;
             insert_seats(&mut tx, show.id, seats).await?;
             upsert_config(&mut *tx, show.id, config).await?;
-            sqlx::query("INSERT INTO queue_state (show_id) VALUES ($1)").bind(show.id).execute(&mut *tx).await?;
+            sqlx::query!("INSERT INTO queue_state (show_id) VALUES ($1)", show.id as _).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(show.into())
         })
@@ -111,21 +140,22 @@ impl Database {
     }
 
     pub async fn concert_exists(&self, id: ConcertId) -> Result<bool, StoreError> {
-        let query = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM concerts WHERE id = $1)").bind(id);
+        let query =
+            sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM concerts WHERE id = $1) AS "exists!""#, id as _);
         self.timed(query.fetch_one(&self.pool)).await
     }
 
     /// Every concert with its shows, for loading the cache.
     #[tracing::instrument(skip(self))]
     pub async fn concerts(&self) -> Result<Vec<ConcertInfo>, StoreError> {
-        let concerts: Vec<ConcertRow> =
-            self.timed(sqlx::query_as("SELECT id, title FROM concerts ORDER BY id").fetch_all(&self.pool)).await?;
-        let shows: Vec<ShowRow> = self
-            .timed(
-                sqlx::query_as("SELECT id, concert_id, starts_at, seat_count FROM shows ORDER BY starts_at, id")
-                    .fetch_all(&self.pool),
-            )
-            .await?;
+        let concerts = sqlx::query_as!(ConcertRow, r#"SELECT id AS "id: ConcertId", title FROM concerts ORDER BY id"#);
+        let concerts = self.timed(concerts.fetch_all(&self.pool)).await?;
+        let shows = sqlx::query_as!(
+            ShowRow,
+            r#"SELECT id AS "id: ShowId", concert_id AS "concert_id: ConcertId", starts_at, seat_count
+               FROM shows ORDER BY starts_at, id"#
+        );
+        let shows = self.timed(shows.fetch_all(&self.pool)).await?;
         Ok(concerts
             .into_iter()
             .map(|c| ConcertInfo {
@@ -137,14 +167,18 @@ impl Database {
     }
 
     pub async fn show(&self, id: ShowId) -> Result<Option<ShowInfo>, StoreError> {
-        let query =
-            sqlx::query_as::<_, ShowRow>("SELECT id, concert_id, starts_at, seat_count FROM shows WHERE id = $1")
-                .bind(id);
+        let query = sqlx::query_as!(
+            ShowRow,
+            r#"SELECT id AS "id: ShowId", concert_id AS "concert_id: ConcertId", starts_at, seat_count
+               FROM shows WHERE id = $1"#,
+            id as _
+        );
         Ok(self.timed(query.fetch_optional(&self.pool)).await?.map(Into::into))
     }
 
     pub async fn show_ids(&self) -> Result<Vec<ShowId>, StoreError> {
-        self.timed(sqlx::query_scalar("SELECT id FROM shows ORDER BY id").fetch_all(&self.pool)).await
+        self.timed(sqlx::query_scalar!(r#"SELECT id AS "id: ShowId" FROM shows ORDER BY id"#).fetch_all(&self.pool))
+            .await
     }
 
     pub async fn queue_config(&self, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
@@ -153,13 +187,14 @@ impl Database {
 
     /// Every show's queue settings.
     pub async fn queue_configs(&self) -> Result<Vec<(ShowId, QueueConfig)>, StoreError> {
-        let query = sqlx::query_as::<_, ConfigRowOf>(
-            "SELECT show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s,
-                    paused, pow_bits, opens_at
-             FROM queue_configs",
+        let query = sqlx::query_as!(
+            ConfigRow,
+            r#"SELECT show_id AS "show_id: ShowId", max_active, admit_per_second, session_ttl_s, hold_ttl_s,
+                      max_seats_per_user, claim_window_s, paused, pow_bits, opens_at
+               FROM queue_configs"#
         );
         let rows = self.timed(query.fetch_all(&self.pool)).await?;
-        Ok(rows.into_iter().map(|row| (row.show_id, row.config.into())).collect())
+        Ok(rows.into_iter().map(|row| (row.show_id, row.into())).collect())
     }
 
     pub async fn put_queue_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
@@ -179,20 +214,22 @@ pub(super) async fn queue_config<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     show: ShowId,
 ) -> Result<Option<QueueConfig>, sqlx::Error> {
-    let query = sqlx::query_as::<_, ConfigRow>(
-        "SELECT max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused,
-                pow_bits, opens_at
-         FROM queue_configs WHERE show_id = $1",
-    )
-    .bind(show);
+    let query = sqlx::query_as!(
+        ConfigRow,
+        r#"SELECT show_id AS "show_id: ShowId", max_active, admit_per_second, session_ttl_s, hold_ttl_s,
+                  max_seats_per_user, claim_window_s, paused, pow_bits, opens_at
+           FROM queue_configs WHERE show_id = $1"#,
+        show as _
+    );
     Ok(query.fetch_optional(executor).await?.map(Into::into))
 }
 
 pub(super) async fn seats<'e>(executor: impl sqlx::PgExecutor<'e>, show: ShowId) -> Result<Vec<Seat>, sqlx::Error> {
-    let query = sqlx::query_as::<_, SeatRow>(
-        "SELECT id, section, row_label, number, price_cents FROM seats WHERE show_id = $1 ORDER BY id",
-    )
-    .bind(show);
+    let query = sqlx::query_as!(
+        SeatRow,
+        r#"SELECT id AS "id: SeatId", section, row_label, number, price_cents FROM seats WHERE show_id = $1 ORDER BY id"#,
+        show as _
+    );
     let rows = query.fetch_all(executor).await?;
     Ok(rows
         .into_iter()
@@ -204,10 +241,12 @@ pub(super) async fn sold_seats<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     show: ShowId,
 ) -> Result<Vec<SeatId>, sqlx::Error> {
-    sqlx::query_scalar("SELECT seat_id FROM sold_seats WHERE show_id = $1 ORDER BY seat_id")
-        .bind(show)
-        .fetch_all(executor)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT seat_id AS "seat_id: SeatId" FROM sold_seats WHERE show_id = $1 ORDER BY seat_id"#,
+        show as _
+    )
+    .fetch_all(executor)
+    .await
 }
 
 async fn insert_seats(tx: &mut sqlx::PgConnection, show: ShowId, seats: &[NewSeat]) -> Result<(), sqlx::Error> {
@@ -215,18 +254,18 @@ async fn insert_seats(tx: &mut sqlx::PgConnection, show: ShowId, seats: &[NewSea
     let rows: Vec<&str> = seats.iter().map(|s| s.row.as_str()).collect();
     let numbers: Vec<i32> = seats.iter().map(|s| s.number).collect();
     let prices: Vec<i64> = seats.iter().map(|s| s.price_cents).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO seats (show_id, section, row_label, number, price_cents)
          SELECT $1, section, row_label, number, price_cents
          FROM UNNEST($2::text[], $3::text[], $4::int[], $5::bigint[]) WITH ORDINALITY
               AS s(section, row_label, number, price_cents, ord)
          ORDER BY ord",
+        show as _,
+        &sections as _,
+        &rows as _,
+        &numbers,
+        &prices,
     )
-    .bind(show)
-    .bind(&sections)
-    .bind(&rows)
-    .bind(&numbers)
-    .bind(&prices)
     .execute(tx)
     .await?;
     Ok(())
@@ -237,7 +276,7 @@ async fn upsert_config<'e>(
     show: ShowId,
     c: &QueueConfig,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO queue_configs
             (show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused,
              pow_bits, opens_at)
@@ -247,17 +286,17 @@ async fn upsert_config<'e>(
             session_ttl_s = EXCLUDED.session_ttl_s, hold_ttl_s = EXCLUDED.hold_ttl_s,
             max_seats_per_user = EXCLUDED.max_seats_per_user, claim_window_s = EXCLUDED.claim_window_s,
             paused = EXCLUDED.paused, pow_bits = EXCLUDED.pow_bits, opens_at = EXCLUDED.opens_at, updated_at = now()",
+        show as _,
+        c.max_active as i32,
+        c.admit_per_second,
+        c.session_ttl_s as i32,
+        c.hold_ttl_s as i32,
+        c.max_seats_per_user as i32,
+        c.claim_window_s as i32,
+        c.paused,
+        c.pow_bits as i32,
+        c.opens_at,
     )
-    .bind(show)
-    .bind(c.max_active as i32)
-    .bind(c.admit_per_second)
-    .bind(c.session_ttl_s as i32)
-    .bind(c.hold_ttl_s as i32)
-    .bind(c.max_seats_per_user as i32)
-    .bind(c.claim_window_s as i32)
-    .bind(c.paused)
-    .bind(c.pow_bits as i32)
-    .bind(c.opens_at)
     .execute(executor)
     .await?;
     Ok(())

@@ -6,19 +6,49 @@
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use super::Database;
+use super::WriteBehind;
 use crate::domain::{SeatId, ShowId};
 use crate::store::StoreError;
-use crate::store::event::{HoldChange, StreamEvent, hold_changes};
+use crate::store::event::{EventKind, HoldChange, StreamEvent, hold_changes};
 
-/// Which `queue_entries` column an event kind stamps, for kinds that end or advance a place.
-fn stamped_column(kind: &str) -> Option<&'static str> {
+/// The places one kind of event stamps, with when (and, for an admission or a claim, until
+/// when they are active).
+struct Stamped {
+    seqs: Vec<i64>,
+    times: Vec<DateTime<Utc>>,
+    untils: Vec<Option<DateTime<Utc>>>,
+}
+
+/// The `queue_entries` columns that events stamp, in the order a batch applies them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamp {
+    Admitted,
+    Claimed,
+    Left,
+    Expired,
+    Confirmed,
+}
+
+impl Stamp {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Admitted => "admitted_at",
+            Self::Claimed => "claimed_at",
+            Self::Left => "left_at",
+            Self::Expired => "expired_at",
+            Self::Confirmed => "confirmed_at",
+        }
+    }
+}
+
+/// Which column an event kind stamps, for kinds that end or advance a place.
+fn stamped_column(kind: EventKind) -> Option<Stamp> {
     match kind {
-        "admit" => Some("admitted_at"),
-        "claim" => Some("claimed_at"),
-        "leave" => Some("left_at"),
-        "expire" => Some("expired_at"),
-        "confirm" => Some("confirmed_at"),
+        EventKind::Admitted => Some(Stamp::Admitted),
+        EventKind::Claimed => Some(Stamp::Claimed),
+        EventKind::Left => Some(Stamp::Left),
+        EventKind::Expired => Some(Stamp::Expired),
+        EventKind::Confirmed => Some(Stamp::Confirmed),
         _ => None,
     }
 }
@@ -27,7 +57,7 @@ fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
-impl Database {
+impl WriteBehind<'_> {
     /// Records a batch of one show's events in stream order; returns how many were new.
     ///
     /// `redis_serves`: the deployment is on Redis, whose holds Postgres mirrors. Otherwise
@@ -54,10 +84,23 @@ impl Database {
                 mirror_holds(&mut tx, show, &fresh_events).await?;
             } else {
                 keep_earliest_places(&mut tx, show, &fresh_events).await?;
-                adopt_holds(&mut tx, show, &fresh_events).await?;
+                adopt_stream_holds(&mut tx, show, &fresh_events).await?;
             }
             tx.commit().await?;
             Ok(fresh.len() as u64)
+        })
+        .await
+    }
+
+    /// Holds an instance acknowledged on Redis that may not have reached Postgres before
+    /// Redis became unreachable: each is kept where its seat is still free, as an old
+    /// stream's holds are.
+    #[tracing::instrument(skip(self, held), fields(holds = held.len()))]
+    pub async fn adopt_holds(&self, show: ShowId, held: &[(SeatId, Uuid, DateTime<Utc>)]) -> Result<(), StoreError> {
+        self.timed(async {
+            let mut tx = self.pool.begin().await?;
+            adopt(&mut tx, show, held).await?;
+            tx.commit().await
         })
         .await
     }
@@ -76,7 +119,7 @@ async fn insert_new_events(
     let seats: Vec<String> = events.iter().map(|e| array_literal(&e.seats)).collect();
     let untils: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.until_ms.map(at)).collect();
     let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| at(e.at_ms())).collect();
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
+    let rows: Vec<(i64, i64)> = sqlx::query!(
         "INSERT INTO write_behind_events
             (show_id, stream_ms, stream_seq, kind, user_ids, seq, seat_ids, until_at, occurred_at)
          SELECT $1, ms, n, kind, users::uuid[], seq, seats::bigint[], until_at, occurred_at
@@ -86,16 +129,17 @@ async fn insert_new_events(
          ORDER BY ord
          ON CONFLICT DO NOTHING
          RETURNING stream_ms, stream_seq",
+        show as _,
+        &ms,
+        &n,
+        &kinds as _,
+        &users,
+        &seqs as _,
+        &seats,
+        &untils as _,
+        &occurred
     )
-    .bind(show)
-    .bind(&ms)
-    .bind(&n)
-    .bind(&kinds)
-    .bind(&users)
-    .bind(&seqs)
-    .bind(&seats)
-    .bind(&untils)
-    .bind(&occurred)
+    .map(|row| (row.stream_ms, row.stream_seq))
     .fetch_all(&mut *tx)
     .await?;
     Ok(rows.into_iter().collect())
@@ -115,29 +159,23 @@ async fn apply_to_queue_entries(
 ) -> Result<(), sqlx::Error> {
     let joins: Vec<(i64, Uuid, DateTime<Utc>)> = events
         .iter()
-        .filter(|e| e.kind == "join")
+        .filter(|e| e.kind == EventKind::Joined)
         .flat_map(|e| e.places().map(|(seq, user)| (seq, user, at(e.at_ms()))))
         .collect();
     if !joins.is_empty() {
         let seqs: Vec<i64> = joins.iter().map(|j| j.0).collect();
         let users: Vec<Uuid> = joins.iter().map(|j| j.1).collect();
         let times: Vec<DateTime<Utc>> = joins.iter().map(|j| j.2).collect();
-        sqlx::query(
-            "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+        sqlx::query!("INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
              SELECT $1, seq, user_id, joined_at FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS j(seq, user_id, joined_at)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(show)
-        .bind(&seqs)
-        .bind(&users)
-        .bind(&times)
+             ON CONFLICT DO NOTHING", show as _, &seqs, &users, &times)
         .execute(&mut *tx)
         .await?;
     }
-    for column in ["admitted_at", "claimed_at", "left_at", "expired_at", "confirmed_at"] {
+    for column in [Stamp::Admitted, Stamp::Claimed, Stamp::Left, Stamp::Expired, Stamp::Confirmed] {
         let stamped: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = events
             .iter()
-            .filter(|e| stamped_column(&e.kind) == Some(column))
+            .filter(|e| stamped_column(e.kind) == Some(column))
             .flat_map(|e| e.places().map(|(seq, _)| (seq, at(e.at_ms()), e.until_ms.map(at))))
             .collect();
         if stamped.is_empty() {
@@ -146,32 +184,47 @@ async fn apply_to_queue_entries(
         let seqs: Vec<i64> = stamped.iter().map(|s| s.0).collect();
         let times: Vec<DateTime<Utc>> = stamped.iter().map(|s| s.1).collect();
         let untils: Vec<Option<DateTime<Utc>>> = stamped.iter().map(|s| s.2).collect();
-        // `column` comes from the fixed list above, never from input. An admission or a
-        // claim also says until when the user is active.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE queue_entries q SET {column} = v.at, active_until = coalesce(v.until, q.active_until)
-             FROM UNNEST($2::bigint[], $3::timestamptz[], $4::timestamptz[]) AS v(seq, at, until)
-             WHERE q.show_id = $1 AND q.seq = v.seq"
-        )))
-        .bind(show)
-        .bind(&seqs)
-        .bind(&times)
-        .bind(&untils)
-        .execute(&mut *tx)
-        .await?;
+        stamp(&mut *tx, show, column, &Stamped { seqs, times, untils }).await?;
     }
+    Ok(())
+}
+
+/// Stamps `column` of these places with their times (one statement per column, in order:
+/// a place admitted and claimed in one batch gets both). An admission or a claim also says
+/// until when the user is active.
+async fn stamp(tx: &mut sqlx::PgConnection, show: ShowId, column: Stamp, places: &Stamped) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE queue_entries q SET
+            admitted_at = CASE WHEN $5 = 'admitted_at' THEN v.at ELSE q.admitted_at END,
+            claimed_at = CASE WHEN $5 = 'claimed_at' THEN v.at ELSE q.claimed_at END,
+            left_at = CASE WHEN $5 = 'left_at' THEN v.at ELSE q.left_at END,
+            expired_at = CASE WHEN $5 = 'expired_at' THEN v.at ELSE q.expired_at END,
+            confirmed_at = CASE WHEN $5 = 'confirmed_at' THEN v.at ELSE q.confirmed_at END,
+            active_until = coalesce(v.until, q.active_until)
+         FROM UNNEST($2::bigint[], $3::timestamptz[], $4::timestamptz[]) AS v(seq, at, until)
+         WHERE q.show_id = $1 AND q.seq = v.seq",
+        show as _,
+        &places.seqs,
+        &places.times,
+        &places.untils as _,
+        column.column(),
+    )
+    .execute(tx)
+    .await?;
     Ok(())
 }
 
 /// Holes Redis opened after a failover, so positions on the fallback skip them too.
 async fn record_holes(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&StreamEvent]) -> Result<(), sqlx::Error> {
     for hole in events.iter().filter_map(|e| e.hole()) {
-        sqlx::query("INSERT INTO queue_holes (show_id, lo, hi) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(show)
-            .bind(hole.lo)
-            .bind(hole.hi)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "INSERT INTO queue_holes (show_id, lo, hi) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            show as _,
+            hole.lo,
+            hole.hi
+        )
+        .execute(&mut *tx)
+        .await?;
     }
     Ok(())
 }
@@ -190,28 +243,22 @@ async fn mirror_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Stre
         let seats: Vec<SeatId> = held.iter().map(|h| h.0).collect();
         let users: Vec<Uuid> = held.iter().map(|h| h.1).collect();
         let untils: Vec<DateTime<Utc>> = held.iter().map(|h| h.2).collect();
-        sqlx::query(
-            "INSERT INTO holds (show_id, seat_id, user_id, expires_at)
+        sqlx::query!("INSERT INTO holds (show_id, seat_id, user_id, expires_at)
              SELECT $1, seat, user_id, until FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS h(seat, user_id, until)
-             ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at",
-        )
-        .bind(show)
-        .bind(&seats)
-        .bind(&users)
-        .bind(&untils)
+             ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at", show as _, &seats as _, &users, &untils)
         .execute(&mut *tx)
         .await?;
     }
     if !released.is_empty() {
         let seats: Vec<SeatId> = released.iter().map(|r| r.0).collect();
         let users: Vec<Option<Uuid>> = released.iter().map(|r| r.1).collect();
-        sqlx::query(
+        sqlx::query!(
             "DELETE FROM holds h USING UNNEST($2::bigint[], $3::uuid[]) AS r(seat, user_id)
              WHERE h.show_id = $1 AND h.seat_id = r.seat AND (r.user_id IS NULL OR h.user_id = r.user_id)",
+            show as _,
+            &seats as _,
+            &users as _
         )
-        .bind(show)
-        .bind(&seats)
-        .bind(&users)
         .execute(&mut *tx)
         .await?;
     }
@@ -222,7 +269,11 @@ async fn mirror_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Stre
 /// seat is still free (Postgres decided no other hold or sale of it meanwhile, which the
 /// hand-over makes the rule). Releases are not applied: they may be older than a hold the
 /// same fan made on Postgres since.
-async fn adopt_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&StreamEvent]) -> Result<(), sqlx::Error> {
+async fn adopt_stream_holds(
+    tx: &mut sqlx::PgConnection,
+    show: ShowId,
+    events: &[&StreamEvent],
+) -> Result<(), sqlx::Error> {
     let held: Vec<(SeatId, Uuid, DateTime<Utc>)> = hold_changes(events.iter().copied())
         .into_iter()
         .filter_map(|(seat, change)| match change {
@@ -230,26 +281,31 @@ async fn adopt_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Strea
             HoldChange::Released { .. } => None,
         })
         .collect();
+    adopt(tx, show, &held).await
+}
+
+/// Keeps each hold whose seat is still free (or lapsed, or already the holder's), under the
+/// show's holds lock.
+async fn adopt(
+    tx: &mut sqlx::PgConnection,
+    show: ShowId,
+    held: &[(SeatId, Uuid, DateTime<Utc>)],
+) -> Result<(), sqlx::Error> {
     if held.is_empty() {
         return Ok(());
     }
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(super::holds::HOLDS_LOCK)
-        .bind(show.0 as i32)
+    let seats: Vec<SeatId> = held.iter().map(|h| h.0).collect();
+    let users: Vec<Uuid> = held.iter().map(|h| h.1).collect();
+    let untils: Vec<DateTime<Utc>> = held.iter().map(|h| h.2).collect();
+    sqlx::query!("SELECT pg_advisory_xact_lock($1, $2)", super::holds::HOLDS_LOCK, show.0 as i32)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO holds (show_id, seat_id, user_id, expires_at)
+    sqlx::query!("INSERT INTO holds (show_id, seat_id, user_id, expires_at)
          SELECT $1, seat, user_id, until FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS h(seat, user_id, until)
          WHERE until > clock_timestamp()
            AND NOT EXISTS (SELECT 1 FROM sold_seats s WHERE s.show_id = $1 AND s.seat_id = h.seat)
          ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at
-         WHERE holds.user_id = EXCLUDED.user_id OR holds.expires_at <= clock_timestamp()",
-    )
-    .bind(show)
-    .bind(held.iter().map(|h| h.0).collect::<Vec<_>>())
-    .bind(held.iter().map(|h| h.1).collect::<Vec<_>>())
-    .bind(held.iter().map(|h| h.2).collect::<Vec<_>>())
+         WHERE holds.user_id = EXCLUDED.user_id OR holds.expires_at <= clock_timestamp()", show as _, &seats as _, &users, &untils)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -262,20 +318,15 @@ async fn keep_earliest_places(
     show: ShowId,
     events: &[&StreamEvent],
 ) -> Result<(), sqlx::Error> {
-    let users: Vec<Uuid> = events.iter().filter(|e| e.kind == "join").flat_map(|e| e.users.iter().copied()).collect();
+    let users: Vec<Uuid> =
+        events.iter().filter(|e| e.kind == EventKind::Joined).flat_map(|e| e.users.iter().copied()).collect();
     if users.is_empty() {
         return Ok(());
     }
-    sqlx::query(concat!(
-        "UPDATE queue_entries q SET left_at = q.joined_at
+    sqlx::query!("UPDATE queue_entries q SET left_at = q.joined_at
          FROM (SELECT seq, row_number() OVER (PARTITION BY user_id ORDER BY seq) AS rank FROM queue_entries
-               WHERE show_id = $1 AND user_id = ANY($2) AND ",
-        super::queue::live!(),
-        ") d
-         WHERE q.show_id = $1 AND q.seq = d.seq AND d.rank > 1"
-    ))
-    .bind(show)
-    .bind(&users)
+               WHERE show_id = $1 AND user_id = ANY($2) AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) d
+         WHERE q.show_id = $1 AND q.seq = d.seq AND d.rank > 1", show as _, &users)
     .execute(tx)
     .await?;
     Ok(())

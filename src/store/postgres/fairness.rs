@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::Database;
+use super::Fairness;
 use crate::domain::ShowId;
 use crate::domain::fairness::{self, Drawn};
 use crate::store::StoreError;
 
 /// A show's fairness record as stored (the seed stays inside until the draw is done).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct FairnessRow {
     pub seed: Vec<u8>,
     pub commitment: String,
@@ -37,19 +37,20 @@ pub enum PreJoin {
 }
 
 /// One published draw entry.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DrawEntry {
     pub seq: i64,
     pub user_hash: String,
     pub hmac: String,
 }
 
-impl Database {
+impl Fairness<'_> {
     pub async fn fairness(&self, show: ShowId) -> Result<Option<FairnessRow>, StoreError> {
-        let query = sqlx::query_as(
+        let query = sqlx::query_as!(
+            FairnessRow,
             "SELECT seed, commitment, closed_at, pre_queue_size, draw_base, drawn_at FROM show_fairness WHERE show_id = $1",
-        )
-        .bind(show);
+            show as _
+        );
         self.timed(query.fetch_optional(&self.pool)).await
     }
 
@@ -57,12 +58,12 @@ impl Database {
     /// (a new seed for each try would let an organizer pick the draw they like).
     pub async fn commit_seed(&self, show: ShowId) -> Result<(), StoreError> {
         let seed: [u8; fairness::SEED_LEN] = rand::random();
-        let query = sqlx::query(
+        let query = sqlx::query!(
             "INSERT INTO show_fairness (show_id, seed, commitment) VALUES ($1, $2, $3) ON CONFLICT (show_id) DO NOTHING",
-        )
-        .bind(show)
-        .bind(seed.as_slice())
-        .bind(fairness::commitment(&seed));
+            show as _,
+            seed.as_slice(),
+            fairness::commitment(&seed)
+        );
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
@@ -88,37 +89,39 @@ impl Database {
         now: Option<DateTime<Utc>>,
         close_backend: impl AsyncFnOnce(i64) -> Result<i64, StoreError>,
     ) -> Result<(), StoreError> {
-        let closed =
-            sqlx::query_scalar("SELECT closed_at IS NOT NULL FROM show_fairness WHERE show_id = $1").bind(show);
+        let closed = sqlx::query_scalar!(
+            r#"SELECT closed_at IS NOT NULL AS "closed!" FROM show_fairness WHERE show_id = $1"#,
+            show as _
+        );
         if self.timed(closed.fetch_optional(&self.pool)).await? != Some(false) {
             return Ok(());
         }
         self.bounded(async {
             let (mut tx, now) = self.begin_at(now).await?;
             // Postgres' clock and opening decide (an instance's settings may be a moment old).
-            let due: Option<bool> = sqlx::query_scalar(
-                "SELECT f.closed_at IS NULL AND c.opens_at <= $2
-                 FROM show_fairness f JOIN queue_configs c USING (show_id) WHERE f.show_id = $1 FOR UPDATE OF f",
+            let due: Option<bool> = sqlx::query_scalar!(
+                r#"SELECT f.closed_at IS NULL AND c.opens_at <= $2 AS "due!"
+                 FROM show_fairness f JOIN queue_configs c USING (show_id) WHERE f.show_id = $1 FOR UPDATE OF f"#,
+                show as _,
+                now
             )
-            .bind(show)
-            .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
             if due != Some(true) {
                 return Ok(());
             }
-            let size: i64 = sqlx::query_scalar("SELECT count(*) FROM pre_queue WHERE show_id = $1")
-                .bind(show)
-                .fetch_one(&mut *tx)
-                .await?;
+            let size: i64 =
+                sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM pre_queue WHERE show_id = $1"#, show as _)
+                    .fetch_one(&mut *tx)
+                    .await?;
             let base = close_backend(size).await?;
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE show_fairness SET closed_at = $2, pre_queue_size = $3, draw_base = $4 WHERE show_id = $1",
+                show as _,
+                now,
+                size,
+                base
             )
-            .bind(show)
-            .bind(now)
-            .bind(size)
-            .bind(base)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -135,16 +138,17 @@ impl Database {
         show: ShowId,
         lease: std::time::Duration,
     ) -> Result<Option<(FairnessRow, Vec<Uuid>)>, StoreError> {
-        let claim = sqlx::query_as::<_, FairnessRow>(
+        let claim = sqlx::query_as!(
+            FairnessRow,
             "UPDATE show_fairness SET drawing_until = now() + $2 * interval '1 millisecond'
              WHERE show_id = $1 AND closed_at IS NOT NULL AND drawn_at IS NULL
                AND (drawing_until IS NULL OR drawing_until < now())
              RETURNING seed, commitment, closed_at, pre_queue_size, draw_base, drawn_at",
-        )
-        .bind(show)
-        .bind(lease.as_millis() as i64);
+            show as _,
+            lease.as_millis() as i64
+        );
         let Some(row) = self.timed(claim.fetch_optional(&self.pool)).await? else { return Ok(None) };
-        let users = sqlx::query_scalar("SELECT user_id FROM pre_queue WHERE show_id = $1").bind(show);
+        let users = sqlx::query_scalar!("SELECT user_id FROM pre_queue WHERE show_id = $1", show as _);
         Ok(Some((row, self.timed(users.fetch_all(&self.pool)).await?)))
     }
 
@@ -155,17 +159,17 @@ impl Database {
             let users: Vec<Uuid> = chunk.iter().map(|d| d.user).collect();
             let hashes: Vec<String> = users.iter().map(|u| fairness::user_hash(*u)).collect();
             let keys: Vec<String> = chunk.iter().map(|d| hex::encode(d.key)).collect();
-            let insert = sqlx::query(
+            let insert = sqlx::query!(
                 "INSERT INTO draw_entries (show_id, seq, user_id, user_hash, hmac)
                  SELECT $1, $2 + ord - 1, user_id, user_hash, hmac
                  FROM UNNEST($3::uuid[], $4::text[], $5::text[]) WITH ORDINALITY AS d(user_id, user_hash, hmac, ord)
                  ON CONFLICT (show_id, seq) DO NOTHING",
-            )
-            .bind(show)
-            .bind(first)
-            .bind(&users)
-            .bind(&hashes)
-            .bind(&keys);
+                show as _,
+                first,
+                &users,
+                &hashes,
+                &keys
+            );
             self.timed(insert.execute(&self.pool)).await?;
         }
         Ok(())
@@ -173,15 +177,19 @@ impl Database {
 
     /// The draw is done: the seed may be revealed.
     pub async fn finish_draw(&self, show: ShowId) -> Result<(), StoreError> {
-        let query = sqlx::query("UPDATE show_fairness SET drawn_at = now(), drawing_until = NULL WHERE show_id = $1")
-            .bind(show);
+        let query = sqlx::query!(
+            "UPDATE show_fairness SET drawn_at = now(), drawing_until = NULL WHERE show_id = $1",
+            show as _
+        );
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
     pub async fn in_pre_queue(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
-        let query = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pre_queue WHERE show_id = $1 AND user_id = $2)")
-            .bind(show)
-            .bind(user);
+        let query = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM pre_queue WHERE show_id = $1 AND user_id = $2) AS "exists!""#,
+            show as _,
+            user
+        );
         self.timed(query.fetch_one(&self.pool)).await
     }
 
@@ -194,24 +202,25 @@ impl Database {
         user: Uuid,
         now: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
-        let query = sqlx::query(
+        let query = sqlx::query!(
             "DELETE FROM pre_queue p USING show_fairness f, queue_configs c
              WHERE p.show_id = $1 AND p.user_id = $2 AND f.show_id = $1 AND f.closed_at IS NULL
                AND c.show_id = $1 AND c.opens_at > COALESCE($3, now())",
-        )
-        .bind(show)
-        .bind(user)
-        .bind(now);
+            show as _,
+            user,
+            now
+        );
         Ok(self.timed(query.execute(&self.pool)).await?.rows_affected() == 1)
     }
 
     pub async fn draw_entries(&self, show: ShowId, after_seq: i64, limit: i64) -> Result<Vec<DrawEntry>, StoreError> {
-        let query = sqlx::query_as(
+        let query = sqlx::query_as!(
+            DrawEntry,
             "SELECT seq, user_hash, hmac FROM draw_entries WHERE show_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(show)
-        .bind(after_seq)
-        .bind(limit);
+            show as _,
+            after_seq,
+            limit
+        );
         self.timed(query.fetch_all(&self.pool)).await
     }
 }
@@ -222,27 +231,27 @@ async fn pre_join_in(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<PreJoin, sqlx::Error> {
-    let opens_at: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT opens_at FROM queue_configs WHERE show_id = $1")
-        .bind(show)
-        .fetch_optional(&mut *tx)
-        .await?
-        .flatten();
-    let state: Option<(bool, bool)> = sqlx::query_as(
-        "SELECT closed_at IS NOT NULL, drawn_at IS NOT NULL FROM show_fairness WHERE show_id = $1 FOR SHARE",
-    )
-    .bind(show)
+    let opens_at: Option<DateTime<Utc>> =
+        sqlx::query_scalar!("SELECT opens_at FROM queue_configs WHERE show_id = $1", show as _)
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+    let state = sqlx::query!(r#"SELECT closed_at IS NOT NULL AS "closed!", drawn_at IS NOT NULL AS "drawn!" FROM show_fairness WHERE show_id = $1 FOR SHARE"#, show as _)
     .fetch_optional(&mut *tx)
     .await?;
-    let (Some(opens_at), Some((closed, drawn))) = (opens_at, state) else { return Ok(PreJoin::Drawn) };
+    let (Some(opens_at), Some((closed, drawn))) = (opens_at, state.map(|row| (row.closed, row.drawn))) else {
+        return Ok(PreJoin::Drawn);
+    };
     if drawn {
         return Ok(PreJoin::Drawn);
     }
-    let member: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pre_queue WHERE show_id = $1 AND user_id = $2)")
-            .bind(show)
-            .bind(user)
-            .fetch_one(&mut *tx)
-            .await?;
+    let member: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pre_queue WHERE show_id = $1 AND user_id = $2) AS "exists!""#,
+        show as _,
+        user
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     if member {
         return Ok(PreJoin::PreQueued { created: false });
     }
@@ -252,10 +261,7 @@ async fn pre_join_in(
     if now >= opens_at {
         return Ok(PreJoin::Due);
     }
-    sqlx::query("INSERT INTO pre_queue (show_id, user_id, joined_at) VALUES ($1, $2, $3)")
-        .bind(show)
-        .bind(user)
-        .bind(now)
+    sqlx::query!("INSERT INTO pre_queue (show_id, user_id, joined_at) VALUES ($1, $2, $3)", show as _, user, now)
         .execute(tx)
         .await?;
     Ok(PreJoin::PreQueued { created: true })

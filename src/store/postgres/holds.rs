@@ -15,7 +15,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Database;
-use super::queue::{claim, end_places, live};
+use super::queue::{PlaceEnd, claim, end_places};
 use crate::clock::Clock;
 use crate::domain::holds::{HoldDecision, SeatBook};
 use crate::domain::{SeatId, ShowId};
@@ -57,14 +57,10 @@ async fn hold_batch(
     requests: Vec<HoldRequest>,
 ) -> Result<Vec<HoldOutcome>, StoreError> {
     db.fenced(injected, async |tx, now| {
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(HOLDS_LOCK)
-            .bind(show.0 as i32)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!("SELECT pg_advisory_xact_lock($1, $2)", HOLDS_LOCK, show.0 as i32).execute(&mut *tx).await?;
         let (ttl_s, limit): (i32, i32) =
-            sqlx::query_as("SELECT hold_ttl_s, max_seats_per_user FROM queue_configs WHERE show_id = $1")
-                .bind(show)
+            sqlx::query!("SELECT hold_ttl_s, max_seats_per_user FROM queue_configs WHERE show_id = $1", show as _)
+                .map(|row| (row.hold_ttl_s, row.max_seats_per_user))
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
@@ -102,25 +98,20 @@ async fn seat_book(
     seats: &[SeatId],
     now: DateTime<Utc>,
 ) -> Result<(SeatBook, Vec<i64>), sqlx::Error> {
-    let active: Vec<(Uuid, i64)> = sqlx::query_as(concat!(
-        "SELECT user_id, seq FROM queue_entries
-         WHERE show_id = $1 AND user_id = ANY($2) AND admitted_at IS NOT NULL AND active_until > $3 AND ",
-        live!(),
-        " FOR UPDATE"
-    ))
-    .bind(show)
-    .bind(users)
-    .bind(now)
+    let active: Vec<(Uuid, i64)> = sqlx::query!("SELECT user_id, seq FROM queue_entries
+         WHERE show_id = $1 AND user_id = ANY($2) AND admitted_at IS NOT NULL AND active_until > $3 AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL FOR UPDATE", show as _, users, now)
+    .map(|row| (row.user_id, row.seq))
     .fetch_all(&mut *tx)
     .await?;
-    let holders: Vec<(SeatId, Uuid)> = sqlx::query_as(
-        "SELECT seat_id, user_id FROM holds
-         WHERE show_id = $1 AND (seat_id = ANY($2) OR user_id = ANY($3)) AND expires_at > $4 FOR UPDATE",
+    let holders: Vec<(SeatId, Uuid)> = sqlx::query!(
+        r#"SELECT seat_id AS "seat_id: SeatId", user_id FROM holds
+         WHERE show_id = $1 AND (seat_id = ANY($2) OR user_id = ANY($3)) AND expires_at > $4 FOR UPDATE"#,
+        show as _,
+        seats as _,
+        users,
+        now
     )
-    .bind(show)
-    .bind(seats)
-    .bind(users)
-    .bind(now)
+    .map(|row| (row.seat_id, row.user_id))
     .fetch_all(&mut *tx)
     .await?;
     let book = SeatBook {
@@ -132,11 +123,13 @@ async fn seat_book(
 }
 
 async fn sold_among(tx: &mut PgConnection, show: ShowId, seats: &[SeatId]) -> Result<Vec<SeatId>, sqlx::Error> {
-    sqlx::query_scalar("SELECT seat_id FROM sold_seats WHERE show_id = $1 AND seat_id = ANY($2)")
-        .bind(show)
-        .bind(seats)
-        .fetch_all(tx)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT seat_id AS "seat_id: SeatId" FROM sold_seats WHERE show_id = $1 AND seat_id = ANY($2)"#,
+        show as _,
+        seats as _
+    )
+    .fetch_all(tx)
+    .await
 }
 
 /// Writes the holds the batch took (decided under the show's lock).
@@ -150,15 +143,15 @@ async fn take_seats(
         return Ok(());
     }
     let (seats, users): (Vec<SeatId>, Vec<Uuid>) = taken.iter().copied().unzip();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO holds (show_id, seat_id, user_id, expires_at)
          SELECT $1, seat, user_id, $4 FROM UNNEST($2::bigint[], $3::uuid[]) AS t(seat, user_id) ORDER BY seat
          ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at",
+        show as _,
+        &seats as _,
+        &users,
+        until
     )
-    .bind(show)
-    .bind(&seats)
-    .bind(&users)
-    .bind(until)
     .execute(tx)
     .await?;
     Ok(())
@@ -183,15 +176,8 @@ pub(super) async fn refusal(
     if !sold.is_empty() {
         return Ok(Some(NotSold::Sold(in_request_order(seats, &sold))));
     }
-    let mine: Vec<SeatId> = sqlx::query_scalar(
-        "UPDATE holds SET expires_at = greatest(expires_at, $5)
-         WHERE show_id = $1 AND seat_id = ANY($2) AND user_id = $3 AND expires_at > $4 RETURNING seat_id",
-    )
-    .bind(show)
-    .bind(seats)
-    .bind(user)
-    .bind(now)
-    .bind(keep_until)
+    let mine: Vec<SeatId> = sqlx::query_scalar!(r#"UPDATE holds SET expires_at = greatest(expires_at, $5)
+         WHERE show_id = $1 AND seat_id = ANY($2) AND user_id = $3 AND expires_at > $4 RETURNING seat_id AS "seat_id: SeatId""#, show as _, seats as _, user, now, keep_until)
     .fetch_all(&mut *tx)
     .await?;
     let missing: Vec<SeatId> = seats.iter().copied().filter(|s| !mine.contains(s)).collect();
@@ -207,19 +193,19 @@ pub(super) async fn finish_sale(
     seats: &[SeatId],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM holds WHERE show_id = $1 AND (seat_id = ANY($2) OR user_id = $3)")
-        .bind(show)
-        .bind(seats)
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM holds WHERE show_id = $1 AND (seat_id = ANY($2) OR user_id = $3)",
+        show as _,
+        seats as _,
+        user
+    )
+    .execute(&mut *tx)
+    .await?;
     let places: Vec<i64> =
-        sqlx::query_scalar(concat!("SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND ", live!()))
-            .bind(show)
-            .bind(user)
+        sqlx::query_scalar!("SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL", show as _, user)
             .fetch_all(&mut *tx)
             .await?;
-    end_places(tx, show, &places, "confirmed_at", now).await
+    end_places(tx, show, &places, PlaceEnd::Confirmed, now).await
 }
 
 impl PgHolds {
@@ -233,7 +219,11 @@ impl PgHolds {
     async fn now(&self) -> Result<DateTime<Utc>, StoreError> {
         match self.clock.injected() {
             Some(now) => Ok(now),
-            None => self.db.timed(sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(&self.db.pool)).await,
+            None => {
+                self.db
+                    .timed(sqlx::query_scalar!(r#"SELECT clock_timestamp() AS "now!""#).fetch_one(&self.db.pool))
+                    .await
+            }
         }
     }
 }
@@ -247,14 +237,14 @@ impl HoldStore for PgHolds {
 
     #[tracing::instrument(skip(self))]
     async fn release(&self, show: ShowId, user: Uuid, seat: SeatId) -> Result<bool, StoreError> {
-        let work = async |tx: &mut PgConnection, now| -> Result<bool, sqlx::Error> {
-            let released = sqlx::query(
+        let work = async |tx: &mut PgConnection, now: DateTime<Utc>| -> Result<bool, sqlx::Error> {
+            let released = sqlx::query!(
                 "DELETE FROM holds WHERE show_id = $1 AND seat_id = $2 AND user_id = $3 AND expires_at > $4",
+                show as _,
+                seat as _,
+                user,
+                now
             )
-            .bind(show)
-            .bind(seat)
-            .bind(user)
-            .bind(now)
             .execute(tx)
             .await?;
             Ok(released.rows_affected() == 1)
@@ -265,13 +255,15 @@ impl HoldStore for PgHolds {
     #[tracing::instrument(skip(self))]
     async fn holds_of(&self, show: ShowId, user: Uuid) -> Result<UserHolds, StoreError> {
         let now = self.now().await?;
-        let query = sqlx::query_as::<_, (SeatId, DateTime<Utc>)>(
-            "SELECT seat_id, expires_at FROM holds WHERE show_id = $1 AND user_id = $2 AND expires_at > $3
-             ORDER BY expires_at, seat_id",
+        let query = sqlx::query!(
+            r#"SELECT seat_id AS "seat_id: SeatId", expires_at FROM holds
+               WHERE show_id = $1 AND user_id = $2 AND expires_at > $3
+               ORDER BY expires_at, seat_id"#,
+            show as _,
+            user,
+            now
         )
-        .bind(show)
-        .bind(user)
-        .bind(now);
+        .map(|row| (row.seat_id, row.expires_at));
         let rows = self.db.timed(query.fetch_all(&self.db.pool)).await?;
         Ok(UserHolds {
             seat_ids: rows.iter().map(|(seat, _)| *seat).collect(),
@@ -282,13 +274,14 @@ impl HoldStore for PgHolds {
     #[tracing::instrument(skip(self))]
     async fn seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError> {
         let now = self.now().await?;
-        let query = sqlx::query_as::<_, (Vec<SeatId>, Vec<SeatId>, Vec<DateTime<Utc>>)>(
-            "SELECT ARRAY(SELECT seat_id FROM sold_seats WHERE show_id = $1),
-                    ARRAY(SELECT seat_id FROM holds WHERE show_id = $1 AND expires_at > $2 ORDER BY seat_id),
-                    ARRAY(SELECT expires_at FROM holds WHERE show_id = $1 AND expires_at > $2 ORDER BY seat_id)",
+        let query = sqlx::query!(
+            r#"SELECT ARRAY(SELECT seat_id FROM sold_seats WHERE show_id = $1) AS "sold!: Vec<SeatId>",
+                      ARRAY(SELECT seat_id FROM holds WHERE show_id = $1 AND expires_at > $2 ORDER BY seat_id) AS "held!: Vec<SeatId>",
+                      ARRAY(SELECT expires_at FROM holds WHERE show_id = $1 AND expires_at > $2 ORDER BY seat_id) AS "until!""#,
+            show as _,
+            now
         )
-        .bind(show)
-        .bind(now);
+        .map(|row| (row.sold, row.held, row.until));
         let (sold, held, until) = self.db.timed(query.fetch_one(&self.db.pool)).await?;
         let held = held.into_iter().zip(until.iter().map(DateTime::timestamp_millis)).collect();
         Ok(SeatStates { sold, held })
@@ -303,7 +296,8 @@ impl HoldStore for PgHolds {
     #[tracing::instrument(skip(self))]
     async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId], keep: Duration) -> Result<HoldCheck, StoreError> {
         let keep = chrono::Duration::from_std(keep).unwrap_or_default();
-        let check = async |tx: &mut PgConnection, now| refusal(tx, show, user, seats, now, now + keep).await;
+        let check =
+            async |tx: &mut PgConnection, now: DateTime<Utc>| refusal(tx, show, user, seats, now, now + keep).await;
         Ok(match self.fenced(check).await? {
             None => HoldCheck::AllHeld,
             Some(NotSold::Sold(seats)) => HoldCheck::Sold(seats),

@@ -28,6 +28,49 @@ use crate::store::{Constraint, StoreError};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// The channel the seat triggers notify while Postgres serves, with the show id (migration
+/// `..._seat_notify.sql`).
+pub const SEATS_CHANNEL: &str = "bo_seats";
+
+/// One role of the database, as the Redis side is split by role: a view of the pool whose
+/// methods are that role's queries (`db.catalog().seats(show)`).
+macro_rules! roles {
+    ($($(#[$doc:meta])* $name:ident => $accessor:ident),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub struct $name<'a>(&'a Database);
+
+            impl std::ops::Deref for $name<'_> {
+                type Target = Database;
+                fn deref(&self) -> &Database {
+                    self.0
+                }
+            }
+        )*
+
+        impl Database {
+            $(pub fn $accessor(&self) -> $name<'_> {
+                $name(self)
+            })*
+        }
+    };
+}
+
+roles! {
+    /// Concerts, shows, seats and queue settings.
+    Catalog => catalog,
+    /// The fair opening: the seed, the pre-queue, the draw and its published entries.
+    Fairness => fairness,
+    /// Which store serves the deployment, the instances' reports, the rebuild of Redis.
+    Deployment => deployment,
+    /// Sales and the Idempotency-Keys that replay them.
+    Sales => sales,
+    /// What Postgres knows of places: spent challenges, ended places.
+    Places => places,
+    /// The write-behind sink of the Redis event streams.
+    WriteBehind => write_behind,
+}
+
 #[derive(Clone)]
 pub struct Database {
     pub pool: PgPool,
@@ -93,7 +136,10 @@ impl Database {
     ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, DateTime<Utc>), StoreError> {
         let mut tx = self.pool.begin().await?;
         let (mode, now): (String, DateTime<Utc>) =
-            sqlx::query_as("SELECT mode, now FROM bo_fence($1)").bind(injected).fetch_one(&mut *tx).await?;
+            sqlx::query!(r#"SELECT mode AS "mode!", now AS "now!" FROM bo_fence($1)"#, injected)
+                .map(|row| (row.mode, row.now))
+                .fetch_one(&mut *tx)
+                .await?;
         if mode == "redis" {
             return Err(StoreError::ModeChanged);
         }
@@ -107,8 +153,9 @@ impl Database {
         injected: Option<DateTime<Utc>>,
     ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, DateTime<Utc>), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let now =
-            sqlx::query_scalar("SELECT COALESCE($1, clock_timestamp())").bind(injected).fetch_one(&mut *tx).await?;
+        let now = sqlx::query_scalar!(r#"SELECT COALESCE($1, clock_timestamp()) AS "now!""#, injected)
+            .fetch_one(&mut *tx)
+            .await?;
         Ok((tx, now))
     }
 
@@ -129,7 +176,7 @@ impl Database {
     }
 
     pub async fn ping(&self) -> bool {
-        self.timed(sqlx::query("SELECT 1").execute(&self.pool)).await.is_ok()
+        self.timed(sqlx::query_scalar!("SELECT 1 AS one").fetch_one(&self.pool)).await.is_ok()
     }
 
     /// Applies pending migrations.

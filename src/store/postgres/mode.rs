@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::PgConnection;
 
-use super::Database;
+use super::Deployment;
 use crate::domain::ShowId;
 use crate::domain::queue::{HOLE_SIZE, Hole};
 use crate::store::{Mode, StoreError};
@@ -34,15 +34,16 @@ pub struct ModeRow {
 
 type RawMode = (String, i64, bool);
 
-fn mode_row((mode, epoch, pinned): RawMode) -> Result<ModeRow, StoreError> {
+fn parsed((mode, epoch, pinned): RawMode) -> Result<ModeRow, StoreError> {
     let mode = Mode::parse(&mode).ok_or_else(|| StoreError::Internal(anyhow::anyhow!("unknown mode {mode:?}")))?;
     Ok(ModeRow { mode, epoch, pinned })
 }
 
-impl Database {
-    pub async fn mode(&self) -> Result<ModeRow, StoreError> {
-        let query = sqlx::query_as("SELECT mode, epoch, pinned FROM backend_mode");
-        mode_row(self.timed(query.fetch_one(&self.pool)).await?)
+impl Deployment<'_> {
+    pub async fn mode_row(&self) -> Result<ModeRow, StoreError> {
+        let query =
+            sqlx::query!("SELECT mode, epoch, pinned FROM backend_mode").map(|row| (row.mode, row.epoch, row.pinned));
+        parsed(self.timed(query.fetch_one(&self.pool)).await?)
     }
 
     /// Moves the deployment from Redis to Postgres (or pins it to Postgres). Each show's
@@ -58,18 +59,22 @@ impl Database {
     ) -> Result<ModeRow, StoreError> {
         self.bounded(async {
             let mut tx = self.pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MODE_LOCK).execute(&mut *tx).await?;
-            let current = mode_row(
-                sqlx::query_as("SELECT mode, epoch, pinned FROM backend_mode FOR UPDATE").fetch_one(&mut *tx).await?,
+            sqlx::query!("SELECT pg_advisory_xact_lock($1)", MODE_LOCK).execute(&mut *tx).await?;
+            let current = parsed(
+                sqlx::query!("SELECT mode, epoch, pinned FROM backend_mode FOR UPDATE")
+                    .map(|row| (row.mode, row.epoch, row.pinned))
+                    .fetch_one(&mut *tx)
+                    .await?,
             )?;
             if current.mode != Mode::Redis || (current.pinned && !pin) {
                 if pin {
-                    sqlx::query("UPDATE backend_mode SET pinned = true").execute(&mut *tx).await?;
+                    sqlx::query!("UPDATE backend_mode SET pinned = true").execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 return Ok(ModeRow { pinned: current.pinned || pin, ..current });
             }
-            let shows: Vec<ShowId> = sqlx::query_scalar("SELECT id FROM shows").fetch_all(&mut *tx).await?;
+            let shows: Vec<ShowId> =
+                sqlx::query_scalar!(r#"SELECT id AS "id: ShowId" FROM shows"#).fetch_all(&mut *tx).await?;
             take_over_shows(&mut tx, &shows, cursors).await?;
             let row = set_mode(&mut tx, Mode::Postgres, reason, pin).await?;
             tx.commit().await?;
@@ -92,15 +97,15 @@ impl Database {
         // A request waits for this: bounded like any call, with room for the copy.
         tokio::time::timeout(self.timeout() * REBUILD_BOUND_IN_TIMEOUTS, async {
             let mut tx = self.pool.begin().await?;
-            let lock = sqlx::query("SELECT pg_advisory_xact_lock($1, $2)").bind(SHOW_LOCK).bind(show.0 as i32);
+            let lock = sqlx::query!("SELECT pg_advisory_xact_lock($1, $2)", SHOW_LOCK, show.0 as i32);
             lock.execute(&mut *tx).await?;
             if !still_lost().await? {
                 return Ok(());
             }
-            let lost: Option<bool> = sqlx::query_scalar("SELECT redis_loaded FROM queue_state WHERE show_id = $1")
-                .bind(show)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let lost: Option<bool> =
+                sqlx::query_scalar!("SELECT redis_loaded FROM queue_state WHERE show_id = $1", show as _)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if lost == Some(true) {
                 tracing::warn!(%show, "redis lost the show's state: reloading it from postgres");
                 take_over_shows(&mut tx, &[show], &cursor.map(|c| vec![(show, c)]).unwrap_or_default()).await?;
@@ -116,25 +121,25 @@ impl Database {
 
     /// Postgres → rebuilding, unless pinned or not on Postgres. True when this call did it.
     pub async fn begin_rebuild(&self) -> Result<bool, StoreError> {
-        let query = sqlx::query(
+        let query = sqlx::query!(
             "WITH changed AS (UPDATE backend_mode SET mode = 'rebuilding', changed_at = now(),
                                      reason = 'redis is reachable again: rebuilding it'
                               WHERE mode = 'postgres' AND NOT pinned RETURNING epoch)
              SELECT pg_notify($1, epoch::text) FROM changed",
-        )
-        .bind(CHANNEL);
+            CHANNEL
+        );
         Ok(self.timed(query.execute(&self.pool)).await?.rows_affected() == 1)
     }
 
     /// Rebuilding → Postgres: the rebuild failed.
     pub async fn abort_rebuild(&self, why: &str) -> Result<(), StoreError> {
-        let query = sqlx::query(
+        let query = sqlx::query!(
             "WITH changed AS (UPDATE backend_mode SET mode = 'postgres', changed_at = now(), reason = $2
                               WHERE mode = 'rebuilding' RETURNING epoch)
              SELECT pg_notify($1, epoch::text) FROM changed",
-        )
-        .bind(CHANNEL)
-        .bind(why);
+            CHANNEL,
+            why
+        );
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
@@ -145,7 +150,7 @@ impl Database {
     pub async fn rebuild_lock(&self) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, StoreError> {
         let mut conn = self.timed(self.pool.acquire()).await?;
         conn.close_on_drop();
-        let query = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(REBUILD_LOCK);
+        let query = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "won!""#, REBUILD_LOCK);
         let won: bool = self.timed(query.fetch_one(&mut *conn)).await?;
         Ok(won.then_some(conn))
     }
@@ -160,8 +165,8 @@ impl Database {
     ) -> Result<bool, StoreError> {
         let flip = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MODE_LOCK).execute(&mut *tx).await?;
-            let mode: String = sqlx::query_scalar("SELECT mode FROM backend_mode").fetch_one(&mut *tx).await?;
+            sqlx::query!("SELECT pg_advisory_xact_lock($1)", MODE_LOCK).execute(&mut *tx).await?;
+            let mode: String = sqlx::query_scalar!("SELECT mode FROM backend_mode").fetch_one(&mut *tx).await?;
             if mode != Mode::Rebuilding.as_str() {
                 return Ok(false);
             }
@@ -180,73 +185,77 @@ impl Database {
         if mode != Mode::Redis {
             return self.switch_to_postgres("pinned by an operator", &[], true).await;
         }
-        let query = sqlx::query("UPDATE backend_mode SET pinned = true WHERE mode = 'redis'");
+        let query = sqlx::query!("UPDATE backend_mode SET pinned = true WHERE mode = 'redis'");
         self.timed(query.execute(&self.pool)).await?;
-        self.mode().await
+        self.mode_row().await
     }
 
     /// The show's old event stream is written to its end, on Postgres for at least the second
     /// every instance takes to follow a switch: Postgres has every hold Redis acknowledged.
     pub async fn holds_handed_over(&self, show: ShowId) -> Result<(), StoreError> {
-        let query = sqlx::query(
+        let query = sqlx::query!(
             "UPDATE queue_state q SET holds_handover = false FROM backend_mode m
              WHERE q.show_id = $1 AND q.holds_handover AND m.mode <> 'redis'
                AND m.changed_at < clock_timestamp() - interval '1 second'",
+            show as _
         );
-        self.timed(query.bind(show).execute(&self.pool)).await.map(drop)
+        self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
     /// Whether Postgres may decide the show's holds and sales: their hand-over is done, or
     /// the switch is older than `bound` (Redis stayed unreachable: its unwritten holds can't
     /// be had).
     pub async fn holds_decidable(&self, show: ShowId, bound: Duration) -> Result<bool, StoreError> {
-        let query = sqlx::query_scalar(
-            "SELECT NOT coalesce(q.holds_handover, false) OR m.changed_at < clock_timestamp() - $2 * interval '1 millisecond'
-             FROM backend_mode m LEFT JOIN queue_state q ON q.show_id = $1",
+        let query = sqlx::query_scalar!(
+            r#"SELECT NOT coalesce(q.holds_handover, false)
+                      OR m.changed_at < clock_timestamp() - $2::bigint * interval '1 millisecond' AS "decidable!"
+               FROM backend_mode m LEFT JOIN queue_state q ON q.show_id = $1"#,
+            show as _,
+            bound.as_millis() as i64
         );
-        self.timed(query.bind(show).bind(bound.as_millis() as i64).fetch_one(&self.pool)).await
+        self.timed(query.fetch_one(&self.pool)).await
     }
 
     /// Lets the deployment switch by itself again.
-    pub async fn unpin_mode(&self) -> Result<ModeRow, StoreError> {
-        let query = sqlx::query("UPDATE backend_mode SET pinned = false");
+    pub async fn unpin_backend(&self) -> Result<ModeRow, StoreError> {
+        let query = sqlx::query!("UPDATE backend_mode SET pinned = false");
         self.timed(query.execute(&self.pool)).await?;
-        self.mode().await
+        self.mode_row().await
     }
 
     /// This instance is alive and has reached Redis without a failure for `redis_ok_for`
     /// (measured here, dated by the Postgres clock, so instances' clocks don't matter).
     pub async fn heartbeat(&self, instance: &str, redis_ok_for: Option<Duration>) -> Result<(), StoreError> {
-        let query = sqlx::query(
+        let query = sqlx::query!(
             "INSERT INTO backend_instances (id, seen_at, redis_ok_since)
-             VALUES ($1, now(), now() - $2 * interval '1 millisecond')
+             VALUES ($1, now(), now() - $2::bigint * interval '1 millisecond')
              ON CONFLICT (id) DO UPDATE SET seen_at = now(), redis_ok_since = EXCLUDED.redis_ok_since",
-        )
-        .bind(instance)
-        .bind(redis_ok_for.map(|d| d.as_millis() as i64));
+            instance,
+            redis_ok_for.map(|d| d.as_millis() as i64)
+        );
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
     /// How many instances were heard from within `alive`.
     pub async fn live_instances(&self, alive: Duration) -> Result<i64, StoreError> {
-        let query = sqlx::query_scalar(
-            "SELECT count(*) FROM backend_instances WHERE seen_at > now() - $1 * interval '1 millisecond'",
-        )
-        .bind(alive.as_millis() as i64);
+        let query = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "live!" FROM backend_instances WHERE seen_at > now() - $1::bigint * interval '1 millisecond'"#,
+            alive.as_millis() as i64
+        );
         self.timed(query.fetch_one(&self.pool)).await
     }
 
     /// Whether the deployment left Redis at least `steady` ago and every instance heard from
     /// within `alive` has reached Redis for `steady` since.
     pub async fn all_instances_reach_redis(&self, alive: Duration, steady: Duration) -> Result<bool, StoreError> {
-        let query = sqlx::query_scalar(
-            "SELECT count(*) > 0 AND bool_and(redis_ok_since IS NOT NULL
-                                          AND redis_ok_since <= now() - $2 * interval '1 millisecond')
-                    AND (SELECT changed_at FROM backend_mode) <= now() - $2 * interval '1 millisecond'
-             FROM backend_instances WHERE seen_at > now() - $1 * interval '1 millisecond'",
-        )
-        .bind(alive.as_millis() as i64)
-        .bind(steady.as_millis() as i64);
+        let query = sqlx::query_scalar!(
+            r#"SELECT count(*) > 0 AND bool_and(redis_ok_since IS NOT NULL
+                                                AND redis_ok_since <= now() - $2::bigint * interval '1 millisecond')
+                      AND (SELECT changed_at FROM backend_mode) <= now() - $2::bigint * interval '1 millisecond' AS "steady!"
+               FROM backend_instances WHERE seen_at > now() - $1::bigint * interval '1 millisecond'"#,
+            alive.as_millis() as i64,
+            steady.as_millis() as i64
+        );
         self.timed(query.fetch_one(&self.pool)).await
     }
 
@@ -257,7 +266,8 @@ impl Database {
 
     /// Every show's holes.
     pub async fn holes(&self) -> Result<HashMap<ShowId, Vec<Hole>>, StoreError> {
-        let query = sqlx::query_as::<_, (ShowId, i64, i64)>("SELECT show_id, lo, hi FROM queue_holes ORDER BY lo");
+        let query = sqlx::query!(r#"SELECT show_id AS "show_id: ShowId", lo, hi FROM queue_holes ORDER BY lo"#)
+            .map(|row| (row.show_id, row.lo, row.hi));
         let rows = self.timed(query.fetch_all(&self.pool)).await?;
         let mut holes: HashMap<ShowId, Vec<Hole>> = HashMap::new();
         for (show, lo, hi) in rows {
@@ -268,22 +278,23 @@ impl Database {
 }
 
 pub(super) async fn mark_loaded(tx: &mut PgConnection, show: ShowId) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE queue_state SET redis_loaded = true WHERE show_id = $1").bind(show).execute(tx).await?;
+    sqlx::query!("UPDATE queue_state SET redis_loaded = true WHERE show_id = $1", show as _).execute(tx).await?;
     Ok(())
 }
 
 async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) -> Result<ModeRow, StoreError> {
-    let row: RawMode = sqlx::query_as(
+    let row: RawMode = sqlx::query!(
         "UPDATE backend_mode SET mode = $1, epoch = epoch + 1, reason = $2, pinned = $3, changed_at = now()
          RETURNING mode, epoch, pinned",
+        mode.as_str(),
+        reason,
+        pin
     )
-    .bind(mode.as_str())
-    .bind(reason)
-    .bind(pin)
+    .map(|row| (row.mode, row.epoch, row.pinned))
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(row.1.to_string()).execute(&mut *tx).await?;
-    mode_row(row)
+    sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, row.1.to_string()).execute(&mut *tx).await?;
+    parsed(row)
 }
 
 /// Takes over shows' counters from what Postgres knows: the highest seq (or what an earlier
@@ -296,11 +307,10 @@ async fn take_over_shows(
     cursors: &[(ShowId, i64)],
 ) -> Result<(), sqlx::Error> {
     let (seen_shows, seen_cursors): (Vec<ShowId>, Vec<i64>) = cursors.iter().copied().unzip();
-    sqlx::query("INSERT INTO queue_state (show_id) SELECT UNNEST($1::bigint[]) ON CONFLICT DO NOTHING")
-        .bind(shows)
+    sqlx::query!("INSERT INTO queue_state (show_id) SELECT UNNEST($1::bigint[]) ON CONFLICT DO NOTHING", shows as _)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "WITH entries AS (
             SELECT show_id, max(seq) AS max_seq, max(seq) FILTER (WHERE admitted_at IS NOT NULL) AS max_admitted,
                    count(*) FILTER (WHERE admitted_at IS NOT NULL) AS admitted
@@ -320,11 +330,11 @@ async fn take_over_shows(
          UPDATE queue_state s SET last_seq = k.max_seq + $4, cursor = k.cursor, admitted_total = k.admitted,
                                   tokens = NULL, tokens_at = NULL, holds_handover = true
          FROM known k WHERE s.show_id = k.show_id",
+        shows as _,
+        &seen_shows as _,
+        &seen_cursors,
+        HOLE_SIZE
     )
-    .bind(shows)
-    .bind(&seen_shows)
-    .bind(&seen_cursors)
-    .bind(HOLE_SIZE)
     .execute(&mut *tx)
     .await?;
     Ok(())

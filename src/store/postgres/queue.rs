@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::Database;
+use super::{Database, Places};
 use crate::clock::Clock;
 use crate::domain::ShowId;
 use crate::domain::queue::{HOLE_SIZE, Hole, JoinStep, LivePlace, join_step, refill};
@@ -25,13 +25,9 @@ use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts,
 /// Drawn users placed per transaction (a few hundred milliseconds of Postgres each).
 const DRAW_CHUNK: usize = 25_000;
 
-/// A place that is neither left, expired nor confirmed.
-macro_rules! live {
-    () => {
-        "left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL"
-    };
-}
-pub(crate) use live;
+// A live place is one not left, expired or confirmed: every query that wants live places
+// spells `left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL` word for word (the
+// checked queries take literals only; a test below keeps the copies the same).
 
 pub struct PgQueue {
     db: Database,
@@ -52,7 +48,6 @@ impl PgQueue {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct LiveRow {
     user_id: Uuid,
     seq: i64,
@@ -86,11 +81,12 @@ async fn join_batch(
     users: Vec<Uuid>,
 ) -> Result<Vec<JoinOutcome>, StoreError> {
     let (mut tx, now) = db.begin_fenced(injected).await?;
-    let state: Option<(i64, i64, bool, i32)> = sqlx::query_as(
+    let state = sqlx::query!(
         "SELECT s.last_seq, s.cursor, c.paused, c.session_ttl_s FROM queue_state s JOIN queue_configs c USING (show_id)
          WHERE s.show_id = $1 FOR UPDATE OF s",
+        show as _
     )
-    .bind(show)
+    .map(|row| (row.last_seq, row.cursor, row.paused, row.session_ttl_s))
     .fetch_optional(&mut *tx)
     .await?;
     let (mut last, cursor, paused, session_ttl_s) = state.ok_or_else(|| no_show(show))?;
@@ -125,14 +121,10 @@ async fn join_batch(
         };
         outcomes.push(outcome);
     }
-    end_places(&mut tx, show, &lapsed, "expired_at", now).await?;
+    end_places(&mut tx, show, &lapsed, PlaceEnd::Expired, now).await?;
     claim(&mut tx, show, &claims, now).await?;
     insert_places(&mut tx, show, &fresh, now).await?;
-    sqlx::query("UPDATE queue_state SET last_seq = $2 WHERE show_id = $1")
-        .bind(show)
-        .bind(last)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!("UPDATE queue_state SET last_seq = $2 WHERE show_id = $1", show as _, last).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -142,15 +134,16 @@ fn placed(seq: i64, created: bool, cursor: Option<i64>, active_until_ms: Option<
 }
 
 async fn live_places(tx: &mut PgConnection, show: ShowId, users: &[Uuid]) -> Result<Vec<LiveRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT DISTINCT ON (user_id) user_id, seq, admitted_at IS NOT NULL AS admitted, active_until,
-                claimed_at IS NOT NULL AS claimed
-         FROM queue_entries WHERE show_id = $1 AND user_id = ANY($2) AND ",
-        live!(),
-        " ORDER BY user_id, seq"
-    ))
-    .bind(show)
-    .bind(users)
+    sqlx::query_as!(
+        LiveRow,
+        r#"SELECT DISTINCT ON (user_id) user_id, seq, admitted_at IS NOT NULL AS "admitted!", active_until,
+                claimed_at IS NOT NULL AS "claimed!"
+           FROM queue_entries
+           WHERE show_id = $1 AND user_id = ANY($2) AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL
+           ORDER BY user_id, seq"#,
+        show as _,
+        users
+    )
     .fetch_all(tx)
     .await
 }
@@ -165,14 +158,14 @@ async fn insert_places(
         return Ok(());
     }
     let (seqs, users): (Vec<i64>, Vec<Uuid>) = places.iter().copied().unzip();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
          SELECT $1, seq, user_id, $4 FROM UNNEST($2::bigint[], $3::uuid[]) AS p(seq, user_id)",
+        show as _,
+        &seqs,
+        &users,
+        now
     )
-    .bind(show)
-    .bind(&seqs)
-    .bind(&users)
-    .bind(now)
     .execute(tx)
     .await?;
     Ok(())
@@ -184,23 +177,46 @@ pub(super) async fn end_places(
     tx: &mut PgConnection,
     show: ShowId,
     seqs: &[i64],
-    column: &'static str,
+    end: PlaceEnd,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     if seqs.is_empty() {
         return Ok(());
     }
-    // `column` is one of three fixed names, never input.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "WITH ended AS (UPDATE queue_entries SET {column} = $3 WHERE show_id = $1 AND seq = ANY($2) RETURNING user_id)
-         DELETE FROM holds h USING ended e WHERE h.show_id = $1 AND h.user_id = e.user_id"
-    )))
-    .bind(show)
-    .bind(seqs)
-    .bind(now)
+    sqlx::query!(
+        "WITH ended AS (
+            UPDATE queue_entries SET
+                left_at = CASE WHEN $4 = 'left_at' THEN $3 ELSE left_at END,
+                expired_at = CASE WHEN $4 = 'expired_at' THEN $3 ELSE expired_at END,
+                confirmed_at = CASE WHEN $4 = 'confirmed_at' THEN $3 ELSE confirmed_at END
+            WHERE show_id = $1 AND seq = ANY($2) RETURNING user_id)
+         DELETE FROM holds h USING ended e WHERE h.show_id = $1 AND h.user_id = e.user_id",
+        show as _,
+        seqs,
+        now,
+        end.column(),
+    )
     .execute(tx)
     .await?;
     Ok(())
+}
+
+/// How a place ends: the column of `queue_entries` it stamps.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PlaceEnd {
+    Left,
+    Expired,
+    Confirmed,
+}
+
+impl PlaceEnd {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Left => "left_at",
+            Self::Expired => "expired_at",
+            Self::Confirmed => "confirmed_at",
+        }
+    }
 }
 
 /// The first request after admission turns the claim window into the full session.
@@ -213,20 +229,14 @@ pub(super) async fn claim(
     if seqs.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "UPDATE queue_entries SET claimed_at = $3,
-                active_until = $3 + make_interval(secs => (SELECT session_ttl_s FROM queue_configs WHERE show_id = $1))
-         WHERE show_id = $1 AND seq = ANY($2) AND claimed_at IS NULL",
-    )
-    .bind(show)
-    .bind(seqs)
-    .bind(now)
+    sqlx::query!("UPDATE queue_entries SET claimed_at = $3::timestamptz,
+                active_until = $3::timestamptz + make_interval(secs => (SELECT session_ttl_s FROM queue_configs WHERE show_id = $1))
+         WHERE show_id = $1 AND seq = ANY($2) AND claimed_at IS NULL", show as _, seqs, now)
     .execute(tx)
     .await?;
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
 struct PresenceRow {
     cursor: i64,
     now: DateTime<Utc>,
@@ -236,7 +246,6 @@ struct PresenceRow {
     claimed: Option<bool>,
 }
 
-#[derive(sqlx::FromRow)]
 struct AdmissionState {
     cursor: i64,
     last_seq: i64,
@@ -251,18 +260,20 @@ struct AdmissionState {
 
 impl PgQueue {
     async fn presence_row(&self, show: ShowId, user: Uuid) -> Result<PresenceRow, StoreError> {
-        let query = sqlx::query_as(concat!(
-            "SELECT s.cursor, coalesce($3, clock_timestamp()) AS now, e.seq, e.admitted, e.active_until, e.claimed
-             FROM queue_state s LEFT JOIN LATERAL (
-                SELECT seq, admitted_at IS NOT NULL AS admitted, active_until, claimed_at IS NOT NULL AS claimed
-                FROM queue_entries WHERE show_id = s.show_id AND user_id = $2 AND ",
-            live!(),
-            " ORDER BY seq LIMIT 1) e ON true
-             WHERE s.show_id = $1"
-        ))
-        .bind(show)
-        .bind(user)
-        .bind(self.clock.injected());
+        let query = sqlx::query_as!(
+            PresenceRow,
+            r#"SELECT s.cursor, coalesce($3, clock_timestamp()) AS "now!", e.seq AS "seq?", e.admitted AS "admitted?",
+                      e.active_until AS "active_until?", e.claimed AS "claimed?"
+               FROM queue_state s LEFT JOIN LATERAL (
+                  SELECT seq, admitted_at IS NOT NULL AS admitted, active_until, claimed_at IS NOT NULL AS claimed
+                  FROM queue_entries
+                  WHERE show_id = s.show_id AND user_id = $2 AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL
+                  ORDER BY seq LIMIT 1) e ON true
+               WHERE s.show_id = $1"#,
+            show as _,
+            user,
+            self.clock.injected()
+        );
         self.db.timed(query.fetch_optional(&self.db.pool)).await?.ok_or_else(|| no_show(show))
     }
 
@@ -270,12 +281,13 @@ impl PgQueue {
         self.db
             .fenced(self.clock.injected(), async |tx, now| {
                 claim(tx, show, &[seq], now).await?;
-                let until: Option<DateTime<Utc>> =
-                    sqlx::query_scalar("SELECT active_until FROM queue_entries WHERE show_id = $1 AND seq = $2")
-                        .bind(show)
-                        .bind(seq)
-                        .fetch_one(tx)
-                        .await?;
+                let until: Option<DateTime<Utc>> = sqlx::query_scalar!(
+                    "SELECT active_until FROM queue_entries WHERE show_id = $1 AND seq = $2",
+                    show as _,
+                    seq
+                )
+                .fetch_one(tx)
+                .await?;
                 Ok(until.map(|u| u.timestamp_millis()))
             })
             .await
@@ -288,12 +300,13 @@ impl PgQueue {
         now: DateTime<Utc>,
         max_batch: u32,
     ) -> Result<AdmissionTick, StoreError> {
-        let state: AdmissionState = sqlx::query_as(
+        let state: AdmissionState = sqlx::query_as!(
+            AdmissionState,
             "SELECT s.cursor, s.last_seq, s.tokens, s.tokens_at, c.max_active, c.admit_per_second, c.paused,
                     c.claim_window_s, s.draw_pending
              FROM queue_state s JOIN queue_configs c USING (show_id) WHERE s.show_id = $1 FOR UPDATE OF s",
+            show as _
         )
-        .bind(show)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| no_show(show))?;
@@ -316,15 +329,15 @@ impl PgQueue {
                 tokens -= admitted as f64;
             }
         }
-        sqlx::query(
+        sqlx::query!(
             "UPDATE queue_state SET tokens = $2, tokens_at = $3, cursor = $4, admitted_total = admitted_total + $5
              WHERE show_id = $1",
+            show as _,
+            tokens,
+            now,
+            cursor,
+            admitted
         )
-        .bind(show)
-        .bind(tokens)
-        .bind(now)
-        .bind(cursor)
-        .bind(admitted)
         .execute(&mut *tx)
         .await?;
         Ok(AdmissionTick { cursor, admitted: admitted as u64, expired, holes_total: None })
@@ -333,28 +346,17 @@ impl PgQueue {
 
 /// Ends sessions whose claim window or session ran out, with their holds.
 async fn expire_lapsed(tx: &mut PgConnection, show: ShowId, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-    let expired: i64 = sqlx::query_scalar(concat!(
-        "WITH lapsed AS (UPDATE queue_entries SET expired_at = $2
-                         WHERE show_id = $1 AND admitted_at IS NOT NULL AND active_until <= $2 AND ",
-        live!(),
-        " RETURNING user_id),
+    let expired: i64 = sqlx::query_scalar!(r#"WITH lapsed AS (UPDATE queue_entries SET expired_at = $2
+                         WHERE show_id = $1 AND admitted_at IS NOT NULL AND active_until <= $2 AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL RETURNING user_id),
               dropped AS (DELETE FROM holds h USING lapsed l WHERE h.show_id = $1 AND h.user_id = l.user_id)
-         SELECT count(*) FROM lapsed"
-    ))
-    .bind(show)
-    .bind(now)
+         SELECT count(*) AS "count!" FROM lapsed"#, show as _, now)
     .fetch_one(tx)
     .await?;
     Ok(expired as u64)
 }
 
 async fn active_count(tx: &mut PgConnection, show: ShowId, now: DateTime<Utc>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(concat!(
-        "SELECT count(*) FROM queue_entries WHERE show_id = $1 AND admitted_at IS NOT NULL AND active_until > $2 AND ",
-        live!()
-    ))
-    .bind(show)
-    .bind(now)
+    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM queue_entries WHERE show_id = $1 AND admitted_at IS NOT NULL AND active_until > $2 AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL"#, show as _, now)
     .fetch_one(tx)
     .await
 }
@@ -367,17 +369,9 @@ async fn admit_waiting(
     want: i64,
     claim_window_s: i32,
 ) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(concat!(
-        "UPDATE queue_entries q SET admitted_at = $2, active_until = $2 + make_interval(secs => $4)
-         FROM (SELECT seq FROM queue_entries WHERE show_id = $1 AND admitted_at IS NULL AND ",
-        live!(),
-        " ORDER BY seq LIMIT $3) w
-         WHERE q.show_id = $1 AND q.seq = w.seq RETURNING q.seq"
-    ))
-    .bind(show)
-    .bind(now)
-    .bind(want)
-    .bind(f64::from(claim_window_s))
+    sqlx::query_scalar!("UPDATE queue_entries q SET admitted_at = $2::timestamptz, active_until = $2::timestamptz + make_interval(secs => $4)
+         FROM (SELECT seq FROM queue_entries WHERE show_id = $1 AND admitted_at IS NULL AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL ORDER BY seq LIMIT $3) w
+         WHERE q.show_id = $1 AND q.seq = w.seq RETURNING q.seq", show as _, now, want, f64::from(claim_window_s))
     .fetch_all(tx)
     .await
 }
@@ -385,12 +379,12 @@ async fn admit_waiting(
 /// The cursor after admitting `seqs`: the highest of them outside the holes (reinstated
 /// places in a hole, or behind the cursor, don't move it).
 async fn advanced_cursor(tx: &mut PgConnection, show: ShowId, cursor: i64, seqs: &[i64]) -> Result<i64, sqlx::Error> {
-    let highest: Option<i64> = sqlx::query_scalar(
+    let highest: Option<i64> = sqlx::query_scalar!(
         "SELECT max(seq) FROM UNNEST($2::bigint[]) AS a(seq)
          WHERE NOT EXISTS (SELECT 1 FROM queue_holes h WHERE h.show_id = $1 AND a.seq >= h.lo AND a.seq < h.hi)",
+        show as _,
+        seqs
     )
-    .bind(show)
-    .bind(seqs)
     .fetch_one(tx)
     .await?;
     Ok(highest.map_or(cursor, |h| h.max(cursor)))
@@ -423,17 +417,9 @@ impl QueueStore for PgQueue {
     async fn reinstate(&self, show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError> {
         self.db
             .fenced(self.clock.injected(), async |tx, now| {
-                sqlx::query(concat!(
-                    "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+                sqlx::query!("INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
                      SELECT $1, $2, $3, $4 WHERE NOT EXISTS (
-                        SELECT 1 FROM queue_entries WHERE show_id = $1 AND user_id = $3 AND ",
-                    live!(),
-                    ") ON CONFLICT DO NOTHING"
-                ))
-                .bind(show)
-                .bind(seq)
-                .bind(user)
-                .bind(now)
+                        SELECT 1 FROM queue_entries WHERE show_id = $1 AND user_id = $3 AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) ON CONFLICT DO NOTHING", show as _, seq, user, now)
                 .execute(tx)
                 .await?;
                 Ok(())
@@ -445,16 +431,10 @@ impl QueueStore for PgQueue {
     async fn leave(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
         self.db
             .fenced(self.clock.injected(), async |tx, now| {
-                let seqs: Vec<i64> = sqlx::query_scalar(concat!(
-                    "SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND ",
-                    live!(),
-                    " FOR UPDATE"
-                ))
-                .bind(show)
-                .bind(user)
+                let seqs: Vec<i64> = sqlx::query_scalar!("SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL FOR UPDATE", show as _, user)
                 .fetch_all(&mut *tx)
                 .await?;
-                end_places(tx, show, &seqs, "left_at", now).await?;
+                end_places(tx, show, &seqs, PlaceEnd::Left, now).await?;
                 Ok(!seqs.is_empty())
             })
             .await
@@ -466,25 +446,23 @@ impl QueueStore for PgQueue {
     }
 
     async fn cursor(&self, show: ShowId) -> Result<i64, StoreError> {
-        let query = sqlx::query_scalar("SELECT cursor FROM queue_state WHERE show_id = $1").bind(show);
+        let query = sqlx::query_scalar!("SELECT cursor FROM queue_state WHERE show_id = $1", show as _);
         self.db.timed(query.fetch_optional(&self.db.pool)).await?.ok_or_else(|| no_show(show))
     }
 
     #[tracing::instrument(skip(self))]
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
-        let query = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(concat!(
-            "SELECT count(*) FILTER (WHERE e.admitted_at IS NULL AND ",
-            live!(),
-            "),
-                    count(*) FILTER (WHERE e.admitted_at IS NOT NULL AND e.active_until > coalesce($2, clock_timestamp()) AND ",
-            live!(),
-            "),
-                    count(e.seq), count(e.admitted_at), s.cursor
-             FROM queue_state s LEFT JOIN queue_entries e USING (show_id)
-             WHERE s.show_id = $1 GROUP BY s.cursor"
-        ))
-        .bind(show)
-        .bind(self.clock.injected());
+        let query = sqlx::query!(
+            r#"SELECT count(*) FILTER (WHERE e.admitted_at IS NULL AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) AS "waiting!",
+                      count(*) FILTER (WHERE e.admitted_at IS NOT NULL AND e.active_until > coalesce($2, clock_timestamp())
+                                       AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) AS "active!",
+                      count(e.seq) AS "joined!", count(e.admitted_at) AS "admitted!", s.cursor
+               FROM queue_state s LEFT JOIN queue_entries e USING (show_id)
+               WHERE s.show_id = $1 GROUP BY s.cursor"#,
+            show as _,
+            self.clock.injected()
+        )
+        .map(|row| (row.waiting, row.active, row.joined, row.admitted, row.cursor));
         let counts = self.db.timed(query.fetch_optional(&self.db.pool)).await?;
         let (waiting, active, joined, admitted, cursor) = counts.ok_or_else(|| no_show(show))?;
         Ok(QueueCounts {
@@ -497,47 +475,49 @@ impl QueueStore for PgQueue {
     }
 
     async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError> {
-        let query = sqlx::query_as::<_, (i64, i64)>("SELECT lo, hi FROM queue_holes WHERE show_id = $1 ORDER BY lo");
-        let rows = self.db.timed(query.bind(show).fetch_all(&self.db.pool)).await?;
+        let query = sqlx::query!("SELECT lo, hi FROM queue_holes WHERE show_id = $1 ORDER BY lo", show as _);
+        let rows = self.db.timed(query.map(|row| (row.lo, row.hi)).fetch_all(&self.db.pool)).await?;
         Ok(rows.into_iter().map(|(lo, hi)| Hole { lo, hi }).collect())
     }
 
     async fn place_of(&self, show: ShowId, user: Uuid) -> Result<Option<i64>, StoreError> {
-        let query = sqlx::query_scalar(concat!(
-            "SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND ",
-            live!(),
-            " ORDER BY seq LIMIT 1"
-        ))
-        .bind(show)
-        .bind(user);
+        let query = sqlx::query_scalar!(
+            "SELECT seq FROM queue_entries WHERE show_id = $1 AND user_id = $2 AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL ORDER BY seq LIMIT 1",
+            show as _,
+            user
+        );
         self.db.timed(query.fetch_optional(&self.db.pool)).await
     }
 
     #[tracing::instrument(skip(self))]
     async fn close_for_draw(&self, show: ShowId, pre_queue_size: i64) -> Result<i64, StoreError> {
         let work = async |tx: &mut PgConnection, _now| -> Result<i64, sqlx::Error> {
-            let (last, known): (i64, Option<i64>) =
-                sqlx::query_as("SELECT last_seq, draw_base FROM queue_state WHERE show_id = $1 FOR UPDATE")
-                    .bind(show)
+            let (last, known) =
+                sqlx::query!("SELECT last_seq, draw_base FROM queue_state WHERE show_id = $1 FOR UPDATE", show as _)
+                    .map(|row| (row.last_seq, row.draw_base))
                     .fetch_one(&mut *tx)
                     .await?;
             if let Some(base) = known {
                 return Ok(base);
             }
             if pre_queue_size < HOLE_SIZE {
-                sqlx::query("INSERT INTO queue_holes (show_id, lo, hi) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                    .bind(show)
-                    .bind(last + 1 + pre_queue_size)
-                    .bind(last + 1 + HOLE_SIZE)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query("UPDATE queue_state SET last_seq = $2, draw_base = $3, draw_pending = true WHERE show_id = $1")
-                .bind(show)
-                .bind(last + HOLE_SIZE.max(pre_queue_size))
-                .bind(last)
+                sqlx::query!(
+                    "INSERT INTO queue_holes (show_id, lo, hi) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    show as _,
+                    last + 1 + pre_queue_size,
+                    last + 1 + HOLE_SIZE
+                )
                 .execute(&mut *tx)
                 .await?;
+            }
+            sqlx::query!(
+                "UPDATE queue_state SET last_seq = $2, draw_base = $3, draw_pending = true WHERE show_id = $1",
+                show as _,
+                last + HOLE_SIZE.max(pre_queue_size),
+                last
+            )
+            .execute(&mut *tx)
+            .await?;
             Ok(last)
         };
         self.db.fenced(self.clock.injected(), async |tx, now| Ok(work(tx, now).await?)).await
@@ -549,22 +529,22 @@ impl QueueStore for PgQueue {
         // inserted again changes nothing; admission goes on once all are in.
         for (i, chunk) in users.chunks(DRAW_CHUNK).enumerate() {
             let before = base + (i * DRAW_CHUNK) as i64;
-            let insert = async |tx: &mut PgConnection, now| {
-                sqlx::query(
+            let insert = async |tx: &mut PgConnection, now: DateTime<Utc>| {
+                sqlx::query!(
                     "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
                      SELECT $1, $2 + ord, user_id, $4 FROM UNNEST($3::uuid[]) WITH ORDINALITY AS d(user_id, ord)
                      ON CONFLICT (show_id, seq) DO NOTHING",
+                    show as _,
+                    before,
+                    chunk,
+                    now
                 )
-                .bind(show)
-                .bind(before)
-                .bind(chunk)
-                .bind(now)
                 .execute(tx)
                 .await
             };
             self.db.fenced(self.clock.injected(), async |tx, now| Ok(insert(tx, now).await?)).await?;
         }
-        let done = sqlx::query("UPDATE queue_state SET draw_pending = false WHERE show_id = $1").bind(show);
+        let done = sqlx::query!("UPDATE queue_state SET draw_pending = false WHERE show_id = $1", show as _);
         self.db.fenced(self.clock.injected(), async |tx, _| Ok(done.execute(tx).await?)).await.map(drop)
     }
 
@@ -572,20 +552,20 @@ impl QueueStore for PgQueue {
     /// serves every show.
     #[tracing::instrument(skip(self))]
     async fn spend_challenge(&self, _show: ShowId, id: &str, expires_at_ms: i64) -> Result<bool, StoreError> {
-        let query = sqlx::query(
+        let query = sqlx::query!(
             "INSERT INTO pow_spent (challenge, expires_at) VALUES ($1, to_timestamp($2 / 1000.0))
              ON CONFLICT (challenge) DO NOTHING",
-        )
-        .bind(id)
-        .bind(expires_at_ms as f64);
+            id as _,
+            expires_at_ms as f64
+        );
         Ok(self.db.timed(query.execute(&self.db.pool)).await?.rows_affected() == 1)
     }
 }
 
-impl Database {
+impl Places<'_> {
     /// Drops the spent challenges that have expired: they can't be presented again anyway.
     pub async fn forget_expired_challenges(&self) -> Result<u64, StoreError> {
-        let query = sqlx::query("DELETE FROM pow_spent WHERE expires_at < now()");
+        let query = sqlx::query!("DELETE FROM pow_spent WHERE expires_at < now()");
         Ok(self.timed(query.execute(&self.pool)).await?.rows_affected())
     }
 
@@ -593,19 +573,35 @@ impl Database {
     /// queue token for a place it lacks, or knows as the user's and live, was issued by a
     /// Redis that lost the place (a failover, or a switch before the write-behind had it).
     pub async fn place_closed(&self, show: ShowId, user: Uuid, seq: i64) -> Result<bool, StoreError> {
-        let query = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM queue_entries WHERE show_id = $1 AND seq = $2 AND (user_id <> $3
-               OR left_at IS NOT NULL OR expired_at IS NOT NULL OR confirmed_at IS NOT NULL))",
-        )
-        .bind(show)
-        .bind(seq)
-        .bind(user);
+        let query = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM queue_entries WHERE show_id = $1 AND seq = $2 AND (user_id <> $3
+                   OR left_at IS NOT NULL OR expired_at IS NOT NULL OR confirmed_at IS NOT NULL)) AS "closed!""#,
+            show as _,
+            seq,
+            user
+        );
         self.timed(query.fetch_one(&self.pool)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
+    /// A live place: not left, expired or confirmed.
+    const LIVE: &str = "left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL";
+
+    #[test]
+    fn every_query_of_live_places_spells_the_same_predicate() {
+        let mut seen = 0;
+        for (path, text) in crate::source_tree::sources("store/postgres") {
+            let queries = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let code: String = queries.split_whitespace().collect::<Vec<_>>().join(" ");
+            for (at, _) in code.match_indices("left_at IS NULL") {
+                assert!(code[at..].starts_with(LIVE), "{path} has a live-place predicate that isn't the one");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 10, "the queries of live places: {seen}");
+    }
     use super::*;
 
     #[test]

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use sqlx::PgConnection;
 
-use super::{Database, holds};
+use super::{Sales, holds};
 use crate::domain::{SeatId, ShowId};
 use crate::store::{Constraint, NotSold, StoreError};
 
@@ -40,7 +40,7 @@ pub fn fingerprint(show: ShowId, seats: &[SeatId]) -> String {
     format!("show={show};seats={}", seats.join(","))
 }
 
-impl Database {
+impl Sales<'_> {
     /// Sells the seats to the user, or says why not. A keyed request should ask [`Self::replay`]
     /// first; here the key only settles a race between two requests with the same key.
     #[tracing::instrument(skip(self, idempotency_key))]
@@ -119,11 +119,12 @@ impl Database {
     pub async fn replay(&self, user: Uuid, key: &str, print: &str) -> Result<Option<Sale>, StoreError> {
         let earlier: Option<(String, Option<Uuid>)> = self
             .timed(
-                sqlx::query_as(
+                sqlx::query!(
                     "SELECT fingerprint, reservation_id FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                    user,
+                    key
                 )
-                .bind(user)
-                .bind(key)
+                .map(|row| (row.fingerprint, row.reservation_id))
                 .fetch_optional(&self.pool),
             )
             .await?;
@@ -136,18 +137,21 @@ impl Database {
     }
 
     async fn already_sold(&self, show: ShowId, seats: &[SeatId]) -> Result<Vec<SeatId>, StoreError> {
-        let query = sqlx::query_scalar(
-            "SELECT seat_id FROM sold_seats WHERE show_id = $1 AND seat_id = ANY($2) ORDER BY seat_id",
-        )
-        .bind(show)
-        .bind(seats);
+        let query = sqlx::query_scalar!(
+            r#"SELECT seat_id AS "seat_id: SeatId" FROM sold_seats WHERE show_id = $1 AND seat_id = ANY($2) ORDER BY seat_id"#,
+            show as _,
+            seats as _
+        );
         self.timed(query.fetch_all(&self.pool)).await
     }
 
     pub async fn reservation(&self, id: Uuid) -> Result<Option<Reservation>, StoreError> {
-        let query =
-            sqlx::query_as("SELECT id, show_id, user_id, seat_ids, status, created_at FROM reservations WHERE id = $1")
-                .bind(id);
+        let query = sqlx::query_as!(
+            Reservation,
+            r#"SELECT id, show_id AS "show_id: ShowId", user_id, seat_ids AS "seat_ids: Vec<SeatId>", status, created_at
+                   FROM reservations WHERE id = $1"#,
+            id
+        );
         self.timed(query.fetch_optional(&self.pool)).await
     }
 }
@@ -163,36 +167,38 @@ async fn insert_sale(
     print: &str,
 ) -> Result<Reservation, sqlx::Error> {
     if let Some(key) = idempotency_key {
-        sqlx::query("INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)")
-            .bind(user)
-            .bind(key)
-            .bind(print)
+        sqlx::query!("INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)", user, key, print)
             .execute(&mut *tx)
             .await?;
     }
-    let reservation: Reservation = sqlx::query_as(
-        "INSERT INTO reservations (id, show_id, user_id, seat_ids) VALUES ($1, $2, $3, $4)
-         RETURNING id, show_id, user_id, seat_ids, status, created_at",
+    let reservation: Reservation = sqlx::query_as!(
+        Reservation,
+        r#"INSERT INTO reservations (id, show_id, user_id, seat_ids) VALUES ($1, $2, $3, $4)
+           RETURNING id, show_id AS "show_id: ShowId", user_id, seat_ids AS "seat_ids: Vec<SeatId>", status, created_at"#,
+        Uuid::new_v4(),
+        show as _,
+        user,
+        seats as _
     )
-    .bind(Uuid::new_v4())
-    .bind(show)
-    .bind(user)
-    .bind(seats)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO sold_seats (show_id, seat_id, reservation_id) SELECT $1, UNNEST($2::bigint[]), $3")
-        .bind(show)
-        .bind(seats)
-        .bind(reservation.id)
+    sqlx::query!(
+        "INSERT INTO sold_seats (show_id, seat_id, reservation_id) SELECT $1, UNNEST($2::bigint[]), $3",
+        show as _,
+        seats as _,
+        reservation.id as _
+    )
+    .execute(&mut *tx)
+    .await?;
+    if let Some(key) = idempotency_key {
+        sqlx::query!(
+            "UPDATE idempotency_keys SET reservation_id = $3 WHERE user_id = $1 AND key = $2",
+            user,
+            key,
+            reservation.id as _
+        )
         .execute(&mut *tx)
         .await?;
-    if let Some(key) = idempotency_key {
-        sqlx::query("UPDATE idempotency_keys SET reservation_id = $3 WHERE user_id = $1 AND key = $2")
-            .bind(user)
-            .bind(key)
-            .bind(reservation.id)
-            .execute(&mut *tx)
-            .await?;
     }
     Ok(reservation)
 }

@@ -5,7 +5,6 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::catalog;
-use super::queue::live;
 use crate::domain::queue::{Hole, gaps, in_hole};
 use crate::domain::{SeatId, ShowId};
 use crate::store::StoreError;
@@ -33,35 +32,31 @@ pub async fn show_snapshot(
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("no show with id {show}")))?;
     let (seats, sold) = (catalog::seats(&mut *conn, show).await?, catalog::sold_seats(&mut *conn, show).await?);
-    let (last_seq, cursor, admitted_total, now): (i64, i64, i64, DateTime<Utc>) = sqlx::query_as(
-        "SELECT last_seq, cursor, admitted_total, coalesce($2, clock_timestamp()) FROM queue_state WHERE show_id = $1",
+    let (last_seq, cursor, admitted_total, now): (i64, i64, i64, DateTime<Utc>) = sqlx::query!(
+        r#"SELECT last_seq, cursor, admitted_total, coalesce($2, clock_timestamp()) AS "now!" FROM queue_state WHERE show_id = $1"#,
+        show as _,
+        now
     )
-    .bind(show)
-    .bind(now)
+    .map(|row| (row.last_seq, row.cursor, row.admitted_total, row.now))
     .fetch_one(&mut *conn)
     .await?;
-    let holes: Vec<(i64, i64)> = sqlx::query_as("SELECT lo, hi FROM queue_holes WHERE show_id = $1 ORDER BY lo")
-        .bind(show)
-        .fetch_all(&mut *conn)
-        .await?;
-    let places: Vec<PlaceRow> = sqlx::query_as(concat!(
-        "SELECT seq, user_id, (",
-        live!(),
-        ") AS live, admitted_at IS NOT NULL AS admitted, active_until, claimed_at IS NOT NULL AS claimed
-         FROM queue_entries WHERE show_id = $1 AND (seq > $2 OR (",
-        live!(),
-        ")) ORDER BY seq"
-    ))
-    .bind(show)
-    .bind(cursor)
-    .fetch_all(&mut *conn)
-    .await?;
-    let holds: Vec<(SeatId, Uuid, DateTime<Utc>)> =
-        sqlx::query_as("SELECT seat_id, user_id, expires_at FROM holds WHERE show_id = $1 AND expires_at > $2")
-            .bind(show)
-            .bind(now)
+    let holes: Vec<(i64, i64)> =
+        sqlx::query!("SELECT lo, hi FROM queue_holes WHERE show_id = $1 ORDER BY lo", show as _)
+            .map(|row| (row.lo, row.hi))
             .fetch_all(&mut *conn)
             .await?;
+    let places: Vec<PlaceRow> = sqlx::query_as!(PlaceRow, r#"SELECT seq, user_id, (left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) AS "live!", admitted_at IS NOT NULL AS "admitted!", active_until, claimed_at IS NOT NULL AS "claimed!"
+         FROM queue_entries WHERE show_id = $1 AND (seq > $2 OR (left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL)) ORDER BY seq"#, show as _, cursor)
+    .fetch_all(&mut *conn)
+    .await?;
+    let holds: Vec<(SeatId, Uuid, DateTime<Utc>)> = sqlx::query!(
+        r#"SELECT seat_id AS "seat_id: SeatId", user_id, expires_at FROM holds WHERE show_id = $1 AND expires_at > $2"#,
+        show as _,
+        now
+    )
+    .map(|row| (row.seat_id, row.user_id, row.expires_at))
+    .fetch_all(&mut *conn)
+    .await?;
     let mut snapshot = ShowSnapshot {
         show,
         config,

@@ -7,12 +7,76 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use async_trait::async_trait;
+
 use super::keys::CatalogKeys;
 use super::{Redis, scripts};
 use crate::domain::catalog::{ConcertInfo, Seat, ShowInfo};
 use crate::domain::queue::QueueConfig;
 use crate::domain::{ConcertId, SeatId, ShowId};
-use crate::store::StoreError;
+use crate::store::postgres::Database;
+use crate::store::{CatalogStore, StoreError};
+
+/// The catalog while Redis serves: read from the cache, which is filled from Postgres when
+/// found empty; read from Postgres while Redis can't answer.
+pub struct RedisCatalog {
+    cache: CatalogCache,
+    db: Database,
+}
+
+impl RedisCatalog {
+    pub fn new(redis: Arc<Redis>, db: Database) -> Self {
+        Self { cache: CatalogCache::new(redis), db }
+    }
+}
+
+#[async_trait]
+impl CatalogStore for RedisCatalog {
+    async fn concerts(&self, only: Option<ConcertId>) -> Result<Vec<ConcertInfo>, StoreError> {
+        let refill = match (self.cache.concerts(only).await, only) {
+            (Ok(Some(concerts)), None) => return Ok(concerts),
+            (Ok(Some(concerts)), Some(_)) if !concerts.is_empty() => return Ok(concerts),
+            // Cached, but not this concert: reload only if Postgres has it (a cache write
+            // may have failed when it was created); an unknown id costs one indexed lookup.
+            (Ok(Some(_)), Some(id)) if !self.db.catalog().concert_exists(id).await? => return Ok(Vec::new()),
+            (Ok(_), _) => true,
+            (Err(StoreError::Unavailable(_) | StoreError::Unsent(_)), _) => false,
+            (Err(other), _) => return Err(other),
+        };
+        let all = self.db.catalog().concerts().await?;
+        if refill {
+            self.cache.load(&all).await?;
+        }
+        Ok(all.into_iter().filter(|c| only.is_none_or(|id| c.id == id)).collect())
+    }
+
+    async fn seats(&self, show: ShowId) -> Result<Vec<Seat>, StoreError> {
+        if let Ok(Some(seats)) = self.cache.seat_map(show).await {
+            return Ok(seats);
+        }
+        self.db.catalog().seats(show).await
+    }
+
+    async fn concert_added(&self, id: ConcertId, title: &str) {
+        if let Err(error) = self.cache.put_concert(id, title).await {
+            tracing::warn!(%error, concert = %id, "concert saved, catalog cache not updated");
+            self.cache.forget_loaded().await;
+        }
+    }
+
+    async fn show_added(&self, show: &ShowInfo) -> Result<(), StoreError> {
+        self.cache.put_show(show).await
+    }
+
+    async fn show_loaded(&self, show: ShowId, config: &QueueConfig, seats: &[Seat]) -> Result<(), StoreError> {
+        let sold = self.db.catalog().sold_seats(show).await?;
+        self.cache.load_show(show, config, seats, &sold).await
+    }
+
+    async fn reload_later(&self) {
+        self.cache.forget_loaded().await;
+    }
+}
 
 pub struct CatalogCache {
     redis: Arc<Redis>,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::store::StoreError;
+use crate::store::event::EventKind;
 pub use crate::store::event::StreamEvent;
 
 pub const GROUP: &str = "wb";
@@ -71,7 +72,31 @@ impl EventStream {
         cmd.arg("GROUP").arg(GROUP).arg(consumer).arg("COUNT").arg(count).arg("STREAMS").arg(self.key(show)).arg(from);
         let reply: Option<StreamReadReply> = self.redis.query(cmd).await?;
         let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-        Ok(entries.filter_map(parse_entry).collect())
+        self.parsed(show, entries).await
+    }
+
+    /// The entries as events. An entry trimmed away while pending comes back without
+    /// fields and is skipped; one of a kind this version doesn't know (a newer version's
+    /// script) means nothing here: it is acknowledged and logged, so it doesn't stay
+    /// pending forever.
+    async fn parsed(
+        &self,
+        show: ShowId,
+        entries: impl Iterator<Item = StreamId>,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        let (mut events, mut unknown) = (Vec::new(), Vec::new());
+        for entry in entries {
+            match parse_entry(entry) {
+                Parsed::Event(event) => events.push(event),
+                Parsed::UnknownKind(id, kind) => {
+                    tracing::warn!(%show, id, kind, "skipping a stream entry of an unknown kind");
+                    unknown.push(id);
+                }
+                Parsed::Trimmed => {}
+            }
+        }
+        self.ack(show, &unknown).await?;
+        Ok(events)
     }
 
     /// Takes over the oldest entries delivered and not acknowledged, at any consumer (this
@@ -85,7 +110,7 @@ impl EventStream {
         let mut cmd = redis::cmd("XAUTOCLAIM");
         cmd.arg(self.key(show)).arg(GROUP).arg(consumer).arg(0).arg("0-0").arg("COUNT").arg(count);
         let reply: StreamAutoClaimReply = self.redis.query(cmd).await?;
-        Ok(reply.claimed.into_iter().filter_map(parse_entry).collect())
+        self.parsed(show, reply.claimed.into_iter()).await
     }
 
     pub async fn ack(&self, show: ShowId, ids: &[String]) -> Result<u64, StoreError> {
@@ -117,17 +142,23 @@ pub(super) async fn ensure_group(redis: &Redis, show: ShowId) -> Result<(), Stor
     let mut cmd = redis::cmd("XGROUP");
     cmd.arg("CREATE").arg(redis.keys.show(show).events()).arg(GROUP).arg("0").arg("MKSTREAM");
     match redis.query::<()>(cmd).await {
-        Err(StoreError::Internal(e)) if e.to_string().contains("BUSYGROUP") => Ok(()),
+        Err(StoreError::StreamGroupExists) => Ok(()),
         other => other,
     }
 }
 
-/// User ids are 16 raw bytes each, one after another. An entry trimmed away while pending
-/// comes back without fields; it is skipped.
-fn parse_entry(entry: StreamId) -> Option<StreamEvent> {
+enum Parsed {
+    Event(StreamEvent),
+    UnknownKind(String, String),
+    Trimmed,
+}
+
+/// User ids are 16 raw bytes each, one after another.
+fn parse_entry(entry: StreamId) -> Parsed {
     let map = entry.map;
-    let kind = text(&map, "k")?;
-    Some(StreamEvent {
+    let Some(wire) = text(&map, "k") else { return Parsed::Trimmed };
+    let Some(kind) = EventKind::parse(&wire) else { return Parsed::UnknownKind(entry.id, wire) };
+    Parsed::Event(StreamEvent {
         kind,
         users: bytes(&map, "u").unwrap_or_default().chunks(16).filter_map(|id| Uuid::from_slice(id).ok()).collect(),
         seq: number(&map, "q").filter(|q| *q > 0),

@@ -1,6 +1,6 @@
 //! Seat holds on Redis: `SET NX PX` per seat inside one all-or-nothing script. The hold
 //! requests of a show that arrive together go as one call of up to 256 (see
-//! [`super::batch`]), so a hold storm on one seat costs Redis far fewer calls than requests.
+//! [`crate::store::batch`]), so a hold storm on one seat costs Redis far fewer calls than requests.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,7 +22,7 @@ pub mod keys;
 pub mod queue;
 pub mod rebuild;
 mod replicated;
-mod scripts;
+pub(crate) mod scripts;
 pub mod subscription;
 
 use std::future::Future;
@@ -216,7 +216,7 @@ impl Redis {
             Ok(Err(error)) if is_infrastructure_error(&error) => Err(self.on_failure(format!("redis: {error}"))),
             Ok(Err(error)) => {
                 self.on_answer(true);
-                Err(StoreError::Internal(anyhow::anyhow!("redis: {error}")))
+                Err(refusal(&error).unwrap_or_else(|| StoreError::Internal(anyhow::anyhow!("redis: {error}"))))
             }
             Err(_) => Err(self.on_timeout()),
         }
@@ -325,6 +325,15 @@ fn is_infrastructure_error(error: &RedisError) -> bool {
                 | ErrorKind::Server(ServerErrorKind::BusyLoading)
                 | ErrorKind::ClusterConnectionNotFound
         )
+}
+
+/// The refusals the code acts on, by Redis' error code (never by the message's text).
+fn refusal(error: &RedisError) -> Option<StoreError> {
+    match error.code()? {
+        "NOGROUP" => Some(StoreError::NoStreamGroup),
+        "BUSYGROUP" => Some(StoreError::StreamGroupExists),
+        _ => None,
+    }
 }
 
 impl Redis {

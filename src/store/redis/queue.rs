@@ -1,7 +1,7 @@
 //! The waiting queue and active set of a show, on Redis.
 //!
 //! Joins are the hot path of an on-sale: the joins of a show that arrive together go to
-//! Redis as one script call (see [`super::batch`]).
+//! Redis as one script call (see [`crate::store::batch`]).
 
 use std::sync::Arc;
 

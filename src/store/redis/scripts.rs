@@ -6,11 +6,12 @@ use std::sync::LazyLock;
 use redis::Script;
 
 use super::keys;
+use crate::store::event::lua_event_table;
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
 fn with_prelude(body: &str) -> Script {
-    Script::new(&format!("{}{PRELUDE}\n{body}", keys::lua_key_table(keys::SHOW_KEYS)))
+    Script::new(&format!("{}{}{PRELUDE}\n{body}", keys::lua_key_table(keys::SHOW_KEYS), lua_event_table()))
 }
 
 macro_rules! scripts {
@@ -47,7 +48,7 @@ pub static CATALOG_READ: LazyLock<Script> = LazyLock::new(|| {
 });
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #[test]
     fn the_scripts_leave_holes_as_large_as_the_domain_says() {
         let hole = format!("local HOLE_SIZE = {}", crate::domain::queue::HOLE_SIZE);
@@ -55,7 +56,8 @@ mod tests {
         assert!(include_str!("lua/close_draw.lua").contains(&hole), "close_draw.lua must say {hole:?}");
     }
 
-    fn scripts() -> Vec<(String, String)> {
+    /// Every Lua script: its path and its text.
+    pub(crate) fn scripts() -> Vec<(String, String)> {
         let lua = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/redis/lua")).unwrap();
         lua.map(|file| {
             let path = file.unwrap().path();

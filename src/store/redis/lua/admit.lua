@@ -9,7 +9,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = now_ms(ARGV[2])
 
 local expired = redis.call('ZRANGEBYSCORE', key(base, 'active'), '-inf', now, 'LIMIT', 0, 500)
-for _, uid in ipairs(expired) do end_session(base, uid, 'expire') end
+for _, uid in ipairs(expired) do end_session(base, uid, E.expired) end
 
 local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s', 'draw_pending', 'draw_base')
 local draw_base = tonumber(cfg[6])
@@ -37,7 +37,7 @@ end
 
 local function admit(uid)
   redis.call('ZADD', key(base, 'active'), now + claim_ms, uid)
-  emit(base, 'admit', uid, redis.call('HGET', bucket_key(base, uid), uid), nil, now + claim_ms)
+  emit(base, E.admitted, uid, redis.call('HGET', bucket_key(base, uid), uid), nil, now + claim_ms)
   admitted = admitted + 1
 end
 

@@ -13,7 +13,7 @@ local before = tonumber(redis.call('GET', key(base, 'seq')) or 0)
 if n < HOLE_SIZE then
   redis.call('HSET', key(base, 'holes'), before + 1 + n, before + 1 + HOLE_SIZE)
   redis.call('INCRBY', key(base, 'holes_size'), HOLE_SIZE - n)
-  emit(base, 'hole', '', before + 1 + n, nil, before + 1 + HOLE_SIZE)
+  emit(base, E.hole, '', before + 1 + n, nil, before + 1 + HOLE_SIZE)
 end
 redis.call('SET', key(base, 'seq'), before + math.max(n, HOLE_SIZE))
 redis.call('HSET', KEYS[1], 'draw_base', before, 'draw_pending', 1, 'draw_end', before + n)

@@ -11,7 +11,7 @@ for i = 4, #ARGV do
   redis.call('ZREM', key(base, 'held'), seat)
 end
 redis.call('ZREM', user_holds_key(base, uid), unpack(seats))
-emit(base, 'sold', uid, nil, table.concat(seats, ','))
-announce_seats(base, 's', table.concat(seats, ','))
-end_session(base, uid, 'confirm')
+emit(base, E.sold, uid, nil, table.concat(seats, ','))
+announce_seats(base, SC.sold, table.concat(seats, ','))
+end_session(base, uid, E.confirmed)
 return 1

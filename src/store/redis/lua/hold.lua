@@ -51,8 +51,8 @@ local function hold(uid, seats)
   end
   redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)
   expire_with_last_hold(mine, now)
-  emit(base, 'hold', uid, nil, table.concat(seats, ','), expires_at)
-  announce_seats(base, 'h', table.concat(seats, ','), expires_at)
+  emit(base, E.held, uid, nil, table.concat(seats, ','), expires_at)
+  announce_seats(base, SC.held, table.concat(seats, ','), expires_at)
   return {1, expires_at}
 end
 

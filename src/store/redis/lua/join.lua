@@ -25,7 +25,7 @@ if known ~= here then
   redis.call('HSET', key(base, 'holes'), before + 1, before + 1 + HOLE_SIZE)
   redis.call('INCRBY', key(base, 'holes_size'), HOLE_SIZE)
   redis.call('SET', seq_key, before + HOLE_SIZE)
-  emit(base, 'hole', '', before + 1, nil, before + 1 + HOLE_SIZE)
+  emit(base, E.hole, '', before + 1, nil, before + 1 + HOLE_SIZE)
 end
 local last = tonumber(redis.call('GET', seq_key) or 0)
 local first = last + 1
@@ -52,7 +52,7 @@ for i = 3, #ARGV do
         add(0, seq, cursor, claim(base, uid, now, until_ms)); placed = true
       else
         -- The session lapsed and the sweep has not run yet: end it, then join at the back.
-        end_session(base, uid, 'expire')
+        end_session(base, uid, E.expired)
       end
     end
   end
@@ -71,6 +71,6 @@ end
 if #fresh > 0 then
   redis.call('SET', seq_key, last)
   redis.call('RPUSH', key(base, 'waiting'), unpack(fresh))
-  emit(base, 'join', table.concat(fresh), first)
+  emit(base, E.joined, table.concat(fresh), first)
 end
 return out

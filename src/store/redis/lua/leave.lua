@@ -9,14 +9,14 @@ local seq = tonumber(redis.call('HGET', bucket, uid))
 if not seq then return 0 end
 if redis.call('ZREM', key(base, 'reinstated'), uid) == 1 then
   redis.call('HDEL', bucket, uid)
-  emit(base, 'leave', uid, seq)
+  emit(base, E.left, uid, seq)
 elseif seq > tonumber(redis.call('GET', key(base, 'cursor')) or 0) then
   redis.call('HDEL', bucket, uid)
   redis.call('INCR', key(base, 'left_waiting'))
   local draw = redis.call('HMGET', KEYS[1], 'draw_pending', 'draw_end')
   if draw[1] and seq <= tonumber(draw[2]) then redis.call('SADD', key(base, 'draw_left'), uid) end
-  emit(base, 'leave', uid, seq)
+  emit(base, E.left, uid, seq)
 else
-  end_session(base, uid, 'leave')
+  end_session(base, uid, E.left)
 end
 return 1

@@ -67,7 +67,7 @@ local function claim(base, uid, now, until_ms)
   local ttl_s = tonumber(redis.call('HGET', key(base, 'config'), 'session_ttl_s'))
   local session_until = now + ttl_s * 1000
   redis.call('ZADD', key(base, 'active'), session_until, uid)
-  emit(base, 'claim', uid, redis.call('HGET', bucket_key(base, uid), uid), nil, session_until)
+  emit(base, E.claimed, uid, redis.call('HGET', bucket_key(base, uid), uid), nil, session_until)
   return session_until
 end
 
@@ -85,7 +85,7 @@ local function release_holds(base, uid)
   end
   redis.call('DEL', mine)
   local seats = table.concat(released, ',')
-  announce_seats(base, 'r', seats)
+  announce_seats(base, SC.released, seats)
   return seats
 end
 

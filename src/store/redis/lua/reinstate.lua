@@ -10,5 +10,5 @@ local bucket = bucket_key(base, uid)
 if redis.call('HEXISTS', bucket, uid) == 1 then return 0 end
 redis.call('HSET', bucket, uid, seq)
 redis.call('ZADD', key(base, 'reinstated'), seq, uid)
-emit(base, 'join', uid, seq)
+emit(base, E.joined, uid, seq)
 return 1

@@ -6,6 +6,6 @@ if redis.call('GET', hold) ~= uid then return 0 end
 redis.call('DEL', hold)
 redis.call('ZREM', key(base, 'held'), seat)
 redis.call('ZREM', user_holds_key(base, uid), seat)
-emit(base, 'release', uid, nil, seat)
-announce_seats(base, 'r', seat)
+emit(base, E.released, uid, nil, seat)
+announce_seats(base, SC.released, seat)
 return 1

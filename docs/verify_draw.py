@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks a show's fair-opening draw from a running boxoffice service (standard library only).
 
-    scripts/verify_draw.py BASE_URL SHOW_ID [--commitment HEX] [--user-id UUID]
+    docs/verify_draw.py BASE_URL SHOW_ID [--commitment HEX] [--user-id UUID]
 
 It downloads /v1/shows/SHOW_ID/fairness and every page of .../fairness/entries and checks:
   * the revealed seed hashes (SHA-256) to the commitment published before the draw (give

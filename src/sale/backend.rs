@@ -1,8 +1,10 @@
-//! The one switch point between Redis and the Postgres fallback.
+//! The one switch point between Redis and the Postgres fallback: [`Backend`] makes every
+//! decision that depends on the deployment's mode, and nothing else asks which mode it is.
 //!
-//! [`Switch`] implements the store traits by sending every call to the backend the whole
-//! deployment is on (the mode row in Postgres; every instance follows it). Handlers never ask
-//! which one that is.
+//! It implements the store traits (queue, holds, catalog) by sending every call to the
+//! backend the whole deployment is on (the mode row in Postgres; every instance follows it),
+//! and says which feeds of seat changes and cursors to follow, how fresh a cached cursor
+//! must be, what the write-behind does with an old stream, and when Redis is rebuilt.
 //!
 //! - On Redis, a call the open circuit breaker refused moves the deployment to Postgres and
 //!   is then served there; a call that failed is answered 503 (it may have happened in
@@ -23,22 +25,43 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::postgres::Database;
-use super::postgres::holds::PgHolds;
-use super::postgres::mode::ModeRow;
-use super::postgres::queue::PgQueue;
-use super::postgres::reservations::Sale;
-use super::postgres::snapshot::show_snapshot;
-use super::redis::catalog::CatalogCache;
-use super::redis::holds::RedisHolds;
-use super::redis::queue::RedisQueue;
-use super::redis::rebuild::rebuild_show;
-use super::redis::{BreakerState, Redis};
-use super::{
-    AdmissionTick, HoldCheck, HoldOutcome, HoldStore, JoinOutcome, Mode, NotSold, Presence, QueueCounts, QueueStore,
-    SeatStates, StoreError, Unavailable, UserHolds,
-};
+use super::acknowledged::{AckedHold, AcknowledgedHolds};
+use super::queue::from_millis;
 use crate::cache::Cursors;
+use crate::domain::catalog::Seat;
+use crate::domain::queue::QueueConfig;
+use crate::store::event::StreamEvent;
+use crate::store::postgres::Database;
+use crate::store::postgres::catalog::PgCatalog;
+use crate::store::postgres::holds::PgHolds;
+use crate::store::postgres::mode::ModeRow;
+use crate::store::postgres::queue::PgQueue;
+use crate::store::postgres::reservations::Sale;
+use crate::store::postgres::snapshot::show_snapshot;
+use crate::store::redis::catalog::{CatalogCache, RedisCatalog};
+use crate::store::redis::events::EventStream;
+use crate::store::redis::holds::RedisHolds;
+use crate::store::redis::queue::RedisQueue;
+use crate::store::redis::rebuild::rebuild_show;
+use crate::store::redis::{BreakerState, Redis};
+use crate::store::{
+    AdmissionTick, CatalogStore, HoldCheck, HoldOutcome, HoldStore, JoinOutcome, Mode, NotSold, Presence, QueueCounts,
+    QueueStore, SeatStates, StoreError, Unavailable, UserHolds,
+};
+
+/// How stale a cached cursor may be while Postgres serves (an instance that doesn't run the
+/// admission ticker hears of admissions only by asking).
+pub const CURSOR_MAX_AGE_ON_POSTGRES: Duration = Duration::from_millis(500);
+
+/// Where this instance hears of seat changes and admissions for its event streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feeds {
+    /// Redis' seat channels and cursor channel.
+    Redis,
+    /// Postgres' seat notifications, and the cursors of streamed shows read a few times a
+    /// second (Postgres has no cursor broadcast).
+    Postgres,
+}
 use crate::clock::Clock;
 use crate::domain::queue::{Hole, in_hole};
 use crate::domain::{SeatId, ShowId};
@@ -58,7 +81,7 @@ impl Side {
     }
 }
 
-pub struct Switch {
+pub struct Backend {
     /// This instance's name among the deployment's.
     instance: String,
     mode: AtomicU8,
@@ -69,13 +92,20 @@ pub struct Switch {
     cursors: Arc<Cursors>,
     redis_queue: RedisQueue,
     redis_holds: RedisHolds,
+    redis_catalog: RedisCatalog,
     pg_queue: PgQueue,
     pg_holds: PgHolds,
+    pg_catalog: PgCatalog,
+    events: EventStream,
     /// One move to Postgres at a time from this instance.
     moving: tokio::sync::Mutex<()>,
     /// One change of the local mode at a time.
     adopting: tokio::sync::Mutex<()>,
     hold_handover: Duration,
+    /// Holds this instance acknowledged on Redis, for Postgres at a switch.
+    acknowledged: AcknowledgedHolds,
+    /// One hand-over of them at a time; Postgres decides no hold while one is under way.
+    handing_over: tokio::sync::Mutex<()>,
     /// Shows whose holds Postgres may decide, and since which epoch.
     handed_over: std::sync::Mutex<HashMap<ShowId, i64>>,
 }
@@ -88,7 +118,7 @@ fn mode_code(mode: Mode) -> u8 {
     }
 }
 
-impl Switch {
+impl Backend {
     /// Starts on Redis; [`Self::refresh`] adopts the deployment's mode. Must be called
     /// inside the tokio runtime that should run the batched calls.
     pub fn new(redis: Arc<Redis>, db: Database, clock: Clock, cursors: Arc<Cursors>, hold_handover: Duration) -> Self {
@@ -98,8 +128,11 @@ impl Switch {
             epoch: AtomicI64::new(-1),
             redis_queue: RedisQueue::new(redis.clone()),
             redis_holds: RedisHolds::new(redis.clone()),
+            redis_catalog: RedisCatalog::new(redis.clone(), db.clone()),
             pg_queue: PgQueue::new(db.clone(), clock.clone()),
             pg_holds: PgHolds::new(db.clone(), clock.clone()),
+            pg_catalog: PgCatalog::new(db.clone()),
+            events: EventStream::new(redis.clone()),
             redis,
             db,
             clock,
@@ -107,6 +140,8 @@ impl Switch {
             moving: tokio::sync::Mutex::new(()),
             adopting: tokio::sync::Mutex::new(()),
             hold_handover,
+            acknowledged: AcknowledgedHolds::default(),
+            handing_over: tokio::sync::Mutex::new(()),
             handed_over: Default::default(),
         }
     }
@@ -116,6 +151,8 @@ impl Switch {
         &self.instance
     }
 
+    /// The deployment's mode as this instance follows it: for operators' tools and tests.
+    /// Every decision by mode is made in this file.
     pub fn mode(&self) -> Mode {
         match self.mode.load(Ordering::Acquire) {
             0 => Mode::Redis,
@@ -129,9 +166,94 @@ impl Switch {
         self.mode().backend()
     }
 
+    /// `redis`, `postgres` or `rebuilding`: the deployment's mode, for operators.
+    pub fn mode_name(&self) -> &'static str {
+        self.mode().as_str()
+    }
+
+    /// Whether this instance can serve users with these stores reachable: from the backend
+    /// the deployment is on, or from Postgres, which can always take over.
+    pub fn can_serve(&self, redis_up: bool, postgres_up: bool) -> bool {
+        postgres_up || (self.mode() == Mode::Redis && redis_up)
+    }
+
+    /// Now, on the clock every instance agrees on (Redis' in production).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.estimate_ms()
+    }
+
+    /// The time a test set by hand, for the stores that take "now" from the caller.
+    pub fn injected_now(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.clock.injected()
+    }
+
+    /// The catalog as the serving store keeps it.
+    pub fn catalog(&self) -> &dyn CatalogStore {
+        match self.mode() {
+            Mode::Redis => &self.redis_catalog,
+            _ => &self.pg_catalog,
+        }
+    }
+
+    /// A show created, or its settings changed, in Postgres: while Redis serves, the show's
+    /// state there follows at once (a rebuild copies it later otherwise). A show Redis lost
+    /// comes back whole, not as settings over an empty queue.
+    pub async fn show_changed(&self, show: ShowId, config: &QueueConfig, seats: &[Seat]) -> Result<(), StoreError> {
+        if self.mode() != Mode::Redis {
+            return Ok(());
+        }
+        self.ensure_loaded(show).await?;
+        self.redis_catalog.show_loaded(show, config, seats).await?;
+        self.events.ensure_group(show).await
+    }
+
+    /// How old a cached cursor may be before it is read again: on Redis, Pub/Sub and the
+    /// admission ticks keep it current; Postgres has no broadcast.
+    pub fn cursor_max_age(&self) -> Option<Duration> {
+        match self.mode() {
+            Mode::Redis => None,
+            _ => Some(CURSOR_MAX_AGE_ON_POSTGRES),
+        }
+    }
+
+    pub fn feeds(&self) -> Feeds {
+        match self.mode() {
+            Mode::Redis => Feeds::Redis,
+            _ => Feeds::Postgres,
+        }
+    }
+
+    /// Records a batch of a show's event stream in Postgres. While Redis serves, Postgres
+    /// mirrors the holds Redis decides; after a switch these are an old stream's events,
+    /// whose places are recorded and whose holds Postgres adopts where the seat is free.
+    pub async fn record_events(&self, show: ShowId, batch: &[StreamEvent]) -> Result<u64, StoreError> {
+        self.db.write_behind().record_events(show, batch, self.mode() == Mode::Redis).await
+    }
+
+    /// The show's stream is written to its end: after a switch, Postgres may decide its
+    /// holds from now on.
+    pub async fn stream_drained(&self, show: ShowId) -> Result<(), StoreError> {
+        if self.mode() == Mode::Redis {
+            return Ok(());
+        }
+        self.db.deployment().holds_handed_over(show).await
+    }
+
+    /// A failed write-behind round is news while Redis serves; on Postgres it is expected
+    /// (the old streams are drained once Redis is back).
+    pub fn write_behind_failure_expected(&self) -> bool {
+        self.mode() != Mode::Redis
+    }
+
+    /// Whether Redis is to be rebuilt from Postgres once the whole deployment reaches it (not
+    /// while pinned to Postgres, or already rebuilding).
+    pub fn awaits_rebuild(&self) -> bool {
+        self.mode() == Mode::Postgres
+    }
+
     /// Reads the deployment's mode and follows it.
     pub async fn refresh(&self) -> Result<ModeRow, StoreError> {
-        let row = self.db.mode().await?;
+        let row = self.db.deployment().mode_row().await?;
         self.adopt(row).await;
         Ok(row)
     }
@@ -144,7 +266,7 @@ impl Switch {
         if row.epoch < epoch || (row.epoch == epoch && row.mode == before) {
             return;
         }
-        match self.db.holes().await {
+        match self.db.deployment().holes().await {
             Ok(holes) => self.cursors.set_holes(holes),
             Err(error) => {
                 tracing::warn!(%error, "cannot read the queue holes; staying on {}", before.as_str());
@@ -159,6 +281,12 @@ impl Switch {
         for mode in [Mode::Redis, Mode::Postgres, Mode::Rebuilding] {
             metrics::gauge!("boxoffice_backend_mode", "mode" => mode.as_str()).set(f64::from(mode == row.mode));
         }
+        if before == Mode::Redis
+            && row.mode != Mode::Redis
+            && let Err(error) = self.hand_over_acknowledged().await
+        {
+            tracing::warn!(%error, "holds acknowledged on redis not handed over yet; retried before postgres decides holds");
+        }
         if epoch >= 0 && before != row.mode {
             metrics::counter!("boxoffice_backend_switches_total", "to" => row.mode.as_str()).increment(1);
             tracing::warn!(from = before.as_str(), to = row.mode.as_str(), epoch = row.epoch, "backend mode changed");
@@ -172,10 +300,10 @@ impl Switch {
             return Ok(());
         }
         tracing::warn!(reason, "redis can't serve: moving the deployment to postgres");
-        let row = self.db.switch_to_postgres(reason, &self.cursors.all(), false).await?;
+        let row = self.db.deployment().switch_to_postgres(reason, &self.cursors.all(), false).await?;
         // Say at once that this instance can't reach Redis, before another instance reads
         // the heartbeats to decide whether everyone can.
-        self.db.heartbeat(&self.instance, None).await?;
+        self.db.deployment().heartbeat(&self.instance, None).await?;
         self.adopt(row).await;
         Ok(())
     }
@@ -183,7 +311,7 @@ impl Switch {
     /// Pins the deployment to a mode (an operator's maintenance, or tests): no automatic
     /// switching until unpinned.
     pub async fn pin(&self, mode: Mode) -> Result<(), StoreError> {
-        let row = self.db.pin_mode(mode).await?;
+        let row = self.db.deployment().pin_mode(mode).await?;
         self.adopt(row).await;
         Ok(())
     }
@@ -193,8 +321,8 @@ impl Switch {
     /// held off, every show is copied into Redis and the mode flips. False when another
     /// instance does it, or the deployment is not on Postgres (or is pinned there).
     pub async fn rebuild_redis(&self, drain: impl AsyncFnOnce()) -> Result<bool, StoreError> {
-        let Some(mut lock) = self.db.rebuild_lock().await? else { return Ok(false) };
-        if !self.db.begin_rebuild().await? {
+        let Some(mut lock) = self.db.deployment().rebuild_lock().await? else { return Ok(false) };
+        if !self.db.deployment().begin_rebuild().await? {
             return Ok(false);
         }
         self.refresh().await?;
@@ -205,15 +333,18 @@ impl Switch {
         let started = Instant::now();
         drain().await;
         let drained = started.elapsed();
-        let shows = self.db.show_ids().await?;
+        let shows = self.db.catalog().show_ids().await?;
         // Taken before the mode lock: Postgres writes waiting on that lock hold connections.
         let mut reader = self.db.timed(self.db.pool.acquire()).await?;
-        let copied = self.db.finish_rebuild(&mut lock, async || self.copy_shows(&mut reader, &shows).await).await;
+        let copied =
+            self.db.deployment().finish_rebuild(&mut lock, async || self.copy_shows(&mut reader, &shows).await).await;
         match copied {
             Ok(true) => {
                 let (took, copy) = (started.elapsed(), started.elapsed() - drained);
                 // Catalog changes made meanwhile went to Postgres only.
-                if let Err(error) = CatalogCache::new(self.redis.clone()).load(&self.db.concerts().await?).await {
+                if let Err(error) =
+                    CatalogCache::new(self.redis.clone()).load(&self.db.catalog().concerts().await?).await
+                {
                     tracing::warn!(%error, "catalog cache not reloaded; it reloads when found missing");
                     CatalogCache::new(self.redis.clone()).forget_loaded().await;
                 }
@@ -228,7 +359,7 @@ impl Switch {
             Ok(false) => Ok(false),
             Err(error) => {
                 tracing::warn!(%error, "rebuilding redis failed; serving from postgres");
-                self.db.abort_rebuild(&format!("rebuild failed: {error}")).await?;
+                self.db.deployment().abort_rebuild(&format!("rebuild failed: {error}")).await?;
                 self.refresh().await?;
                 Err(error)
             }
@@ -239,7 +370,7 @@ impl Switch {
         for show in shows {
             let snapshot = show_snapshot(conn, *show, self.clock.injected()).await?;
             rebuild_show(&self.redis, &snapshot).await?;
-            self.db.mark_loaded_in_redis(conn, *show).await?;
+            self.db.deployment().mark_loaded_in_redis(conn, *show).await?;
         }
         Ok(())
     }
@@ -267,8 +398,8 @@ impl Switch {
             let snapshot = show_snapshot(conn, show, self.clock.injected()).await?;
             rebuild_show(&self.redis, &snapshot).await
         };
-        self.db.take_over_lost_show(show, self.cursors.get(show), still_lost, reload).await?;
-        self.cursors.set_holes(self.db.holes().await?);
+        self.db.deployment().take_over_lost_show(show, self.cursors.get(show), still_lost, reload).await?;
+        self.cursors.set_holes(self.db.deployment().holes().await?);
         Ok(())
     }
 
@@ -279,7 +410,8 @@ impl Switch {
     pub async fn presence_with_proof(&self, show: ShowId, user: Uuid, seq: i64) -> Result<Presence, StoreError> {
         let presence = self.presence(show, user).await?;
         let settled = presence.active_until_ms.is_some() || presence.waiting;
-        if settled || !in_hole(seq, &self.cursors.holes(show)) || self.db.place_closed(show, user, seq).await? {
+        if settled || !in_hole(seq, &self.cursors.holes(show)) || self.db.places().place_closed(show, user, seq).await?
+        {
             return Ok(presence);
         }
         tracing::info!(%show, seq, "reinstating a place proved by its queue token");
@@ -302,7 +434,7 @@ impl Switch {
     ) -> Result<Result<Sale, NotSold>, StoreError> {
         if self.mode() != Mode::Redis {
             self.holds_decidable(show).await?;
-            match self.db.sell_held(self.clock.injected(), show, user, seats, idempotency_key).await {
+            match self.db.sales().sell_held(self.clock.injected(), show, user, seats, idempotency_key).await {
                 Err(StoreError::ModeChanged) => self.refresh().await.map(drop)?,
                 other => return other,
             }
@@ -310,7 +442,7 @@ impl Switch {
         if let Some(refusal) = self.check(show, user, seats, keep).await?.refusal() {
             return Ok(Err(refusal));
         }
-        let sale = self.db.sell(show, user, seats, idempotency_key).await?;
+        let sale = self.db.sales().sell(show, user, seats, idempotency_key).await?;
         let told = match &sale {
             Sale::Created(_) => self.complete_sale(show, user, seats).await,
             Sale::SeatsTaken(taken) => self.mark_sold(show, taken).await,
@@ -330,16 +462,53 @@ impl Switch {
         if self.mode() == Mode::Redis {
             return Ok(());
         }
+        if !self.acknowledged.is_empty() || self.handing_over.try_lock().is_err() {
+            self.hand_over_acknowledged().await?;
+        }
         let epoch = self.epoch.load(Ordering::Acquire);
         let handed_over = || self.handed_over.lock().unwrap_or_else(|e| e.into_inner());
         if handed_over().get(&show) == Some(&epoch) {
             return Ok(());
         }
-        if !self.db.holds_decidable(show, self.hold_handover).await? {
+        if !self.db.deployment().holds_decidable(show, self.hold_handover).await? {
             return Err(StoreError::Unavailable("holds wait for the ones Redis acknowledged to reach Postgres".into()));
         }
         handed_over().insert(show, epoch);
         Ok(())
+    }
+
+    /// Journals a hold Redis acknowledged. When the deployment has left Redis meanwhile (the
+    /// journal may have been handed over already), it goes to Postgres before the 201.
+    async fn acknowledged_on_redis(&self, hold: AckedHold) -> Result<(), StoreError> {
+        self.acknowledged.record(hold, self.now_ms());
+        if self.mode() != Mode::Redis {
+            self.hand_over_acknowledged().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the holds this instance acknowledged on Redis into Postgres, each kept where
+    /// its seat is still free: the write-behind may not have mirrored the last ones before
+    /// Redis became unreachable. What fails stays in the journal for the next attempt.
+    async fn hand_over_acknowledged(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.handing_over.lock().await;
+        let mut outcome = Ok(());
+        for (show, holds) in self.acknowledged.take(self.now_ms()) {
+            let rows: Vec<_> = holds
+                .iter()
+                .flat_map(|hold| hold.seats.iter().map(|seat| (*seat, hold.user, from_millis(hold.until_ms))))
+                .collect();
+            match self.db.write_behind().adopt_holds(show, &rows).await {
+                Ok(()) => {
+                    tracing::info!(%show, holds = holds.len(), "holds acknowledged on redis handed over to postgres")
+                }
+                Err(error) => {
+                    self.acknowledged.put_back(holds);
+                    outcome = Err(error);
+                }
+            }
+        }
+        outcome
     }
 
     async fn route<'a, T>(&'a self, show: ShowId, op: impl Op<'a, T>) -> Result<T, StoreError> {
@@ -409,7 +578,7 @@ async fn call<'a, T>(op: &impl Op<'a, T>, side: Side) -> Result<T, StoreError> {
 }
 
 #[async_trait]
-impl QueueStore for Switch {
+impl QueueStore for Backend {
     async fn join(&self, show: ShowId, user: Uuid) -> Result<JoinOutcome, StoreError> {
         self.route(show, |side| self.queue(side).join(show, user)).await
     }
@@ -460,14 +629,29 @@ impl QueueStore for Switch {
 }
 
 #[async_trait]
-impl HoldStore for Switch {
+impl HoldStore for Backend {
     async fn hold(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<HoldOutcome, StoreError> {
-        self.holds_decidable(show).await?;
-        self.route(show, |side| self.holds(side).hold(show, user, seats)).await
+        self.route(show, |side| {
+            Box::pin(async move {
+                if let Side::Postgres = side {
+                    // Also when the call that found Redis gone moved the deployment just now.
+                    self.holds_decidable(show).await?;
+                }
+                let outcome = self.holds(side).hold(show, user, seats).await?;
+                if let (Side::Redis, HoldOutcome::Held { expires_at_ms }) = (side, &outcome) {
+                    let hold = AckedHold { show, user, seats: seats.to_vec(), until_ms: *expires_at_ms };
+                    self.acknowledged_on_redis(hold).await?;
+                }
+                Ok(outcome)
+            })
+        })
+        .await
     }
 
     async fn release(&self, show: ShowId, user: Uuid, seat: SeatId) -> Result<bool, StoreError> {
-        self.route(show, |side| self.holds(side).release(show, user, seat)).await
+        let released = self.route(show, |side| self.holds(side).release(show, user, seat)).await?;
+        self.acknowledged.released(show, user, seat);
+        Ok(released)
     }
 
     async fn holds_of(&self, show: ShowId, user: Uuid) -> Result<UserHolds, StoreError> {

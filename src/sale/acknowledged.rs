@@ -1,0 +1,137 @@
+//! The holds this instance acknowledged on Redis, kept until they lapse. The write-behind
+//! mirrors holds into Postgres a moment after Redis acknowledges them; when Redis freezes or
+//! dies in that moment and stays away longer than the hand-over waits, the stream that
+//! carries them can't be read, and Postgres would give those seats to other fans. The
+//! instance that said 201 still knows: at a switch to Postgres it hands its journal over.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use crate::domain::{SeatId, ShowId};
+
+/// The most holds one instance keeps (about 100 bytes each): far above what an active set
+/// holds within a hold's lifetime; past it the oldest go first.
+const CAPACITY: usize = 100_000;
+
+/// A hold Redis acknowledged: its seats, its holder, when it lapses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AckedHold {
+    pub show: ShowId,
+    pub user: Uuid,
+    pub seats: Vec<SeatId>,
+    pub until_ms: i64,
+}
+
+#[derive(Default)]
+pub struct AcknowledgedHolds {
+    holds: Mutex<VecDeque<AckedHold>>,
+}
+
+impl AcknowledgedHolds {
+    fn holds(&self) -> std::sync::MutexGuard<'_, VecDeque<AckedHold>> {
+        self.holds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes a hold Redis acknowledged; lapsed ones at the front go.
+    pub fn record(&self, hold: AckedHold, now_ms: i64) {
+        let mut holds = self.holds();
+        while holds.front().is_some_and(|oldest| oldest.until_ms <= now_ms) || holds.len() >= CAPACITY {
+            holds.pop_front();
+        }
+        holds.push_back(hold);
+    }
+
+    /// The holder released a seat: it is not handed over.
+    pub fn released(&self, show: ShowId, user: Uuid, seat: SeatId) {
+        let mut holds = self.holds();
+        for hold in holds.iter_mut().filter(|hold| hold.show == show && hold.user == user) {
+            hold.seats.retain(|held| *held != seat);
+        }
+        holds.retain(|hold| !hold.seats.is_empty());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.holds().is_empty()
+    }
+
+    /// Every hold still running, by show, and the journal emptied.
+    pub fn take(&self, now_ms: i64) -> HashMap<ShowId, Vec<AckedHold>> {
+        let mut by_show: HashMap<ShowId, Vec<AckedHold>> = HashMap::new();
+        for hold in self.holds().drain(..).filter(|hold| hold.until_ms > now_ms) {
+            by_show.entry(hold.show).or_default().push(hold);
+        }
+        by_show
+    }
+
+    /// Holds that could not be handed over yet, back in the journal for the next attempt.
+    pub fn put_back(&self, holds: Vec<AckedHold>) {
+        let mut journal = self.holds();
+        for hold in holds.into_iter().rev() {
+            journal.push_front(hold);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(show: i64, seats: &[i64], until_ms: i64) -> AckedHold {
+        AckedHold {
+            show: ShowId(show),
+            user: Uuid::from_u128(7),
+            seats: seats.iter().map(|s| SeatId(*s)).collect(),
+            until_ms,
+        }
+    }
+
+    #[test]
+    fn the_holds_still_running_are_taken_by_show_and_the_lapsed_ones_dropped() {
+        let journal = AcknowledgedHolds::default();
+        journal.record(hold(1, &[10], 1_000), 0);
+        journal.record(hold(2, &[20], 5_000), 0);
+        journal.record(hold(1, &[11], 5_000), 0);
+
+        let taken = journal.take(2_000);
+
+        assert_eq!(taken[&ShowId(1)], vec![hold(1, &[11], 5_000)]);
+        assert_eq!(taken[&ShowId(2)], vec![hold(2, &[20], 5_000)]);
+        assert!(journal.is_empty());
+    }
+
+    #[test]
+    fn a_released_seat_is_not_handed_over_and_an_empty_hold_goes() {
+        let journal = AcknowledgedHolds::default();
+        journal.record(hold(1, &[10, 11], 5_000), 0);
+        journal.record(hold(1, &[12], 5_000), 0);
+
+        journal.released(ShowId(1), Uuid::from_u128(7), SeatId(10));
+        journal.released(ShowId(1), Uuid::from_u128(7), SeatId(12));
+        journal.released(ShowId(1), Uuid::from_u128(8), SeatId(11));
+
+        assert_eq!(journal.take(0)[&ShowId(1)], vec![hold(1, &[11], 5_000)]);
+    }
+
+    #[test]
+    fn lapsed_holds_leave_the_journal_as_new_ones_come() {
+        let journal = AcknowledgedHolds::default();
+        journal.record(hold(1, &[10], 1_000), 0);
+        journal.record(hold(1, &[11], 3_000), 2_000);
+
+        assert_eq!(journal.holds().len(), 1);
+    }
+
+    #[test]
+    fn holds_put_back_are_taken_again_first() {
+        let journal = AcknowledgedHolds::default();
+        journal.record(hold(1, &[10], 5_000), 0);
+        let taken = journal.take(0).remove(&ShowId(1)).unwrap();
+        journal.record(hold(1, &[11], 5_000), 0);
+
+        journal.put_back(taken);
+
+        assert_eq!(journal.take(0)[&ShowId(1)], vec![hold(1, &[10], 5_000), hold(1, &[11], 5_000)]);
+    }
+}
