@@ -49,16 +49,27 @@ async fn main() -> anyhow::Result<()> {
         filled.elapsed().as_secs_f64()
     );
 
+    let pool = &state.sale.db().pool;
+    let wal_before: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text").fetch_one(pool).await?;
     let started = Instant::now();
     while state.sale.write_behind("bench-drain").await? > 0 {}
     let took = started.elapsed().as_secs_f64().max(f64::EPSILON);
+    let wal: f64 = sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8")
+        .bind(&wal_before)
+        .fetch_one(pool)
+        .await?;
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT pg_total_relation_size('queue_entries') + pg_total_relation_size('write_behind_events')",
+    )
+    .fetch_one(pool)
+    .await?;
     let (events, announced, entries): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(sum(cardinality(user_ids)), 0),
                 (SELECT count(*) FROM queue_entries WHERE show_id = $1)
          FROM write_behind_events WHERE show_id = $1",
     )
     .bind(show)
-    .fetch_one(&state.sale.db().pool)
+    .fetch_one(pool)
     .await?;
     let left = state.sale.events().stats(show).await?;
     println!(
@@ -68,6 +79,15 @@ async fn main() -> anyhow::Result<()> {
         entries as f64 / took
     );
     println!("stream afterwards: {} entries, {} unacknowledged", left.length, left.unacked);
+    let per_join = |bytes: f64| bytes / joins.max(1) as f64;
+    println!(
+        "Postgres WAL written by the drain: {:.1} MB, {:.0} B per join ({:.0} MB per million joins); \
+         queue_entries + write_behind_events on disk: {:.0} B per join (indexes included)",
+        wal / 1e6,
+        per_join(wal),
+        per_join(wal),
+        per_join(stored as f64)
+    );
     let complete = announced as u64 == joins && entries as u64 == joins && left.unacked == 0;
     anyhow::ensure!(complete, "not every join was written");
     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -101,6 +101,31 @@ pub struct RedisSettings {
     pub wait_replicas: u32,
     /// How long a write waits for those replicas before it is answered 503 instead.
     pub wait_timeout: Duration,
+    pub access: RedisAccess,
+}
+
+/// How every connection to Redis signs in and is encrypted, the same for every node: what a
+/// managed Redis (ElastiCache or MemoryDB in cluster mode) asks for. TLS is chosen by the
+/// addresses' scheme (`rediss://`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RedisAccess {
+    /// An ACL user (`REDIS_USERNAME`); with a password alone, Redis' `default` user.
+    pub username: Option<String>,
+    /// `REDIS_PASSWORD`, the ACL user's password or the `AUTH` token.
+    pub password: Option<Secret>,
+    /// The CA certificate (PEM) the nodes' certificates are checked against, read from
+    /// `REDIS_TLS_CA_FILE`; without it the system's trust store (a managed Redis' public CA).
+    pub tls_ca: Option<Pem>,
+}
+
+/// PEM text, read once at start.
+#[derive(Clone, PartialEq)]
+pub struct Pem(pub Vec<u8>);
+
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pem({} bytes)", self.0.len())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +245,7 @@ impl Settings {
                 key_prefix: key_prefix(src)?,
                 timeout: src.millis_or("BOXOFFICE_REDIS_TIMEOUT_MS", 1000)?,
                 wait_timeout: src.millis_or("BOXOFFICE_REDIS_WAIT_MS", 250)?,
+                access: redis_access(src, &redis_target(src)?)?,
             },
             auth: auth(src, environment)?,
             workers: WorkerSettings {
@@ -289,6 +315,31 @@ fn redis_target(src: &Source) -> Result<RedisTarget, ConfigError> {
             hint: "set REDIS_CLUSTER_NODES (host:port,...) for a cluster or REDIS_URL for one node",
         }),
     }
+}
+
+fn redis_access(src: &Source, target: &RedisTarget) -> Result<RedisAccess, ConfigError> {
+    let tls_ca = match src.get("REDIS_TLS_CA_FILE") {
+        None => None,
+        Some(path) => Some(Pem(std::fs::read(path).map_err(|e| ConfigError::Invalid {
+            var: "REDIS_TLS_CA_FILE",
+            reason: format!("cannot read {path}: {e}"),
+        })?)),
+    };
+    let addresses = match target {
+        RedisTarget::Cluster(seeds) => seeds.clone(),
+        RedisTarget::Single(url) => vec![url.clone()],
+    };
+    if tls_ca.is_some() && !addresses.iter().all(|address| address.starts_with("rediss://")) {
+        return Err(ConfigError::Invalid {
+            var: "REDIS_TLS_CA_FILE",
+            reason: "set, but the Redis addresses are not all rediss:// (TLS)".into(),
+        });
+    }
+    Ok(RedisAccess {
+        username: src.get("REDIS_USERNAME").map(str::to_string),
+        password: src.get("REDIS_PASSWORD").map(Secret::new),
+        tls_ca,
+    })
 }
 
 fn seed_url(seed: &str) -> String {
@@ -383,6 +434,34 @@ mod tests {
         let settings = Settings::from_source(&minimal(&[("BOXOFFICE_JWT_SECRET", &"s".repeat(40))])).unwrap();
         let printed = format!("{settings:?}");
         assert!(!printed.contains("sssss") && !printed.contains("postgres://"), "{printed}");
+    }
+
+    #[test]
+    fn a_managed_cluster_is_reached_over_tls_with_its_acl_user_and_the_password_stays_secret() {
+        let ca = std::env::temp_dir().join(format!("boxoffice-ca-{}.crt", std::process::id()));
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let settings = Settings::from_source(&minimal(&[
+            ("REDIS_CLUSTER_NODES", "rediss://clustercfg.example.cache.amazonaws.com:6379"),
+            ("REDIS_USERNAME", "boxoffice"),
+            ("REDIS_PASSWORD", "hunter2-hunter2"),
+            ("REDIS_TLS_CA_FILE", ca.to_str().unwrap()),
+        ]))
+        .unwrap();
+        std::fs::remove_file(&ca).unwrap();
+        let access = &settings.redis.access;
+        assert_eq!(access.username.as_deref(), Some("boxoffice"));
+        assert_eq!(access.password.as_ref().map(Secret::expose), Some("hunter2-hunter2"));
+        assert_eq!(access.tls_ca.as_ref().map(|pem| pem.0.len()), Some(28));
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_ca_certificate_for_plain_addresses_or_one_that_cannot_be_read_is_refused() {
+        let missing = Settings::from_source(&minimal(&[("REDIS_TLS_CA_FILE", "/nonexistent/ca.crt")])).unwrap_err();
+        assert!(missing.to_string().starts_with("REDIS_TLS_CA_FILE is invalid: cannot read"), "{missing}");
+        let cargo_toml = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let plain = Settings::from_source(&minimal(&[("REDIS_TLS_CA_FILE", cargo_toml)])).unwrap_err();
+        assert!(plain.to_string().contains("not all rediss://"), "{plain}");
     }
 
     #[test]

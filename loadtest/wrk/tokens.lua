@@ -1,6 +1,6 @@
 -- Shared by the wrk scripts: each thread takes every Nth token of a file (its own slice,
 -- so no two threads send the same token), and done() prints one machine-readable line.
--- usage: wrk -t <threads> ... -s <script>.lua <url> -- <tokens file> <show id> <threads>
+-- usage: wrk -t <threads> ... -s <script>.lua <url> -- <tokens file> <show id[,show id...]> <threads>
 local counter = 0
 
 function setup(thread)
@@ -24,19 +24,21 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 
--- Defines init() and request() for the show's queue endpoint: `method` with a token of the
--- thread's slice per request, round robin, plus `headers`.
+-- Defines init() and request() for the queue endpoint of a show, or of several shows in
+-- turn (a comma-separated list of ids): `method` with a token of the thread's slice per
+-- request, round robin, plus `headers`.
 function queue_requests(method, headers)
   function init(args)
     tokens = load_tokens(args[1], tonumber(args[3]))
     wrk.method = method
-    wrk.path = "/v1/shows/" .. args[2] .. "/queue"
+    paths = {}
+    for show in string.gmatch(args[2], "[^,]+") do paths[#paths + 1] = "/v1/shows/" .. show .. "/queue" end
     i = 0
   end
 
   function request()
     i = i % #tokens + 1
     headers["Authorization"] = "Bearer " .. tokens[i]
-    return wrk.format(nil, nil, headers)
+    return wrk.format(nil, paths[i % #paths + 1], headers)
   end
 end

@@ -9,6 +9,7 @@ mod support;
 
 mod fallback;
 mod load;
+mod managed_redis;
 mod matrix;
 mod postgres_outage;
 mod push;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::scenario::app_on;
-use crate::support::{PrivateCluster, ShowId, spawn_instance_of};
+use crate::scenario::{app_on, joined, wait_active};
+use crate::support::{PrivateCluster, spawn_instance_of};
 
 /// How soon a change must reach a stream on another instance once Pub/Sub is back.
 const HEALED_WITHIN: Duration = Duration::from_secs(5);
@@ -45,20 +45,4 @@ async fn streams_on_another_instance_recover_by_themselves_after_pubsub_clients_
     let left = b.call(reqwest::Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&watcher), None).await;
     assert_eq!(left.status, StatusCode::NO_CONTENT);
     queue_stream.next_of("active", HEALED_WITHIN).await.expect("A's admission reaches C's queue stream");
-}
-
-async fn joined(app: &crate::support::TestApp, show: ShowId) -> String {
-    let (user, _) = app.user().await;
-    app.join(show, &user).await.body["queue_token"].as_str().unwrap().to_string()
-}
-
-/// Polls until the fan is active (the workers admit by themselves here).
-async fn wait_active(app: &crate::support::TestApp, show: ShowId, token: &str) {
-    for _ in 0..100 {
-        if app.poll(show, token).await.body["status"] == "active" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never admitted");
 }

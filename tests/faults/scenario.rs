@@ -211,3 +211,20 @@ pub async fn written_behind(app: &TestApp) {
     }
     panic!("the write-behind never caught up");
 }
+
+/// A new fan's queue token for the show.
+pub async fn joined(app: &TestApp, show: ShowId) -> String {
+    let (user, _) = app.user().await;
+    app.join(show, &user).await.body["queue_token"].as_str().unwrap().to_string()
+}
+
+/// Polls until the fan is active (the workers admit by themselves here).
+pub async fn wait_active(app: &TestApp, show: ShowId, token: &str) {
+    for _ in 0..100 {
+        if app.poll(show, token).await.body["status"] == "active" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never admitted");
+}

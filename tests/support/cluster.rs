@@ -41,6 +41,26 @@ impl PrivateCluster {
         Self { dir, seeds }
     }
 
+    /// A cluster run as a managed one is: TLS only and an ACL user (`--tls`). The plain
+    /// connections of the fault helpers below can't reach it: reach it with [`Self::access`].
+    pub fn start_tls() -> Self {
+        let dir = scratch_dir("test-cluster-tls");
+        let seeds = run_script("redis-cluster.sh", &["start", "--dir", &dir, "--tls"]);
+        Self { dir, seeds }
+    }
+
+    /// The TLS cluster's seeds as `rediss://` addresses, and how to sign in.
+    pub fn access(&self) -> (Vec<String>, boxoffice::config::RedisAccess) {
+        let file = |name: &str| std::fs::read(format!("{}/tls/{name}", self.dir)).expect("a TLS cluster");
+        let password = String::from_utf8(file("password")).unwrap().trim().to_string();
+        let access = boxoffice::config::RedisAccess {
+            username: Some("boxoffice".into()),
+            password: Some(boxoffice::config::Secret::new(password)),
+            tls_ca: Some(boxoffice::config::Pem(file("ca.crt"))),
+        };
+        (self.seeds.split(',').map(|seed| format!("rediss://{seed}")).collect(), access)
+    }
+
     /// Port and pid of the master serving a key's hash slot.
     pub fn master_of(&self, key: &str) -> (u16, u32) {
         let seed = self.seeds.split(',').next().unwrap();

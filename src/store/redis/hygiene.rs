@@ -113,17 +113,28 @@ impl Redis {
         let mut problems = self.serving_problems().await?;
         let mut policy = redis::cmd("CONFIG");
         policy.arg("GET").arg("maxmemory-policy");
-        let nodes = self.run(|mut conn| async move { conn.on_each_node(policy, false).await }).await?;
-        for (node, answer) in nodes {
-            let answer = text(&answer);
-            let value = answer.split_whitespace().nth(1).unwrap_or("?");
-            if value != "noeviction" {
-                problems
-                    .push(format!("node {node} has maxmemory-policy {value}: keys can be evicted (use noeviction)"));
-            }
+        // Managed Redis services refuse CONFIG; the other checks still stand.
+        match self.run(|mut conn| async move { conn.on_each_node(policy, false).await }).await {
+            Ok(nodes) => problems.extend(nodes.iter().filter_map(|(node, answer)| policy_problem(node, answer))),
+            Err(error) => problems.push(unreadable_policy("every node", &error)),
         }
         Ok(problems)
     }
+}
+
+/// What a node's `CONFIG GET maxmemory-policy` answer says is wrong, if anything.
+fn policy_problem(node: &str, answer: &Value) -> Option<String> {
+    if let Value::ServerError(refused) = answer {
+        return Some(unreadable_policy(&format!("node {node}"), refused));
+    }
+    let answer = text(answer);
+    let value = answer.split_whitespace().nth(1).unwrap_or("?");
+    (value != "noeviction")
+        .then(|| format!("node {node} has maxmemory-policy {value}: keys can be evicted (use noeviction)"))
+}
+
+fn unreadable_policy(nodes: &str, why: &dyn std::fmt::Display) -> String {
+    format!("the maxmemory-policy of {nodes} can't be read ({why}): make sure it is noeviction")
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! requests timing out after its replica took over, because timeouts don't refresh the
 //! cluster topology. So after a few timeouts in a row the connection is rebuilt.
 
+mod access;
 mod breaker;
 mod bulk;
 pub mod catalog;
@@ -25,13 +26,16 @@ mod replicated;
 pub(crate) mod scripts;
 pub mod subscription;
 
+pub(crate) use access::{client as access_client, cluster as access_cluster};
+
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use redis::ProtocolVersion;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
@@ -85,14 +89,14 @@ impl ConnectionLike for RedisConn {
 #[derive(Clone)]
 enum Connector {
     Cluster(Box<ClusterClient>),
-    Single(redis::Client),
+    Single(Box<redis::Client>),
 }
 
 impl Connector {
     fn new(settings: &RedisSettings) -> RedisResult<Self> {
         Ok(match &settings.target {
             RedisTarget::Cluster(seeds) => Connector::Cluster(Box::new(
-                ClusterClientBuilder::new(seeds.clone())
+                access::cluster(&settings.access, seeds)
                     .connection_timeout(settings.timeout)
                     .response_timeout(settings.timeout)
                     .retries(3)
@@ -100,7 +104,9 @@ impl Connector {
                     .max_retry_wait(500)
                     .build()?,
             )),
-            RedisTarget::Single(url) => Connector::Single(redis::Client::open(url.as_str())?),
+            RedisTarget::Single(url) => {
+                Connector::Single(Box::new(access::client(&settings.access, url, ProtocolVersion::RESP2)?))
+            }
         })
     }
 
@@ -302,10 +308,11 @@ impl Redis {
     /// A plain client for Pub/Sub. In a cluster a `PUBLISH` reaches every node, so
     /// subscribing on any one node hears every channel; `attempt` picks the seed.
     pub fn pubsub_client(&self, attempt: usize) -> RedisResult<redis::Client> {
-        match &self.settings.target {
-            RedisTarget::Cluster(seeds) => redis::Client::open(seeds[attempt % seeds.len()].as_str()),
-            RedisTarget::Single(url) => redis::Client::open(url.as_str()),
-        }
+        let url = match &self.settings.target {
+            RedisTarget::Cluster(seeds) => &seeds[attempt % seeds.len()],
+            RedisTarget::Single(url) => url,
+        };
+        access::client(&self.settings.access, url, ProtocolVersion::RESP2)
     }
 }
 

@@ -8,9 +8,8 @@
 
 use redis::aio::AsyncPushSender;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{IntoConnectionInfo, ProtocolVersion, RedisResult};
+use redis::{ProtocolVersion, RedisResult};
 
 use super::Redis;
 use crate::config::RedisTarget;
@@ -29,7 +28,7 @@ impl Redis {
         let connect = async {
             match &self.settings.target {
                 RedisTarget::Cluster(seeds) => {
-                    let client = ClusterClientBuilder::new(seeds.clone())
+                    let client = super::access_cluster(&self.settings.access, seeds)
                         .use_protocol(ProtocolVersion::RESP3)
                         .push_sender(sink)
                         .connection_timeout(timeout)
@@ -38,9 +37,7 @@ impl Redis {
                     Ok(Subscription::Cluster(client.get_async_connection().await?))
                 }
                 RedisTarget::Single(url) => {
-                    let info = url.as_str().into_connection_info()?;
-                    let resp3 = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-                    let client = redis::Client::open(info.set_redis_settings(resp3))?;
+                    let client = super::access_client(&self.settings.access, url, ProtocolVersion::RESP3)?;
                     let config = ConnectionManagerConfig::new()
                         .set_push_sender(sink)
                         .set_automatic_resubscription()
