@@ -49,8 +49,6 @@ print("shows per master:", dict(sorted(collections.Counter(m for _, _, m in rows
 PY
 
 commands() { cli "$1" info stats | awk -F: '/^total_commands_processed/ {print $2}' | tr -d '\r'; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 
 # usage: measure NAME SHOWS: one wrk join run; prints its lines of the table
 measure() {

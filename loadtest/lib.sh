@@ -26,7 +26,7 @@ start_stack() {
   db="bench_${name//-/_}_$(date +%s)"
   psql -q "$DATABASE_URL" -c "create database $db"
   local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   base="http://127.0.0.1:$port"
   export REDIS_CLUSTER_NODES=$nodes
   export DATABASE_URL="${DATABASE_URL%/*}/$db"
@@ -45,9 +45,53 @@ start_stack() {
   cargo build --release --locked --bin boxoffice "$@" 2>&1 | tail -n 1
 }
 
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# usage: start_balanced N: N instances of the service (the one start_service started and
+# N-1 more, on the same cluster and database) behind HAProxy (Debian's), which becomes
+# $base. Sets instance_pids and instance_bases.
+start_balanced() {
+  local n=$1 i port
+  instance_pids=("$server")
+  instance_bases=("$base")
+  for i in $(seq 2 "$n"); do
+    port=$(free_port)
+    BOXOFFICE_HTTP_ADDR=127.0.0.1:$port ./target/release/boxoffice serve >"$work/server-$i.log" 2>&1 &
+    instance_pids+=("$!")
+    instance_bases+=("http://127.0.0.1:$port")
+  done
+  for i in "${instance_bases[@]}"; do wait_until 60 "the service at $i" curl -sf "$i/readyz"; done
+  need_cmd haproxy haproxy
+  port=$(free_port)
+  {
+    printf 'global\n  maxconn 9000\ndefaults\n  mode http\n  timeout connect 5s\n'
+    printf '  timeout client 300s\n  timeout server 300s\n  timeout tunnel 1h\n'
+    printf 'frontend fans\n  bind 127.0.0.1:%s\n  default_backend boxoffice\n' "$port"
+    printf 'backend boxoffice\n  balance roundrobin\n'
+    for i in "${!instance_bases[@]}"; do printf '  server i%s %s\n' "$i" "${instance_bases[$i]#http://}"; done
+  } >"$work/haproxy.cfg"
+  haproxy -f "$work/haproxy.cfg" -D -p "$work/haproxy.pid"
+  base="http://127.0.0.1:$port"
+  wait_until 10 "HAProxy" curl -sf "$base/readyz"
+}
+
+# CPU ticks so far (utime + stime) of the processes given, summed.
+ticks() {
+  local t=0 p
+  for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done
+  echo "$t"
+}
+
+# CPU ticks the whole machine has been busy so far.
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+
 stop_service() {
   # (every line ends in `|| true`: the trap must get to the end under `set -e`)
   [ -z "${server:-}" ] || { kill "$server" && wait "$server"; } 2>/dev/null || true
+  for p in "${instance_pids[@]:1}"; do { kill "$p" && wait "$p"; } 2>/dev/null || true; done
+  [ ! -f "$work/haproxy.pid" ] || kill "$(cat "$work/haproxy.pid")" 2>/dev/null || true
   [ -z "${sampler:-}" ] || kill "$sampler" 2>/dev/null || true
   scripts/redis-cluster.sh stop --dir "$cluster_dir" >/dev/null 2>&1
   psql -q "${DATABASE_URL%/*}/postgres" -c "drop database if exists $db" >/dev/null 2>&1

@@ -30,10 +30,7 @@ api PUT "/v1/admin/shows/$show/queue" '{"admit_per_second":0}' >/dev/null
 ./target/release/examples/mint_tokens queue 20000 "$show" 1 >"$work/queue.txt"
 hz=$(getconf CLK_TCK)
 
-# CPU ticks so far: of one process (utime + stime), or of every process in a list.
-ticks() { local t=0 p; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo "$t"; }
 redis_pids() { cat "$cluster_dir"/*/redis.pid; }
-busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 
 # usage: run GENERATOR WHAT RATE TOKENS: one run; prints its line of the results table:
 # generator route offered achieved p50 p99 max dropped errors, CPU (% of a core) of the
@@ -157,9 +154,10 @@ for i, ((gen, what), p) in enumerate(series.items()):
     out.append(f'<polyline fill="none" stroke="{c}" stroke-width="2"{dash} points="{" ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y, _ in p)}"/>')
     for x, y, held in p:
         out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="4" fill="{c if held else "white"}" stroke="{c}" stroke-width="2"/>')
-    out.append(f'<line x1="{L+15}" y1="{T+10+i*18}" x2="{L+35}" y2="{T+10+i*18}" stroke="{c}" stroke-width="2"{dash}/>'
-               f'<text x="{L+42}" y="{T+14+i*18}">{what}, sent by {"k6" if gen == "k6" else "loadtest/open_loop.rs"}</text>')
-out.append(f'<text x="{L+15}" y="{T+14+4*18}">hollow: rate not held (errors, &gt;1% dropped, or p99 over 1 s)</text></svg>')
+    lx, ly = W - R - 330, H - B - 100 + i * 18
+    out.append(f'<line x1="{lx}" y1="{ly}" x2="{lx+20}" y2="{ly}" stroke="{c}" stroke-width="2"{dash}/>'
+               f'<text x="{lx+27}" y="{ly+4}">{what}, sent by {"k6" if gen == "k6" else "loadtest/open_loop.rs"}</text>')
+out.append(f'<text x="{W-R-330}" y="{H-B-100+4*18+4}">hollow: rate not held (errors, &gt;1% dropped, p99 &gt; 1 s)</text></svg>')
 open(svg_path, "w").write("\n".join(out) + "\n")
 print(f"plot: {svg_path}")
 PY

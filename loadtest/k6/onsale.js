@@ -1,9 +1,12 @@
-// An on-sale as fans live it: every virtual user gets a token, joins the show's queue, polls
-// its position (sleeping as long as the service's poll_after_ms asks), and once admitted
-// looks at the seat map, holds one or two free seats (trying others on a 409) and confirms.
-// When nothing is left it leaves the queue, giving its slot back.
+// An on-sale as fans live it: FANS fans arrive evenly over ARRIVAL_S seconds (an open
+// arrival rate: a slow service doesn't slow the arrivals); each gets a token, joins the
+// show's queue, polls its position (sleeping as long as the service's poll_after_ms asks),
+// and once admitted looks at the seat map, holds one or two free seats (trying others on a
+// 409) and confirms. When nothing is left it leaves the queue, giving its slot back. Each
+// acknowledged join and each admission seen is logged (`JOINED seq`, `ACTIVE seq epoch_ms`)
+// for the checks loadtest/onsale.sh makes against Postgres afterwards.
 //
-//   k6 run -e BASE=http://127.0.0.1:8080 -e SHOW=1 [-e FANS=2000] loadtest/k6/onsale.js
+//   k6 run -e BASE=http://127.0.0.1:8080 -e SHOW=1 [-e FANS=2000] [-e ARRIVAL_S=60] loadtest/k6/onsale.js
 //
 // loadtest/onsale.sh starts a fresh stack and service, runs this and checks Postgres after.
 import http from 'k6/http';
@@ -13,11 +16,21 @@ import { Counter, Trend } from 'k6/metrics';
 const BASE = __ENV.BASE || 'http://127.0.0.1:8080';
 const SHOW = __ENV.SHOW || fail('SHOW (a show id) is required');
 const FANS = parseInt(__ENV.FANS || '2000', 10);
+const ARRIVAL_S = parseInt(__ENV.ARRIVAL_S || '60', 10);
 const MAX_POLL_SLEEP_S = parseFloat(__ENV.MAX_POLL_SLEEP_S || '2');
 
 export const options = {
   scenarios: {
-    onsale: { executor: 'per-vu-iterations', vus: FANS, iterations: 1, maxDuration: '10m' },
+    onsale: {
+      executor: 'constant-arrival-rate',
+      rate: FANS,
+      timeUnit: `${ARRIVAL_S}s`,
+      duration: `${ARRIVAL_S}s`,
+      preAllocatedVUs: Math.min(FANS, 1000),
+      maxVUs: FANS,
+      // Fans who arrived keep waiting for their turn after the arrivals end.
+      gracefulStop: '10m',
+    },
   },
   thresholds: {
     server_errors: ['count==0'],
@@ -50,7 +63,7 @@ function call(method, path, token, body, step, expected, headers = {}) {
   return res;
 }
 
-function waitForAdmission(queueToken) {
+function waitForAdmission(queueToken, seq) {
   const started = Date.now();
   for (;;) {
     const res = call('GET', `/v1/shows/${SHOW}/queue`, queueToken, undefined, 'poll', [200]);
@@ -58,6 +71,7 @@ function waitForAdmission(queueToken) {
     const body = res.json();
     if (body.status === 'active') {
       waitedS.add((Date.now() - started) / 1000);
+      console.log(`ACTIVE ${seq} ${Date.now()}`);
       return true;
     }
     if (body.status === 'expired') return false;
@@ -92,7 +106,10 @@ export default function () {
   const joined = call('POST', `/v1/shows/${SHOW}/queue`, user.json().token, undefined, 'join', [200, 201]);
   if (!joined) return;
   const queueToken = joined.json().queue_token;
-  if (joined.json().status !== 'active' && !waitForAdmission(queueToken)) return;
+  const seq = joined.json().seq;
+  if (joined.status === 201) console.log(`JOINED ${seq}`);
+  if (joined.json().status === 'active') console.log(`ACTIVE ${seq} ${Date.now()}`);
+  else if (!waitForAdmission(queueToken, seq)) return;
 
   const want = 1 + Math.floor(Math.random() * 2);
   const held = holdSeats(queueToken, freeSeats(queueToken), want);

@@ -26,8 +26,6 @@ mod replicated;
 pub(crate) mod scripts;
 pub mod subscription;
 
-pub(crate) use access::{client as access_client, cluster as access_cluster};
-
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};

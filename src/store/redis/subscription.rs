@@ -28,7 +28,7 @@ impl Redis {
         let connect = async {
             match &self.settings.target {
                 RedisTarget::Cluster(seeds) => {
-                    let client = super::access_cluster(&self.settings.access, seeds)
+                    let client = super::access::cluster(&self.settings.access, seeds)
                         .use_protocol(ProtocolVersion::RESP3)
                         .push_sender(sink)
                         .connection_timeout(timeout)
@@ -37,7 +37,7 @@ impl Redis {
                     Ok(Subscription::Cluster(client.get_async_connection().await?))
                 }
                 RedisTarget::Single(url) => {
-                    let client = super::access_client(&self.settings.access, url, ProtocolVersion::RESP3)?;
+                    let client = super::access::client(&self.settings.access, url, ProtocolVersion::RESP3)?;
                     let config = ConnectionManagerConfig::new()
                         .set_push_sender(sink)
                         .set_automatic_resubscription()
