@@ -84,6 +84,18 @@ ticks() {
   echo "$t"
 }
 
+# usage: cpu_of FILE COMMAND...: runs the command; writes the CPU seconds it used (user +
+# system, its children included) to FILE; returns its exit status.
+cpu_of() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write(f"{usage.ru_utime + usage.ru_stime}\n")
+sys.exit(code)
+PY
+}
+
 # CPU ticks the whole machine has been busy so far.
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 

@@ -51,14 +51,8 @@ before=("$(ticks "${services[@]}")" "$(ticks "$(cat "$work/haproxy.pid" 2>/dev/n
 for p in $redis_nodes; do before+=("$p:$(ticks "$p")"); done
 started=$(date +%s.%N)
 log "$fans fans arriving over ${arrival}s through $instances instance(s)"
-python3 - "$work/k6.cpu" k6 run --quiet --summary-export "$work/summary.json" --console-output "$work/console.log" \
-  -e BASE="$base" -e SHOW="$show" -e FANS="$fans" -e ARRIVAL_S="$arrival" loadtest/k6/onsale.js <<'PY' && k6_status=0 || k6_status=$?
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[2:]).returncode
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write(f"{usage.ru_utime + usage.ru_stime}\n")
-sys.exit(code)
-PY
+cpu_of "$work/k6.cpu" k6 run --quiet --summary-export "$work/summary.json" --console-output "$work/console.log" \
+  -e BASE="$base" -e SHOW="$show" -e FANS="$fans" -e ARRIVAL_S="$arrival" loadtest/k6/onsale.js && k6_status=0 || k6_status=$?
 wall=$(python3 -c "import time; print(time.time() - $started)")
 hottest=0
 for entry in "${before[@]:4}"; do

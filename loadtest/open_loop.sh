@@ -43,15 +43,9 @@ run() {
   before_busy=$(busy_ticks)
   started=$(date +%s.%N)
   if [ "$gen" = k6 ]; then
-    python3 - "$out.cpu" k6 run --quiet --summary-export "$out.json" \
+    cpu_of "$out.cpu" k6 run --quiet --summary-export "$out.json" \
       -e BASE="$base" -e SHOW="$show" -e WHAT="$what" -e RATE="$rate" -e SECS="$secs" -e TOKENS="$tokens" \
-      loadtest/k6/open_loop.js >"$out.log" 2>&1 <<'PY' || true
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[2:]).returncode
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], "w").write(f"{usage.ru_utime + usage.ru_stime}\n")
-sys.exit(code)
-PY
+      loadtest/k6/open_loop.js >"$out.log" 2>&1 || true
   else
     ./target/release/examples/open_loop "$base" "$show" "$what" "$rate" "$secs" "$tokens" >"$out.log" 2>&1 || true
   fi
