@@ -18,7 +18,7 @@ secs=12
 threads=2
 conns=64
 need_cmd wrk wrk
-ulimit -n 65536 2>/dev/null || true
+raise_file_limit
 export RUST_LOG="warn,boxoffice::worker::opening=info,boxoffice::store::postgres::fairness=info"
 
 start_service draw --example mint_tokens

@@ -19,7 +19,7 @@ users=5000
 waiters=100000
 hole=16777216 # domain::queue::HOLE_SIZE
 need_cmd wrk wrk
-ulimit -n 65536 2>/dev/null || true
+raise_file_limit
 export BOXOFFICE_REDIS_RECOVERY_MS=2000
 
 start_service fallback --example mint_tokens --example hold_storm

@@ -16,7 +16,7 @@ conns=256
 threads=2
 route="/v1/shows/{show_id}/holds"
 need_cmd wrk wrk
-ulimit -n 65536 2>/dev/null || true
+raise_file_limit
 
 start_service holds --example hold_storm
 metrics_snapshot "$work/before-storm.prom"

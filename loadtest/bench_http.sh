@@ -14,7 +14,7 @@ conns=${2:-256}
 threads=2
 need_cmd wrk wrk
 need_cmd redis-benchmark redis-tools
-ulimit -n 65536 2>/dev/null || true
+raise_file_limit
 
 start_service http --example mint_tokens
 show=$(new_show 10 100)

@@ -17,7 +17,7 @@ conns=${2:-256}
 threads=2
 shows_n=30
 need_cmd wrk wrk
-ulimit -n 65536 2>/dev/null || true
+raise_file_limit
 
 start_service shows --example mint_tokens
 shows=""

@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 fans=${1:-20000}
 rate=${2:-2000}
 # Each stream is a file descriptor in the service and one in the fans' client.
-ulimit -n "$(ulimit -Hn)"
+raise_file_limit
 if [ "$(ulimit -n)" != unlimited ] && [ "$fans" -gt $(( $(ulimit -n) - 300 )) ]; then
   log "this machine allows $(ulimit -n) open files per process: running $(( $(ulimit -n) - 300 )) streams, not $fans"
   fans=$(( $(ulimit -n) - 300 ))

@@ -13,7 +13,7 @@ secs=${1:-10}
 conns=${2:-256}
 threads=2
 need_cmd wrk wrk
-ulimit -n 65536 2>/dev/null || true
+raise_file_limit
 
 start_stack wait --example mint_tokens --example hold_storm
 results="$work/results.txt"

@@ -45,15 +45,30 @@ start_stack() {
   cargo build --release --locked --bin boxoffice "$@" 2>&1 | tail -n 1
 }
 
+# Lets this script and what it starts open as many files (sockets) as the machine allows
+# (its hard limit: 20,000 on some machines, far more on others).
+raise_file_limit() {
+  ulimit -n "$(ulimit -Hn)"
+}
+
+# The files one process may open, a number (at most 200,200 when unlimited).
+open_files_limit() {
+  local limit; limit=$(ulimit -n)
+  [ "$limit" = unlimited ] && limit=200200
+  echo $(( limit < 200200 ? limit : 200200 ))
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # usage: start_balanced N: N instances of the service (the one start_service started and
 # N-1 more, on the same cluster and database) behind HAProxy (Debian's), which becomes
-# $base. Sets instance_pids and instance_bases.
+# $base. Sets instance_pids, instance_bases and balancer_maxconn (the connections HAProxy
+# takes: two sockets each, within the files a process may open here).
 start_balanced() {
   local n=$1 i port
+  balancer_maxconn=$(( ($(open_files_limit) - 200) / 2 ))
   instance_pids=("$server")
   instance_bases=("$base")
   for i in $(seq 2 "$n"); do
@@ -66,7 +81,7 @@ start_balanced() {
   need_cmd haproxy haproxy
   port=$(free_port)
   {
-    printf 'global\n  maxconn 9000\ndefaults\n  mode http\n  timeout connect 5s\n'
+    printf 'global\n  maxconn %s\ndefaults\n  mode http\n  maxconn %s\n  timeout connect 5s\n' "$balancer_maxconn" "$balancer_maxconn"
     printf '  timeout client 300s\n  timeout server 300s\n  timeout tunnel 1h\n'
     printf 'frontend fans\n  bind 127.0.0.1:%s\n  default_backend boxoffice\n' "$port"
     printf 'backend boxoffice\n  balance roundrobin\n'

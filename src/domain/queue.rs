@@ -199,8 +199,12 @@ pub fn eta_seconds(position: u64, rate_per_s: Option<f64>) -> Option<u64> {
 /// outage, not a busy moment, and doesn't admit its whole backlog at once.
 pub const LATE_TICK_CREDIT_MS: i64 = 1000;
 
-/// The admission token bucket after `elapsed_ms` at `rate` users/s. It holds a quarter
-/// second's worth (at least one user; nothing at a rate of 0), and a new bucket starts full.
+/// What the admission bucket holds: one tick's worth (the default tick), so no second
+/// admits more than the rate, one tick's share and one user.
+pub const BUCKET_MS: i64 = 100;
+
+/// The admission token bucket after `elapsed_ms` at `rate` users/s. It holds [`BUCKET_MS`]'
+/// worth (at least one user; nothing at a rate of 0), and a new bucket starts full.
 /// A tick that comes late (a busy machine) keeps what it earned while waiting, up to
 /// [`LATE_TICK_CREDIT_MS`], plus the fraction of a user the last tick left, so the rate
 /// admitted is the rate configured however the ticks fall. Redis' admission script computes
@@ -209,7 +213,7 @@ pub fn refill(tokens: Option<f64>, elapsed_ms: i64, rate: f64) -> f64 {
     if rate <= 0.0 {
         return 0.0;
     }
-    let burst = (rate / 4.0).max(1.0);
+    let burst = (rate * BUCKET_MS as f64 / 1000.0).max(1.0);
     let earned = elapsed_ms.max(0) as f64 * rate / 1000.0;
     let late_credit = 1.0 + elapsed_ms.clamp(0, LATE_TICK_CREDIT_MS) as f64 * rate / 1000.0;
     (tokens.unwrap_or(burst) + earned).min(burst.max(late_credit))
@@ -333,10 +337,14 @@ mod tests {
     }
 
     #[test]
-    fn a_bucket_refills_at_the_rate_up_to_a_quarter_second_and_starts_full() {
-        assert_eq!(refill(None, 0, 20.0), 5.0);
-        assert_eq!(refill(Some(0.0), 100, 20.0), 2.0);
-        assert_eq!(refill(Some(5.0), 100, 20.0), 5.0, "ticks on time don't pile tokens up");
+    fn a_bucket_refills_at_the_rate_up_to_a_tenth_of_a_second_and_starts_full() {
+        assert_eq!(refill(None, 0, 50.0), 5.0);
+        assert_eq!(refill(Some(0.0), 40, 50.0), 2.0);
+        assert_eq!(
+            refill(Some(6.0), 100, 50.0),
+            6.0,
+            "ticks on time don't pile up more than a tick's worth and a user"
+        );
         assert_eq!(refill(None, 0, 0.5), 1.0, "at least one user at a time");
         assert_eq!(refill(None, 0, 0.0), 0.0, "a rate of 0 admits nobody");
         assert_eq!(refill(Some(3.0), 10_000, 0.0), 0.0);
@@ -344,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_late_tick_keeps_what_it_earned_while_waiting_up_to_a_second() {
-        assert_eq!(refill(Some(0.5), 600, 5.0), 3.5, "not cut back to the 1.25 a quarter second holds");
+        assert_eq!(refill(Some(0.5), 600, 5.0), 3.5, "not cut back to the one user the bucket holds");
         assert_eq!(refill(Some(4.0), 10_000, 20.0), 21.0, "an outage earns a second's worth, not ten");
     }
 

@@ -24,42 +24,93 @@ pub struct AckedHold {
     pub until_ms: i64,
 }
 
+type Holder = (ShowId, Uuid);
+
 #[derive(Default)]
 pub struct AcknowledgedHolds {
-    holds: Mutex<VecDeque<AckedHold>>,
+    journal: Mutex<Journal>,
+}
+
+/// The holds by holder (a release finds its holder's few holds at once), and the holders in
+/// the order their holds came, to let the lapsed and the oldest go.
+#[derive(Default)]
+struct Journal {
+    by_holder: HashMap<Holder, Vec<AckedHold>>,
+    arrivals: VecDeque<(i64, Holder)>,
+    len: usize,
+}
+
+impl Journal {
+    fn insert(&mut self, hold: AckedHold, front: bool) {
+        let holder = (hold.show, hold.user);
+        self.arrivals.push_back((hold.until_ms, holder));
+        let holds = self.by_holder.entry(holder).or_default();
+        if front {
+            holds.insert(0, hold)
+        } else {
+            holds.push(hold)
+        }
+        self.len += 1;
+    }
+
+    /// Drops the lapsed holds of the holder that came first, or with `oldest`, its first hold.
+    fn drop_first(&mut self, now_ms: i64, oldest: bool) {
+        let Some((_, holder)) = self.arrivals.pop_front() else { return };
+        let Some(holds) = self.by_holder.get_mut(&holder) else { return };
+        let before = holds.len();
+        if oldest && !holds.is_empty() {
+            holds.remove(0);
+        }
+        holds.retain(|hold| hold.until_ms > now_ms);
+        self.len -= before - holds.len();
+        if holds.is_empty() {
+            self.by_holder.remove(&holder);
+        }
+    }
 }
 
 impl AcknowledgedHolds {
-    fn holds(&self) -> std::sync::MutexGuard<'_, VecDeque<AckedHold>> {
-        self.holds.lock().unwrap_or_else(|e| e.into_inner())
+    fn journal(&self) -> std::sync::MutexGuard<'_, Journal> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Notes a hold Redis acknowledged; lapsed ones at the front go.
+    /// Notes a hold Redis acknowledged; lapsed ones that came first go.
     pub fn record(&self, hold: AckedHold, now_ms: i64) {
-        let mut holds = self.holds();
-        while holds.front().is_some_and(|oldest| oldest.until_ms <= now_ms) || holds.len() >= CAPACITY {
-            holds.pop_front();
+        let mut journal = self.journal();
+        while journal.arrivals.front().is_some_and(|(until_ms, _)| *until_ms <= now_ms) {
+            journal.drop_first(now_ms, false);
         }
-        holds.push_back(hold);
+        while journal.len >= CAPACITY {
+            journal.drop_first(now_ms, true);
+        }
+        journal.insert(hold, false);
     }
 
     /// The holder released a seat: it is not handed over.
     pub fn released(&self, show: ShowId, user: Uuid, seat: SeatId) {
-        let mut holds = self.holds();
-        for hold in holds.iter_mut().filter(|hold| hold.show == show && hold.user == user) {
+        let mut journal = self.journal();
+        let Some(holds) = journal.by_holder.get_mut(&(show, user)) else { return };
+        let before = holds.len();
+        for hold in holds.iter_mut() {
             hold.seats.retain(|held| *held != seat);
         }
         holds.retain(|hold| !hold.seats.is_empty());
+        let gone = before - holds.len();
+        if holds.is_empty() {
+            journal.by_holder.remove(&(show, user));
+        }
+        journal.len -= gone;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.holds().is_empty()
+        self.journal().len == 0
     }
 
     /// Every hold still running, by show, and the journal emptied.
     pub fn take(&self, now_ms: i64) -> HashMap<ShowId, Vec<AckedHold>> {
         let mut by_show: HashMap<ShowId, Vec<AckedHold>> = HashMap::new();
-        for hold in self.holds().drain(..).filter(|hold| hold.until_ms > now_ms) {
+        let journal = std::mem::take(&mut *self.journal());
+        for hold in journal.by_holder.into_values().flatten().filter(|hold| hold.until_ms > now_ms) {
             by_show.entry(hold.show).or_default().push(hold);
         }
         by_show
@@ -67,9 +118,9 @@ impl AcknowledgedHolds {
 
     /// Holds that could not be handed over yet, back in the journal for the next attempt.
     pub fn put_back(&self, holds: Vec<AckedHold>) {
-        let mut journal = self.holds();
+        let mut journal = self.journal();
         for hold in holds.into_iter().rev() {
-            journal.push_front(hold);
+            journal.insert(hold, true);
         }
     }
 }
@@ -120,7 +171,7 @@ mod tests {
         journal.record(hold(1, &[10], 1_000), 0);
         journal.record(hold(1, &[11], 3_000), 2_000);
 
-        assert_eq!(journal.holds().len(), 1);
+        assert_eq!(journal.journal().len, 1);
     }
 
     #[test]

@@ -26,9 +26,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::acknowledged::{AckedHold, AcknowledgedHolds};
-use super::queue::from_millis;
 use crate::cache::Cursors;
 use crate::domain::catalog::Seat;
+use crate::domain::from_millis;
 use crate::domain::queue::QueueConfig;
 use crate::store::event::StreamEvent;
 use crate::store::postgres::Database;

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Sale;
-use super::queue::from_millis;
 use crate::domain::ShowId;
+use crate::domain::from_millis;
 use crate::domain::pow::{self, PowError};
 use crate::error::{ApiError, Code};
 use crate::store::QueueStore;

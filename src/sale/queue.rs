@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Sale;
-use crate::domain::ShowId;
 use crate::domain::queue::{QueueConfig, eta_seconds, poll_after_ms, position};
+use crate::domain::{ShowId, from_millis};
 use crate::error::{ApiError, Code};
 use crate::store::postgres::fairness::PreJoin;
 use crate::store::{JoinOutcome, Placement, Presence, QueueStore, StoreError};
@@ -131,12 +131,6 @@ fn pre_queued(ms_to_opening: i64) -> Standing {
         active_until: None,
         queue_token: None,
     }
-}
-
-/// A time from the stores' milliseconds.
-pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
-    use chrono::TimeZone;
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
 impl Sale {

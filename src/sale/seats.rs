@@ -12,8 +12,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Sale;
-use super::queue::from_millis;
 use crate::cache::SeatMap;
+use crate::domain::from_millis;
 use crate::domain::holds::validate_seat_request;
 use crate::domain::{SeatId, ShowId};
 use crate::error::{ApiError, Code};

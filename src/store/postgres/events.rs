@@ -3,11 +3,11 @@
 //! to `queue_entries` and the `holds` mirror in the same transaction, so that Postgres can
 //! take over the queue and the holds if Redis goes away.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::WriteBehind;
-use crate::domain::{SeatId, ShowId};
+use crate::domain::{SeatId, ShowId, from_millis};
 use crate::store::StoreError;
 use crate::store::event::{EventKind, HoldChange, StreamEvent, hold_changes};
 
@@ -51,10 +51,6 @@ fn stamped_column(kind: EventKind) -> Option<Stamp> {
         EventKind::Confirmed => Some(Stamp::Confirmed),
         _ => None,
     }
-}
-
-fn at(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
 impl WriteBehind<'_> {
@@ -117,8 +113,8 @@ async fn insert_new_events(
     let users: Vec<String> = events.iter().map(|e| array_literal(&e.users)).collect();
     let seqs: Vec<Option<i64>> = events.iter().map(|e| e.seq).collect();
     let seats: Vec<String> = events.iter().map(|e| array_literal(&e.seats)).collect();
-    let untils: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.until_ms.map(at)).collect();
-    let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| at(e.at_ms())).collect();
+    let untils: Vec<Option<DateTime<Utc>>> = events.iter().map(|e| e.until_ms.map(from_millis)).collect();
+    let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| from_millis(e.at_ms())).collect();
     let rows: Vec<(i64, i64)> = sqlx::query!(
         "INSERT INTO write_behind_events
             (show_id, stream_ms, stream_seq, kind, user_ids, seq, seat_ids, until_at, occurred_at)
@@ -160,7 +156,7 @@ async fn apply_to_queue_entries(
     let joins: Vec<(i64, Uuid, DateTime<Utc>)> = events
         .iter()
         .filter(|e| e.kind == EventKind::Joined)
-        .flat_map(|e| e.places().map(|(seq, user)| (seq, user, at(e.at_ms()))))
+        .flat_map(|e| e.places().map(|(seq, user)| (seq, user, from_millis(e.at_ms()))))
         .collect();
     if !joins.is_empty() {
         let seqs: Vec<i64> = joins.iter().map(|j| j.0).collect();
@@ -176,7 +172,7 @@ async fn apply_to_queue_entries(
         let stamped: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = events
             .iter()
             .filter(|e| stamped_column(e.kind) == Some(column))
-            .flat_map(|e| e.places().map(|(seq, _)| (seq, at(e.at_ms()), e.until_ms.map(at))))
+            .flat_map(|e| e.places().map(|(seq, _)| (seq, from_millis(e.at_ms()), e.until_ms.map(from_millis))))
             .collect();
         if stamped.is_empty() {
             continue;
@@ -235,7 +231,7 @@ async fn mirror_holds(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&Stre
     let (mut held, mut released) = (Vec::new(), Vec::new());
     for (seat, change) in changes {
         match change {
-            HoldChange::Held { user, until_ms } => held.push((seat, user, at(until_ms))),
+            HoldChange::Held { user, until_ms } => held.push((seat, user, from_millis(until_ms))),
             HoldChange::Released { by } => released.push((seat, by)),
         }
     }
@@ -277,7 +273,7 @@ async fn adopt_stream_holds(
     let held: Vec<(SeatId, Uuid, DateTime<Utc>)> = hold_changes(events.iter().copied())
         .into_iter()
         .filter_map(|(seat, change)| match change {
-            HoldChange::Held { user, until_ms } => Some((seat, user, at(until_ms))),
+            HoldChange::Held { user, until_ms } => Some((seat, user, from_millis(until_ms))),
             HoldChange::Released { .. } => None,
         })
         .collect();
