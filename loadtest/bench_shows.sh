@@ -91,4 +91,9 @@ for label, raw in (("30 shows", sys.argv[1]), ("one show", sys.argv[2])):
         if mark and cpu > 0:
             print(f"  one master's ceiling for one show, if it were the limit: about "
                   f"{float(rps) * 100 / cpu:,.0f} joins/s (joins/s per % of its core x 100)")
+    cpus = [100 * int(e.split(":")[2]) / hz / wall for e in masters.split()]
+    if label == "30 shows" and min(cpus) > 0:
+        spread_ceiling, one_ceiling = float(rps) * 100 / max(cpus), float(rps) * 100 / sum(cpus)
+        print(f"  with {len(cpus)} masters, if the busiest were the limit: about {spread_ceiling:,.0f} joins/s; "
+              f"the same work on one master: about {one_ceiling:,.0f} ({spread_ceiling / one_ceiling:.1f}x for {len(cpus)} masters)")
 PY
