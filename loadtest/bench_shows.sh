@@ -83,15 +83,16 @@ for label, raw in (("30 shows", sys.argv[1]), ("one show", sys.argv[2])):
     wall, hz, cores = float(wall), int(hz), int(cores)
     print(f"\n{label}: {float(rps):,.0f} joins/s, p50 {p50} ms, p99 {p99} ms, non-2xx {bad}, socket errors {err}; "
           f"service CPU {100 * int(service) / hz / wall:.0f}% of a core, machine {100 * int(busy) / hz / wall / cores:.0f}% busy")
+    cpus = []
     for entry in masters.split():
         port, commands, ticks = entry.split(":")
         cpu = 100 * int(ticks) / hz / wall
+        cpus.append(cpu)
         mark = "  <- the show's master" if label == "one show" and port == hot_master else ""
         print(f"  master 127.0.0.1:{port}: {int(commands) / wall:>9,.0f} commands/s, CPU {cpu:>3.0f}% of a core{mark}")
         if mark and cpu > 0:
             print(f"  one master's ceiling for one show, if it were the limit: about "
                   f"{float(rps) * 100 / cpu:,.0f} joins/s (joins/s per % of its core x 100)")
-    cpus = [100 * int(e.split(":")[2]) / hz / wall for e in masters.split()]
     if label == "30 shows" and min(cpus) > 0:
         spread_ceiling, one_ceiling = float(rps) * 100 / max(cpus), float(rps) * 100 / sum(cpus)
         print(f"  with {len(cpus)} masters, if the busiest were the limit: about {spread_ceiling:,.0f} joins/s; "

@@ -163,10 +163,12 @@ metrics_snapshot() {
 
 # usage: server_p99 METHOD ROUTE [SNAPSHOT]: the p99 of that route as the service timed it,
 # read off its latency histogram (so an upper bucket bound), over every request so far or,
-# with a snapshot file, over the requests since it was taken,
+# with a snapshot file, over the requests since it was taken; with `bases` (several
+# instances' addresses), over all of their histograms summed,
 # e.g. server_p99 POST /v1/shows/{show_id}/holds
 server_p99() {
-  curl -s "$base/metrics" | python3 -c '
+  local b
+  for b in ${bases:-$base}; do curl -s "$b/metrics"; done | python3 -c '
 import sys, re
 method, route = sys.argv[1], sys.argv[2]
 def buckets(lines):

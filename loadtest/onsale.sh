@@ -79,14 +79,13 @@ sys.exit(0 if told == int(sys.argv[2]) else 1)
 PY
 fi
 
-i=0
 for b in "${instance_bases[@]:-$base}"; do
   echo "instance $b:"
   for route in "POST /v1/shows/{show_id}/queue" "GET /v1/shows/{show_id}/queue" "POST /v1/shows/{show_id}/holds"; do
     base=$b server_p99 $route
   done
-  i=$((i + 1)); curl -s "$b/metrics" >"$work/metrics-$i.txt"
 done
+join_p99=$(bases="${instance_bases[*]:-$base}" server_p99 POST "/v1/shows/{show_id}/queue")
 joined=$(grep -c 'msg="JOINED ' "$work/console.log" || true)
 wait_until 120 "the write-behind to catch up" \
   test "$(psql -At "$DATABASE_URL" -c "select count(*) from queue_entries where show_id = $show")" -ge $(( joined + sse_fans ))
@@ -96,8 +95,8 @@ psql -At -F ' ' "$DATABASE_URL" -c "select seat_id from sold_seats where show_id
 # k6 exits 99 when its own thresholds fail; the verdict below judges those counts itself.
 [ "$k6_status" = 0 ] || [ "$k6_status" = 99 ] || { echo "k6 failed (exit $k6_status)"; exit 1; }
 python3 - "$work" "$fans" "$admit_per_second" "$wall" "$(getconf CLK_TCK)" "$(nproc)" "$instances" $cpu_line \
-  "$sse_status" <<'PY' && verdict=0 || verdict=$?
-import glob, json, re, sys
+  "$sse_status" "$join_p99" <<'PY' && verdict=0 || verdict=$?
+import json, re, sys
 work, fans, rate, wall, hz, cores, instances = sys.argv[1:8]
 k6_cpu, service, balancer, redis, pg, busy = (float(x) for x in sys.argv[8:14])
 sse_ok = sys.argv[14] == "0"
@@ -123,17 +122,9 @@ for i, t in enumerate(times):
     busiest = max(busiest, i - j + 1)
 allowed = rate * 1.1 + 1  # the bucket (one tick, domain::queue::BUCKET_MS) and the user a fraction makes
 
-# The join p99 as the instances timed it, over all of them (their histograms summed).
-buckets = {}
-for path in glob.glob(f"{work}/metrics-*.txt"):
-    for line in open(path):
-        hit = re.match(r'boxoffice_http_request_duration_seconds_bucket\{(.*)\} (\S+)', line)
-        if hit and 'method="POST"' in hit.group(1) and 'route="/v1/shows/{show_id}/queue"' in hit.group(1):
-            le = re.search(r'le="([^"]+)"', hit.group(1)).group(1)
-            le = float("inf") if le == "+Inf" else float(le)
-            buckets[le] = buckets.get(le, 0) + float(hit.group(2))
-total = buckets.get(float("inf"), 0)
-join_p99 = 1000 * next((le for le in sorted(buckets) if total and buckets[le] >= 0.99 * total), float("nan"))
+# The join p99 as the instances timed it, over all of them (server_p99's line).
+join_p99, total = re.search(r"p99 <= (\S+) ms .*over (\d+)", sys.argv[15]).groups()
+join_p99, total = float(join_p99), int(total)
 
 share = lambda ticks: 100 * ticks / hz / wall
 parts = {"k6": 100 * k6_cpu / wall, f"{instances} instance(s)": share(service), "HAProxy": share(balancer),

@@ -32,12 +32,12 @@ pub struct AcknowledgedHolds {
 }
 
 /// The holds by holder (a release finds its holder's few holds at once), and the holders in
-/// the order their holds came, to let the lapsed and the oldest go.
+/// the order their holds came, to let the lapsed and the oldest go. There is an arrival for
+/// every hold still in the journal (and for some released since), so the arrivals bound it.
 #[derive(Default)]
 struct Journal {
     by_holder: HashMap<Holder, Vec<AckedHold>>,
     arrivals: VecDeque<(i64, Holder)>,
-    len: usize,
 }
 
 impl Journal {
@@ -45,24 +45,17 @@ impl Journal {
         let holder = (hold.show, hold.user);
         self.arrivals.push_back((hold.until_ms, holder));
         let holds = self.by_holder.entry(holder).or_default();
-        if front {
-            holds.insert(0, hold)
-        } else {
-            holds.push(hold)
-        }
-        self.len += 1;
+        if front { holds.insert(0, hold) } else { holds.push(hold) }
     }
 
     /// Drops the lapsed holds of the holder that came first, or with `oldest`, its first hold.
     fn drop_first(&mut self, now_ms: i64, oldest: bool) {
         let Some((_, holder)) = self.arrivals.pop_front() else { return };
         let Some(holds) = self.by_holder.get_mut(&holder) else { return };
-        let before = holds.len();
         if oldest && !holds.is_empty() {
             holds.remove(0);
         }
         holds.retain(|hold| hold.until_ms > now_ms);
-        self.len -= before - holds.len();
         if holds.is_empty() {
             self.by_holder.remove(&holder);
         }
@@ -80,7 +73,7 @@ impl AcknowledgedHolds {
         while journal.arrivals.front().is_some_and(|(until_ms, _)| *until_ms <= now_ms) {
             journal.drop_first(now_ms, false);
         }
-        while journal.len >= CAPACITY {
+        while journal.arrivals.len() >= CAPACITY {
             journal.drop_first(now_ms, true);
         }
         journal.insert(hold, false);
@@ -90,20 +83,17 @@ impl AcknowledgedHolds {
     pub fn released(&self, show: ShowId, user: Uuid, seat: SeatId) {
         let mut journal = self.journal();
         let Some(holds) = journal.by_holder.get_mut(&(show, user)) else { return };
-        let before = holds.len();
         for hold in holds.iter_mut() {
             hold.seats.retain(|held| *held != seat);
         }
         holds.retain(|hold| !hold.seats.is_empty());
-        let gone = before - holds.len();
         if holds.is_empty() {
             journal.by_holder.remove(&(show, user));
         }
-        journal.len -= gone;
     }
 
     pub fn is_empty(&self) -> bool {
-        self.journal().len == 0
+        self.journal().by_holder.is_empty()
     }
 
     /// Every hold still running, by show, and the journal emptied.
@@ -171,7 +161,19 @@ mod tests {
         journal.record(hold(1, &[10], 1_000), 0);
         journal.record(hold(1, &[11], 3_000), 2_000);
 
-        assert_eq!(journal.journal().len, 1);
+        assert_eq!(journal.journal().by_holder.values().map(Vec::len).sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn past_its_capacity_the_journal_lets_the_oldest_hold_go() {
+        let journal = AcknowledgedHolds::default();
+        for seat in 0..=CAPACITY as i64 {
+            journal.record(hold(1, &[seat], 5_000), 0);
+        }
+
+        let kept = journal.take(0).remove(&ShowId(1)).unwrap();
+        assert_eq!(kept.len(), CAPACITY);
+        assert_eq!(kept[0].seats, vec![SeatId(1)], "seat 0's hold, the oldest, went");
     }
 
     #[test]
