@@ -139,6 +139,33 @@ pub struct Hole {
 /// are written behind within a second; this covers minutes of an on-sale's peak).
 pub const HOLE_SIZE: i64 = 1 << 24;
 
+/// Which store takes a show's seqs over from another that may have handed out some unrecorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taker {
+    /// A promoted replica, whose seq may have lost its last increments (join.lua).
+    Redis,
+    /// Postgres at a switch, which may not have heard of Redis' last joins yet.
+    Postgres,
+}
+
+/// The last seq a taker counts as handed out, so that its new places start after a hole of at
+/// least [`HOLE_SIZE`] after `last` (the highest seq it knows).
+///
+/// Redis and Postgres can take over from the same `last` (a failover, then a switch before the
+/// new master's joins were written behind): each ends its hole on its own multiples of
+/// `HOLE_SIZE` (Redis even, Postgres odd), so their new places never share a seq.
+pub fn fence(last: i64, taker: Taker) -> i64 {
+    let mut blocks = (last + HOLE_SIZE + HOLE_SIZE - 1) / HOLE_SIZE;
+    let wanted_parity = match taker {
+        Taker::Redis => 0,
+        Taker::Postgres => 1,
+    };
+    if blocks % 2 != wanted_parity {
+        blocks += 1;
+    }
+    blocks * HOLE_SIZE
+}
+
 impl Hole {
     pub fn contains(&self, seq: i64) -> bool {
         (self.lo..self.hi).contains(&seq)
@@ -398,6 +425,25 @@ mod tests {
         assert_eq!(join_step(Some(lapsed), now, session, false), JoinStep::New { lapsed: Some(2) });
         assert_eq!(join_step(Some(lapsed), now, session, true), JoinStep::Closed { lapsed: Some(2) });
         assert_eq!(join_step(None, now, session, false), JoinStep::New { lapsed: None });
+    }
+
+    #[test]
+    fn redis_and_postgres_fencing_from_the_same_seq_start_a_hole_size_apart_at_least() {
+        for last in [0, 1, 2, HOLE_SIZE - 1, HOLE_SIZE, HOLE_SIZE + 1, 5 * HOLE_SIZE + 7] {
+            let (redis, postgres) = (fence(last, Taker::Redis), fence(last, Taker::Postgres));
+            assert!(redis >= last + HOLE_SIZE && postgres >= last + HOLE_SIZE, "{last}: a whole hole after it");
+            assert!((redis - postgres).abs() >= HOLE_SIZE, "{last}: {redis} and {postgres} overlap");
+        }
+        assert_eq!(fence(0, Taker::Postgres), HOLE_SIZE);
+        assert_eq!(fence(2, Taker::Redis), 2 * HOLE_SIZE);
+        assert_eq!(fence(2, Taker::Postgres), 3 * HOLE_SIZE);
+    }
+
+    #[test]
+    fn a_fence_after_a_fence_moves_on() {
+        let redis = fence(2, Taker::Redis);
+        assert_eq!(fence(redis, Taker::Redis), 4 * HOLE_SIZE);
+        assert_eq!(fence(redis + 10, Taker::Postgres), 5 * HOLE_SIZE);
     }
 
     #[test]

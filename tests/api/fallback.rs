@@ -103,7 +103,7 @@ mod on_redis {
         app.forget_show_in_redis(show).await;
 
         let late = join_token(&app, show).await;
-        assert_eq!(app.state.tokens.verify(&late).unwrap().seq, Some(2 + HOLE_SIZE), "no seq is handed out twice");
+        assert_eq!(app.state.tokens.verify(&late).unwrap().seq, Some(3 * HOLE_SIZE + 1), "no seq is handed out twice");
         let all = [vec![recorded], unrecorded, vec![late]].concat();
         assert_eq!(statuses(&app, show, &all).await, ["waiting"; 4]);
         app.configure_queue(show, json!({"admit_per_second": 100.0, "max_active": 3})).await;
@@ -142,7 +142,7 @@ mod on_redis {
         let (user, _) = app.user().await;
         let late = app.join(show, &user).await;
         assert_eq!(late.status, StatusCode::CREATED, "{:?}", late.body);
-        assert_eq!(late.body["seq"], 3 + HOLE_SIZE, "behind a hole over every seq the old master may have issued");
+        assert_eq!(late.body["seq"], 2 * HOLE_SIZE + 1, "behind a hole over every seq the old master may have issued");
         assert_eq!(late.body["position"], 3, "the hole is not counted as users ahead");
         let late = late.body["queue_token"].as_str().unwrap().to_string();
         assert_eq!(app.poll(show, &lost).await.body["status"], "waiting", "reinstated from its token");
@@ -157,7 +157,29 @@ mod on_redis {
             .fetch_all(&app.state.sale.db().pool)
             .await
             .unwrap();
-        assert_eq!(holes, [(3, 3 + HOLE_SIZE)], "Postgres knows the hole, for the fallback");
+        assert_eq!(holes, [(3, 2 * HOLE_SIZE + 1)], "Postgres knows the hole, for the fallback");
+    }
+
+    #[tokio::test]
+    async fn a_switch_to_postgres_right_after_a_failover_hands_out_none_of_the_seqs_the_new_master_did() {
+        let app = spawn_app().await;
+        let show = waiting_room(&app).await;
+        let early = vec![join_token(&app, show).await, join_token(&app, show).await];
+        app.drain_events("worker").await;
+        let keys = app.state.sale.redis().keys.show(show);
+        app.state.sale.redis().query::<()>(redis::Cmd::hset(keys.config(), "lineage", "an-old-master")).await.unwrap();
+        // The promoted master's first join, not yet written behind when Postgres takes over
+        // from the same last seq Redis fenced from.
+        let on_new_master = join_token(&app, show).await;
+        app.state.sale.backend().pin(Mode::Postgres).await.unwrap();
+        let on_postgres = join_token(&app, show).await;
+
+        let seq = |token: &String| app.state.tokens.verify(token).unwrap().seq.unwrap();
+        assert_ne!(seq(&on_new_master), seq(&on_postgres), "one seq, two fans");
+        app.drain_events("worker").await;
+        assert_eq!(places_in_postgres(&app, show).await, 4, "the new master's place reached Postgres");
+        let all = [early, vec![on_new_master, on_postgres]].concat();
+        assert_eq!(statuses(&app, show, &all).await, ["waiting"; 4]);
     }
 
     #[tokio::test]
@@ -169,7 +191,7 @@ mod on_redis {
         app.state.sale.redis().query::<()>(redis::Cmd::hset(keys.config(), "lineage", "an-old-master")).await.unwrap();
         app.configure_queue(show, json!({"max_active": 5})).await;
         let next = join_token(&app, show).await;
-        assert_eq!(app.state.tokens.verify(&next).unwrap().seq, Some(2 + HOLE_SIZE));
+        assert_eq!(app.state.tokens.verify(&next).unwrap().seq, Some(2 * HOLE_SIZE + 1));
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use super::Deployment;
 use crate::domain::ShowId;
-use crate::domain::queue::{HOLE_SIZE, Hole};
+use crate::domain::queue::{Hole, Taker, fence};
 use crate::store::{Mode, StoreError};
 
 /// `bo_fence()` takes this lock shared; a switch takes it exclusively.
@@ -299,8 +299,8 @@ async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) ->
 
 /// Takes over shows' counters from what Postgres knows: the highest seq (or what an earlier
 /// switch reserved), the cursor (what admissions Postgres recorded, or what an instance saw),
-/// and leaves a hole after that seq for places Redis may have handed out unrecorded. Their
-/// holds are handed over by the write-behind (see [`Database::holds_handed_over`]).
+/// and leaves a hole after that seq for places Redis may have handed out unrecorded (see
+/// [`fence`]). Their holds are handed over by the write-behind (see [`Database::holds_handed_over`]).
 async fn take_over_shows(
     tx: &mut PgConnection,
     shows: &[ShowId],
@@ -310,30 +310,45 @@ async fn take_over_shows(
     sqlx::query!("INSERT INTO queue_state (show_id) SELECT UNNEST($1::bigint[]) ON CONFLICT DO NOTHING", shows as _)
         .execute(&mut *tx)
         .await?;
-    sqlx::query!(
-        "WITH entries AS (
+    let known = sqlx::query!(
+        r#"WITH entries AS (
             SELECT show_id, max(seq) AS max_seq, max(seq) FILTER (WHERE admitted_at IS NOT NULL) AS max_admitted,
                    count(*) FILTER (WHERE admitted_at IS NOT NULL) AS admitted
-            FROM queue_entries WHERE show_id = ANY($1) GROUP BY show_id),
-         known AS (
-            SELECT s.show_id,
-                   greatest(s.last_seq, coalesce(e.max_seq, 0)) AS max_seq,
-                   greatest(s.cursor, coalesce(e.max_admitted, 0), coalesce(c.cursor, 0)) AS cursor,
-                   greatest(s.admitted_total, coalesce(e.admitted, 0)) AS admitted
-            FROM queue_state s
-            LEFT JOIN entries e USING (show_id)
-            LEFT JOIN UNNEST($2::bigint[], $3::bigint[]) AS c(show_id, cursor) USING (show_id)
-            WHERE s.show_id = ANY($1)),
-         holes AS (
-            INSERT INTO queue_holes (show_id, lo, hi) SELECT show_id, max_seq + 1, max_seq + 1 + $4 FROM known
-            ON CONFLICT DO NOTHING)
-         UPDATE queue_state s SET last_seq = k.max_seq + $4, cursor = k.cursor, admitted_total = k.admitted,
-                                  tokens = NULL, tokens_at = NULL, holds_handover = true
-         FROM known k WHERE s.show_id = k.show_id",
+            FROM queue_entries WHERE show_id = ANY($1) GROUP BY show_id)
+         SELECT s.show_id AS "show_id: ShowId",
+                greatest(s.last_seq, coalesce(e.max_seq, 0)) AS "max_seq!",
+                greatest(s.cursor, coalesce(e.max_admitted, 0), coalesce(c.cursor, 0)) AS "cursor!",
+                greatest(s.admitted_total, coalesce(e.admitted, 0)) AS "admitted!"
+         FROM queue_state s
+         LEFT JOIN entries e USING (show_id)
+         LEFT JOIN UNNEST($2::bigint[], $3::bigint[]) AS c(show_id, cursor) USING (show_id)
+         WHERE s.show_id = ANY($1)"#,
         shows as _,
         &seen_shows as _,
         &seen_cursors,
-        HOLE_SIZE
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<ShowId> = known.iter().map(|k| k.show_id).collect();
+    let max_seqs: Vec<i64> = known.iter().map(|k| k.max_seq).collect();
+    let fenced: Vec<i64> = max_seqs.iter().map(|&seq| fence(seq, Taker::Postgres)).collect();
+    let cursors: Vec<i64> = known.iter().map(|k| k.cursor).collect();
+    let admitted: Vec<i64> = known.iter().map(|k| k.admitted).collect();
+    sqlx::query!(
+        "WITH known AS (
+            SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+                AS k(show_id, max_seq, fenced, cursor, admitted)),
+         holes AS (
+            INSERT INTO queue_holes (show_id, lo, hi) SELECT show_id, max_seq + 1, fenced + 1 FROM known
+            ON CONFLICT DO NOTHING)
+         UPDATE queue_state s SET last_seq = k.fenced, cursor = k.cursor, admitted_total = k.admitted,
+                                  tokens = NULL, tokens_at = NULL, holds_handover = true
+         FROM known k WHERE s.show_id = k.show_id",
+        &ids as _,
+        &max_seqs,
+        &fenced,
+        &cursors,
+        &admitted,
     )
     .execute(&mut *tx)
     .await?;

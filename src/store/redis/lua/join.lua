@@ -15,17 +15,22 @@ local seq_key = key(base, 'seq')
 
 -- On a master of another lineage than the show's (a replica promoted since), seq may have
 -- lost its last increments, and those seqs may be on queue tokens: new places go behind a
--- hole as large as domain::queue::HOLE_SIZE, where presented tokens are reinstated.
+-- hole of at least domain::queue::HOLE_SIZE, where presented tokens are reinstated. It ends
+-- on an even multiple of it, as domain::queue::fence does for Redis (Postgres, which may take
+-- over from the same seq, ends its holes on odd ones).
 local HOLE_SIZE = 16777216
 local here = lineage()
 local known = redis.call('HGET', KEYS[1], 'lineage')
 if known ~= here then
   redis.call('HSET', KEYS[1], 'lineage', here)
   local before = tonumber(redis.call('GET', seq_key) or 0)
-  redis.call('HSET', key(base, 'holes'), before + 1, before + 1 + HOLE_SIZE)
-  redis.call('INCRBY', key(base, 'holes_size'), HOLE_SIZE)
-  redis.call('SET', seq_key, before + HOLE_SIZE)
-  emit(base, E.hole, '', before + 1, nil, before + 1 + HOLE_SIZE)
+  local blocks = math.ceil((before + HOLE_SIZE) / HOLE_SIZE)
+  if blocks % 2 == 1 then blocks = blocks + 1 end
+  local fenced = blocks * HOLE_SIZE
+  redis.call('HSET', key(base, 'holes'), before + 1, fenced + 1)
+  redis.call('INCRBY', key(base, 'holes_size'), fenced - before)
+  redis.call('SET', seq_key, fenced)
+  emit(base, E.hole, '', before + 1, nil, fenced + 1)
 end
 local last = tonumber(redis.call('GET', seq_key) or 0)
 local first = last + 1
