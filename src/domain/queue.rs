@@ -154,7 +154,7 @@ pub enum Taker {
 /// Redis and Postgres can take over from the same `last` (a failover, then a switch before the
 /// new master's joins were written behind): each ends its hole on its own multiples of
 /// `HOLE_SIZE` (Redis even, Postgres odd), so their new places never share a seq.
-pub fn fence(last: i64, taker: Taker) -> i64 {
+pub fn last_after_hole(last: i64, taker: Taker) -> i64 {
     let mut blocks = (last + HOLE_SIZE + HOLE_SIZE - 1) / HOLE_SIZE;
     let wanted_parity = match taker {
         Taker::Redis => 0,
@@ -430,20 +430,20 @@ mod tests {
     #[test]
     fn redis_and_postgres_fencing_from_the_same_seq_start_a_hole_size_apart_at_least() {
         for last in [0, 1, 2, HOLE_SIZE - 1, HOLE_SIZE, HOLE_SIZE + 1, 5 * HOLE_SIZE + 7] {
-            let (redis, postgres) = (fence(last, Taker::Redis), fence(last, Taker::Postgres));
+            let (redis, postgres) = (last_after_hole(last, Taker::Redis), last_after_hole(last, Taker::Postgres));
             assert!(redis >= last + HOLE_SIZE && postgres >= last + HOLE_SIZE, "{last}: a whole hole after it");
             assert!((redis - postgres).abs() >= HOLE_SIZE, "{last}: {redis} and {postgres} overlap");
         }
-        assert_eq!(fence(0, Taker::Postgres), HOLE_SIZE);
-        assert_eq!(fence(2, Taker::Redis), 2 * HOLE_SIZE);
-        assert_eq!(fence(2, Taker::Postgres), 3 * HOLE_SIZE);
+        assert_eq!(last_after_hole(0, Taker::Postgres), HOLE_SIZE);
+        assert_eq!(last_after_hole(2, Taker::Redis), 2 * HOLE_SIZE);
+        assert_eq!(last_after_hole(2, Taker::Postgres), 3 * HOLE_SIZE);
     }
 
     #[test]
-    fn a_fence_after_a_fence_moves_on() {
-        let redis = fence(2, Taker::Redis);
-        assert_eq!(fence(redis, Taker::Redis), 4 * HOLE_SIZE);
-        assert_eq!(fence(redis + 10, Taker::Postgres), 5 * HOLE_SIZE);
+    fn a_hole_after_a_hole_moves_on() {
+        let redis = last_after_hole(2, Taker::Redis);
+        assert_eq!(last_after_hole(redis, Taker::Redis), 4 * HOLE_SIZE);
+        assert_eq!(last_after_hole(redis + 10, Taker::Postgres), 5 * HOLE_SIZE);
     }
 
     #[test]

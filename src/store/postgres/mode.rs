@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use super::Deployment;
 use crate::domain::ShowId;
-use crate::domain::queue::{Hole, Taker, fence};
+use crate::domain::queue::{Hole, Taker, last_after_hole};
 use crate::store::{Mode, StoreError};
 
 /// `bo_fence()` takes this lock shared; a switch takes it exclusively.
@@ -300,7 +300,7 @@ async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) ->
 /// Takes over shows' counters from what Postgres knows: the highest seq (or what an earlier
 /// switch reserved), the cursor (what admissions Postgres recorded, or what an instance saw),
 /// and leaves a hole after that seq for places Redis may have handed out unrecorded (see
-/// [`fence`]). Their holds are handed over by the write-behind (see [`Database::holds_handed_over`]).
+/// [`last_after_hole`]). Their holds are handed over by the write-behind (see [`Database::holds_handed_over`]).
 async fn take_over_shows(
     tx: &mut PgConnection,
     shows: &[ShowId],
@@ -331,7 +331,7 @@ async fn take_over_shows(
     .await?;
     let ids: Vec<ShowId> = known.iter().map(|k| k.show_id).collect();
     let max_seqs: Vec<i64> = known.iter().map(|k| k.max_seq).collect();
-    let fenced: Vec<i64> = max_seqs.iter().map(|&seq| fence(seq, Taker::Postgres)).collect();
+    let fenced: Vec<i64> = max_seqs.iter().map(|&seq| last_after_hole(seq, Taker::Postgres)).collect();
     let cursors: Vec<i64> = known.iter().map(|k| k.cursor).collect();
     let admitted: Vec<i64> = known.iter().map(|k| k.admitted).collect();
     sqlx::query!(

@@ -16,8 +16,8 @@ local seq_key = key(base, 'seq')
 -- On a master of another lineage than the show's (a replica promoted since), seq may have
 -- lost its last increments, and those seqs may be on queue tokens: new places go behind a
 -- hole of at least domain::queue::HOLE_SIZE, where presented tokens are reinstated. It ends
--- on an even multiple of it, as domain::queue::fence does for Redis (Postgres, which may take
--- over from the same seq, ends its holes on odd ones).
+-- on an even multiple of it, as domain::queue::last_after_hole does for Redis (Postgres,
+-- which may take over from the same seq, ends its holes on odd ones).
 local HOLE_SIZE = 16777216
 local here = lineage()
 local known = redis.call('HGET', KEYS[1], 'lineage')
