@@ -2,12 +2,14 @@
 //! and Postgres statements alike.
 //!
 //! A show is one hash slot, so every join of an on-sale runs on one Redis master, one script
-//! at a time (and in Postgres, on one counter row). Measured on a loopback cluster, a single join spent ~23 µs in its script call
-//! of which ~5 µs were its commands, and each call was a stream entry that the replica and
-//! the write-behind consumer paid for again (XREADGROUP replicates an XCLAIM per entry). So
-//! requests for a show that arrive while its previous call is in flight wait for that call
-//! and then go together as the next one: at low load nothing waits, under load one call
-//! carries everything that arrived during the previous call, up to `max_batch`.
+//! at a time (and in Postgres, on one counter row). Measured on a loopback cluster, a single
+//! join spent ~23 µs in its script call of which ~5 µs were its commands, and each call was a
+//! stream entry that the replica and the write-behind consumer paid for again (XREADGROUP
+//! replicates an XCLAIM per entry). So requests for a show that arrive while its calls are in
+//! flight (`in_flight` of them: one for Postgres, two for Redis, where a call spends much of
+//! its time waiting for the replica's `WAIT`) wait for one to end and then go together as the
+//! next: at low load nothing waits, under load one call carries everything that arrived
+//! meanwhile, up to `max_batch`.
 //!
 //! Each show has a queue and a task on the runtime that built the store (the main runtime,
 //! not an HTTP worker's, so a saturated worker thread never holds up other workers' calls).
@@ -18,7 +20,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
@@ -45,6 +49,10 @@ pub struct Batcher<Req, Rep> {
 pub struct Limits {
     /// Most requests in one call.
     pub max_batch: usize,
+    /// Calls of one show under way at once. Redis runs a show's calls one after another
+    /// anyway; a second call in flight goes to the master while the first waits for its
+    /// replica (see `store::redis::replicated`).
+    pub in_flight: usize,
     /// Requests waiting per show before new ones are shed.
     pub max_waiting: usize,
     /// Longest a caller waits for its answer (its turn plus its call).
@@ -59,7 +67,13 @@ impl Limits {
     /// for one show waits rather than being shed; and a caller waits for the call in flight,
     /// then its own, each bounded by the store's timeout.
     pub fn per_show(backend: &'static str, store_timeout: Duration) -> Self {
-        Self { max_batch: 256, max_waiting: 65_536, wait: store_timeout * 2 + Duration::from_millis(100), backend }
+        Self {
+            max_batch: 256,
+            in_flight: 1,
+            max_waiting: 65_536,
+            wait: store_timeout * 2 + Duration::from_millis(100),
+            backend,
+        }
     }
 }
 
@@ -107,33 +121,52 @@ impl<Req: Send + 'static, Rep: Send + 'static> Batcher<Req, Rep> {
     }
 }
 
-/// One call at a time for the show, each with everything waiting (up to `max_batch`).
+/// Up to `in_flight` calls at a time for the show, each with everything waiting (up to
+/// `max_batch`) when it starts.
 async fn drain<Req, Rep>(
     show: ShowId,
     mut receiver: mpsc::Receiver<Pending<Req, Rep>>,
     call: BatchCall<Req, Rep>,
-    Limits { max_batch, backend, .. }: Limits,
+    limits: Limits,
 ) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while receiver.recv_many(&mut batch, max_batch).await > 0 {
-        // Requests whose callers gave up waiting are not run: under overload, work nobody
-        // waits for any more would only delay the requests behind it.
-        batch.retain(|pending| !pending.reply.is_closed());
-        if batch.is_empty() {
-            continue;
+    let mut running = FuturesUnordered::new();
+    let mut batch = Vec::with_capacity(limits.max_batch);
+    loop {
+        tokio::select! {
+            biased;
+            Some(()) = running.next(), if !running.is_empty() => {}
+            received = receiver.recv_many(&mut batch, limits.max_batch), if running.len() < limits.in_flight => {
+                if received == 0 {
+                    break;
+                }
+                // Requests whose callers gave up waiting are not run: under overload, work nobody
+                // waits for any more would only delay the requests behind it.
+                batch.retain(|pending| !pending.reply.is_closed());
+                if !batch.is_empty() {
+                    running.push(run_batch(show, std::mem::take(&mut batch), call.clone(), limits.backend));
+                }
+            }
         }
-        metrics::histogram!("boxoffice_batch_size", "backend" => backend).record(batch.len() as f64);
-        let (requests, replies): (Vec<Req>, Vec<_>) = batch.drain(..).map(|p| (p.request, p.reply)).unzip();
-        let count = requests.len();
-        let started = tokio::time::Instant::now();
-        let outcome = call(show, requests).await.and_then(|results| match results.len() {
-            n if n == count => Ok(results),
-            n => Err(StoreError::Internal(anyhow::anyhow!("a batched call of {count} requests returned {n} replies"))),
-        });
-        metrics::histogram!("boxoffice_batch_call_seconds", "backend" => backend)
-            .record(started.elapsed().as_secs_f64());
-        deliver(replies, outcome);
     }
+    while running.next().await.is_some() {}
+}
+
+async fn run_batch<Req, Rep>(
+    show: ShowId,
+    batch: Vec<Pending<Req, Rep>>,
+    call: BatchCall<Req, Rep>,
+    backend: &'static str,
+) {
+    metrics::histogram!("boxoffice_batch_size", "backend" => backend).record(batch.len() as f64);
+    let (requests, replies): (Vec<Req>, Vec<_>) = batch.into_iter().map(|p| (p.request, p.reply)).unzip();
+    let count = requests.len();
+    let started = tokio::time::Instant::now();
+    let outcome = call(show, requests).await.and_then(|results| match results.len() {
+        n if n == count => Ok(results),
+        n => Err(StoreError::Internal(anyhow::anyhow!("a batched call of {count} requests returned {n} replies"))),
+    });
+    metrics::histogram!("boxoffice_batch_call_seconds", "backend" => backend).record(started.elapsed().as_secs_f64());
+    deliver(replies, outcome);
 }
 
 /// Each caller gets its own result, or the call's error.
@@ -162,7 +195,7 @@ mod tests {
     }
 
     fn limits(max_batch: usize, max_waiting: usize) -> Limits {
-        Limits { max_batch, max_waiting, wait: Duration::from_secs(5), backend: "test" }
+        Limits { max_batch, in_flight: 1, max_waiting, wait: Duration::from_secs(5), backend: "test" }
     }
 
     #[tokio::test(start_paused = true)]
@@ -196,6 +229,27 @@ mod tests {
         }
         assert_eq!(replies, [0, 2, 4, 6, 8, 10, 12]);
         assert_eq!(*batches.lock().unwrap(), vec![vec![0], vec![1, 2, 3], vec![4, 5, 6]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_two_calls_in_flight_the_next_starts_during_the_first_and_the_rest_wait_for_one_to_end() {
+        let batches = Arc::default();
+        let two = Limits { in_flight: 2, ..limits(3, 64) };
+        let batcher = Arc::new(Batcher::new(recording(Arc::clone(&batches), Duration::from_millis(10)), two));
+        let mut calls = vec![spawn_call(&batcher, 0)];
+        settle().await;
+        calls.push(spawn_call(&batcher, 1));
+        settle().await;
+        assert_eq!(*batches.lock().unwrap(), vec![vec![0], vec![1]], "the second went while the first was under way");
+        calls.extend((2..6).map(|n| spawn_call(&batcher, n)));
+        settle().await;
+        assert_eq!(batches.lock().unwrap().len(), 2, "both slots taken: the rest wait");
+        let mut replies = Vec::new();
+        for call in calls {
+            replies.push(call.await.unwrap().unwrap());
+        }
+        assert_eq!(replies, [0, 2, 4, 6, 8, 10]);
+        assert_eq!(*batches.lock().unwrap(), vec![vec![0], vec![1], vec![2, 3, 4], vec![5]]);
     }
 
     #[tokio::test(start_paused = true)]
