@@ -6,7 +6,9 @@
 //! entry per call), the CPU the show's master and its replica used, and the master's
 //! microseconds per join. The ceiling of one master for one show is 1 s over that cost at
 //! full batches: an HTTP run at a lower rate makes smaller batches, and extrapolating its
-//! CPU linearly understates the master. Run it through loadtest/bench_hot_master.sh.
+//! CPU linearly understates the master. What binds before the master's core is the show's
+//! chain of calls (two in flight, each waiting for its replica). Run it through
+//! loadtest/bench_hot_master.sh.
 
 #![allow(
     clippy::unwrap_used,

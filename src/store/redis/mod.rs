@@ -1,5 +1,5 @@
-//! Redis: one connection (cluster or single node, by configuration), every call timed out
-//! and counted by the circuit breaker.
+//! Redis: one shared connection, and a few for acknowledged writes (cluster or single node,
+//! by configuration), every call timed out and counted by the circuit breaker.
 //!
 //! One connection, shared by every thread, on purpose: its socket is driven by a task on the
 //! main runtime, so a reply is read as soon as it arrives even when an HTTP worker thread is
@@ -11,7 +11,7 @@
 //!
 //! redis-rs routes around a killed master by itself, but a *frozen* one (SIGSTOP) keeps
 //! requests timing out after its replica took over, because timeouts don't refresh the
-//! cluster topology. So after a few timeouts in a row the connection is rebuilt.
+//! cluster topology. So after a few timeouts in a row the connections are rebuilt.
 
 mod access;
 mod breaker;
