@@ -92,10 +92,15 @@ start_balanced() {
   wait_until 10 "HAProxy" curl -sf "$base/readyz"
 }
 
-# CPU ticks so far (utime + stime) of the processes given, summed.
+# CPU ticks so far (utime + stime) of the processes given, summed. An empty pid (a part the
+# run didn't start, such as HAProxy for one instance) counts 0: "/proc//stat" is the
+# machine's own stat file.
 ticks() {
   local t=0 p
-  for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done
+  for p in "$@"; do
+    [[ $p =~ ^[0-9]+$ ]] || continue
+    t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+  done
   echo "$t"
 }
 
