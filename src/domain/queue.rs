@@ -212,8 +212,26 @@ pub fn position(seq: i64, cursor: i64, holes: &[Hole]) -> Option<u64> {
     if seq <= cursor || in_hole(seq, holes) {
         return None;
     }
-    let skipped: i64 = holes.iter().map(|h| h.covers_between(cursor, seq)).sum();
-    Some((seq - cursor - skipped) as u64)
+    Some(places_between(cursor, seq, holes) + 1)
+}
+
+/// Where a waiting place stands, reinstated places included: for a seq in a hole, the places
+/// between the cursor and the hole plus one (admission takes those first). Other reinstated
+/// places ahead of it are not counted: only the store knows them.
+pub fn place_in_line(seq: i64, cursor: i64, holes: &[Hole]) -> u64 {
+    if let Some(position) = position(seq, cursor, holes) {
+        return position;
+    }
+    match holes.iter().find(|h| h.contains(seq)) {
+        Some(hole) if hole.lo > cursor => places_between(cursor, hole.lo, holes) + 1,
+        _ => 1,
+    }
+}
+
+/// The seqs strictly between `after` and `before` that are not in a hole.
+fn places_between(after: i64, before: i64, holes: &[Hole]) -> u64 {
+    let skipped: i64 = holes.iter().map(|h| h.covers_between(after, before)).sum();
+    (before - after - 1 - skipped).max(0) as u64
 }
 
 /// Seconds until a user at `position` is admitted at `rate` users/s, rounded up.
@@ -444,6 +462,17 @@ mod tests {
         let redis = last_after_hole(2, Taker::Redis);
         assert_eq!(last_after_hole(redis, Taker::Redis), 4 * HOLE_SIZE);
         assert_eq!(last_after_hole(redis + 10, Taker::Postgres), 5 * HOLE_SIZE);
+    }
+
+    #[test]
+    fn a_reinstated_place_in_a_hole_stands_behind_the_places_before_the_hole() {
+        let holes = [Hole { lo: 3, hi: 3 + HOLE_SIZE }];
+        assert_eq!(place_in_line(10, 0, &holes), 3, "seqs 1 and 2 go first");
+        assert_eq!(place_in_line(10, 2, &holes), 1, "the cursor reached the hole: next in line");
+        assert_eq!(place_in_line(5, 7, &[]), 1, "a place the cursor passed is next in line");
+        assert_eq!(place_in_line(3 + HOLE_SIZE, 0, &holes), 3, "a place after the hole as position says");
+        let two = [Hole { lo: 2, hi: 4 }, Hole { lo: 6, hi: 100 }];
+        assert_eq!(place_in_line(50, 0, &two), 4, "seqs 1, 4 and 5: the earlier hole skipped");
     }
 
     #[test]

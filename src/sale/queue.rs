@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Sale;
-use crate::domain::queue::{QueueConfig, eta_seconds, poll_after_ms, position};
+use crate::domain::queue::{QueueConfig, eta_seconds, place_in_line, poll_after_ms, position};
 use crate::domain::{ShowId, from_millis};
 use crate::error::{ApiError, Code};
 use crate::store::postgres::fairness::PreJoin;
@@ -262,10 +262,10 @@ impl Sale {
         Ok(if pre_queued_now { pre_queued(0) } else { expired() })
     }
 
-    /// A waiting user's standing; a place the cursor passed without admitting it
-    /// (reinstated) is next in line.
+    /// A waiting user's standing; a reinstated place (in a hole, or one the cursor passed)
+    /// stands behind the places before its hole (see [`place_in_line`]).
     pub fn waiting(&self, show: ShowId, seq: i64, cursor: i64) -> Standing {
-        let position = position(seq, cursor, &self.cursors.holes(show)).unwrap_or(1);
+        let position = place_in_line(seq, cursor, &self.cursors.holes(show));
         let eta = eta_seconds(position, self.cursors.rate(show));
         Standing {
             status: QueueStatus::Waiting,

@@ -145,7 +145,9 @@ mod on_redis {
         assert_eq!(late.body["seq"], 2 * HOLE_SIZE + 1, "behind a hole over every seq the old master may have issued");
         assert_eq!(late.body["position"], 3, "the hole is not counted as users ahead");
         let late = late.body["queue_token"].as_str().unwrap().to_string();
-        assert_eq!(app.poll(show, &lost).await.body["status"], "waiting", "reinstated from its token");
+        let reinstated = app.poll(show, &lost).await.body;
+        assert_eq!(reinstated["status"], "waiting", "reinstated from its token");
+        assert_eq!(reinstated["position"], 3, "behind the two places before the hole, not first");
 
         app.configure_queue(show, json!({"admit_per_second": 100.0, "max_active": 3})).await;
         app.advance(Duration::from_millis(100)).await;
