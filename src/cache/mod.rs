@@ -7,13 +7,18 @@
 mod cursors;
 mod lag;
 mod openings;
-mod queue_configs;
+mod refreshed;
 mod seat_maps;
-mod shows;
 
 pub use cursors::Cursors;
 pub use lag::{Lag, LagSnapshot};
 pub use openings::{DrawnSeqs, Openings};
-pub use queue_configs::QueueConfigs;
+pub use refreshed::{ReadBegan, Refreshed};
 pub use seat_maps::{SeatMap, SeatMaps};
-pub use shows::ShowList;
+
+/// The shows the workers tick and drain.
+pub type ShowList = Refreshed<()>;
+
+/// Each show's queue settings as Postgres last gave them: the join path asks here (for
+/// `pow_bits` and `opens_at`), never Postgres, so joins go on while Postgres is down.
+pub type QueueConfigs = Refreshed<crate::domain::queue::QueueConfig>;

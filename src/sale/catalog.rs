@@ -113,7 +113,7 @@ impl Sale {
         let seats = self.db.catalog().seats(show).await?;
         self.backend.show_changed(show, &config, &seats).await?;
         self.seat_maps.insert(show, seats);
-        self.shows.add(show);
+        self.shows.put(show, ());
         Ok(())
     }
 }

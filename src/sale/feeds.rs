@@ -23,7 +23,7 @@ impl Sale {
 
     /// Reads every show's cursor once: what a lost subscription may have missed.
     pub async fn resync_cursors(&self) {
-        for show in self.shows.get() {
+        for show in self.shows.ids() {
             match self.backend.cursor(show).await {
                 Ok(cursor) => self.cursors.observe(show, cursor),
                 Err(error) => tracing::debug!(%error, %show, "cannot resync the cursor"),

@@ -103,18 +103,20 @@ impl Sale {
 
     /// The shows the workers tick and drain.
     pub fn shows(&self) -> Vec<ShowId> {
-        self.shows.get()
+        self.shows.ids()
     }
 
     /// Re-reads the show list and every show's queue settings (a new show is picked up
     /// without a restart); on failure the known ones stay.
     pub async fn refresh_shows(&self) {
+        let began = self.shows.read_began();
         match self.db.catalog().show_ids().await {
-            Ok(shows) => self.shows.set(shows),
+            Ok(shows) => self.shows.replace(began, shows.into_iter().map(|show| (show, ()))),
             Err(error) => tracing::warn!(%error, "cannot refresh the show list"),
         }
+        let began = self.queue_configs.read_began();
         match self.db.catalog().queue_configs().await {
-            Ok(all) => self.queue_configs.set_all(all),
+            Ok(all) => self.queue_configs.replace(began, all),
             Err(error) => tracing::debug!(%error, "cannot refresh the queue settings"),
         }
     }

@@ -25,7 +25,7 @@ impl Sale {
     /// doesn't hold up the others; the round fails only when nothing could be written.
     pub async fn write_behind(&self, consumer: &str) -> Result<usize, StoreError> {
         let (mut busiest, mut failure) = (0, None);
-        for show in self.shows.get() {
+        for show in self.shows.ids() {
             match self.write_behind_show(show, consumer).await {
                 Ok(entries) => busiest = busiest.max(entries),
                 Err(error) => {
@@ -83,7 +83,7 @@ impl Sale {
     /// Measures every show's stream: the metrics, and the backlog `/readyz` reports.
     pub async fn measure_write_behind(&self) {
         let (mut backlog, mut oldest) = (0, Duration::ZERO);
-        for show in self.shows.get() {
+        for show in self.shows.ids() {
             let Ok(stats) = self.events.stats(show).await else {
                 continue;
             };
@@ -106,7 +106,7 @@ impl Sale {
     /// Entries of every show's stream not yet written to Postgres.
     pub async fn unwritten(&self) -> u64 {
         let mut unacked = 0;
-        for show in self.shows.get() {
+        for show in self.shows.ids() {
             unacked += self.events.stats(show).await.map_or(0, |stats| stats.unacked);
         }
         unacked

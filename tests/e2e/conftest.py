@@ -103,6 +103,17 @@ class Service:
     def cli(self, *args):
         return subprocess.run([BINARY, *args], env=self.env, check=True, capture_output=True, text=True).stdout
 
+    def diagnosis(self, lines=60):
+        """Its readiness (backend, breaker) and the last lines of its log, for a failure report."""
+        try:
+            ready = json.dumps(self.api("GET", "/readyz"))
+        except Exception as error:  # noqa: BLE001 - any answer, or none, is the diagnosis
+            ready = f"no answer: {error}"
+        self.log.flush()
+        text = re.sub(r"\x1b\[[0-9;]*m", "", Path(self.log.name).read_text(errors="replace"))
+        tail = text.splitlines()[-lines:]
+        return "\n".join([f"/readyz: {ready}", f"{self.log.name}, last {len(tail)} lines:", *tail])
+
     def stop(self):
         # Graceful shutdown waits for open event streams; that is not what these tests check.
         self.process.terminate()
@@ -339,6 +350,16 @@ def fans(browser, folder, service):
     yield open_fan
     for context in contexts:
         context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report carries what its service saw: readiness and its log's tail."""
+    outcome = yield
+    report = outcome.get_result()
+    service = item.funcargs.get("service") if hasattr(item, "funcargs") else None
+    if report.when == "call" and report.failed and isinstance(service, Service):
+        report.sections.append(("the service when the test failed", service.diagnosis()))
 
 
 def pytest_configure(config):
