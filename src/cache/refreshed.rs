@@ -5,7 +5,7 @@
 //! go back to old settings, until the next re-read. Entries written since it began stay.
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::domain::ShowId;
 
@@ -36,13 +36,12 @@ impl<V> Default for Refreshed<V> {
 
 impl<V: Clone> Refreshed<V> {
     pub fn get(&self, show: ShowId) -> Option<V> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).entries.get(&show).map(|e| e.value.clone())
+        self.read().entries.get(&show).map(|e| e.value.clone())
     }
 
     /// Every show in the map, in id order.
     pub fn ids(&self) -> Vec<ShowId> {
-        let mut ids: Vec<ShowId> =
-            self.inner.read().unwrap_or_else(PoisonError::into_inner).entries.keys().copied().collect();
+        let mut ids: Vec<ShowId> = self.read().entries.keys().copied().collect();
         ids.sort();
         ids
     }
@@ -57,7 +56,7 @@ impl<V: Clone> Refreshed<V> {
 
     /// Taken just before reading Postgres, for [`Self::replace`].
     pub fn read_began(&self) -> ReadBegan {
-        ReadBegan(self.write().writes)
+        ReadBegan(self.read().writes)
     }
 
     /// Everything, as a read of Postgres that began at `began` gave it, but for what this
@@ -68,6 +67,10 @@ impl<V: Clone> Refreshed<V> {
             all.into_iter().map(|(show, value)| (show, Entry { value, written: 0 })).collect();
         entries.extend(inner.entries.drain().filter(|(_, entry)| entry.written > began.0));
         inner.entries = entries;
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner<V>> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner<V>> {
