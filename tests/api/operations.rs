@@ -14,7 +14,17 @@ async fn health_and_readiness_report_up() {
     assert_eq!(ready.body["postgres"], "up");
     assert_eq!(ready.body["breaker"], "closed");
     assert_eq!(ready.body["backend"], crate::support::backend(), "serving from the fallback is ready, not down");
-    assert_eq!(ready.body["redis_problems"], serde_json::json!([]), "the test cluster is set up as production needs");
+    // A replica of a busy machine's cluster may lag past the limit for a moment; the set-up
+    // itself (replicas, coverage, eviction policy) has nothing to report.
+    let mut problems = ready.body["redis_problems"].clone();
+    for _ in 0..50 {
+        if problems == serde_json::json!([]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        problems = app.get("/readyz", None).await.body["redis_problems"].clone();
+    }
+    assert_eq!(problems, serde_json::json!([]), "the test cluster is set up as production needs");
 }
 
 #[tokio::test]

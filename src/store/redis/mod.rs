@@ -98,11 +98,12 @@ enum Connector {
 }
 
 impl Connector {
-    fn new(settings: &RedisSettings) -> RedisResult<Self> {
+    /// `connect_timeout`: how long connecting to one node may take.
+    fn new(settings: &RedisSettings, connect_timeout: Duration) -> RedisResult<Self> {
         Ok(match &settings.target {
             RedisTarget::Cluster(seeds) => Connector::Cluster(Box::new(
                 access::cluster(&settings.access, seeds)
-                    .connection_timeout(settings.timeout)
+                    .connection_timeout(connect_timeout)
                     .response_timeout(settings.timeout)
                     .retries(3)
                     .min_retry_wait(50)
@@ -153,6 +154,9 @@ enum Route {
     Acknowledged,
 }
 
+/// The longest one start-up attempt allows for connecting to a node.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(8);
+
 pub struct Redis {
     conns: Arc<RwLock<Connections>>,
     next_acknowledged: AtomicUsize,
@@ -169,12 +173,18 @@ pub struct Redis {
 
 impl Redis {
     /// Connects, retrying for up to `wait` (a cluster may still be forming at start-up).
+    ///
+    /// Each attempt allows twice as long as the one before, up to [`STARTUP_PATIENCE`]: an
+    /// attempt opens every connection to every node at once (with TLS, a handshake each),
+    /// which a busy machine may not finish within the call timeout however often it tries.
+    /// Rebuilds later keep the call timeout: a frozen node must not hold them up.
     #[tracing::instrument(name = "redis_connect", skip_all)]
     pub async fn connect(settings: &RedisSettings, clock: Clock, wait: Duration) -> Result<Self, StoreError> {
-        let connector = Connector::new(settings).map_err(|e| StoreError::Internal(e.into()))?;
+        let connector = |patience| Connector::new(settings, patience).map_err(|e| StoreError::Internal(e.into()));
         let deadline = tokio::time::Instant::now() + wait;
+        let mut patience = settings.timeout;
         let conns = loop {
-            match tokio::time::timeout(settings.timeout * 3, connector.connect_all(settings.timeout)).await {
+            match tokio::time::timeout(patience * 3, connector(patience)?.connect_all(patience)).await {
                 Ok(Ok(conns)) => break conns,
                 failure if tokio::time::Instant::now() >= deadline => {
                     let why = match failure {
@@ -183,9 +193,13 @@ impl Redis {
                     };
                     return Err(StoreError::Unavailable(format!("cannot connect to Redis: {why}")));
                 }
-                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    patience = (patience * 2).min(STARTUP_PATIENCE.max(settings.timeout));
+                }
             }
         };
+        let connector = connector(settings.timeout)?;
         Ok(Self {
             conns: Arc::new(RwLock::new(conns)),
             next_acknowledged: AtomicUsize::new(0),
