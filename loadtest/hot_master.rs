@@ -7,8 +7,10 @@
 //! microseconds per join. The ceiling of one master for one show is 1 s over that cost at
 //! full batches: an HTTP run at a lower rate makes smaller batches, and extrapolating its
 //! CPU linearly understates the master. What binds before the master's core is the show's
-//! chain of calls (two in flight, each waiting for its replica). Run it through
-//! loadtest/bench_hot_master.sh.
+//! chain of calls (two in flight, each waiting for its replica). Then, at 4,096 in flight,
+//! the same show's joins through 1, 2 and 3 lanes (work in progress, see
+//! src/store/redis/lanes.rs): joins/s, every master's CPU and the busiest one's cost per
+//! join. Run it through loadtest/bench_hot_master.sh.
 
 #![allow(
     clippy::unwrap_used,
@@ -20,17 +22,23 @@
 #[allow(dead_code, reason = "shared by the benchmarks; this one needs part of it")]
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boxoffice::config::Settings;
 use boxoffice::domain::ShowId;
 use boxoffice::domain::queue::QueueConfig;
-use boxoffice::store::QueueStore;
+use boxoffice::store::redis::Redis;
+use boxoffice::store::redis::keys::{ShowKeys, lane_tags};
+use boxoffice::store::redis::lanes::LanedShow;
 use boxoffice::store::redis::queue::RedisQueue;
+use boxoffice::store::{JoinOutcome, QueueStore, StoreError};
 use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 const LEVELS: [usize; 4] = [1, 16, 256, 4096];
+/// Lanes compared (work in progress, see src/store/redis/lanes.rs), at the top level.
+const LANES: [usize; 3] = [1, 2, 3];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -52,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         let pids = [process_id(&mut master)?, replica_process_id(&mut master)?, std::process::id()];
         let before = pids.map(cpu_ticks);
         let started = Instant::now();
-        let joins = join_for(&queue, show, in_flight, Duration::from_secs(secs)).await?;
+        let joins = join_for(|user| queue.join(show, user), in_flight, Duration::from_secs(secs)).await?;
         let wall = started.elapsed().as_secs_f64();
         let cpu = |i: usize| (cpu_ticks(pids[i]) - before[i]) as f64 / hz;
         let calls: u64 = redis::cmd("XLEN").arg(keys.events()).query(&mut master)?;
@@ -66,14 +74,90 @@ async fn main() -> anyhow::Result<()> {
             1e6 * cpu(0) / joins.max(1) as f64
         );
     }
+    compare_lanes(&redis, &queue, secs, hz).await
+}
+
+/// One show's joins at 4,096 in flight through 1 slot (the service's path) and through 2 and
+/// 3 lanes: joins/s, the CPU of every master the show used, and the busiest one's cost per
+/// join, whose inverse is the show's ceiling were that master's core the limit.
+async fn compare_lanes(redis: &Arc<Redis>, queue: &RedisQueue, secs: u64, hz: f64) -> anyhow::Result<()> {
+    let in_flight = *LEVELS.last().unwrap();
+    println!("\none show over lanes, {in_flight} joins in flight (lanes are work in progress)");
+    println!(
+        "{:>5} {:>10} {:>26} {:>12} {:>18} {:>14}",
+        "lanes", "joins/s", "masters' CPU", "client CPU", "busiest µs/join", "ceiling/s"
+    );
+    for (n, lanes) in LANES.into_iter().enumerate() {
+        let show = ShowId(9_100 + n as i64);
+        queue.put_config(show, &QueueConfig { admit_per_second: 0.0, ..QueueConfig::default() }).await?;
+        let home = redis.keys.show(show);
+        let lane_keys: Vec<ShowKeys> = if lanes == 1 {
+            Vec::new()
+        } else {
+            let tags = lane_tags(show, lanes, master_of_slot()?);
+            anyhow::ensure!(tags.len() == lanes, "the cluster has masters for {} lanes, not {lanes}", tags.len());
+            tags.iter().map(|tag| redis.keys.lane(tag)).collect()
+        };
+        let mut pids: Vec<u32> = Vec::new();
+        for key in std::iter::once(home.config()).chain(lane_keys.iter().map(ShowKeys::events)) {
+            let pid = process_id(&mut common::master_connection(&common::first_seed(), &key)?)?;
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
+        }
+        let laned = LanedShow::new(redis.clone(), show, lane_keys);
+        let me = std::process::id();
+        let before: Vec<u64> = pids.iter().chain([&me]).map(|pid| cpu_ticks(*pid)).collect();
+        let started = Instant::now();
+        let time = Duration::from_secs(secs);
+        let joins = if lanes == 1 {
+            join_for(|user| queue.join(show, user), in_flight, time).await?
+        } else {
+            join_for(|user| laned.join(user), in_flight, time).await?
+        };
+        let wall = started.elapsed().as_secs_f64();
+        let shares: Vec<f64> =
+            pids.iter().chain([&me]).zip(&before).map(|(pid, b)| (cpu_ticks(*pid) - b) as f64 / hz / wall).collect();
+        let (masters, client) = shares.split_at(pids.len());
+        let busiest = masters.iter().copied().fold(0.0, f64::max);
+        let per_join = 1e6 * busiest * wall / joins.max(1) as f64;
+        let listed: Vec<String> = masters.iter().map(|share| format!("{:.0}%", 100.0 * share)).collect();
+        println!(
+            "{lanes:>5} {:>10.0} {:>26} {:>11.0}% {per_join:>18.2} {:>14.0}",
+            joins as f64 / wall,
+            listed.join(" "),
+            100.0 * client[0],
+            1e6 / per_join
+        );
+    }
     Ok(())
 }
 
-/// Joins new users to `show`, `in_flight` at a time, until `time` is up; returns how many.
-async fn join_for(queue: &RedisQueue, show: ShowId, in_flight: usize, time: Duration) -> anyhow::Result<u64> {
+/// The master of each slot, from CLUSTER NODES of the first seed.
+fn master_of_slot() -> anyhow::Result<impl Fn(u16) -> Option<String>> {
+    let mut seed = redis::Client::open(format!("redis://{}", common::first_seed()))?.get_connection()?;
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut seed)?;
+    let mut ranges: Vec<(u16, u16, String)> = Vec::new();
+    for line in nodes.lines().filter(|l| l.contains("master")) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let address = fields[1].split('@').next().unwrap_or_default().to_string();
+        for range in &fields[8..] {
+            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+            ranges.push((lo.parse()?, hi.parse()?, address.clone()));
+        }
+    }
+    Ok(move |slot: u16| ranges.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&slot)).map(|(_, _, a)| a.clone()))
+}
+
+/// Joins new users, `in_flight` at a time, until `time` is up; returns how many.
+async fn join_for<F, Fut>(join: F, in_flight: usize, time: Duration) -> anyhow::Result<u64>
+where
+    F: Fn(Uuid) -> Fut,
+    Fut: std::future::Future<Output = Result<JoinOutcome, StoreError>>,
+{
     let deadline = Instant::now() + time;
     let joined = futures::stream::iter(std::iter::repeat_with(Uuid::new_v4).take_while(|_| Instant::now() < deadline))
-        .map(|user| queue.join(show, user))
+        .map(join)
         .buffer_unordered(in_flight)
         .try_fold(0u64, |n, _| async move { Ok(n + 1) })
         .await?;

@@ -17,6 +17,7 @@ mod events;
 mod fairness;
 mod fallback;
 mod holds;
+mod lanes;
 mod limits;
 mod openapi;
 mod operations;

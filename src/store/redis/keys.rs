@@ -18,6 +18,12 @@ impl Keys {
         ShowKeys { base: format!("{}:{{s{show}}}", self.prefix) }
     }
 
+    /// A lane of a laned show (work in progress, see [`super::lanes`]): keys under the lane's
+    /// own hash tag, which [`lane_tags`] picks on another master than the show's.
+    pub fn lane(&self, tag: &str) -> ShowKeys {
+        ShowKeys { base: format!("{}:{{{tag}}}", self.prefix) }
+    }
+
     pub fn catalog(&self) -> CatalogKeys {
         CatalogKeys { base: format!("{}:{{cat}}", self.prefix) }
     }
@@ -52,6 +58,7 @@ macro_rules! show_keys {
             ("seat_channel", SEAT_CHANNEL),
             ("spent_challenge", SPENT_CHALLENGE),
             ("drawn_staging", DRAWN_STAGING),
+            ("block", BLOCK),
         ];
     };
 }
@@ -64,6 +71,8 @@ const USER_HOLDS: &str = "uh";
 const MEMBER: &str = "m";
 const SEAT_CHANNEL: &str = "sch";
 const SPENT_CHALLENGE: &str = "pow";
+/// Prefix of a lane's block of placed users (`<lane base>:blk:<first seq>`, see place.lua).
+const BLOCK: &str = "blk";
 /// Prefix of one attempt's staging list of a draw (`<base>:drawst:<attempt>`).
 const DRAWN_STAGING: &str = "drawst";
 
@@ -124,6 +133,9 @@ show_keys! {
     holes => "holes",
     /// Counter: how many seqs the holes cover, so counts can say how many really joined.
     holes_size => "holesz",
+    /// List, on a laned show's home: the seq ranges handed to its lanes' batches, in seq
+    /// order, as `lane:first:n:ms` (see reserve.lua).
+    ranges => "ranges",
 }
 
 impl ShowKeys {
@@ -187,6 +199,7 @@ impl ShowKeys {
             self.reinstated(),
             self.holes(),
             self.holes_size(),
+            self.ranges(),
         ]
     }
 }
@@ -198,6 +211,37 @@ pub const MEMBER_BUCKETS: u16 = 1 << 14;
 pub fn member_bucket(user: &uuid::Uuid) -> u16 {
     let b = user.as_bytes();
     (u16::from(b[0]) << 8 | u16::from(b[1])) >> 2
+}
+
+/// The hash slot of a hash tag, as Redis Cluster computes it (CRC16/XMODEM mod 16384).
+pub fn slot_of_tag(tag: &str) -> u16 {
+    let crc = tag.bytes().fold(0u16, |crc, byte| {
+        (0..8).fold(crc ^ (u16::from(byte) << 8), |c, _| if c & 0x8000 != 0 { c << 1 ^ 0x1021 } else { c << 1 })
+    });
+    crc % 16384
+}
+
+/// Hash tags for a show's `lanes` lanes (`s<id>~<k>`), each on a master no other lane of
+/// the show is on, and not on the show's own master while there are masters to spare;
+/// `master_of` names the master of a slot. Fewer than asked when the masters run out.
+pub fn lane_tags<M: PartialEq>(show: ShowId, lanes: usize, master_of: impl Fn(u16) -> Option<M>) -> Vec<String> {
+    let home = master_of(slot_of_tag(&format!("s{show}")));
+    let mut taken: Vec<Option<M>> = Vec::new();
+    let mut tags = Vec::new();
+    for spare_home in [true, false] {
+        for k in 1..=4096 {
+            if tags.len() == lanes {
+                return tags;
+            }
+            let tag = format!("s{show}~{k}");
+            let master = master_of(slot_of_tag(&tag));
+            if master.is_some() && !taken.contains(&master) && !(spare_home && master == home) {
+                taken.push(master);
+                tags.push(tag);
+            }
+        }
+    }
+    tags
 }
 
 #[derive(Debug, Clone)]
@@ -247,5 +291,26 @@ mod tests {
         assert_eq!(show.hold(SeatId(7)), "bo:{s42}:h:7");
         let user = uuid::Uuid::from_bytes([0xff, 0xff, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(show.member_bucket(&user), "bo:{s42}:m:3fff");
+    }
+
+    #[test]
+    fn a_tags_slot_is_the_one_redis_computes() {
+        // CLUSTER KEYSLOT foo on redis-server 7.0; CRC16/XMODEM's check value.
+        assert_eq!(slot_of_tag("foo"), 12182);
+        assert_eq!(slot_of_tag("123456789"), 0x31c3);
+    }
+
+    #[test]
+    fn lanes_go_to_masters_of_their_own_and_spare_the_shows_while_they_can() {
+        let thirds = |slot: u16| Some(format!("m{}", slot / 5462));
+        let home = thirds(slot_of_tag("s42"));
+        let two = lane_tags(ShowId(42), 2, thirds);
+        let masters: Vec<_> = two.iter().map(|tag| thirds(slot_of_tag(tag))).collect();
+        assert_eq!(two.len(), 2);
+        assert!(masters[0] != masters[1] && !masters.contains(&home), "{masters:?} {home:?}");
+        let three = lane_tags(ShowId(42), 3, thirds);
+        let masters: Vec<_> = three.iter().map(|tag| thirds(slot_of_tag(tag))).collect();
+        assert!(masters.contains(&home) && masters.iter().all(|m| masters.iter().filter(|n| *n == m).count() == 1));
+        assert_eq!(lane_tags(ShowId(42), 4, thirds).len(), 3);
     }
 }

@@ -23,6 +23,7 @@ pub mod holds;
 mod hygiene;
 mod ids;
 pub mod keys;
+pub mod lanes;
 pub mod queue;
 pub mod rebuild;
 mod replicated;
@@ -423,8 +424,18 @@ impl Redis {
         show: crate::domain::ShowId,
     ) -> redis::ScriptInvocation<'static> {
         let keys = self.keys.show(show);
+        self.script_at(script, &keys.config(), &keys.base)
+    }
+
+    /// A call of a script on the slot of `key` (its KEYS[1]), whose keys share `base`.
+    pub(crate) fn script_at(
+        &self,
+        script: &'static redis::Script,
+        key: &str,
+        base: &str,
+    ) -> redis::ScriptInvocation<'static> {
         let mut call = script.prepare_invoke();
-        call.key(keys.config()).arg(&keys.base).arg(self.clock.script_arg());
+        call.key(key).arg(base).arg(self.clock.script_arg());
         call
     }
 

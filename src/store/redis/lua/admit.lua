@@ -14,19 +14,7 @@ for _, uid in ipairs(expired) do end_session(base, uid, E.expired) end
 local cfg = redis.call('HMGET', KEYS[1], 'max_active', 'admit_per_second', 'paused', 'claim_window_s', 'draw_pending', 'draw_base')
 local draw_base = tonumber(cfg[6])
 local max_active, rate, claim_ms = tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[4]) * 1000
--- As domain::queue::refill: a tenth of a second's worth (BUCKET_MS) may be admitted at once
--- (at least one user, unless the rate is 0), a new bucket starts full, and a late tick keeps what it
--- earned while waiting (up to a second, LATE_TICK_CREDIT_MS) plus the fraction of a user
--- the last tick left.
-local state = redis.call('HMGET', key(base, 'bucket'), 'tokens', 'ts')
-local last = tonumber(state[2]) or now
-local waited = math.max(0, now - last)
-local burst, tokens = 0, 0
-if rate > 0 then
-  burst = math.max(1, rate / 10)
-  local cap = math.max(burst, 1 + math.min(waited, 1000) * rate / 1000)
-  tokens = math.min(cap, (tonumber(state[1]) or burst) + waited * rate / 1000)
-end
+local tokens = refill(base, rate, now)
 
 local cursor = tonumber(redis.call('GET', key(base, 'cursor')) or 0)
 local admitted, popped = 0, 0

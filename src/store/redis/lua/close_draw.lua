@@ -7,7 +7,6 @@ local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local known = redis.call('HGET', KEYS[1], 'draw_base')
 if known then return {tonumber(known)} end
-local HOLE_SIZE = 16777216
 local n = tonumber(ARGV[3])
 local before = tonumber(redis.call('GET', key(base, 'seq')) or 0)
 if n < HOLE_SIZE then

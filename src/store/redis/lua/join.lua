@@ -13,25 +13,7 @@ local paused = redis.call('HGET', KEYS[1], 'paused')
 if not paused then return {-1} end
 local seq_key = key(base, 'seq')
 
--- On a master of another lineage than the show's (a replica promoted since), seq may have
--- lost its last increments, and those seqs may be on queue tokens: new places go behind a
--- hole of at least domain::queue::HOLE_SIZE, where presented tokens are reinstated. It ends
--- on an even multiple of it, as domain::queue::last_after_hole does for Redis (Postgres,
--- which may take over from the same seq, ends its holes on odd ones).
-local HOLE_SIZE = 16777216
-local here = lineage()
-local known = redis.call('HGET', KEYS[1], 'lineage')
-if known ~= here then
-  redis.call('HSET', KEYS[1], 'lineage', here)
-  local before = tonumber(redis.call('GET', seq_key) or 0)
-  local blocks = math.ceil((before + HOLE_SIZE) / HOLE_SIZE)
-  if blocks % 2 == 1 then blocks = blocks + 1 end
-  local fenced = blocks * HOLE_SIZE
-  redis.call('HSET', key(base, 'holes'), before + 1, fenced + 1)
-  redis.call('INCRBY', key(base, 'holes_size'), fenced - before)
-  redis.call('SET', seq_key, fenced)
-  emit(base, E.hole, '', before + 1, nil, fenced + 1)
-end
+fence_lineage(base, KEYS[1])
 local last = tonumber(redis.call('GET', seq_key) or 0)
 local first = last + 1
 local cursor, now

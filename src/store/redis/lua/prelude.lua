@@ -115,3 +115,38 @@ end
 local function lineage()
   return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
 end
+
+-- On a master of another lineage than the show's (a replica promoted since), seq may have
+-- lost its last increments, and those seqs may be on queue tokens: new places go behind a
+-- hole of at least domain::queue::HOLE_SIZE, where presented tokens are reinstated. It ends
+-- on an even multiple of it, as domain::queue::last_after_hole does for Redis (Postgres,
+-- which may take over from the same seq, ends its holes on odd ones). `config` is the
+-- show's config hash, which keeps the lineage its seqs were handed out under.
+local HOLE_SIZE = 16777216
+local function fence_lineage(base, config)
+  local here = lineage()
+  if redis.call('HGET', config, 'lineage') == here then return end
+  redis.call('HSET', config, 'lineage', here)
+  local seq_key = key(base, 'seq')
+  local before = tonumber(redis.call('GET', seq_key) or 0)
+  local blocks = math.ceil((before + HOLE_SIZE) / HOLE_SIZE)
+  if blocks % 2 == 1 then blocks = blocks + 1 end
+  local fenced = blocks * HOLE_SIZE
+  redis.call('HSET', key(base, 'holes'), before + 1, fenced + 1)
+  redis.call('INCRBY', key(base, 'holes_size'), fenced - before)
+  redis.call('SET', seq_key, fenced)
+  emit(base, E.hole, '', before + 1, nil, fenced + 1)
+end
+
+-- The admission bucket's tokens at `now`, as domain::queue::refill: a tenth of a second's
+-- worth (BUCKET_MS) may be admitted at once (at least one user, unless the rate is 0), a
+-- new bucket starts full, and a late tick keeps what it earned while waiting (up to a
+-- second, LATE_TICK_CREDIT_MS) plus the fraction of a user the last tick left.
+local function refill(base, rate, now)
+  if rate <= 0 then return 0 end
+  local state = redis.call('HMGET', key(base, 'bucket'), 'tokens', 'ts')
+  local waited = math.max(0, now - (tonumber(state[2]) or now))
+  local burst = math.max(1, rate / 10)
+  local cap = math.max(burst, 1 + math.min(waited, 1000) * rate / 1000)
+  return math.min(cap, (tonumber(state[1]) or burst) + waited * rate / 1000)
+end

@@ -1,0 +1,17 @@
+-- Lanes (work in progress, see docs/capacity.md "One show past one master"): takes the
+-- next n seqs of a laned show for one lane's batch of joins, on the show's home slot.
+-- ARGV: base, now, lane, n. Returns {first}, {-1} without config, {-2} while paused.
+--
+-- The range is noted on the show's `ranges` list (lane:first:n:ms) in seq order, which is
+-- how admission finds the lanes' blocks in join order; the lane places the batch after
+-- this (place.lua), so home pays one call per batch, not two commands per join.
+local base = ARGV[1]
+local paused = redis.call('HGET', KEYS[1], 'paused')
+if not paused then return {-1} end
+if paused == '1' then return {-2} end
+fence_lineage(base, KEYS[1])
+local n = tonumber(ARGV[4])
+local last = redis.call('INCRBY', key(base, 'seq'), n)
+local first = last - n + 1
+redis.call('RPUSH', key(base, 'ranges'), table.concat({ARGV[3], first, n, now_ms(ARGV[2])}, ':'))
+return {first}
