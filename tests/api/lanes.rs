@@ -7,10 +7,10 @@ mod on_redis {
 
     use boxoffice::domain::ShowId;
     use boxoffice::domain::queue::QueueConfig;
-    use boxoffice::store::JoinOutcome;
     use boxoffice::store::redis::keys::lane_tags;
     use boxoffice::store::redis::lanes::LanedShow;
     use boxoffice::store::redis::queue::RedisQueue;
+    use boxoffice::store::{JoinOutcome, Placement};
     use futures::future::join_all;
     use uuid::Uuid;
 
@@ -27,11 +27,16 @@ mod on_redis {
         (show, LanedShow::new(redis, show, lanes))
     }
 
-    fn seq_of(outcome: JoinOutcome) -> (i64, bool) {
+    fn placed(outcome: JoinOutcome) -> Placement {
         match outcome {
-            JoinOutcome::Placed(place) => (place.seq, place.created),
+            JoinOutcome::Placed(place) => place,
             JoinOutcome::Closed => panic!("the show is open"),
         }
+    }
+
+    fn seq_of(outcome: JoinOutcome) -> (i64, bool) {
+        let place = placed(outcome);
+        (place.seq, place.created)
     }
 
     /// The seqs of the show's admitted events, in stream order.
@@ -81,5 +86,41 @@ mod on_redis {
         assert_eq!(admitted_seqs(&app, show).await, seqs, "every fan admitted once, in seq order");
         let tick = laned.admit(100).await.unwrap();
         assert_eq!((tick.admitted, tick.cursor), (0, *seqs.last().unwrap()), "nothing left, the cursor past the last");
+    }
+
+    #[tokio::test]
+    async fn a_fan_admitted_off_a_lane_is_told_so_on_joining_again_and_joins_at_the_back_once_gone() {
+        let app = spawn_app().await;
+        let (show, laned) = laned_show(&app, 100_000.0).await;
+        let fan = Uuid::new_v4();
+        let seq = placed(laned.join(fan).await.unwrap()).seq;
+        assert_eq!(laned.admit(100).await.unwrap().admitted, 1);
+        let again = placed(laned.join(fan).await.unwrap());
+        assert_eq!((again.seq, again.created, again.cursor), (seq, false, Some(seq)));
+        assert!(again.active_until_ms.is_some(), "told the session runs");
+
+        assert!(laned.leave(fan).await.unwrap(), "the session ends");
+        let active = app.state.sale.redis().keys.show(show).active();
+        let still: i64 = app.state.sale.redis().query(redis::Cmd::zcard(active)).await.unwrap();
+        assert_eq!(still, 0);
+        let back = placed(laned.join(fan).await.unwrap());
+        assert!(back.created && back.seq > seq, "a new place at the back: {back:?} after {seq}");
+        assert_eq!(placed(laned.join(fan).await.unwrap()).seq, back.seq, "and that place is kept");
+    }
+
+    #[tokio::test]
+    async fn a_fan_who_leaves_a_lane_is_passed_over_and_the_others_keep_their_order() {
+        let app = spawn_app().await;
+        let (show, laned) = laned_show(&app, 100_000.0).await;
+        let mut seqs = Vec::new();
+        let fans: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        for fan in &fans {
+            seqs.push(placed(laned.join(*fan).await.unwrap()).seq);
+        }
+        assert!(laned.leave(fans[1]).await.unwrap());
+        assert!(!laned.leave(fans[1]).await.unwrap(), "gone already");
+        assert!(!laned.leave(Uuid::new_v4()).await.unwrap(), "never there");
+        assert_eq!(laned.admit(100).await.unwrap().admitted, 2);
+        assert_eq!(admitted_seqs(&app, show).await, [seqs[0], seqs[2]]);
     }
 }

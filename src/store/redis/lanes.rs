@@ -1,13 +1,15 @@
 //! Lanes, work in progress: one show's queue over several hash slots, so that its joins
-//! are not bounded by one master (docs/capacity.md, "One show past one master"). Built so
-//! far: the laned join path (a range of seqs from the show's home slot, then the batch
-//! placed on its lane), admission by ranges in seq order (plan on home, read the blocks on
-//! their lanes, commit on home if the cursor hasn't moved), and the choice of lane slots on
-//! distinct masters. Not built yet: a rejoin after admission, leave/presence/counts on
-//! lanes, reinstatement, the lanes' write-behind (and Postgres taking an admission before
-//! its join), the draw, the rebuild, the config and API, the fault tests per lane.
-//! Nothing in the service uses this module yet: `tests/api/lanes.rs` checks it, and the
-//! `hot_master` benchmark measures its join path against the one-slot path.
+//! are not bounded by one master (docs/capacity.md, "One show past one master").
+//!
+//! Built so far: the laned join path (a range of seqs from the show's home slot, then the
+//! batch placed on its lane); admission by ranges in seq order (plan on home, read the
+//! blocks on their lanes, commit on home if the cursor hasn't moved); a rejoin (home says
+//! whether an admitted user's session still runs) and a leave; lane slots on masters of
+//! their own. Not built yet: counts on lanes, reinstatement, the lanes' write-behind (and
+//! Postgres taking an admission before its join), the draw, the rebuild, the tick lock,
+//! the config and API, the fault tests per lane. Nothing in the service uses this module
+//! yet: `tests/api/lanes.rs` checks it, and the `hot_master` benchmark measures its join
+//! path against the one-slot path.
 
 use std::sync::Arc;
 
@@ -46,8 +48,47 @@ impl LanedShow {
     }
 
     pub async fn join(&self, user: Uuid) -> Result<JoinOutcome, StoreError> {
-        let lane = usize::from(super::keys::member_bucket(&user)) % self.joins.len();
+        let lane = self.lane_of(&user);
+        match self.joins[lane].call(self.show, user).await? {
+            JoinOutcome::Placed(place) if !place.created => self.placed_before(lane, user, place).await,
+            new_or_closed => Ok(new_or_closed),
+        }
+    }
+
+    /// A user's lane is fixed by the user's membership bucket.
+    fn lane_of(&self, user: &Uuid) -> usize {
+        usize::from(super::keys::member_bucket(user)) % self.keys.len()
+    }
+
+    /// A user the lane knew: still waiting, or admitted (home has the session, and this
+    /// claims it), or admitted and gone since, whose old place the lane forgets before the
+    /// user joins again at the back.
+    async fn placed_before(&self, lane: usize, user: Uuid, place: Placement) -> Result<JoinOutcome, StoreError> {
+        let presence = super::queue::presence(&self.redis, self.show, user).await?;
+        if place.seq > presence.cursor || presence.active_until_ms.is_some() {
+            let cursor = Some(presence.cursor);
+            return Ok(JoinOutcome::Placed(Placement { cursor, active_until_ms: presence.active_until_ms, ..place }));
+        }
+        let keys = &self.keys[lane];
+        let mut call = self.redis.script_at(&scripts::FORGET, &keys.events(), &keys.base);
+        call.arg(user.as_bytes().as_slice()).arg(place.seq);
+        self.redis.invoke_replicated::<i64>(call, "forget").await?;
         self.joins[lane].call(self.show, user).await
+    }
+
+    /// Leaves the queue, or gives the active slot back: home ends a session (admitted users'
+    /// memberships are copied there), the lane drops a waiting place. False when the user
+    /// had neither.
+    pub async fn leave(&self, user: Uuid) -> Result<bool, StoreError> {
+        let mut call = self.redis.show_script(&scripts::LEAVE, self.show);
+        call.arg(user.as_bytes().as_slice());
+        if self.redis.invoke::<i64>(call).await? == 1 {
+            return Ok(true);
+        }
+        let keys = &self.keys[self.lane_of(&user)];
+        let mut call = self.redis.script_at(&scripts::LEAVE_LANE, &keys.events(), &keys.base);
+        call.arg(user.as_bytes().as_slice());
+        Ok(self.redis.invoke::<i64>(call).await? > 0)
     }
 
     /// One admission tick: the plan on home, the ranges' blocks read on their lanes in seq

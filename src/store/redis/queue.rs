@@ -73,18 +73,7 @@ impl QueueStore for RedisQueue {
 
     #[tracing::instrument(skip(self))]
     async fn presence(&self, show: ShowId, user: Uuid) -> Result<Presence, StoreError> {
-        let mut call = self.redis.show_script(&scripts::PRESENCE, show);
-        call.arg(user.as_bytes().as_slice());
-        let reply: Vec<i64> = self.redis.invoke(call).await?;
-        match reply.as_slice() {
-            [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [cursor, until, waiting] => Ok(Presence {
-                cursor: *cursor,
-                active_until_ms: (*until > 0).then_some(*until),
-                waiting: *waiting == 1,
-            }),
-            other => Err(unexpected("presence", other)),
-        }
+        presence(&self.redis, show, user).await
     }
 
     #[tracing::instrument(skip(self))]
@@ -196,6 +185,21 @@ pub(super) async fn put_config(redis: &Redis, show: ShowId, config: &QueueConfig
         call.arg(*field).arg(value);
     }
     redis.invoke::<i64>(call).await.map(drop)
+}
+
+/// Is the user active (the first ask after admission claims the session)? On the show's
+/// home slot, where laned shows keep their active set too.
+pub(super) async fn presence(redis: &Redis, show: ShowId, user: Uuid) -> Result<Presence, StoreError> {
+    let mut call = redis.show_script(&scripts::PRESENCE, show);
+    call.arg(user.as_bytes().as_slice());
+    let reply: Vec<i64> = redis.invoke(call).await?;
+    match reply.as_slice() {
+        [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
+        [cursor, until, waiting] => {
+            Ok(Presence { cursor: *cursor, active_until_ms: (*until > 0).then_some(*until), waiting: *waiting == 1 })
+        }
+        other => Err(unexpected("presence", other)),
+    }
 }
 
 pub(super) fn unexpected(script: &str, reply: &[i64]) -> StoreError {

@@ -45,6 +45,8 @@ scripts! {
     ADMIT_PLAN => "lua/admit_plan.lua",
     READ_BLOCK => "lua/read_block.lua",
     ADMIT_COMMIT => "lua/admit_commit.lua",
+    FORGET => "lua/forget.lua",
+    LEAVE_LANE => "lua/leave_lane.lua",
 }
 
 /// The catalog script needs none of the show helpers.
