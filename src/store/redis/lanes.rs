@@ -16,6 +16,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::keys::ShowKeys;
+use super::queue::{NO_CONFIG, PAUSED};
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::store::batch::{BatchCall, Batcher, Limits};
@@ -30,8 +31,6 @@ pub struct LanedShow {
     joins: Vec<Batcher<Uuid, JoinOutcome>>,
 }
 
-const NO_CONFIG: i64 = -1;
-const PAUSED: i64 = -2;
 const FENCED_OFF: i64 = -3;
 
 impl LanedShow {

@@ -181,11 +181,11 @@ impl Redis {
     /// Rebuilds later keep the call timeout: a frozen node must not hold them up.
     #[tracing::instrument(name = "redis_connect", skip_all)]
     pub async fn connect(settings: &RedisSettings, clock: Clock, wait: Duration) -> Result<Self, StoreError> {
-        let connector = |patience| Connector::new(settings, patience).map_err(|e| StoreError::Internal(e.into()));
+        let connector_for = |patience| Connector::new(settings, patience).map_err(|e| StoreError::Internal(e.into()));
         let deadline = tokio::time::Instant::now() + wait;
         let mut patience = settings.timeout;
         let conns = loop {
-            match tokio::time::timeout(patience * 3, connector(patience)?.connect_all(patience)).await {
+            match tokio::time::timeout(patience * 3, connector_for(patience)?.connect_all(patience)).await {
                 Ok(Ok(conns)) => break conns,
                 failure if tokio::time::Instant::now() >= deadline => {
                     let why = match failure {
@@ -200,7 +200,7 @@ impl Redis {
                 }
             }
         };
-        let connector = connector(settings.timeout)?;
+        let connector = connector_for(settings.timeout)?;
         Ok(Self {
             conns: Arc::new(RwLock::new(conns)),
             next_acknowledged: AtomicUsize::new(0),

@@ -39,8 +39,9 @@ impl RedisQueue {
     }
 }
 
-const NO_CONFIG: i64 = -1;
-const PAUSED: i64 = -2;
+/// Script replies shared by the one-slot and the laned queue.
+pub(super) const NO_CONFIG: i64 = -1;
+pub(super) const PAUSED: i64 = -2;
 
 /// The seqs the holes cover, then four numbers per user: created, seq, cursor, active until.
 fn join_outcomes(show: ShowId, reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreError> {
