@@ -8,7 +8,7 @@
 //! full batches: an HTTP run at a lower rate makes smaller batches, and extrapolating its
 //! CPU linearly understates the master. What binds before the master's core is the show's
 //! chain of calls (two in flight, each waiting for its replica). Then, at 4,096 in flight,
-//! the same show's joins through 1, 2 and 3 lanes (work in progress, see
+//! the same show's joins through 1, 2 and 3 lanes (its config's `lanes`, see
 //! src/store/redis/lanes.rs): joins/s, every master's CPU and the busiest one's cost per
 //! join. Run it through loadtest/bench_hot_master.sh.
 
@@ -29,15 +29,14 @@ use boxoffice::config::Settings;
 use boxoffice::domain::ShowId;
 use boxoffice::domain::queue::QueueConfig;
 use boxoffice::store::redis::Redis;
-use boxoffice::store::redis::keys::{ShowKeys, lane_tags};
-use boxoffice::store::redis::lanes::LanedShow;
+use boxoffice::store::redis::events::EventStream;
 use boxoffice::store::redis::queue::RedisQueue;
 use boxoffice::store::{JoinOutcome, QueueStore, StoreError};
 use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 const LEVELS: [usize; 4] = [1, 16, 256, 4096];
-/// Lanes compared (work in progress, see src/store/redis/lanes.rs), at the top level.
+/// Lanes compared (see src/store/redis/lanes.rs), at the top level.
 const LANES: [usize; 3] = [1, 2, 3];
 
 #[tokio::main]
@@ -82,39 +81,36 @@ async fn main() -> anyhow::Result<()> {
 /// join, whose inverse is the show's ceiling were that master's core the limit.
 async fn compare_lanes(redis: &Arc<Redis>, queue: &RedisQueue, secs: u64, hz: f64) -> anyhow::Result<()> {
     let in_flight = *LEVELS.last().unwrap();
-    println!("\none show over lanes, {in_flight} joins in flight (lanes are work in progress)");
+    println!("\none show over lanes, {in_flight} joins in flight");
     println!(
         "{:>5} {:>10} {:>26} {:>12} {:>18} {:>14}",
         "lanes", "joins/s", "masters' CPU", "client CPU", "busiest µs/join", "ceiling/s"
     );
+    // Lanes are laid out only before a show's first join: a show of its own each run.
+    let first_show = 9_100 + 10 * i64::from(rand::random::<u16>());
     for (n, lanes) in LANES.into_iter().enumerate() {
-        let show = ShowId(9_100 + n as i64);
-        queue.put_config(show, &QueueConfig { admit_per_second: 0.0, ..QueueConfig::default() }).await?;
-        let home = redis.keys.show(show);
-        let lane_keys: Vec<ShowKeys> = if lanes == 1 {
-            Vec::new()
-        } else {
-            let tags = lane_tags(show, lanes, master_of_slot()?);
-            anyhow::ensure!(tags.len() == lanes, "the cluster has masters for {} lanes, not {lanes}", tags.len());
-            tags.iter().map(|tag| redis.keys.lane(tag)).collect()
-        };
+        let show = ShowId(first_show + n as i64);
+        let config = QueueConfig { admit_per_second: 0.0, lanes: lanes as u32, ..QueueConfig::default() };
+        queue.put_config(show, &config).await?;
+        let streams = EventStream::new(redis.clone()).streams(show).await?;
+        let expected = if lanes == 1 { 1 } else { lanes + 1 };
+        anyhow::ensure!(
+            streams.len() == expected,
+            "the cluster has masters for {} lanes, not {lanes}",
+            streams.len() - 1
+        );
         let mut pids: Vec<u32> = Vec::new();
-        for key in std::iter::once(home.config()).chain(lane_keys.iter().map(ShowKeys::events)) {
+        for key in streams.iter().map(|stream| stream.keys().events()) {
             let pid = process_id(&mut common::master_connection(&common::first_seed(), &key)?)?;
             if !pids.contains(&pid) {
                 pids.push(pid);
             }
         }
-        let laned = LanedShow::new(redis.clone(), show, lane_keys);
         let me = std::process::id();
         let before: Vec<u64> = pids.iter().chain([&me]).map(|pid| cpu_ticks(*pid)).collect();
         let started = Instant::now();
         let time = Duration::from_secs(secs);
-        let joins = if lanes == 1 {
-            join_for(|user| queue.join(show, user), in_flight, time).await?
-        } else {
-            join_for(|user| laned.join(user), in_flight, time).await?
-        };
+        let joins = join_for(|user| queue.join(show, user), in_flight, time).await?;
         let wall = started.elapsed().as_secs_f64();
         let shares: Vec<f64> =
             pids.iter().chain([&me]).zip(&before).map(|(pid, b)| (cpu_ticks(*pid) - b) as f64 / hz / wall).collect();
@@ -131,22 +127,6 @@ async fn compare_lanes(redis: &Arc<Redis>, queue: &RedisQueue, secs: u64, hz: f6
         );
     }
     Ok(())
-}
-
-/// The master of each slot, from CLUSTER NODES of the first seed.
-fn master_of_slot() -> anyhow::Result<impl Fn(u16) -> Option<String>> {
-    let mut seed = redis::Client::open(format!("redis://{}", common::first_seed()))?.get_connection()?;
-    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut seed)?;
-    let mut ranges: Vec<(u16, u16, String)> = Vec::new();
-    for line in nodes.lines().filter(|l| l.contains("master")) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let address = fields[1].split('@').next().unwrap_or_default().to_string();
-        for range in &fields[8..] {
-            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
-            ranges.push((lo.parse()?, hi.parse()?, address.clone()));
-        }
-    }
-    Ok(move |slot: u16| ranges.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&slot)).map(|(_, _, a)| a.clone()))
 }
 
 /// Joins new users, `in_flight` at a time, until `time` is up; returns how many.

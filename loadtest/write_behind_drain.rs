@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         .buffer_unordered(JOINS_IN_FLIGHT)
         .try_for_each(|_| async { Ok(()) })
         .await?;
-    let in_stream = state.sale.events().stats(show).await?.length;
+    let in_stream = state.sale.events().stats(&state.sale.events().home(show)).await?.length;
     println!(
         "stream filled with {joins} joins in {in_stream} events ({:.1} joins each) in {:.1} s",
         joins as f64 / in_stream.max(1) as f64,
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     .bind(show)
     .fetch_one(pool)
     .await?;
-    let left = state.sale.events().stats(show).await?;
+    let left = state.sale.events().stats(&state.sale.events().home(show)).await?;
     println!(
         "drained {events} events ({announced} joins, {entries} queue entries) into Postgres in {took:.1} s: \
          {:.0} events/s, {:.0} joins/s sustained",

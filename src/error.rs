@@ -73,6 +73,7 @@ codes! {
     Conflict => ("conflict", Conflict, "the request conflicts with what exists"),
     OpeningFixed => ("opening_fixed", Conflict, "the fair opening has come (or its pre-queue closed): it can't be moved"),
     QueueStarted => ("queue_started", Conflict, "people joined this show's queue already: a fair opening must be set before"),
+    LanesFixed => ("lanes_fixed", Conflict, "people joined this show's queue already: its lanes must be set before"),
     QueueClosed => ("queue_closed", Conflict, "the queue is paused and takes nobody new"),
     SeatUnavailable => ("seat_unavailable", Conflict, "seats held by someone else or sold; nothing was held"),
     HoldMissing => ("hold_missing", Conflict, "seats not held by you; nothing was bought"),
@@ -239,6 +240,7 @@ impl From<StoreError> for ApiError {
                     .because(what)
             }
             StoreError::ModeChanged => ApiError::unavailable("the service is switching backing stores; retry shortly"),
+            StoreError::LayoutChanged(_) => ApiError::unavailable("the show's queue is being laid out; retry shortly"),
             StoreError::ShowNotLoaded(show) => {
                 ApiError::internal(format!("show {show} still not loaded after a reload"))
             }

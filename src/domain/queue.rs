@@ -34,6 +34,16 @@ pub struct QueueConfig {
     /// the first places at this time (see `domain::fairness`). Null: first come, first served.
     #[serde(default)]
     pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Lanes one show's queue is split over, for an on-sale bigger than one Redis master can
+    /// take (docs/capacity.md, "One show past one master"): joins spread over them, admission
+    /// keeps one first-come order. At most one lane per master is used. Set before the first
+    /// join; a show rebuilt from Postgres runs on one lane.
+    #[serde(default = "one_lane")]
+    pub lanes: u32,
+}
+
+fn one_lane() -> u32 {
+    1
 }
 
 impl Default for QueueConfig {
@@ -48,6 +58,7 @@ impl Default for QueueConfig {
             claim_window_s: 60,
             pow_bits: 0,
             opens_at: None,
+            lanes: 1,
         }
     }
 }
@@ -73,6 +84,9 @@ pub struct QueueConfigPatch {
     pub pow_bits: Option<u32>,
     /// Sets (or, while it is still ahead, moves) the opening; it can't be cleared.
     pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only before the show's first join, and not with a fair opening.
+    #[schema(minimum = 1, maximum = 16)]
+    pub lanes: Option<u32>,
 }
 
 /// Upper bounds that keep one show's scripts short and its numbers sane.
@@ -80,6 +94,7 @@ pub const MAX_ACTIVE_LIMIT: u32 = 1_000_000;
 pub const MAX_ADMIT_PER_SECOND: f64 = 100_000.0;
 pub const MAX_TTL_S: u32 = 24 * 3600;
 pub const MAX_SEATS_PER_USER_LIMIT: u32 = 50;
+pub const MAX_LANES: u32 = 16;
 
 impl QueueConfigPatch {
     /// The config with this patch applied, or what is wrong with it.
@@ -94,6 +109,7 @@ impl QueueConfigPatch {
             claim_window_s: self.claim_window_s.unwrap_or(base.claim_window_s),
             pow_bits: self.pow_bits.unwrap_or(base.pow_bits),
             opens_at: self.opens_at.or(base.opens_at),
+            lanes: self.lanes.unwrap_or(base.lanes),
         };
         merged.validate()?;
         Ok(merged)
@@ -117,6 +133,12 @@ impl QueueConfig {
         }
         if self.pow_bits > super::pow::MAX_BITS {
             return Err(format!("pow_bits must be between 0 and {}", super::pow::MAX_BITS));
+        }
+        if !(1..=MAX_LANES).contains(&self.lanes) {
+            return Err(format!("lanes must be between 1 and {MAX_LANES}"));
+        }
+        if self.lanes > 1 && self.opens_at.is_some() {
+            return Err("a show with a fair opening runs on one lane (lanes must be 1)".into());
         }
         Ok(())
     }

@@ -39,7 +39,7 @@ use crate::store::postgres::queue::PgQueue;
 use crate::store::postgres::reservations::Sale;
 use crate::store::postgres::snapshot::show_snapshot;
 use crate::store::redis::catalog::{CatalogCache, RedisCatalog};
-use crate::store::redis::events::EventStream;
+use crate::store::redis::events::{EventStream, Stream};
 use crate::store::redis::holds::RedisHolds;
 use crate::store::redis::queue::RedisQueue;
 use crate::store::redis::rebuild::rebuild_show;
@@ -204,7 +204,10 @@ impl Backend {
         }
         self.ensure_loaded(show).await?;
         self.redis_catalog.show_loaded(show, config, seats).await?;
-        self.events.ensure_group(show).await
+        for stream in self.events.streams(show).await? {
+            self.events.ensure_group(&stream).await?;
+        }
+        Ok(())
     }
 
     /// How old a cached cursor may be before it is read again: on Redis, Pub/Sub and the
@@ -226,8 +229,8 @@ impl Backend {
     /// Records a batch of a show's event stream in Postgres. While Redis serves, Postgres
     /// mirrors the holds Redis decides; after a switch these are an old stream's events,
     /// whose places are recorded and whose holds Postgres adopts where the seat is free.
-    pub async fn record_events(&self, show: ShowId, batch: &[StreamEvent]) -> Result<u64, StoreError> {
-        self.db.write_behind().record_events(show, batch, self.mode() == Mode::Redis).await
+    pub async fn record_events(&self, stream: &Stream, batch: &[StreamEvent]) -> Result<u64, StoreError> {
+        self.db.write_behind().record_events(stream.show, stream.lane, batch, self.mode() == Mode::Redis).await
     }
 
     /// The show's stream is written to its end: after a switch, Postgres may decide its

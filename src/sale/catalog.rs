@@ -9,7 +9,7 @@ use crate::domain::catalog::{ConcertInfo, SectionSpec, ShowInfo, layout, validat
 use crate::domain::queue::{QueueConfig, QueueConfigPatch};
 use crate::domain::{ConcertId, ShowId};
 use crate::error::{ApiError, Code};
-use crate::store::StoreError;
+use crate::store::{QueueStore, StoreError};
 
 /// A show's seats and how many are free now.
 pub struct Availability {
@@ -91,6 +91,9 @@ impl Sale {
     pub async fn change_settings(&self, show: ShowId, patch: &QueueConfigPatch) -> Result<QueueConfig, ApiError> {
         let current = self.settings_of(show).await?;
         let config = patch.apply(&current).map_err(|e| ApiError::new(Code::InvalidConfig, e))?;
+        if config.lanes != current.lanes && self.backend.counts(show).await?.joined_total > 0 {
+            return Err(ApiError::new(Code::LanesFixed, "lanes can change only before the show's first join"));
+        }
         if let Some(wanted) = patch.opens_at {
             self.set_opening(show, &current, wanted).await?;
         }

@@ -1,7 +1,9 @@
 //! The durable record: each show's event stream written behind into Postgres.
 //!
-//! One instance at a time drains a show (a lease in Redis), so a show's events reach
-//! Postgres in stream order. Each round takes, in this order: entries it read before and
+//! One instance at a time drains a stream (a lease in Redis), so a stream's events reach
+//! Postgres in stream order. A laned show has a stream per lane besides its own, each
+//! drained on its own: an admission (home's stream) may reach Postgres before the join it
+//! admits (a lane's), which Postgres takes (see `store::postgres::events`). Each round takes, in this order: entries it read before and
 //! could not write (Postgres was down), entries a crashed consumer left pending
 //! (XAUTOCLAIM), then new entries. A batch is written in one transaction, idempotently (the
 //! stream id is the primary key), then acknowledged; the stream is then trimmed below its
@@ -15,6 +17,7 @@ use crate::cache::LagSnapshot;
 use crate::domain::ShowId;
 use crate::store::StoreError;
 use crate::store::event::StreamEvent;
+use crate::store::redis::events::{Stream, StreamStats};
 
 /// Events (stream entries) per round; a join event carries up to a few hundred joins.
 pub const BATCH: usize = 200;
@@ -40,28 +43,39 @@ impl Sale {
         }
     }
 
-    /// Writes one batch of the show's events to Postgres; returns how many stream entries it
-    /// took (0 when there was nothing to do or another instance holds the show's lease).
-    #[tracing::instrument(skip(self))]
+    /// Writes one batch of each of the show's streams to Postgres; returns the most stream
+    /// entries one stream had (0 when there was nothing to do or other instances hold the
+    /// leases).
     async fn write_behind_show(&self, show: ShowId, consumer: &str) -> Result<usize, StoreError> {
-        if !self.events.lease(show, consumer, self.settings.workers.write_behind_lease).await? {
+        let mut busiest = 0;
+        for stream in self.events.streams(show).await? {
+            busiest = busiest.max(self.write_behind_stream(&stream, consumer).await?);
+        }
+        Ok(busiest)
+    }
+
+    #[tracing::instrument(skip(self), fields(%stream))]
+    async fn write_behind_stream(&self, stream: &Stream, consumer: &str) -> Result<usize, StoreError> {
+        if !self.events.lease(stream, consumer, self.settings.workers.write_behind_lease).await? {
             return Ok(0);
         }
-        let batch = match self.next_batch(show, consumer).await {
+        let batch = match self.next_batch(stream, consumer).await {
             Err(StoreError::NoStreamGroup) => {
-                self.events.ensure_group(show).await?;
+                self.events.ensure_group(stream).await?;
                 return Ok(0);
             }
             other => other?,
         };
         if batch.is_empty() {
-            self.backend.stream_drained(show).await?;
+            if stream.lane == 0 {
+                self.backend.stream_drained(stream.show).await?;
+            }
             return Ok(0);
         }
-        let written = self.backend.record_events(show, &batch).await?;
+        let written = self.backend.record_events(stream, &batch).await?;
         let ids: Vec<String> = batch.iter().map(|e| e.id.clone()).collect();
-        self.events.ack(show, &ids).await?;
-        self.events.trim_acknowledged(show).await?;
+        self.events.ack(stream, &ids).await?;
+        self.events.trim_acknowledged(stream).await?;
         metrics::counter!("boxoffice_writebehind_events_written_total").increment(written);
         metrics::counter!("boxoffice_writebehind_events_acked_total").increment(ids.len() as u64);
         Ok(ids.len())
@@ -71,22 +85,19 @@ impl Sale {
     /// them ours, and writing anything newer before them would break the show's order. (An
     /// earlier holder that stalled rather than died may write the same entries too: the
     /// inserts are idempotent and the two transactions serialise on the same rows.)
-    async fn next_batch(&self, show: ShowId, consumer: &str) -> Result<Vec<StreamEvent>, StoreError> {
-        let pending = self.events.claim_pending(show, consumer, BATCH).await?;
+    async fn next_batch(&self, stream: &Stream, consumer: &str) -> Result<Vec<StreamEvent>, StoreError> {
+        let pending = self.events.claim_pending(stream, consumer, BATCH).await?;
         if !pending.is_empty() {
             metrics::counter!("boxoffice_writebehind_events_reclaimed_total").increment(pending.len() as u64);
             return Ok(pending);
         }
-        self.events.new_entries(show, consumer, BATCH).await
+        self.events.new_entries(stream, consumer, BATCH).await
     }
 
     /// Measures every show's stream: the metrics, and the backlog `/readyz` reports.
     pub async fn measure_write_behind(&self) {
         let (mut backlog, mut oldest) = (0, Duration::ZERO);
-        for show in self.shows.ids() {
-            let Ok(stats) = self.events.stats(show).await else {
-                continue;
-            };
+        for (show, stats) in self.stream_stats().await {
             let label = show.to_string();
             metrics::gauge!("boxoffice_writebehind_stream_length", "show" => label.clone()).set(stats.length as f64);
             metrics::gauge!("boxoffice_writebehind_unacked", "show" => label.clone()).set(stats.unacked as f64);
@@ -103,13 +114,26 @@ impl Sale {
         self.write_behind_lag.snapshot()
     }
 
-    /// Entries of every show's stream not yet written to Postgres.
+    /// Entries of every show's streams not yet written to Postgres.
     pub async fn unwritten(&self) -> u64 {
-        let mut unacked = 0;
+        self.stream_stats().await.iter().map(|(_, stats)| stats.unacked).sum()
+    }
+
+    /// Each show's streams measured together (what could be read).
+    async fn stream_stats(&self) -> Vec<(ShowId, StreamStats)> {
+        let mut measured = Vec::new();
         for show in self.shows.ids() {
-            unacked += self.events.stats(show).await.map_or(0, |stats| stats.unacked);
+            let Ok(streams) = self.events.streams(show).await else { continue };
+            let mut total = StreamStats::default();
+            for stream in &streams {
+                let Ok(stats) = self.events.stats(stream).await else { continue };
+                total.length += stats.length;
+                total.unacked += stats.unacked;
+                total.oldest_unacked_age = total.oldest_unacked_age.max(stats.oldest_unacked_age);
+            }
+            measured.push((show, total));
         }
-        unacked
+        measured
     }
 
     /// The consumer name of this instance's write-behind.

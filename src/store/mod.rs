@@ -70,6 +70,10 @@ pub enum StoreError {
     /// Postgres and try again.
     #[error("show {0} is not loaded in Redis")]
     ShowNotLoaded(ShowId),
+    /// The show's lanes are not what this instance thought (see `redis::lanes`): read them
+    /// again and ask again.
+    #[error("show {0} runs on other lanes now")]
+    LayoutChanged(ShowId),
     /// The show's event stream has no consumer group (Redis lost it, or never had it).
     #[error("the event stream has no consumer group")]
     NoStreamGroup,
@@ -112,6 +116,7 @@ impl StoreError {
             Self::NotFound(what) => Self::NotFound(what.clone()),
             Self::Conflict(what) => Self::Conflict(what.clone()),
             Self::ShowNotLoaded(show) => Self::ShowNotLoaded(*show),
+            Self::LayoutChanged(show) => Self::LayoutChanged(*show),
             Self::NoStreamGroup => Self::NoStreamGroup,
             Self::StreamGroupExists => Self::StreamGroupExists,
             Self::Internal(error) => Self::Internal(anyhow::anyhow!("{error:#}")),

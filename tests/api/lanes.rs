@@ -1,5 +1,32 @@
-//! Lanes, work in progress (src/store/redis/lanes.rs): one show's queue over several hash
-//! slots keeps one first-come order.
+//! Lanes (src/store/redis/lanes.rs): one show's queue over several hash slots, set by the
+//! show's `lanes`, keeps one first-come order, and the sale runs on it end to end.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::spawn_app;
+
+#[tokio::test]
+async fn lanes_are_set_before_the_first_join_and_never_with_a_fair_opening() {
+    let app = spawn_app().await;
+    let show = app.create_show(1, 4).await;
+    let path = format!("/v1/admin/shows/{show}/queue");
+    let admin = app.admin_token();
+    let put = |body| app.call(reqwest::Method::PUT, &path, Some(&admin), Some(body));
+
+    assert_eq!(app.configure_queue(show, json!({"lanes": 3})).await.body["lanes"], 3);
+    let refused = put(json!({"lanes": 3, "opens_at": "2030-05-01T20:00:00Z"})).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"));
+    let too_many = put(json!({"lanes": 17})).await;
+    assert_eq!((too_many.status, too_many.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"));
+
+    let (fan, _) = app.user().await;
+    assert_eq!(app.join(show, &fan).await.status, StatusCode::CREATED);
+    let late = put(json!({"lanes": 1})).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "lanes_fixed"));
+    assert_eq!(app.get(&path, Some(&admin)).await.body["lanes"], 3, "unchanged");
+    assert_eq!(app.configure_queue(show, json!({"max_active": 7})).await.body["lanes"], 3, "other settings change");
+}
 
 /// How the Redis backend does it; skipped on the Postgres fallback.
 mod on_redis {
@@ -7,24 +34,26 @@ mod on_redis {
 
     use boxoffice::domain::ShowId;
     use boxoffice::domain::queue::QueueConfig;
-    use boxoffice::store::redis::keys::lane_tags;
-    use boxoffice::store::redis::lanes::LanedShow;
     use boxoffice::store::redis::queue::RedisQueue;
-    use boxoffice::store::{JoinOutcome, Placement};
+    use boxoffice::store::{JoinOutcome, Placement, QueueStore};
     use futures::future::join_all;
+    use reqwest::StatusCode;
+    use serde_json::json;
     use uuid::Uuid;
 
     use crate::support::{TestApp, spawn_app};
 
-    /// A show of its own, which the app doesn't tick (it isn't in the catalog), over 3 lanes.
-    async fn laned_show(app: &TestApp, admit_per_second: f64) -> (ShowId, LanedShow) {
+    /// A show of its own, which the app doesn't tick (it isn't in the catalog), over 3 lanes
+    /// (one per master of the test cluster).
+    async fn laned_show(app: &TestApp, admit_per_second: f64) -> (ShowId, RedisQueue) {
         let redis = app.state.sale.redis().clone();
-        let show = ShowId(9_000_000 + i64::from(rand::random::<u16>()));
-        let config = QueueConfig { max_active: 100_000, admit_per_second, ..QueueConfig::default() };
-        RedisQueue::new(redis.clone()).put_config(show, &config).await.unwrap();
-        let thirds = |slot: u16| Some(slot / 5462);
-        let lanes = lane_tags(show, 3, thirds).iter().map(|tag| redis.keys.lane(tag)).collect();
-        (show, LanedShow::new(redis, show, lanes))
+        let show = ShowId(9_000_000 + i64::from(rand::random::<u32>() >> 8));
+        let config = QueueConfig { max_active: 100_000, admit_per_second, lanes: 3, ..QueueConfig::default() };
+        let queue = RedisQueue::new(redis);
+        queue.put_config(show, &config).await.unwrap();
+        let streams = app.state.sale.events().streams(show).await.unwrap();
+        assert_eq!(streams.len(), 4, "home and 3 lanes");
+        (show, queue)
     }
 
     fn placed(outcome: JoinOutcome) -> Placement {
@@ -55,14 +84,20 @@ mod on_redis {
     #[tokio::test]
     async fn fans_joining_a_laned_show_at_once_get_distinct_places_and_keep_them_when_they_join_again() {
         let app = spawn_app().await;
-        let (_, laned) = laned_show(&app, 0.0).await;
+        let (show, queue) = laned_show(&app, 0.0).await;
         let users: Vec<Uuid> = (0..600).map(|_| Uuid::new_v4()).collect();
-        let first: Vec<(i64, bool)> =
-            join_all(users.iter().map(|u| laned.join(*u))).await.into_iter().map(|o| seq_of(o.unwrap())).collect();
+        let first: Vec<(i64, bool)> = join_all(users.iter().map(|u| queue.join(show, *u)))
+            .await
+            .into_iter()
+            .map(|o| seq_of(o.unwrap()))
+            .collect();
         assert!(first.iter().all(|(_, created)| *created));
         assert_eq!(first.iter().map(|(seq, _)| seq).collect::<HashSet<_>>().len(), users.len(), "one seq each");
-        let again: Vec<(i64, bool)> =
-            join_all(users.iter().map(|u| laned.join(*u))).await.into_iter().map(|o| seq_of(o.unwrap())).collect();
+        let again: Vec<(i64, bool)> = join_all(users.iter().map(|u| queue.join(show, *u)))
+            .await
+            .into_iter()
+            .map(|o| seq_of(o.unwrap()))
+            .collect();
         let kept: Vec<(i64, bool)> = first.iter().map(|(seq, _)| (*seq, false)).collect();
         assert_eq!(again, kept, "a second join is answered with the place the fan has");
     }
@@ -70,57 +105,174 @@ mod on_redis {
     #[tokio::test]
     async fn a_laned_show_admits_its_fans_once_each_in_the_order_they_joined_whatever_their_lane() {
         let app = spawn_app().await;
-        let (show, laned) = laned_show(&app, 100_000.0).await;
+        let (show, queue) = laned_show(&app, 100_000.0).await;
         let users: Vec<Uuid> = (0..900).map(|_| Uuid::new_v4()).collect();
-        let mut seqs: Vec<i64> =
-            join_all(users.iter().map(|u| laned.join(*u))).await.into_iter().map(|o| seq_of(o.unwrap()).0).collect();
+        let mut seqs: Vec<i64> = join_all(users.iter().map(|u| queue.join(show, *u)))
+            .await
+            .into_iter()
+            .map(|o| seq_of(o.unwrap()).0)
+            .collect();
         seqs.sort_unstable();
         let mut admitted = 0;
         for _ in 0..100 {
-            admitted += laned.admit(100).await.unwrap().admitted;
+            admitted += queue.admit(show, 100).await.unwrap().admitted;
             if admitted >= 900 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         assert_eq!(admitted_seqs(&app, show).await, seqs, "every fan admitted once, in seq order");
-        let tick = laned.admit(100).await.unwrap();
+        let tick = queue.admit(show, 100).await.unwrap();
         assert_eq!((tick.admitted, tick.cursor), (0, *seqs.last().unwrap()), "nothing left, the cursor past the last");
     }
 
     #[tokio::test]
     async fn a_fan_admitted_off_a_lane_is_told_so_on_joining_again_and_joins_at_the_back_once_gone() {
         let app = spawn_app().await;
-        let (show, laned) = laned_show(&app, 100_000.0).await;
+        let (show, queue) = laned_show(&app, 100_000.0).await;
         let fan = Uuid::new_v4();
-        let seq = placed(laned.join(fan).await.unwrap()).seq;
-        assert_eq!(laned.admit(100).await.unwrap().admitted, 1);
-        let again = placed(laned.join(fan).await.unwrap());
+        let seq = placed(queue.join(show, fan).await.unwrap()).seq;
+        assert_eq!(queue.admit(show, 100).await.unwrap().admitted, 1);
+        let again = placed(queue.join(show, fan).await.unwrap());
         assert_eq!((again.seq, again.created, again.cursor), (seq, false, Some(seq)));
         assert!(again.active_until_ms.is_some(), "told the session runs");
 
-        assert!(laned.leave(fan).await.unwrap(), "the session ends");
+        assert!(queue.leave(show, fan).await.unwrap(), "the session ends");
         let active = app.state.sale.redis().keys.show(show).active();
         let still: i64 = app.state.sale.redis().query(redis::Cmd::zcard(active)).await.unwrap();
         assert_eq!(still, 0);
-        let back = placed(laned.join(fan).await.unwrap());
+        let back = placed(queue.join(show, fan).await.unwrap());
         assert!(back.created && back.seq > seq, "a new place at the back: {back:?} after {seq}");
-        assert_eq!(placed(laned.join(fan).await.unwrap()).seq, back.seq, "and that place is kept");
+        assert_eq!(placed(queue.join(show, fan).await.unwrap()).seq, back.seq, "and that place is kept");
     }
 
     #[tokio::test]
     async fn a_fan_who_leaves_a_lane_is_passed_over_and_the_others_keep_their_order() {
         let app = spawn_app().await;
-        let (show, laned) = laned_show(&app, 100_000.0).await;
+        let (show, queue) = laned_show(&app, 100_000.0).await;
         let mut seqs = Vec::new();
         let fans: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
         for fan in &fans {
-            seqs.push(placed(laned.join(*fan).await.unwrap()).seq);
+            seqs.push(placed(queue.join(show, *fan).await.unwrap()).seq);
         }
-        assert!(laned.leave(fans[1]).await.unwrap());
-        assert!(!laned.leave(fans[1]).await.unwrap(), "gone already");
-        assert!(!laned.leave(Uuid::new_v4()).await.unwrap(), "never there");
-        assert_eq!(laned.admit(100).await.unwrap().admitted, 2);
+        assert!(queue.leave(show, fans[1]).await.unwrap());
+        assert!(!queue.leave(show, fans[1]).await.unwrap(), "gone already");
+        assert!(!queue.leave(show, Uuid::new_v4()).await.unwrap(), "never there");
+        assert_eq!(queue.admit(show, 100).await.unwrap().admitted, 2);
         assert_eq!(admitted_seqs(&app, show).await, [seqs[0], seqs[2]]);
+    }
+
+    /// Fans of a show over 3 lanes, from joining to a sale, over HTTP; then Postgres holds
+    /// each one's place with its join and admission, whichever stream it heard from first.
+    #[tokio::test]
+    async fn a_laned_show_sells_end_to_end_and_postgres_records_every_place_once() {
+        let app = spawn_app().await;
+        let (show, seats) = app.open_show(1, 4).await;
+        app.configure_queue(show, json!({"lanes": 3})).await;
+        let mut fans = Vec::new();
+        for _ in 0..30 {
+            let (token, user) = app.user().await;
+            let joined = app.join(show, &token).await;
+            assert_eq!(joined.status, StatusCode::CREATED, "{:?}", joined.body);
+            fans.push((token, user, joined.body["queue_token"].as_str().unwrap().to_string()));
+        }
+        let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+        assert_eq!((stats.body["joined_total"].as_i64(), stats.body["waiting"].as_i64()), (Some(30), Some(30)));
+
+        app.tick().await;
+        for (_, _, queue_token) in &fans {
+            assert_eq!(app.poll(show, queue_token).await.body["status"], "active");
+        }
+        let (.., buyer) = &fans[0];
+        let held = app.post(&format!("/v1/shows/{show}/holds"), Some(buyer), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+        let bought =
+            app.post(&format!("/v1/shows/{show}/reservations"), Some(buyer), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
+
+        // Home's stream (the admissions) written first, then the lanes' (the joins).
+        let events = app.state.sale.events();
+        let streams = events.streams(show).await.unwrap();
+        for stream in &streams {
+            events.ensure_group(stream).await.unwrap();
+            let batch = events.new_entries(stream, "test", 1000).await.unwrap();
+            app.state.sale.db().write_behind().record_events(show, stream.lane, &batch, true).await.unwrap();
+        }
+        let places: Vec<(uuid::Uuid, bool, bool)> = sqlx::query_as(
+            "SELECT user_id, admitted_at IS NOT NULL, joined_at <= admitted_at FROM queue_entries WHERE show_id = $1",
+        )
+        .bind(show)
+        .fetch_all(&app.state.sale.db().pool)
+        .await
+        .unwrap();
+        let mut recorded: Vec<uuid::Uuid> = places.iter().map(|p| p.0).collect();
+        let mut expected: Vec<uuid::Uuid> = fans.iter().map(|f| f.1).collect();
+        recorded.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(recorded, expected, "one place each");
+        assert!(places.iter().all(|p| p.1 && p.2), "admitted, and joined before: {places:?}");
+        let lanes: Vec<i16> =
+            sqlx::query_scalar("SELECT DISTINCT lane FROM write_behind_events WHERE show_id = $1 ORDER BY lane")
+                .bind(show)
+                .fetch_all(&app.state.sale.db().pool)
+                .await
+                .unwrap();
+        assert_eq!(lanes, [0, 1, 2, 3], "30 fans reach every lane (they'd all miss one 1 time in 64,000)");
+    }
+
+    /// Redis rebuilt from Postgres after a fallback: the laned show comes back on one slot,
+    /// its lanes cleared, every fan where they stood, and admission goes on in join order.
+    #[tokio::test]
+    async fn a_laned_show_rebuilt_from_postgres_runs_on_one_slot_with_every_place_kept() {
+        let app = spawn_app().await;
+        let show = app.create_show(1, 4).await;
+        app.configure_queue(show, json!({"lanes": 3, "max_active": 2, "admit_per_second": 1000.0})).await;
+        let mut tokens = Vec::new();
+        for _ in 0..20 {
+            let (user, _) = app.user().await;
+            tokens.push(app.join(show, &user).await.body["queue_token"].as_str().unwrap().to_string());
+        }
+        app.tick().await;
+        assert_eq!(
+            app.call(reqwest::Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&tokens[9]), None).await.status,
+            StatusCode::NO_CONTENT
+        );
+        let mut before = Vec::new();
+        for token in &tokens {
+            before.push(app.poll(show, token).await.body["position"].clone());
+        }
+        let lane_keys: Vec<String> = app.state.sale.events().streams(show).await.unwrap()[1..]
+            .iter()
+            .map(|stream| stream.keys().placed())
+            .collect();
+
+        // The write-behind had kept up: Postgres knows every place when it takes over.
+        app.drain_events("worker").await;
+        let backend = app.state.sale.backend();
+        backend.move_to_postgres("a test's fallback").await.unwrap();
+        assert!(backend.rebuild_redis(async || app.drain_events("worker").await).await.unwrap(), "rebuilt");
+
+        assert_eq!(app.state.sale.events().streams(show).await.unwrap().len(), 1, "one slot");
+        for key in lane_keys {
+            assert!(!app.state.sale.redis().query::<bool>(redis::Cmd::exists(&key)).await.unwrap(), "{key} cleared");
+        }
+        let mut after = Vec::new();
+        for token in &tokens {
+            after.push(app.poll(show, token).await.body["position"].clone());
+        }
+        assert_eq!(after, before, "every fan where they stood");
+        let (late, _) = app.user().await;
+        let last = before.last().unwrap().as_i64().unwrap();
+        assert_eq!(app.join(show, &late).await.body["position"], last + 1, "a new join queues behind the last");
+        app.configure_queue(show, json!({"max_active": 4})).await;
+        app.tick().await;
+        let statuses: Vec<String> = {
+            let mut all = Vec::new();
+            for token in &tokens[..5] {
+                all.push(app.poll(show, token).await.body["status"].as_str().unwrap_or_default().to_string());
+            }
+            all
+        };
+        assert_eq!(statuses, ["active", "active", "active", "active", "waiting"], "the next two in join order");
     }
 }

@@ -109,16 +109,16 @@ async fn a_consumer_that_dies_before_acknowledging_is_taken_over_without_duplica
     }
     let all = stream_ids(&app, show).await;
     let lease = app.settings.workers.write_behind_lease;
-    assert!(app.state.sale.events().lease(show, "doomed", lease).await.unwrap());
-    let batch = app.state.sale.events().new_entries(show, "doomed", 20).await.unwrap();
-    app.state.sale.db().write_behind().record_events(show, &batch[..12], true).await.unwrap();
+    assert!(app.state.sale.events().lease(&app.state.sale.events().home(show), "doomed", lease).await.unwrap());
+    let batch = app.state.sale.events().new_entries(&app.state.sale.events().home(show), "doomed", 20).await.unwrap();
+    app.state.sale.db().write_behind().record_events(show, 0, &batch[..12], true).await.unwrap();
     // "doomed" dies here: 12 of its 20 entries written, none acknowledged, lease held.
     app.drain_events("survivor").await;
     assert!(recorded_ids(&app, show).await.len() == 12, "the lease keeps others out while it lasts");
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     app.drain_events("survivor").await;
     assert_eq!(recorded_ids(&app, show).await, all, "each event exactly once, in order");
-    let stats = app.state.sale.events().stats(show).await.unwrap();
+    let stats = app.state.sale.events().stats(&app.state.sale.events().home(show)).await.unwrap();
     assert_eq!(stats.unacked, 0, "everything acknowledged");
 }
 
@@ -132,10 +132,13 @@ async fn entries_read_just_before_a_lease_lapsed_are_written_before_newer_ones()
         app.join(show, &user).await;
     }
     let lease = app.settings.workers.write_behind_lease;
-    assert!(app.state.sale.events().lease(show, "slow", lease).await.unwrap());
+    assert!(app.state.sale.events().lease(&app.state.sale.events().home(show), "slow", lease).await.unwrap());
     tokio::time::sleep(lease * 7 / 10).await;
     // "slow" reads the joins late in its lease and stalls; admissions follow in the stream.
-    assert_eq!(app.state.sale.events().new_entries(show, "slow", 100).await.unwrap().len(), 6);
+    assert_eq!(
+        app.state.sale.events().new_entries(&app.state.sale.events().home(show), "slow", 100).await.unwrap().len(),
+        6
+    );
     app.tick().await;
     tokio::time::sleep(lease * 4 / 10).await;
     app.drain_events("next").await;
@@ -159,14 +162,15 @@ async fn the_stream_is_never_trimmed_past_an_unacknowledged_entry() {
     }
     let all = stream_ids(&app, show).await;
     let events = app.state.sale.events();
-    events.ensure_group(show).await.unwrap();
-    let slow = events.new_entries(show, "slow", 5).await.unwrap();
-    let fast = events.new_entries(show, "fast", 5).await.unwrap();
-    events.ack(show, &fast.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await.unwrap();
-    events.trim_acknowledged(show).await.unwrap();
+    let stream = events.home(show);
+    events.ensure_group(&stream).await.unwrap();
+    let slow = events.new_entries(&stream, "slow", 5).await.unwrap();
+    let fast = events.new_entries(&stream, "fast", 5).await.unwrap();
+    events.ack(&stream, &fast.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await.unwrap();
+    events.trim_acknowledged(&stream).await.unwrap();
     assert_eq!(stream_ids(&app, show).await, all, "the oldest entry is unacknowledged: nothing may go");
-    events.ack(show, &slow.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await.unwrap();
-    events.trim_acknowledged(show).await.unwrap();
+    events.ack(&stream, &slow.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await.unwrap();
+    events.trim_acknowledged(&stream).await.unwrap();
     assert_eq!(stream_ids(&app, show).await, all[9..], "trimmed up to the last delivered entry, undelivered ones kept");
 }
 
@@ -224,7 +228,7 @@ async fn a_consumer_group_redis_lost_is_made_again_and_every_event_is_recorded_o
 async fn an_entry_of_a_kind_this_version_does_not_know_is_acknowledged_and_skipped() {
     let app = spawn_app().await;
     let show = app.create_show(1, 4).await;
-    app.state.sale.events().ensure_group(show).await.unwrap();
+    app.state.sale.events().ensure_group(&app.state.sale.events().home(show)).await.unwrap();
     let key = app.state.sale.redis().keys.show(show).events();
     let mut newer = redis::cmd("XADD");
     newer.arg(&key).arg("*").arg("k").arg("teleport").arg("u").arg("");

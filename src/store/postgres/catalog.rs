@@ -83,6 +83,7 @@ struct ConfigRow {
     paused: bool,
     pow_bits: i32,
     opens_at: Option<DateTime<Utc>>,
+    lanes: i16,
 }
 
 impl From<ConfigRow> for QueueConfig {
@@ -97,6 +98,7 @@ impl From<ConfigRow> for QueueConfig {
             claim_window_s: r.claim_window_s as u32,
             pow_bits: r.pow_bits as u32,
             opens_at: r.opens_at,
+            lanes: r.lanes as u32,
         }
     }
 }
@@ -190,7 +192,7 @@ impl Catalog<'_> {
         let query = sqlx::query_as!(
             ConfigRow,
             r#"SELECT show_id AS "show_id: ShowId", max_active, admit_per_second, session_ttl_s, hold_ttl_s,
-                      max_seats_per_user, claim_window_s, paused, pow_bits, opens_at
+                      max_seats_per_user, claim_window_s, paused, pow_bits, opens_at, lanes
                FROM queue_configs"#
         );
         let rows = self.timed(query.fetch_all(&self.pool)).await?;
@@ -217,7 +219,7 @@ pub(super) async fn queue_config<'e>(
     let query = sqlx::query_as!(
         ConfigRow,
         r#"SELECT show_id AS "show_id: ShowId", max_active, admit_per_second, session_ttl_s, hold_ttl_s,
-                  max_seats_per_user, claim_window_s, paused, pow_bits, opens_at
+                  max_seats_per_user, claim_window_s, paused, pow_bits, opens_at, lanes
            FROM queue_configs WHERE show_id = $1"#,
         show as _
     );
@@ -279,13 +281,14 @@ async fn upsert_config<'e>(
     sqlx::query!(
         "INSERT INTO queue_configs
             (show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused,
-             pow_bits, opens_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             pow_bits, opens_at, lanes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (show_id) DO UPDATE SET
             max_active = EXCLUDED.max_active, admit_per_second = EXCLUDED.admit_per_second,
             session_ttl_s = EXCLUDED.session_ttl_s, hold_ttl_s = EXCLUDED.hold_ttl_s,
             max_seats_per_user = EXCLUDED.max_seats_per_user, claim_window_s = EXCLUDED.claim_window_s,
-            paused = EXCLUDED.paused, pow_bits = EXCLUDED.pow_bits, opens_at = EXCLUDED.opens_at, updated_at = now()",
+            paused = EXCLUDED.paused, pow_bits = EXCLUDED.pow_bits, opens_at = EXCLUDED.opens_at,
+            lanes = EXCLUDED.lanes, updated_at = now()",
         show as _,
         c.max_active as i32,
         c.admit_per_second,
@@ -296,6 +299,7 @@ async fn upsert_config<'e>(
         c.paused,
         c.pow_bits as i32,
         c.opens_at,
+        c.lanes as i16,
     )
     .execute(executor)
     .await?;

@@ -1,7 +1,11 @@
 //! The write-behind sink: stream events land in `write_behind_events` exactly once (the
-//! stream entry id is the primary key), and the ones that are new in this batch are applied
-//! to `queue_entries` and the `holds` mirror in the same transaction, so that Postgres can
-//! take over the queue and the holds if Redis goes away.
+//! stream, its lane, and the entry id are the primary key), and the ones that are new in this
+//! batch are applied to `queue_entries` and the `holds` mirror in the same transaction, so
+//! that Postgres can take over the queue and the holds if Redis goes away.
+//!
+//! A laned show's joins come from its lanes' streams and its admissions from its own, each
+//! written by its own consumer: an admission may come first. It records the place then
+//! (with the admission's time as the join's until the join arrives and sets it).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -64,6 +68,7 @@ impl WriteBehind<'_> {
     pub async fn record_events(
         &self,
         show: ShowId,
+        lane: u16,
         events: &[StreamEvent],
         redis_serves: bool,
     ) -> Result<u64, StoreError> {
@@ -72,7 +77,7 @@ impl WriteBehind<'_> {
         }
         self.timed(async {
             let mut tx = self.pool.begin().await?;
-            let fresh = insert_new_events(&mut tx, show, events).await?;
+            let fresh = insert_new_events(&mut tx, show, lane, events).await?;
             let fresh_events: Vec<&StreamEvent> = events.iter().filter(|e| fresh.contains(&e.id_parts())).collect();
             apply_to_queue_entries(&mut tx, show, &fresh_events).await?;
             record_holes(&mut tx, show, &fresh_events).await?;
@@ -106,6 +111,7 @@ impl WriteBehind<'_> {
 async fn insert_new_events(
     tx: &mut sqlx::PgConnection,
     show: ShowId,
+    lane: u16,
     events: &[StreamEvent],
 ) -> Result<std::collections::HashSet<(i64, i64)>, sqlx::Error> {
     let (ms, n): (Vec<i64>, Vec<i64>) = events.iter().map(StreamEvent::id_parts).unzip();
@@ -117,8 +123,8 @@ async fn insert_new_events(
     let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| from_millis(e.at_ms())).collect();
     let rows: Vec<(i64, i64)> = sqlx::query!(
         "INSERT INTO write_behind_events
-            (show_id, stream_ms, stream_seq, kind, user_ids, seq, seat_ids, until_at, occurred_at)
-         SELECT $1, ms, n, kind, users::uuid[], seq, seats::bigint[], until_at, occurred_at
+            (show_id, lane, stream_ms, stream_seq, kind, user_ids, seq, seat_ids, until_at, occurred_at)
+         SELECT $1, $10, ms, n, kind, users::uuid[], seq, seats::bigint[], until_at, occurred_at
          FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::text[],
                      $8::timestamptz[], $9::timestamptz[]) WITH ORDINALITY
               AS e(ms, n, kind, users, seq, seats, until_at, occurred_at, ord)
@@ -133,7 +139,8 @@ async fn insert_new_events(
         &seqs as _,
         &seats,
         &untils as _,
-        &occurred
+        &occurred,
+        lane as i16,
     )
     .map(|row| (row.stream_ms, row.stream_seq))
     .fetch_all(&mut *tx)
@@ -153,20 +160,14 @@ async fn apply_to_queue_entries(
     show: ShowId,
     events: &[&StreamEvent],
 ) -> Result<(), sqlx::Error> {
-    let joins: Vec<(i64, Uuid, DateTime<Utc>)> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Joined)
-        .flat_map(|e| e.places().map(|(seq, user)| (seq, user, from_millis(e.at_ms()))))
-        .collect();
-    if !joins.is_empty() {
-        let seqs: Vec<i64> = joins.iter().map(|j| j.0).collect();
-        let users: Vec<Uuid> = joins.iter().map(|j| j.1).collect();
-        let times: Vec<DateTime<Utc>> = joins.iter().map(|j| j.2).collect();
-        sqlx::query!("INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
-             SELECT $1, seq, user_id, joined_at FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS j(seq, user_id, joined_at)
-             ON CONFLICT DO NOTHING", show as _, &seqs, &users, &times)
-        .execute(&mut *tx)
-        .await?;
+    // Joins first, then the places of admissions whose join has not arrived (a laned show's).
+    for kind in [EventKind::Joined, EventKind::Admitted] {
+        let places: Vec<(i64, Uuid, DateTime<Utc>)> = events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .flat_map(|e| e.places().map(|(seq, user)| (seq, user, from_millis(e.at_ms()))))
+            .collect();
+        insert_places(&mut *tx, show, &places).await?;
     }
     for column in [Stamp::Admitted, Stamp::Claimed, Stamp::Left, Stamp::Expired, Stamp::Confirmed] {
         let stamped: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = events
@@ -182,6 +183,34 @@ async fn apply_to_queue_entries(
         let untils: Vec<Option<DateTime<Utc>>> = stamped.iter().map(|s| s.2).collect();
         stamp(&mut *tx, show, column, &Stamped { seqs, times, untils }).await?;
     }
+    Ok(())
+}
+
+/// Records places; a place recorded by its admission gets its join's time (the earlier).
+async fn insert_places(
+    tx: &mut sqlx::PgConnection,
+    show: ShowId,
+    places: &[(i64, Uuid, DateTime<Utc>)],
+) -> Result<(), sqlx::Error> {
+    if places.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = places.iter().map(|j| j.0).collect();
+    let users: Vec<Uuid> = places.iter().map(|j| j.1).collect();
+    let times: Vec<DateTime<Utc>> = places.iter().map(|j| j.2).collect();
+    sqlx::query!(
+        "INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+         SELECT DISTINCT ON (seq) $1, seq, user_id, joined_at
+         FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS j(seq, user_id, joined_at) ORDER BY seq, joined_at
+         ON CONFLICT (show_id, seq) DO UPDATE SET joined_at = EXCLUDED.joined_at
+         WHERE queue_entries.user_id = EXCLUDED.user_id AND EXCLUDED.joined_at < queue_entries.joined_at",
+        show as _,
+        &seqs,
+        &users,
+        &times
+    )
+    .execute(tx)
+    .await?;
     Ok(())
 }
 

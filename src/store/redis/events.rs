@@ -1,6 +1,7 @@
 //! The Redis side of write-behind: each show's state changes sit in its stream
-//! (`<prefix>:{s<id>}:ev`) until a consumer of the group `wb` has written them to Postgres and
-//! acknowledged them. The stream is trimmed only below its oldest unacknowledged entry.
+//! (`<prefix>:{s<id>}:ev`, and a laned show's joins in each lane's, see `lanes`) until a
+//! consumer of the group `wb` has written them to Postgres and acknowledged them. A stream
+//! is trimmed only below its oldest unacknowledged entry.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use redis::Value;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use uuid::Uuid;
 
+use super::keys::ShowKeys;
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::store::StoreError;
@@ -26,6 +28,26 @@ pub struct StreamStats {
     pub oldest_unacked_age: Duration,
 }
 
+/// One event stream: a show's own (lane 0), or one of its lanes' (1 on).
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub show: ShowId,
+    pub lane: u16,
+    keys: ShowKeys,
+}
+
+impl Stream {
+    pub fn keys(&self) -> &ShowKeys {
+        &self.keys
+    }
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.show, self.lane)
+    }
+}
+
 pub struct EventStream {
     redis: Arc<Redis>,
 }
@@ -35,44 +57,45 @@ impl EventStream {
         Self { redis }
     }
 
-    fn key(&self, show: ShowId) -> String {
-        self.redis.keys.show(show).events()
+    /// The show's own stream.
+    pub fn home(&self, show: ShowId) -> Stream {
+        Stream { show, lane: 0, keys: self.redis.keys.show(show) }
+    }
+
+    /// The show's streams: its own, then its lanes', as its config hash names them.
+    pub async fn streams(&self, show: ShowId) -> Result<Vec<Stream>, StoreError> {
+        let home = self.home(show);
+        let tags: Option<String> = self.redis.query(redis::Cmd::hget(home.keys.config(), "lane_tags")).await?;
+        let lanes = tags.iter().flat_map(|tags| tags.split(',')).map(|tag| self.redis.keys.lane(tag));
+        let lanes = lanes.enumerate().map(|(k, keys)| Stream { show, lane: k as u16 + 1, keys });
+        Ok(std::iter::once(home).chain(lanes).collect())
     }
 
     /// Creates the consumer group (and the stream) if missing.
-    pub async fn ensure_group(&self, show: ShowId) -> Result<(), StoreError> {
-        ensure_group(&self.redis, show).await
+    pub async fn ensure_group(&self, stream: &Stream) -> Result<(), StoreError> {
+        ensure_group(&self.redis, &stream.keys).await
     }
 
-    /// Takes or renews this consumer's lease on the show's stream.
-    pub async fn lease(&self, show: ShowId, consumer: &str, ttl: Duration) -> Result<bool, StoreError> {
+    /// Takes or renews this consumer's lease on the stream.
+    pub async fn lease(&self, stream: &Stream, consumer: &str, ttl: Duration) -> Result<bool, StoreError> {
         let mut call = scripts::LEASE.prepare_invoke();
-        call.key(self.redis.keys.show(show).lease()).arg(consumer).arg(ttl.as_millis() as u64);
+        call.key(stream.keys.lease()).arg(consumer).arg(ttl.as_millis() as u64);
         Ok(self.redis.invoke::<i64>(call).await? == 1)
     }
 
     /// Entries never delivered to anyone.
     pub async fn new_entries(
         &self,
-        show: ShowId,
+        stream: &Stream,
         consumer: &str,
         count: usize,
-    ) -> Result<Vec<StreamEvent>, StoreError> {
-        self.read_group(show, consumer, count, ">").await
-    }
-
-    async fn read_group(
-        &self,
-        show: ShowId,
-        consumer: &str,
-        count: usize,
-        from: &str,
     ) -> Result<Vec<StreamEvent>, StoreError> {
         let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP").arg(GROUP).arg(consumer).arg("COUNT").arg(count).arg("STREAMS").arg(self.key(show)).arg(from);
+        cmd.arg("GROUP").arg(GROUP).arg(consumer).arg("COUNT").arg(count).arg("STREAMS");
+        cmd.arg(stream.keys.events()).arg(">");
         let reply: Option<StreamReadReply> = self.redis.query(cmd).await?;
         let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-        self.parsed(show, entries).await
+        self.parsed(stream, entries).await
     }
 
     /// The entries as events. An entry trimmed away while pending comes back without
@@ -81,7 +104,7 @@ impl EventStream {
     /// pending forever.
     async fn parsed(
         &self,
-        show: ShowId,
+        stream: &Stream,
         entries: impl Iterator<Item = StreamId>,
     ) -> Result<Vec<StreamEvent>, StoreError> {
         let (mut events, mut unknown) = (Vec::new(), Vec::new());
@@ -89,13 +112,13 @@ impl EventStream {
             match parse_entry(entry) {
                 Parsed::Event(event) => events.push(event),
                 Parsed::UnknownKind(id, kind) => {
-                    tracing::warn!(%show, id, kind, "skipping a stream entry of an unknown kind");
+                    tracing::warn!(%stream, id, kind, "skipping a stream entry of an unknown kind");
                     unknown.push(id);
                 }
                 Parsed::Trimmed => {}
             }
         }
-        self.ack(show, &unknown).await?;
+        self.ack(stream, &unknown).await?;
         Ok(events)
     }
 
@@ -103,44 +126,44 @@ impl EventStream {
     /// one after a failed write, or a crashed or stalled one).
     pub async fn claim_pending(
         &self,
-        show: ShowId,
+        stream: &Stream,
         consumer: &str,
         count: usize,
     ) -> Result<Vec<StreamEvent>, StoreError> {
         let mut cmd = redis::cmd("XAUTOCLAIM");
-        cmd.arg(self.key(show)).arg(GROUP).arg(consumer).arg(0).arg("0-0").arg("COUNT").arg(count);
+        cmd.arg(stream.keys.events()).arg(GROUP).arg(consumer).arg(0).arg("0-0").arg("COUNT").arg(count);
         let reply: StreamAutoClaimReply = self.redis.query(cmd).await?;
-        self.parsed(show, reply.claimed.into_iter()).await
+        self.parsed(stream, reply.claimed.into_iter()).await
     }
 
-    pub async fn ack(&self, show: ShowId, ids: &[String]) -> Result<u64, StoreError> {
+    pub async fn ack(&self, stream: &Stream, ids: &[String]) -> Result<u64, StoreError> {
         if ids.is_empty() {
             return Ok(0);
         }
         let mut cmd = redis::cmd("XACK");
-        cmd.arg(self.key(show)).arg(GROUP).arg(ids);
+        cmd.arg(stream.keys.events()).arg(GROUP).arg(ids);
         self.redis.query(cmd).await
     }
 
     /// Trims entries below the oldest unacknowledged one; returns how many went.
-    pub async fn trim_acknowledged(&self, show: ShowId) -> Result<u64, StoreError> {
+    pub async fn trim_acknowledged(&self, stream: &Stream) -> Result<u64, StoreError> {
         let mut call = scripts::TRIM_ACKED.prepare_invoke();
-        call.key(self.key(show)).arg(GROUP);
+        call.key(stream.keys.events()).arg(GROUP);
         self.redis.invoke(call).await
     }
 
-    pub async fn stats(&self, show: ShowId) -> Result<StreamStats, StoreError> {
+    pub async fn stats(&self, stream: &Stream) -> Result<StreamStats, StoreError> {
         let mut call = scripts::STREAM_STATS.prepare_invoke();
-        call.key(self.key(show)).arg(GROUP);
+        call.key(stream.keys.events()).arg(GROUP);
         let (length, unacked, age_ms): (u64, u64, u64) = self.redis.invoke(call).await?;
         Ok(StreamStats { length, unacked, oldest_unacked_age: Duration::from_millis(age_ms) })
     }
 }
 
-/// Creates a show's consumer group (and its stream) if missing.
-pub(super) async fn ensure_group(redis: &Redis, show: ShowId) -> Result<(), StoreError> {
+/// Creates a stream's consumer group (and the stream) if missing.
+pub(super) async fn ensure_group(redis: &Redis, keys: &ShowKeys) -> Result<(), StoreError> {
     let mut cmd = redis::cmd("XGROUP");
-    cmd.arg("CREATE").arg(redis.keys.show(show).events()).arg(GROUP).arg("0").arg("MKSTREAM");
+    cmd.arg("CREATE").arg(keys.events()).arg(GROUP).arg("0").arg("MKSTREAM");
     match redis.query::<()>(cmd).await {
         Err(StoreError::StreamGroupExists) => Ok(()),
         other => other,

@@ -108,7 +108,8 @@ show_keys! {
     cursor => "cur",
     /// Counter: users admitted.
     admitted => "adm",
-    /// Counter: users who left while waiting and are still on the list.
+    /// Counter: users who left while waiting and are still on the list (on a lane: every
+    /// waiting place left there).
     left_waiting => "leftw",
     /// Sorted set: active user -> session expiry (ms).
     active => "act",
@@ -136,6 +137,8 @@ show_keys! {
     /// List, on a laned show's home: the seq ranges handed to its lanes' batches, in seq
     /// order, as `lane:first:n:ms` (see reserve.lua).
     ranges => "ranges",
+    /// Counter, on a lane: the places made there (its share of the show's joins).
+    placed => "placed",
 }
 
 impl ShowKeys {
@@ -201,6 +204,16 @@ impl ShowKeys {
             self.holes_size(),
             self.ranges(),
         ]
+    }
+
+    /// A lane's block of the range of seqs from `first` (see place.lua).
+    pub fn block(&self, first: i64) -> String {
+        format!("{}:{BLOCK}:{first}", self.base)
+    }
+
+    /// A lane's keys but its blocks (its membership buckets aside).
+    pub fn lane_fixed(&self) -> Vec<String> {
+        vec![self.events(), self.lease(), self.placed(), self.left_waiting()]
     }
 }
 

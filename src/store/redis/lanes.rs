@@ -1,32 +1,106 @@
-//! Lanes, work in progress: one show's queue over several hash slots, so that its joins
-//! are not bounded by one master (docs/capacity.md, "One show past one master").
+//! Lanes: one show's queue over several hash slots, so that its joins are not bounded by
+//! one master (docs/capacity.md, "One show past one master"). A show asks for them in its
+//! config (`lanes`); the tags, picked on masters of their own when the show is loaded
+//! before anyone joined, are its layout, kept in its config hash on home (`lane_tags`).
 //!
-//! Built so far: the laned join path (a range of seqs from the show's home slot, then the
-//! batch placed on its lane); admission by ranges in seq order (plan on home, read the
-//! blocks on their lanes, commit on home if the cursor hasn't moved); a rejoin (home says
-//! whether an admitted user's session still runs) and a leave; lane slots on masters of
-//! their own. Not built yet: counts on lanes, reinstatement, the lanes' write-behind (and
-//! Postgres taking an admission before its join), the draw, the rebuild, the tick lock,
-//! the config and API, the fault tests per lane. Nothing in the service uses this module
-//! yet: `tests/api/lanes.rs` checks it, and the `hot_master` benchmark measures its join
-//! path against the one-slot path.
+//! A join goes to the lane of the fan's membership bucket: a range of seqs from home, then
+//! the batch placed on its lane (memberships and the range's block in one script, with a
+//! join event on the lane's stream). Admission goes by ranges in seq order: a plan on home
+//! (sessions, bucket, reinstated places, the next ranges), the blocks read on their lanes,
+//! a commit on home if the cursor hasn't moved. Sessions, holds and everything after
+//! admission live on home as on one slot. Each lane's stream is written behind by its own
+//! lease (see `events`), and Postgres takes an admission that arrives before its join.
+//!
+//! Every script on home that a laned show answers differently checks the layout the caller
+//! thinks it has (`StoreError::LayoutChanged`: [`Layouts`] reads it again). A show with a
+//! fair opening runs on one lane, and so does a show rebuilt from Postgres.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::keys::ShowKeys;
-use super::queue::{NO_CONFIG, PAUSED};
+use super::keys::{ShowKeys, lane_tags};
+use super::queue::{NO_CONFIG, PAUSED, unexpected};
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::store::batch::{BatchCall, Batcher, Limits};
-use crate::store::{AdmissionTick, JoinOutcome, Placement, StoreError};
+use crate::store::{AdmissionTick, JoinOutcome, Placement, QueueCounts, StoreError};
+
+/// A script's answer when the show's lanes are not the caller's.
+pub(super) const OTHER_LAYOUT: i64 = -5;
+
+/// What this instance knows of each show's layout: one slot (`None`) or its lanes.
+pub(super) struct Layouts {
+    redis: Arc<Redis>,
+    shows: RwLock<HashMap<ShowId, Option<Arc<LanedShow>>>>,
+}
+
+impl Layouts {
+    pub(super) fn new(redis: Arc<Redis>) -> Self {
+        Self { redis, shows: RwLock::default() }
+    }
+
+    /// The show's lanes, as last read from its config hash (read once, then on a change).
+    pub(super) async fn of(&self, show: ShowId) -> Result<Option<Arc<LanedShow>>, StoreError> {
+        if let Some(known) = self.shows.read().unwrap_or_else(|e| e.into_inner()).get(&show) {
+            return Ok(known.clone());
+        }
+        let config = self.redis.keys.show(show).config();
+        let tags: Option<String> = self.redis.query(redis::Cmd::hget(config, "lane_tags")).await?;
+        let laned = tags.map(|tags| Arc::new(LanedShow::new(self.redis.clone(), show, &tags)));
+        self.shows.write().unwrap_or_else(|e| e.into_inner()).insert(show, laned.clone());
+        Ok(laned)
+    }
+
+    /// Forgets what it knew of the show's layout (a script said it changed).
+    pub(super) fn forget(&self, show: ShowId) {
+        self.shows.write().unwrap_or_else(|e| e.into_inner()).remove(&show);
+    }
+}
+
+/// The lane tags a show asking for `lanes` lanes gets on this deployment, comma-separated:
+/// one per master at most, none ('') for one lane or one master.
+#[tracing::instrument(skip(redis))]
+pub(super) async fn tags_for(redis: &Redis, show: ShowId, lanes: u32) -> Result<String, StoreError> {
+    if lanes <= 1 || !redis.is_cluster() {
+        return Ok(String::new());
+    }
+    let nodes: String = redis.query(redis::cmd("CLUSTER").arg("NODES").clone()).await?;
+    let masters = slot_masters(&nodes);
+    let master_of = |slot: u16| masters.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&slot)).map(|m| m.2.clone());
+    let tags = lane_tags(show, lanes as usize, master_of);
+    Ok(if tags.len() > 1 { tags.join(",") } else { String::new() })
+}
+
+/// The slot ranges of each master in a `CLUSTER NODES` answer, by the master's address.
+pub fn slot_masters(nodes: &str) -> Vec<(u16, u16, String)> {
+    let mut ranges = Vec::new();
+    for fields in nodes.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()) {
+        let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else { continue };
+        if !flags.split(',').any(|f| f == "master") {
+            continue;
+        }
+        let address = address.split('@').next().unwrap_or_default().to_string();
+        // Slots being migrated are listed as `[slot->-node]`: the node still serves them.
+        for range in fields.iter().skip(8).filter(|r| !r.starts_with('[')) {
+            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+            if let (Ok(lo), Ok(hi)) = (lo.parse(), hi.parse()) {
+                ranges.push((lo, hi, address.clone()));
+            }
+        }
+    }
+    ranges
+}
 
 /// One laned show: joins, each batch placed on the lane of its fans' membership bucket,
-/// and admission.
+/// admission, leaves, counts.
 pub struct LanedShow {
     redis: Arc<Redis>,
     show: ShowId,
+    /// As in the show's config hash: what home's scripts check.
+    tags: String,
     keys: Vec<Arc<ShowKeys>>,
     joins: Vec<Batcher<Uuid, JoinOutcome>>,
 }
@@ -34,16 +108,21 @@ pub struct LanedShow {
 const FENCED_OFF: i64 = -3;
 
 impl LanedShow {
-    /// `lanes`: the lanes' keys (see [`super::keys::Keys::lane`]), in lane order.
-    pub fn new(redis: Arc<Redis>, show: ShowId, lanes: Vec<ShowKeys>) -> Self {
-        let keys: Vec<Arc<ShowKeys>> = lanes.into_iter().map(Arc::new).collect();
+    /// `tags`: the show's lane tags, comma-separated, in lane order.
+    pub fn new(redis: Arc<Redis>, show: ShowId, tags: &str) -> Self {
+        let keys: Vec<Arc<ShowKeys>> = tags.split(',').map(|tag| Arc::new(redis.keys.lane(tag))).collect();
         let limits = Limits { in_flight: 2, ..Limits::per_show("redis", redis.timeout()) };
         let joins = keys
             .iter()
             .enumerate()
-            .map(|(lane, keys)| Batcher::new(place_call(redis.clone(), lane, keys.clone()), limits))
+            .map(|(lane, keys)| Batcher::new(place_call(redis.clone(), lane, tags.to_string(), keys.clone()), limits))
             .collect();
-        Self { redis, show, keys, joins }
+        Self { redis, show, tags: tags.to_string(), keys, joins }
+    }
+
+    /// The lanes' keys, in lane order.
+    pub fn lanes(&self) -> &[Arc<ShowKeys>] {
+        &self.keys
     }
 
     pub async fn join(&self, user: Uuid) -> Result<JoinOutcome, StoreError> {
@@ -76,18 +155,53 @@ impl LanedShow {
     }
 
     /// Leaves the queue, or gives the active slot back: home ends a session (admitted users'
-    /// memberships are copied there), the lane drops a waiting place. False when the user
-    /// had neither.
+    /// memberships are copied there), the lane drops a waiting place, or forgets one the
+    /// cursor passed. False when the user had neither.
     pub async fn leave(&self, user: Uuid) -> Result<bool, StoreError> {
-        let mut call = self.redis.show_script(&scripts::LEAVE, self.show);
-        call.arg(user.as_bytes().as_slice());
-        if self.redis.invoke::<i64>(call).await? == 1 {
-            return Ok(true);
-        }
+        let (ended, cursor) = super::queue::leave_home(&self.redis, self.show, user).await?;
         let keys = &self.keys[self.lane_of(&user)];
         let mut call = self.redis.script_at(&scripts::LEAVE_LANE, &keys.events(), &keys.base);
-        call.arg(user.as_bytes().as_slice());
-        Ok(self.redis.invoke::<i64>(call).await? > 0)
+        call.arg(user.as_bytes().as_slice()).arg(cursor).arg(u8::from(ended == 1));
+        let left_waiting = self.redis.invoke::<i64>(call).await? > 0;
+        Ok(ended == 1 || left_waiting)
+    }
+
+    /// The seq of the user's place: waiting on the lane, or admitted (on home).
+    pub async fn place_of(&self, user: Uuid) -> Result<Option<i64>, StoreError> {
+        let lane = &self.keys[self.lane_of(&user)];
+        let home = self.redis.keys.show(self.show);
+        for keys in [lane.as_ref(), &home] {
+            let mut cmd = redis::cmd("HGET");
+            cmd.arg(keys.member_bucket(&user)).arg(user.as_bytes().as_slice());
+            if let Some(seq) = self.redis.query(cmd).await? {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Gives back a place a failover lost (see `QueueStore::reinstate`): on home, whose
+    /// admission plan takes reinstated places first, and on the lane, so that joining
+    /// again finds it.
+    pub async fn reinstate(&self, user: Uuid, seq: i64) -> Result<(), StoreError> {
+        super::queue::reinstate(&self.redis, self.show, user, seq).await?;
+        let lane = &self.keys[self.lane_of(&user)];
+        let cmd = redis::Cmd::hset_nx(lane.member_bucket(&user), user.as_bytes().as_slice(), seq);
+        self.redis.query::<i64>(cmd).await.map(drop)
+    }
+
+    /// Home's counters (active, admitted, cursor) with the lanes' (places made, left).
+    pub async fn counts(&self, home: QueueCounts) -> Result<QueueCounts, StoreError> {
+        let (mut placed, mut left) = (0u64, 0u64);
+        for keys in &self.keys {
+            let (p, l): (Option<u64>, Option<u64>) =
+                self.redis.query(redis::Cmd::mget(&[keys.placed(), keys.left_waiting()])).await?;
+            placed += p.unwrap_or(0);
+            left += l.unwrap_or(0);
+        }
+        let reinstated = home.waiting;
+        let waiting = (placed + reinstated).saturating_sub(left).saturating_sub(home.admitted_total);
+        Ok(QueueCounts { waiting, joined_total: placed, ..home })
     }
 
     /// One admission tick: the plan on home, the ranges' blocks read on their lanes in seq
@@ -95,6 +209,7 @@ impl LanedShow {
     #[tracing::instrument(skip(self), fields(show = %self.show))]
     pub async fn admit(&self, max_batch: u32) -> Result<AdmissionTick, StoreError> {
         let plan = self.plan(max_batch).await?;
+        let reinstated = plan.admitted;
         let mut read = Read { cursor: plan.cursor, ranges_done: 0, users: Vec::new(), seqs: Vec::new() };
         for range in &plan.ranges {
             let want = plan.want.saturating_sub(read.users.len());
@@ -104,25 +219,27 @@ impl LanedShow {
         }
         let committed = if read.cursor == plan.cursor { Some(0) } else { self.commit(plan.cursor, &read).await? };
         let (cursor, admitted) = committed.map_or((plan.cursor, 0), |admitted| (read.cursor, admitted));
-        Ok(AdmissionTick { cursor, admitted, expired: plan.expired, holes_total: None })
+        Ok(AdmissionTick { cursor, admitted: admitted + reinstated, expired: plan.expired, holes_total: None })
     }
 
     async fn plan(&self, max_batch: u32) -> Result<Plan, StoreError> {
         let mut call = self.redis.show_script(&scripts::ADMIT_PLAN, self.show);
-        call.arg(max_batch).arg(RANGES_A_TICK);
+        call.arg(max_batch).arg(RANGES_A_TICK).arg(&self.tags);
         let reply: Vec<i64> = self.redis.invoke_replicated(call, "admit").await?;
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(self.show)),
-            [cursor, want, expired, ranges @ ..] if ranges.len().is_multiple_of(4) => Ok(Plan {
+            [OTHER_LAYOUT] => Err(StoreError::LayoutChanged(self.show)),
+            [cursor, want, expired, admitted, ranges @ ..] if ranges.len().is_multiple_of(4) => Ok(Plan {
                 cursor: *cursor,
                 want: usize::try_from(*want).unwrap_or(0),
                 expired: u64::try_from(*expired).unwrap_or(0),
+                admitted: u64::try_from(*admitted).unwrap_or(0),
                 ranges: ranges
                     .chunks_exact(4)
                     .map(|r| Range { lane: r[0], first: r[1], n: r[2], age_ms: r[3] })
                     .collect(),
             }),
-            other => Err(super::queue::unexpected("admit_plan", other)),
+            other => Err(unexpected("admit_plan", other)),
         }
     }
 
@@ -139,6 +256,7 @@ impl LanedShow {
         let fence = range.age_ms > 2 * self.redis.timeout().as_millis() as i64;
         let mut call = self.redis.script_at(&scripts::READ_BLOCK, &keys.events(), &keys.base);
         call.arg(range.first).arg(range.n).arg(read.cursor.max(range.first - 1) + 1).arg(want).arg(u8::from(fence));
+        call.arg(BLOCK_KEPT.as_millis() as u64);
         // Acknowledged: a fence (the empty block) lost in a failover would let a late
         // placement in behind the cursor.
         let (status, through, users, seqs): (i64, i64, Vec<Vec<u8>>, Vec<i64>) =
@@ -167,13 +285,15 @@ impl LanedShow {
         match reply.as_slice() {
             [CURSOR_MOVED] => Ok(None),
             [_, admitted] => Ok(Some(u64::try_from(*admitted).unwrap_or(0))),
-            other => Err(super::queue::unexpected("admit_commit", other)),
+            other => Err(unexpected("admit_commit", other)),
         }
     }
 }
 
 /// Ranges one tick looks at: with 256-join batches, more than a tick admits.
 const RANGES_A_TICK: i64 = 64;
+/// How long a block read to its end is kept: a tick whose commit failed reads it again.
+const BLOCK_KEPT: Duration = Duration::from_secs(600);
 const NOT_PLACED_YET: i64 = 0;
 const CURSOR_MOVED: i64 = -4;
 
@@ -181,6 +301,8 @@ struct Plan {
     cursor: i64,
     want: usize,
     expired: u64,
+    /// Reinstated places the plan admitted itself.
+    admitted: u64,
     ranges: Vec<Range>,
 }
 
@@ -202,13 +324,14 @@ struct Read {
 
 /// A lane's batch: a range from home, then the placement on the lane; a range admission
 /// fenced off meanwhile is given up for a new one (its fans were never answered).
-fn place_call(redis: Arc<Redis>, lane: usize, keys: Arc<ShowKeys>) -> BatchCall<Uuid, JoinOutcome> {
+fn place_call(redis: Arc<Redis>, lane: usize, tags: String, keys: Arc<ShowKeys>) -> BatchCall<Uuid, JoinOutcome> {
     Arc::new(move |show, users: Vec<Uuid>| {
-        let (redis, keys) = (redis.clone(), keys.clone());
+        let (redis, keys, tags) = (redis.clone(), keys.clone(), tags.clone());
         Box::pin(async move {
             loop {
-                let first = match reserve(&redis, show, lane, users.len()).await? {
+                let first = match reserve(&redis, show, lane, &tags, users.len()).await? {
                     NO_CONFIG => return Err(StoreError::ShowNotLoaded(show)),
+                    OTHER_LAYOUT => return Err(StoreError::LayoutChanged(show)),
                     PAUSED => return Ok(users.iter().map(|_| JoinOutcome::Closed).collect()),
                     first => first,
                 };
@@ -226,17 +349,17 @@ fn place_call(redis: Arc<Redis>, lane: usize, keys: Arc<ShowKeys>) -> BatchCall<
     })
 }
 
-async fn reserve(redis: &Redis, show: ShowId, lane: usize, n: usize) -> Result<i64, StoreError> {
+async fn reserve(redis: &Redis, show: ShowId, lane: usize, tags: &str, n: usize) -> Result<i64, StoreError> {
     let mut call = redis.show_script(&scripts::RESERVE, show);
-    call.arg(lane).arg(n);
+    call.arg(lane).arg(n).arg(tags);
     let reply: Vec<i64> = redis.invoke_replicated(call, "reserve").await?;
-    reply.first().copied().ok_or_else(|| super::queue::unexpected("reserve", &reply))
+    reply.first().copied().ok_or_else(|| unexpected("reserve", &reply))
 }
 
 /// Two numbers per user: created (1) or not (0), and the seq.
 fn placements(reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreError> {
     if reply.is_empty() || !reply.len().is_multiple_of(2) {
-        return Err(super::queue::unexpected("place", reply));
+        return Err(unexpected("place", reply));
     }
     let placed = |pair: &[i64]| {
         JoinOutcome::Placed(Placement {

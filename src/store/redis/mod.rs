@@ -220,6 +220,10 @@ impl Redis {
     }
 
     /// The bound on every call.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.settings.target, RedisTarget::Cluster(_))
+    }
+
     pub fn timeout(&self) -> Duration {
         self.timeout
     }

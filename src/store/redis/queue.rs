@@ -1,13 +1,16 @@
 //! The waiting queue and active set of a show, on Redis.
 //!
 //! Joins are the hot path of an on-sale: the joins of a show that arrive together go to
-//! Redis as one script call (see [`crate::store::batch`]).
+//! Redis as one script call (see [`crate::store::batch`]). A show split over lanes goes
+//! through [`super::lanes`] instead, for the calls that differ.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::lanes::{LanedShow, Layouts, OTHER_LAYOUT};
 use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::domain::queue::{Hole, QueueConfig};
@@ -17,6 +20,7 @@ use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts,
 pub struct RedisQueue {
     redis: Arc<Redis>,
     joins: Batcher<Uuid, JoinOutcome>,
+    layouts: Layouts,
 }
 
 impl RedisQueue {
@@ -30,12 +34,64 @@ impl RedisQueue {
             },
             join_outcomes,
         );
-        Self { joins, redis }
+        Self { joins, layouts: Layouts::new(redis.clone()), redis }
+    }
+
+    /// Runs `call` on the show's layout as this instance knows it; once more after reading
+    /// the layout again if a script says it changed.
+    async fn on_layout<T, F, Fut>(&self, show: ShowId, call: F) -> Result<T, StoreError>
+    where
+        F: Fn(Option<Arc<LanedShow>>) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        match call(self.layouts.of(show).await?).await {
+            Err(StoreError::LayoutChanged(_)) => {
+                self.layouts.forget(show);
+                call(self.layouts.of(show).await?).await
+            }
+            other => other,
+        }
     }
 
     /// Writes the queue settings the scripts read (which also marks the show loaded).
     pub async fn put_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
         put_config(&self.redis, show, config).await
+    }
+
+    async fn admit_one_slot(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
+        let mut call = self.redis.show_script(&scripts::ADMIT, show);
+        call.arg(self.redis.keys.cursor_channel()).arg(show).arg(max_batch);
+        let reply: Vec<i64> = self.redis.invoke_replicated(call, "admit").await?;
+        match reply.as_slice() {
+            [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
+            [OTHER_LAYOUT] => Err(StoreError::LayoutChanged(show)),
+            [cursor, admitted, expired, holes_total] => Ok(AdmissionTick {
+                cursor: *cursor,
+                admitted: *admitted as u64,
+                expired: *expired as u64,
+                holes_total: Some(*holes_total),
+            }),
+            other => Err(unexpected("admit", other)),
+        }
+    }
+
+    /// Home's counters, and whether the show is laned.
+    async fn home_counts(&self, show: ShowId) -> Result<(QueueCounts, bool), StoreError> {
+        let reply: Vec<i64> = self.redis.invoke(self.redis.show_script(&scripts::COUNTS, show)).await?;
+        match reply.as_slice() {
+            [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
+            [waiting, active, joined, admitted, cursor, laned] => Ok((
+                QueueCounts {
+                    waiting: *waiting as u64,
+                    active: *active as u64,
+                    joined_total: *joined as u64,
+                    admitted_total: *admitted as u64,
+                    cursor: *cursor,
+                },
+                *laned == 1,
+            )),
+            other => Err(unexpected("counts", other)),
+        }
     }
 }
 
@@ -45,8 +101,10 @@ pub(super) const PAUSED: i64 = -2;
 
 /// The seqs the holes cover, then four numbers per user: created, seq, cursor, active until.
 fn join_outcomes(show: ShowId, reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreError> {
-    if reply == [NO_CONFIG] {
-        return Err(StoreError::ShowNotLoaded(show));
+    match reply {
+        [NO_CONFIG] => return Err(StoreError::ShowNotLoaded(show)),
+        [OTHER_LAYOUT] => return Err(StoreError::LayoutChanged(show)),
+        _ => {}
     }
     let Some((holes_total, places)) = reply.split_first().filter(|(_, p)| !p.is_empty() && p.len().is_multiple_of(4))
     else {
@@ -69,7 +127,11 @@ fn join_outcomes(show: ShowId, reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreE
 impl QueueStore for RedisQueue {
     #[tracing::instrument(skip(self))]
     async fn join(&self, show: ShowId, user: Uuid) -> Result<JoinOutcome, StoreError> {
-        self.joins.call(show, user).await
+        self.on_layout(show, async |laned| match laned {
+            Some(laned) => laned.join(user).await,
+            None => self.joins.call(show, user).await,
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self))]
@@ -79,37 +141,31 @@ impl QueueStore for RedisQueue {
 
     #[tracing::instrument(skip(self))]
     async fn reinstate(&self, show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError> {
-        let mut call = self.redis.show_script(&scripts::REINSTATE, show);
-        call.arg(user.as_bytes().as_slice()).arg(seq);
-        match self.redis.invoke::<i64>(call).await? {
-            NO_CONFIG => Err(StoreError::ShowNotLoaded(show)),
-            _ => Ok(()),
+        match self.layouts.of(show).await? {
+            Some(laned) => laned.reinstate(user, seq).await,
+            None => reinstate(&self.redis, show, user, seq).await,
         }
     }
 
     #[tracing::instrument(skip(self))]
     async fn leave(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
-        let mut call = self.redis.show_script(&scripts::LEAVE, show);
-        call.arg(user.as_bytes().as_slice());
-        let left: i64 = self.redis.invoke(call).await?;
-        Ok(left == 1)
+        self.on_layout(show, async |laned| match laned {
+            Some(laned) => laned.leave(user).await,
+            None => match leave_home(&self.redis, show, user).await? {
+                (OTHER_LAYOUT, _) => Err(StoreError::LayoutChanged(show)),
+                (left, _) => Ok(left == 1),
+            },
+        })
+        .await
     }
 
     #[tracing::instrument(skip(self))]
     async fn admit(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
-        let mut call = self.redis.show_script(&scripts::ADMIT, show);
-        call.arg(self.redis.keys.cursor_channel()).arg(show).arg(max_batch);
-        let reply: Vec<i64> = self.redis.invoke_replicated(call, "admit").await?;
-        match reply.as_slice() {
-            [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [cursor, admitted, expired, holes_total] => Ok(AdmissionTick {
-                cursor: *cursor,
-                admitted: *admitted as u64,
-                expired: *expired as u64,
-                holes_total: Some(*holes_total),
-            }),
-            other => Err(unexpected("admit", other)),
-        }
+        self.on_layout(show, async |laned| match laned {
+            Some(laned) => laned.admit(max_batch).await,
+            None => self.admit_one_slot(show, max_batch).await,
+        })
+        .await
     }
 
     async fn cursor(&self, show: ShowId) -> Result<i64, StoreError> {
@@ -119,18 +175,15 @@ impl QueueStore for RedisQueue {
 
     #[tracing::instrument(skip(self))]
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
-        let reply: Vec<i64> = self.redis.invoke(self.redis.show_script(&scripts::COUNTS, show)).await?;
-        match reply.as_slice() {
-            [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [waiting, active, joined, admitted, cursor] => Ok(QueueCounts {
-                waiting: *waiting as u64,
-                active: *active as u64,
-                joined_total: *joined as u64,
-                admitted_total: *admitted as u64,
-                cursor: *cursor,
-            }),
-            other => Err(unexpected("counts", other)),
-        }
+        self.on_layout(show, async |laned| {
+            let (home, laned_here) = self.home_counts(show).await?;
+            match laned {
+                Some(laned) if laned_here => laned.counts(home).await,
+                None if !laned_here => Ok(home),
+                _ => Err(StoreError::LayoutChanged(show)),
+            }
+        })
+        .await
     }
 
     async fn holes(&self, show: ShowId) -> Result<Vec<Hole>, StoreError> {
@@ -139,6 +192,9 @@ impl QueueStore for RedisQueue {
     }
 
     async fn place_of(&self, show: ShowId, user: Uuid) -> Result<Option<i64>, StoreError> {
+        if let Some(laned) = self.layouts.of(show).await? {
+            return laned.place_of(user).await;
+        }
         let mut cmd = redis::cmd("HGET");
         cmd.arg(self.redis.keys.show(show).member_bucket(&user)).arg(user.as_bytes().as_slice());
         self.redis.query(cmd).await
@@ -170,8 +226,10 @@ impl QueueStore for RedisQueue {
 }
 
 /// Writes the queue settings the scripts read; their presence also tells the scripts that
-/// the show is loaded, and a fresh config starts the show's lineage (see `join.lua`).
+/// the show is loaded, and a fresh config starts the show's lineage (see `join.lua`). The
+/// lanes it asks for are laid out only while nobody joined (see put_config.lua).
 pub(super) async fn put_config(redis: &Redis, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
+    let tags = super::lanes::tags_for(redis, show, config.lanes).await?;
     let fields = [
         ("max_active", config.max_active.to_string()),
         ("admit_per_second", config.admit_per_second.to_string()),
@@ -182,6 +240,7 @@ pub(super) async fn put_config(redis: &Redis, show: ShowId, config: &QueueConfig
         ("claim_window_s", config.claim_window_s.to_string()),
     ];
     let mut call = redis.show_script(&scripts::PUT_CONFIG, show);
+    call.arg(tags);
     for (field, value) in &fields {
         call.arg(*field).arg(value);
     }
@@ -200,6 +259,25 @@ pub(super) async fn presence(redis: &Redis, show: ShowId, user: Uuid) -> Result<
             Ok(Presence { cursor: *cursor, active_until_ms: (*until > 0).then_some(*until), waiting: *waiting == 1 })
         }
         other => Err(unexpected("presence", other)),
+    }
+}
+
+/// Home's part of a leave: ends a session or drops a place on one slot. Returns 1 (left),
+/// 0 (no place), or [`OTHER_LAYOUT`] (no place on home of a laned show), with the cursor.
+pub(super) async fn leave_home(redis: &Redis, show: ShowId, user: Uuid) -> Result<(i64, i64), StoreError> {
+    let mut call = redis.show_script(&scripts::LEAVE, show);
+    call.arg(user.as_bytes().as_slice());
+    let (left, cursor): (i64, i64) = redis.invoke(call).await?;
+    Ok((left, cursor))
+}
+
+/// Gives a lost place back on home: the membership, the reinstated set, a join event.
+pub(super) async fn reinstate(redis: &Redis, show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError> {
+    let mut call = redis.show_script(&scripts::REINSTATE, show);
+    call.arg(user.as_bytes().as_slice()).arg(seq);
+    match redis.invoke::<i64>(call).await? {
+        NO_CONFIG => Err(StoreError::ShowNotLoaded(show)),
+        _ => Ok(()),
     }
 }
 

@@ -3,7 +3,8 @@
 //! replaced: the waiting list in seq order, membership, counters and cursor, the holes, the
 //! reinstated and active sets, holds with their remaining time, sold seats, the seat map, an
 //! empty event stream with its consumer group, and the config last (its presence says the
-//! show is loaded).
+//! show is loaded). A laned show's lanes are cleared too: a rebuilt show runs on one slot
+//! (its waiting list comes from Postgres in seq order), whatever its config asks.
 
 use redis::Cmd;
 
@@ -16,12 +17,16 @@ use crate::store::snapshot::ShowSnapshot;
 #[tracing::instrument(skip_all, fields(show = %snapshot.show, waiting = snapshot.list.len()))]
 pub async fn rebuild_show(redis: &Redis, snapshot: &ShowSnapshot) -> Result<(), StoreError> {
     let keys = redis.keys.show(snapshot.show);
+    // One lane at a time: a pipeline may not cross slots.
+    for lane in clear_lanes(redis, &keys).await? {
+        send(redis, lane).await?;
+    }
     send(redis, clear(&keys, snapshot)).await?;
     let mut commands = queue_commands(&keys, snapshot);
     commands.extend(hold_commands(&keys, snapshot));
     send(redis, commands).await?;
     // (A write-behind worker may have made the group again since the stream was deleted.)
-    events::ensure_group(redis, snapshot.show).await?;
+    events::ensure_group(redis, &keys).await?;
     catalog::load_show(redis, snapshot.show, &snapshot.config, &snapshot.seats, &snapshot.sold).await
 }
 
@@ -33,6 +38,28 @@ fn clear(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
     doomed.extend(snapshot.seats.iter().map(|seat| keys.hold(seat.id)));
     doomed.extend(snapshot.holds.iter().map(|(_, user, _)| keys.user_holds(user)));
     doomed.chunks(CHUNK).map(Cmd::del).collect()
+}
+
+/// Deletes what a laned show keeps on its lanes: memberships, counters, streams (drained
+/// before a rebuild), and the blocks of ranges not admitted yet (admitted ones expire).
+async fn clear_lanes(redis: &Redis, home: &ShowKeys) -> Result<Vec<Vec<Cmd>>, StoreError> {
+    let tags: Option<String> = redis.query(Cmd::hget(home.config(), "lane_tags")).await?;
+    let Some(tags) = tags else { return Ok(Vec::new()) };
+    let lanes: Vec<ShowKeys> = tags.split(',').map(|tag| redis.keys.lane(tag)).collect();
+    let mut doomed: Vec<Vec<String>> = lanes
+        .iter()
+        .map(|lane| lane.lane_fixed().into_iter().chain((0..MEMBER_BUCKETS).map(|n| lane.membership(n))).collect())
+        .collect();
+    let ranges: Vec<String> = redis.query(Cmd::lrange(home.ranges(), 0, -1)).await?;
+    for range in ranges {
+        let mut fields = range.split(':').map(str::parse::<i64>);
+        if let (Some(Ok(lane)), Some(Ok(first))) = (fields.next(), fields.next())
+            && let Some((keys, lane)) = usize::try_from(lane).ok().and_then(|k| doomed.get_mut(k).zip(lanes.get(k)))
+        {
+            keys.push(lane.block(first));
+        }
+    }
+    Ok(doomed.iter().map(|keys| keys.chunks(CHUNK).map(Cmd::del).collect()).collect())
 }
 
 fn queue_commands(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {

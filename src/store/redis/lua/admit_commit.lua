@@ -1,4 +1,4 @@
--- Lanes (work in progress): the last step of a laned show's admission tick, on home. Admits
+-- Lanes: the last step of a laned show's admission tick, on home. Admits
 -- the users read off the lanes, moves the cursor past the seqs read and drops the ranges
 -- read to their end, if the cursor is still where the plan found it (else another instance
 -- ticked meanwhile, and nothing happens). An admitted user's membership is copied to home,

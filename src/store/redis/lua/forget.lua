@@ -1,4 +1,4 @@
--- Lanes (work in progress): a lane forgets the place of a user who was admitted and whose
+-- Lanes: a lane forgets the place of a user who was admitted and whose
 -- session ended since (home knows that, the lane doesn't), so that the user can join again.
 -- ARGV: the lane's base, now, uid, seq. Returns 1 when forgotten, 0 when the lane's
 -- membership names another seq (a newer place: nothing to do).

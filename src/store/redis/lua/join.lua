@@ -1,6 +1,7 @@
 -- Join the waiting queue, idempotently per user, for every user id in ARGV[3..], in order:
 -- the service sends the joins of a show that arrive together as one call (see batch.rs).
--- ARGV: base, now, uid... Returns {-1} without config; else the seqs the holes cover, then
+-- ARGV: base, now, uid... Returns {-1} without config, {-5} on a laned show (see lanes.rs);
+-- else the seqs the holes cover, then
 -- four numbers per user:
 -- {1, seq, -1, 0} for a new place (the caller knows the cursor), {0, seq, cursor,
 -- active_until|0} for the place the user already has, {-2, 0, 0, 0} while paused.
@@ -9,8 +10,10 @@
 -- by one 'join' event for the whole call (u: their ids, 16 bytes each; q: the first seq):
 -- per join that is two commands (HGET, HSET), the rest is paid once per call.
 local base = ARGV[1]
-local paused = redis.call('HGET', KEYS[1], 'paused')
+local cfg = redis.call('HMGET', KEYS[1], 'paused', 'lane_tags')
+local paused = cfg[1]
 if not paused then return {-1} end
+if cfg[2] then return {-5} end
 local seq_key = key(base, 'seq')
 
 fence_lineage(base, KEYS[1])

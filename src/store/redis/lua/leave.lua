@@ -1,16 +1,18 @@
 -- Leave the queue, or give the active slot back at once.
--- ARGV: base, now, uid. Returns 1, or 0 when the user was in neither.
+-- ARGV: base, now, uid. Returns {1, cursor}, or {0, cursor} when the user was in neither, or
+-- {-5, cursor} when not here on a laned show (a waiting place is on its lane, lanes.rs).
 -- A waiter's list entry stays until admission pops it and sees the membership is gone;
 -- removing it now would be an O(n) LREM. A drawn user leaving while the draw is placed is
 -- noted, so that a retried placement can't give the place back (place_drawn.lua).
 local base, uid = ARGV[1], ARGV[3]
 local bucket = bucket_key(base, uid)
 local seq = tonumber(redis.call('HGET', bucket, uid))
-if not seq then return 0 end
+local cursor = tonumber(redis.call('GET', key(base, 'cursor')) or 0)
+if not seq then return {redis.call('HEXISTS', KEYS[1], 'lane_tags') == 1 and -5 or 0, cursor} end
 if redis.call('ZREM', key(base, 'reinstated'), uid) == 1 then
   redis.call('HDEL', bucket, uid)
   emit(base, E.left, uid, seq)
-elseif seq > tonumber(redis.call('GET', key(base, 'cursor')) or 0) then
+elseif seq > cursor then
   redis.call('HDEL', bucket, uid)
   redis.call('INCR', key(base, 'left_waiting'))
   local draw = redis.call('HMGET', KEYS[1], 'draw_pending', 'draw_end')
@@ -19,4 +21,4 @@ elseif seq > tonumber(redis.call('GET', key(base, 'cursor')) or 0) then
 else
   end_session(base, uid, E.left)
 end
-return 1
+return {1, cursor}

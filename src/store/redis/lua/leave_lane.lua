@@ -1,10 +1,15 @@
--- Lanes (work in progress): a waiting user leaves a laned show; the place's entry in its
--- block stays, and admission skips it (the membership no longer names that seq).
--- ARGV: the lane's base, now, uid. Returns the seq left, or 0 when the lane had no place.
+-- Lanes: a user leaves a laned show's lane; the place's entry in its block stays, and
+-- admission skips it (the membership no longer names that seq).
+-- ARGV: the lane's base, now, uid, home's cursor, ended (1: home just ended the user's
+-- session, which announced the leave). Returns the seq of the waiting place left, or 0.
+-- A place the cursor passed was admitted (or passed over): its session is home's business,
+-- so the lane only forgets it.
 local base, uid = ARGV[1], ARGV[3]
 local bucket = bucket_key(base, uid)
 local seq = tonumber(redis.call('HGET', bucket, uid))
 if not seq then return 0 end
 redis.call('HDEL', bucket, uid)
+if seq <= tonumber(ARGV[4]) or ARGV[5] == '1' then return 0 end
+redis.call('INCR', key(base, 'left_waiting'))
 emit(base, E.left, uid, seq)
 return seq

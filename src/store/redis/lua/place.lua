@@ -1,5 +1,4 @@
--- Lanes (work in progress, see docs/capacity.md "One show past one master"): places one
--- lane's batch of joins in the range home reserved for it (reserve.lua), on the lane's slot.
+-- Lanes (see docs/capacity.md "One show past one master"): places one lane's batch of joins in the range home reserved for it (reserve.lua), on the lane's slot.
 -- ARGV: the lane's base, now, first, uid... Returns {-3} when admission fenced the range
 -- off (its block is there already: the batch takes a new range), else two numbers per
 -- user: {1, seq} for a new place, {0, seq} for the place the user had.
@@ -11,7 +10,7 @@ local base, first = ARGV[1], tonumber(ARGV[3])
 local block = key(base, 'block', first)
 if redis.call('EXISTS', block) == 1 then return {-3} end
 local NO_ONE = string.rep('\0', 16)
-local ids, out = {}, {}
+local ids, out, created = {}, {}, 0
 for i = 4, #ARGV do
   local uid = ARGV[i]
   local bucket = bucket_key(base, uid)
@@ -22,11 +21,13 @@ for i = 4, #ARGV do
   else
     local seq = first + i - 4
     redis.call('HSET', bucket, uid, seq)
+    created = created + 1
     ids[#ids + 1] = uid
     out[#out + 1] = 1; out[#out + 1] = seq
   end
 end
 local placed = table.concat(ids)
 redis.call('SET', block, placed)
+redis.call('INCRBY', key(base, 'placed'), created)
 emit(base, E.joined, placed, first)
 return out

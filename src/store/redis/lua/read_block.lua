@@ -1,8 +1,8 @@
--- Lanes (work in progress): the second step of a laned show's admission tick, on a lane.
+-- Lanes: the second step of a laned show's admission tick, on a lane.
 -- Reads one range's block from seq `from` on: the users still waiting there (their
 -- membership on the lane still names that seq), up to `want` of them.
 -- ARGV: the lane's base, now, first, n, from, want, fence (1: the range is older than the
--- fence time). Returns {status, last seq read, {uid...}, {seq...}}; status 1 read,
+-- fence time), how long to keep a block read to its end (ms). Returns {status, last seq read, {uid...}, {seq...}}; status 1 read,
 -- 0 not placed yet (admission waits for it), 2 fenced off: never placed, and now it can't
 -- be (an empty block, which place.lua refuses; that batch takes a new range).
 local base = ARGV[1]
@@ -25,4 +25,7 @@ while seq <= last and #users < want do
   end
   seq = seq + 1
 end
+-- Read to its end, the block is kept a while for a tick whose commit lost to another's, or
+-- failed, and is read again (see lanes.rs BLOCK_KEPT_MS).
+if seq > last then redis.call('PEXPIRE', block, ARGV[8]) end
 return {1, seq - 1, users, seqs}

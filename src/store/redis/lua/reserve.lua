@@ -1,13 +1,16 @@
--- Lanes (work in progress, see docs/capacity.md "One show past one master"): takes the
--- next n seqs of a laned show for one lane's batch of joins, on the show's home slot.
--- ARGV: base, now, lane, n. Returns {first}, {-1} without config, {-2} while paused.
+-- Lanes (see docs/capacity.md "One show past one master"): takes the next n seqs of a laned
+-- show for one lane's batch of joins, on the show's home slot.
+-- ARGV: base, now, lane, n, lane tags. Returns {first}, {-1} without config, {-2} while
+-- paused, {-5} when the show's lanes are not the caller's (it reads them again).
 --
 -- The range is noted on the show's `ranges` list (lane:first:n:ms) in seq order, which is
 -- how admission finds the lanes' blocks in join order; the lane places the batch after
 -- this (place.lua), so home pays one call per batch, not two commands per join.
 local base = ARGV[1]
-local paused = redis.call('HGET', KEYS[1], 'paused')
+local cfg = redis.call('HMGET', KEYS[1], 'paused', 'lane_tags')
+local paused = cfg[1]
 if not paused then return {-1} end
+if cfg[2] ~= ARGV[5] then return {-5} end
 if paused == '1' then return {-2} end
 fence_lineage(base, KEYS[1])
 local n = tonumber(ARGV[4])
