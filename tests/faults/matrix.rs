@@ -5,7 +5,8 @@
 //! it checks the invariants (no 201 join or hold lost, no seq handed out twice, nobody with
 //! two places, no seat sold twice, every request answered within the bound) and prints one
 //! row of the fault matrix (`loadtest/fault_matrix.sh` collects them):
-//! requests, errors by status, max latency, lost acknowledgments, double sales.
+//! requests, errors by status, max latency, lost acknowledgments, double sales. The last
+//! rows split the show over 3 lanes and hit the master of one of its lanes instead.
 
 use std::time::{Duration, Instant};
 
@@ -62,10 +63,25 @@ async fn healed(app: &TestApp) -> Duration {
 /// Runs the load, inflicts the fault, waits for the cluster to heal, prints the row and
 /// checks the invariants.
 async fn scenario(name: &str, fault: impl AsyncFnOnce(&PrivateCluster, &Target, &TestApp)) -> Outcome {
+    scenario_on(name, 1, fault).await
+}
+
+/// As [`scenario`], the show's queue over `lanes` lanes; with more than one, the fault hits
+/// the master of a lane that the show's own slot is not on.
+async fn scenario_on(name: &str, lanes: u32, fault: impl AsyncFnOnce(&PrivateCluster, &Target, &TestApp)) -> Outcome {
     let cluster = PrivateCluster::start();
     let app = app_on(&cluster).await;
     let (show, seats) = on_sale(&app).await;
-    let (port, pid) = cluster.master_of(&app.state.sale.redis().keys.show(show).config());
+    let home = cluster.master_of(&app.state.sale.redis().keys.show(show).config());
+    let (port, pid) = if lanes == 1 {
+        home
+    } else {
+        app.configure_queue(show, serde_json::json!({"lanes": lanes})).await;
+        let streams = app.state.sale.events().streams(show).await.unwrap();
+        assert_eq!(streams.len(), lanes as usize + 1, "a lane on each master");
+        let masters = streams[1..].iter().map(|lane| cluster.master_of(&lane.keys().events()));
+        masters.into_iter().find(|master| *master != home).expect("a lane on a master of its own")
+    };
     let target = Target { port, pid, replica: cluster.replica_of(port) };
     let load = Load::start(app.clone(), show, seats, FANS);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -211,4 +227,25 @@ async fn resubscribed(cluster: &PrivateCluster, app: &TestApp) {
         assert!(started.elapsed() < Duration::from_secs(5), "the cursor feed did not subscribe again by itself");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_lane_master_loses_no_acknowledged_join_of_a_laned_show() {
+    scenario_on("L1 lane master killed (SIGKILL)", 3, async |cluster, target, _| {
+        signal(target.pid, "-KILL");
+        cluster.wait_until_master(target.replica, Duration::from_secs(15)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::task::block_in_place(|| cluster.restart_node(target.port));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lane_master_frozen_past_its_failover_loses_no_acknowledged_join_of_a_laned_show() {
+    scenario_on("L2 lane master frozen 10 s, resumed", 3, async |_, target, _| {
+        signal(target.pid, "-STOP");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        signal(target.pid, "-CONT");
+    })
+    .await;
 }
