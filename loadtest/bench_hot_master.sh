@@ -4,7 +4,7 @@
 # acknowledged by the replica) with 1, 16, 256 and 4,096 joins in flight, and prints per
 # level joins/s, joins per call and the master's CPU per join, and stops the cluster.
 # The one-master ceiling is 1 s over the master's cost per join at full batches (256).
-# Then one show through 1, 2 and 3 lanes (work in progress): joins/s and each master's CPU.
+# Then one show through 1, 2 and 3 lanes (its `lanes` setting): joins/s and each master's CPU.
 #
 # usage: loadtest/bench_hot_master.sh [seconds per level, default 10]
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"

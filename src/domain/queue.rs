@@ -571,6 +571,18 @@ mod tests {
         assert!(nan.apply(&base).is_err());
     }
 
+    #[test]
+    fn a_show_takes_one_to_sixteen_lanes_and_one_with_a_fair_opening() {
+        let base = QueueConfig::default();
+        let lanes = |n| QueueConfigPatch { lanes: Some(n), ..Default::default() };
+        assert_eq!(lanes(3).apply(&base).unwrap().lanes, 3);
+        assert!(lanes(0).apply(&base).unwrap_err().contains("lanes"));
+        assert!(lanes(17).apply(&base).unwrap_err().contains("lanes"));
+        let fair = QueueConfig { opens_at: Some(chrono::Utc::now()), ..base };
+        assert!(lanes(2).apply(&fair).unwrap_err().contains("fair opening"));
+        assert_eq!(lanes(1).apply(&fair).unwrap().lanes, 1);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_admission_rate_is_unknown_until_the_cursor_has_moved_for_two_seconds() {
         let mut rate = AdmissionRate::default();

@@ -3,12 +3,12 @@
 //! One instance at a time drains a stream (a lease in Redis), so a stream's events reach
 //! Postgres in stream order. A laned show has a stream per lane besides its own, each
 //! drained on its own: an admission (home's stream) may reach Postgres before the join it
-//! admits (a lane's), which Postgres takes (see `store::postgres::events`). Each round takes, in this order: entries it read before and
-//! could not write (Postgres was down), entries a crashed consumer left pending
-//! (XAUTOCLAIM), then new entries. A batch is written in one transaction, idempotently (the
-//! stream id is the primary key), then acknowledged; the stream is then trimmed below its
-//! oldest unacknowledged entry. A crash between write and ack only means the batch is
-//! written again, which changes nothing.
+//! admits (a lane's), which Postgres takes (see `store::postgres::events`). Each round
+//! takes, in this order: entries it read before and could not write (Postgres was down),
+//! entries a crashed consumer left pending (XAUTOCLAIM), then new entries. A batch is
+//! written in one transaction, idempotently (the stream id is the primary key), then
+//! acknowledged; the stream is then trimmed below its oldest unacknowledged entry. A crash
+//! between write and ack only means the batch is written again, which changes nothing.
 
 use std::time::Duration;
 
@@ -27,31 +27,26 @@ impl Sale {
     /// entries one show had (0: nothing to do). A show that fails (its master frozen, say)
     /// doesn't hold up the others; the round fails only when nothing could be written.
     pub async fn write_behind(&self, consumer: &str) -> Result<usize, StoreError> {
-        let (mut busiest, mut failure) = (0, None);
+        let mut rounds = Vec::new();
         for show in self.shows.ids() {
-            match self.write_behind_show(show, consumer).await {
-                Ok(entries) => busiest = busiest.max(entries),
-                Err(error) => {
-                    tracing::debug!(%show, %error, "write-behind of one show failed");
-                    failure.get_or_insert(error);
-                }
+            let round = self.write_behind_show(show, consumer).await;
+            if let Err(error) = &round {
+                tracing::debug!(%show, %error, "write-behind of one show failed");
             }
+            rounds.push(round);
         }
-        match failure {
-            Some(error) if busiest == 0 => Err(error),
-            _ => Ok(busiest),
-        }
+        busiest(rounds)
     }
 
     /// Writes one batch of each of the show's streams to Postgres; returns the most stream
     /// entries one stream had (0 when there was nothing to do or other instances hold the
-    /// leases).
+    /// leases). A lane whose master fails doesn't hold up the show's other streams.
     async fn write_behind_show(&self, show: ShowId, consumer: &str) -> Result<usize, StoreError> {
-        let mut busiest = 0;
+        let mut rounds = Vec::new();
         for stream in self.events.streams(show).await? {
-            busiest = busiest.max(self.write_behind_stream(&stream, consumer).await?);
+            rounds.push(self.write_behind_stream(&stream, consumer).await);
         }
-        Ok(busiest)
+        busiest(rounds)
     }
 
     #[tracing::instrument(skip(self), fields(%stream))]
@@ -139,5 +134,22 @@ impl Sale {
     /// The consumer name of this instance's write-behind.
     pub fn instance(&self) -> &str {
         self.backend.instance()
+    }
+}
+
+/// The most entries one round took; the first failure when no round wrote anything.
+fn busiest(rounds: Vec<Result<usize, StoreError>>) -> Result<usize, StoreError> {
+    let (mut busiest, mut failure) = (0, None);
+    for round in rounds {
+        match round {
+            Ok(entries) => busiest = busiest.max(entries),
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    match failure {
+        Some(error) if busiest == 0 => Err(error),
+        _ => Ok(busiest),
     }
 }

@@ -18,7 +18,7 @@ impl Keys {
         ShowKeys { base: format!("{}:{{s{show}}}", self.prefix) }
     }
 
-    /// A lane of a laned show (work in progress, see [`super::lanes`]): keys under the lane's
+    /// A lane of a laned show (see [`super::lanes`]): keys under the lane's
     /// own hash tag, which [`lane_tags`] picks on another master than the show's.
     pub fn lane(&self, tag: &str) -> ShowKeys {
         ShowKeys { base: format!("{}:{{{tag}}}", self.prefix) }

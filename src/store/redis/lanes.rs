@@ -75,7 +75,7 @@ pub(super) async fn tags_for(redis: &Redis, show: ShowId, lanes: u32) -> Result<
 }
 
 /// The slot ranges of each master in a `CLUSTER NODES` answer, by the master's address.
-pub fn slot_masters(nodes: &str) -> Vec<(u16, u16, String)> {
+fn slot_masters(nodes: &str) -> Vec<(u16, u16, String)> {
     let mut ranges = Vec::new();
     for fields in nodes.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()) {
         let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else { continue };
@@ -118,11 +118,6 @@ impl LanedShow {
             .map(|(lane, keys)| Batcher::new(place_call(redis.clone(), lane, tags.to_string(), keys.clone()), limits))
             .collect();
         Self { redis, show, tags: tags.to_string(), keys, joins }
-    }
-
-    /// The lanes' keys, in lane order.
-    pub fn lanes(&self) -> &[Arc<ShowKeys>] {
-        &self.keys
     }
 
     pub async fn join(&self, user: Uuid) -> Result<JoinOutcome, StoreError> {
@@ -371,4 +366,25 @@ fn placements(reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreError> {
         })
     };
     Ok(reply.chunks_exact(2).map(placed).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_name_each_masters_slot_ranges_and_skip_replicas_and_migrations() {
+        let nodes = "\
+a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460 [5461->-b2]
+b2 127.0.0.1:7002@17002 master - 0 0 2 connected 5461-10922
+c3 127.0.0.1:7003@17003 master - 0 0 3 connected 10923-16383 42
+d4 127.0.0.1:7004@17004 slave a1 0 0 1 connected
+";
+        let ranges = slot_masters(nodes);
+        let at = |port: &str| format!("127.0.0.1:{port}");
+        assert_eq!(
+            ranges,
+            [(0, 5460, at("7001")), (5461, 10922, at("7002")), (10923, 16383, at("7003")), (42, 42, at("7003"))]
+        );
+    }
 }
