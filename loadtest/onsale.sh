@@ -9,7 +9,8 @@
 # from each admission (Postgres' admitted_at) to the fan seeing it, and the CPU each part
 # used (k6, HAProxy, the instances, the busiest Redis node, Postgres). With --sse N, N more
 # fans wait on the queue's event stream instead of polling (loadtest/sse_fans.rs; k6 has
-# no SSE): each must be told `active`, and gives the slot back at once.
+# no SSE): each must be told `active`, and gives the slot back at once. With --lanes N the
+# show's queue is split over N masters (its `lanes` setting, docs/capacity.md).
 #
 # It ends with a VERDICT line and exit status: 0 held; 1 the service failed a check (a lost
 # join, a seat sold twice, admission above the rate, a 5xx, join p99 over 1 s); 2 the
@@ -17,11 +18,11 @@
 # refused, admission reaching fans late), naming the part that used the most CPU, so a
 # rehearsal that outgrew its machine says so instead of passing or blaming the service.
 #
-# usage: loadtest/onsale.sh [--fans N] [--arrival SECONDS] [--instances N] [--sse N]
+# usage: loadtest/onsale.sh [--fans N] [--arrival SECONDS] [--instances N] [--sse N] [--lanes N]
 #        loadtest/onsale.sh [fans] [SSE fans]    (the older form)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 raise_file_limit
-fans=3000 arrival=60 instances=1 sse_fans=0
+fans=3000 arrival=60 instances=1 sse_fans=0 lanes=1
 positional=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
     --arrival) arrival=$2; shift 2 ;;
     --instances) instances=$2; shift 2 ;;
     --sse) sse_fans=$2; shift 2 ;;
+    --lanes) lanes=$2; shift 2 ;;
     -*) die "unknown option $1" ;;
     *) positional+=("$1"); shift ;;
   esac
@@ -42,7 +44,8 @@ if ! command -v k6 >/dev/null; then
 fi
 KEEP_USER_LIMITS=1 start_service onsale --example mint_tokens --example sse_fans
 show=$(new_show 20 50)
-api PUT "/v1/admin/shows/$show/queue" "{\"max_active\":400,\"admit_per_second\":$admit_per_second,\"hold_ttl_s\":120}" >/dev/null
+api PUT "/v1/admin/shows/$show/queue" \
+  "{\"max_active\":400,\"admit_per_second\":$admit_per_second,\"hold_ttl_s\":120,\"lanes\":$lanes}" >/dev/null
 [ "$instances" -le 1 ] || start_balanced "$instances"
 if [ "$sse_fans" -gt 0 ]; then
   ./target/release/examples/mint_tokens users "$sse_fans" >"$work/sse_users.txt"
