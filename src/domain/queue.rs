@@ -84,7 +84,7 @@ pub struct QueueConfigPatch {
     pub pow_bits: Option<u32>,
     /// Sets (or, while it is still ahead, moves) the opening; it can't be cleared.
     pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Only before the show's first join, and not with a fair opening.
+    /// Only before the show's first join.
     #[schema(minimum = 1, maximum = 16)]
     pub lanes: Option<u32>,
 }
@@ -136,9 +136,6 @@ impl QueueConfig {
         }
         if !(1..=MAX_LANES).contains(&self.lanes) {
             return Err(format!("lanes must be between 1 and {MAX_LANES}"));
-        }
-        if self.lanes > 1 && self.opens_at.is_some() {
-            return Err("a show with a fair opening runs on one lane (lanes must be 1)".into());
         }
         Ok(())
     }
@@ -572,15 +569,12 @@ mod tests {
     }
 
     #[test]
-    fn a_show_takes_one_to_sixteen_lanes_and_one_with_a_fair_opening() {
+    fn a_show_takes_one_to_sixteen_lanes() {
         let base = QueueConfig::default();
         let lanes = |n| QueueConfigPatch { lanes: Some(n), ..Default::default() };
         assert_eq!(lanes(3).apply(&base).unwrap().lanes, 3);
         assert!(lanes(0).apply(&base).unwrap_err().contains("lanes"));
         assert!(lanes(17).apply(&base).unwrap_err().contains("lanes"));
-        let fair = QueueConfig { opens_at: Some(chrono::Utc::now()), ..base };
-        assert!(lanes(2).apply(&fair).unwrap_err().contains("fair opening"));
-        assert_eq!(lanes(1).apply(&fair).unwrap().lanes, 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::support::spawn_app;
 
 #[tokio::test]
-async fn lanes_are_set_before_the_first_join_and_never_with_a_fair_opening() {
+async fn lanes_are_set_before_the_first_join() {
     let app = spawn_app().await;
     let show = app.create_show(1, 4).await;
     let path = format!("/v1/admin/shows/{show}/queue");
@@ -15,8 +15,6 @@ async fn lanes_are_set_before_the_first_join_and_never_with_a_fair_opening() {
     let put = |body| app.call(reqwest::Method::PUT, &path, Some(&admin), Some(body));
 
     assert_eq!(app.configure_queue(show, json!({"lanes": 3})).await.body["lanes"], 3);
-    let refused = put(json!({"lanes": 3, "opens_at": "2030-05-01T20:00:00Z"})).await;
-    assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"));
     let too_many = put(json!({"lanes": 17})).await;
     assert_eq!((too_many.status, too_many.code()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"));
 
@@ -274,5 +272,62 @@ mod on_redis {
             all
         };
         assert_eq!(statuses, ["active", "active", "active", "active", "waiting"], "the next two in join order");
+    }
+
+    /// A fair opening on a laned show: the drawn wait on home and are admitted first, in
+    /// draw order, before the latecomers on the lanes; a drawn fan who joins again keeps the
+    /// drawn place, and one who leaves is passed over.
+    #[tokio::test]
+    async fn a_laned_show_with_a_fair_opening_admits_the_drawn_first_in_draw_order() {
+        let app = spawn_app().await;
+        let show = app.create_show(2, 5).await;
+        let opens_at = chrono::DateTime::from_timestamp_millis(app.clock.script_arg() + 60_000).unwrap();
+        let config = json!({"lanes": 3, "opens_at": opens_at, "max_active": 100000, "admit_per_second": 0});
+        app.configure_queue(show, config).await;
+        let mut pre_queued = Vec::new();
+        for _ in 0..30 {
+            let (user, _) = app.user().await;
+            let joined = app.join(show, &user).await;
+            assert_eq!(joined.body["status"], "pre_queue", "{:?}", joined.body);
+            pre_queued.push((user, joined.body["queue_token"].as_str().unwrap().to_string()));
+        }
+        app.clock.advance(std::time::Duration::from_secs(61));
+        let mut late = Vec::new();
+        for _ in 0..10 {
+            let (user, _) = app.user().await;
+            let joined = app.join(show, &user).await;
+            assert_eq!(joined.status, StatusCode::CREATED, "{:?}", joined.body);
+            late.push(joined.body["seq"].as_i64().unwrap());
+        }
+        app.tick().await;
+        let mut drawn = Vec::new();
+        for (user, token) in &pre_queued {
+            let reply = app.poll(show, token).await;
+            assert_eq!(reply.body["status"], "waiting", "{:?}", reply.body);
+            let token = reply.body["queue_token"].as_str().unwrap().to_string();
+            drawn.push((user.clone(), app.state.tokens.verify(&token).unwrap().seq.unwrap(), token));
+        }
+        drawn.sort_by_key(|(_, seq, _)| *seq);
+        assert_eq!(drawn.iter().map(|d| d.1).collect::<Vec<_>>(), (1..=30).collect::<Vec<i64>>());
+        assert!(late.iter().all(|seq| *seq > 30), "latecomers behind the drawn: {late:?}");
+
+        let again = app.join(show, &drawn[4].0).await;
+        assert_eq!((again.status, again.body["seq"].as_i64()), (StatusCode::OK, Some(5)), "{:?}", again.body);
+        let left = app.call(reqwest::Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&drawn[7].2), None).await;
+        assert_eq!(left.status, StatusCode::NO_CONTENT);
+
+        app.configure_queue(show, json!({"admit_per_second": 100000.0})).await;
+        for _ in 0..5 {
+            app.advance(std::time::Duration::from_millis(200)).await;
+        }
+        let expected: Vec<i64> = (1..=30).filter(|seq| *seq != 8).chain(late.iter().copied()).collect();
+        assert_eq!(admitted_seqs(&app, show).await, expected, "the drawn first, in draw order, then the lanes'");
+        let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+        assert_eq!(
+            (stats.body["waiting"].as_i64(), stats.body["active"].as_i64()),
+            (Some(0), Some(39)),
+            "{:?}",
+            stats.body
+        );
     }
 }

@@ -3,10 +3,14 @@
 //! one HSET per bucket, and their list, under a staging key of this attempt), then one
 //! short script makes the list the one admission takes first (see `lua/place_drawn.lua`).
 //! Every step may run again: the memberships are the same each time, a fresh attempt
-//! builds a fresh list, and a placed draw is left alone.
+//! builds a fresh list, and a placed draw is left alone. A laned show's drawn get their
+//! memberships on their lanes as well (see `lanes`).
+
+use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::keys::ShowKeys;
 use super::{Redis, bulk, scripts};
 use crate::domain::ShowId;
 use crate::store::StoreError;
@@ -16,8 +20,18 @@ const STAGING_TTL_MS: i64 = 600_000;
 const NO_CONFIG: i64 = -1;
 const STAGING_INCOMPLETE: i64 = -2;
 
-/// Places `users`, in draw order, at seqs `base + 1 ..`.
-pub async fn place_drawn(redis: &Redis, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
+/// A laned show's lane and the drawn (user, seq) whose memberships go there.
+pub type LaneMembers = (Arc<ShowKeys>, Vec<(Uuid, i64)>);
+
+/// Places `users`, in draw order, at seqs `base + 1 ..`; `lanes`: a laned show's lanes with
+/// their drawn.
+pub async fn place_drawn(
+    redis: &Redis,
+    show: ShowId,
+    base: i64,
+    users: &[Uuid],
+    lanes: &[LaneMembers],
+) -> Result<(), StoreError> {
     let keys = redis.keys.show(show);
     let attempt = Uuid::new_v4().simple().to_string();
     if draw_pending(redis, &keys.config()).await? {
@@ -33,6 +47,10 @@ pub async fn place_drawn(redis: &Redis, show: ShowId, base: i64, users: &[Uuid])
         .await
         .map_err(|error| StoreError::Internal(anyhow::anyhow!("the drawn were not staged: {error}")))?;
         bulk::send_unordered(redis, members).await?;
+        // One lane at a time: a pipeline may not cross slots.
+        for (lane, drawn) in lanes {
+            bulk::send_unordered(redis, bulk::set_members(lane, drawn.iter().map(|(user, seq)| (user, *seq)))).await?;
+        }
         bulk::send(redis, list).await?;
     }
     let mut call = redis.show_script(&scripts::PLACE_DRAWN, show);

@@ -139,6 +139,9 @@ show_keys! {
     ranges => "ranges",
     /// Counter, on a lane: the places made there (its share of the show's joins).
     placed => "placed",
+    /// Counter, on a laned show's home: the users admitted off its lanes (the others, drawn
+    /// or reinstated, waited on home).
+    lane_admitted => "laneadm",
 }
 
 impl ShowKeys {
@@ -203,6 +206,7 @@ impl ShowKeys {
             self.holes(),
             self.holes_size(),
             self.ranges(),
+            self.lane_admitted(),
         ]
     }
 

@@ -12,8 +12,9 @@
 //! lease (see `events`), and Postgres takes an admission that arrives before its join.
 //!
 //! Every script on home that a laned show answers differently checks the layout the caller
-//! thinks it has (`StoreError::LayoutChanged`: [`Layouts`] reads it again). A show with a
-//! fair opening runs on one lane, and so does a show rebuilt from Postgres.
+//! thinks it has (`StoreError::LayoutChanged`: [`Layouts`] reads it again). A fair
+//! opening's drawn wait on home, admitted first by the plan. A show rebuilt from Postgres
+//! runs on one slot.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::draw::LaneMembers;
 use super::keys::{ShowKeys, lane_tags};
 use super::queue::{NO_CONFIG, PAUSED, unexpected};
 use super::{Redis, scripts};
@@ -185,18 +187,29 @@ impl LanedShow {
         self.redis.query::<i64>(cmd).await.map(drop)
     }
 
-    /// Home's counters (active, admitted, cursor) with the lanes' (places made, left).
+    /// Home's counts (the drawn and reinstated waiting there, the active set, seqs handed
+    /// out, the cursor) with the lanes' waiting: places made there, less those left or
+    /// admitted.
     pub async fn counts(&self, home: QueueCounts) -> Result<QueueCounts, StoreError> {
-        let (mut placed, mut left) = (0u64, 0u64);
+        let lane_admitted = self.redis.keys.show(self.show).lane_admitted();
+        let mut on_lanes: i64 = -self.redis.query::<Option<i64>>(redis::Cmd::get(lane_admitted)).await?.unwrap_or(0);
         for keys in &self.keys {
-            let (p, l): (Option<u64>, Option<u64>) =
+            let (placed, left): (Option<i64>, Option<i64>) =
                 self.redis.query(redis::Cmd::mget(&[keys.placed(), keys.left_waiting()])).await?;
-            placed += p.unwrap_or(0);
-            left += l.unwrap_or(0);
+            on_lanes += placed.unwrap_or(0) - left.unwrap_or(0);
         }
-        let reinstated = home.waiting;
-        let waiting = (placed + reinstated).saturating_sub(left).saturating_sub(home.admitted_total);
-        Ok(QueueCounts { waiting, joined_total: placed, ..home })
+        Ok(QueueCounts { waiting: home.waiting + u64::try_from(on_lanes).unwrap_or(0), ..home })
+    }
+
+    /// Places a fair opening's drawn pre-queue as on one slot (on home, which admits them
+    /// first), and each drawn fan's membership on their lane too, where joining again and
+    /// leaving look.
+    pub async fn place_drawn(&self, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
+        let mut lanes: Vec<LaneMembers> = self.keys.iter().map(|keys| (keys.clone(), Vec::new())).collect();
+        for (user, seq) in users.iter().zip(base + 1..) {
+            lanes[self.lane_of(user)].1.push((*user, seq));
+        }
+        super::draw::place_drawn(&self.redis, self.show, base, users, &lanes).await
     }
 
     /// One admission tick: the plan on home, the ranges' blocks read on their lanes in seq
@@ -220,6 +233,7 @@ impl LanedShow {
     async fn plan(&self, max_batch: u32) -> Result<Plan, StoreError> {
         let mut call = self.redis.show_script(&scripts::ADMIT_PLAN, self.show);
         call.arg(max_batch).arg(RANGES_A_TICK).arg(&self.tags);
+        call.arg(self.redis.keys.cursor_channel()).arg(self.show);
         let reply: Vec<i64> = self.redis.invoke_replicated(call, "admit").await?;
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(self.show)),

@@ -213,7 +213,10 @@ impl QueueStore for RedisQueue {
 
     #[tracing::instrument(skip(self, users), fields(users = users.len()))]
     async fn place_drawn(&self, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
-        super::draw::place_drawn(&self.redis, show, base, users).await
+        match self.layouts.of(show).await? {
+            Some(laned) => laned.place_drawn(base, users).await,
+            None => super::draw::place_drawn(&self.redis, show, base, users, &[]).await,
+        }
     }
 
     #[tracing::instrument(skip(self))]

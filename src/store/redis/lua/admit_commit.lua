@@ -25,6 +25,7 @@ if done > 0 then redis.call('LTRIM', key(base, 'ranges'), done, -1) end
 if admitted > 0 then
   redis.call('HINCRBYFLOAT', key(base, 'bucket'), 'tokens', -admitted)
   redis.call('INCRBY', key(base, 'admitted'), admitted)
+  redis.call('INCRBY', key(base, 'lane_admitted'), admitted)
 end
 redis.call('PUBLISH', ARGV[6], ARGV[7] .. ':' .. cursor)
 return {cursor, admitted}
