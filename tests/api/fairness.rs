@@ -51,8 +51,11 @@ async fn join(app: &TestApp, show: ShowId) -> (Uuid, String, Value) {
 #[tokio::test]
 async fn two_thousand_fans_in_the_pre_queue_are_drawn_in_hmac_order_and_latecomers_queue_behind() {
     let a = spawn_app().await;
-    let instances = [spawn_instance_of(&a).await, spawn_instance_of(&a).await];
     let show = show_opening_soon(&a).await;
+    // Started once the opening is set, as it is ahead of a sale: an instance's settings
+    // re-read that fell between the show's creation and the opening's setting would leave
+    // it without the opening for up to 5 s, and its fans in the queue.
+    let instances = [spawn_instance_of(&a).await, spawn_instance_of(&a).await];
     let committed = fairness(&a, show).await;
     assert!(committed["commitment"].is_string(), "{committed}");
     assert!(committed["seed"].is_null() && committed["pre_queue_size"].is_null(), "{committed}");
