@@ -28,10 +28,10 @@ use std::time::{Duration, Instant};
 use boxoffice::config::Settings;
 use boxoffice::domain::ShowId;
 use boxoffice::domain::queue::QueueConfig;
+use boxoffice::store::QueueStore;
 use boxoffice::store::redis::Redis;
 use boxoffice::store::redis::events::EventStream;
 use boxoffice::store::redis::queue::RedisQueue;
-use boxoffice::store::{JoinOutcome, QueueStore, StoreError};
 use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         let pids = [process_id(&mut master)?, replica_process_id(&mut master)?, std::process::id()];
         let before = pids.map(cpu_ticks);
         let started = Instant::now();
-        let joins = join_for(|user| queue.join(show, user), in_flight, Duration::from_secs(secs)).await?;
+        let joins = join_for(&queue, show, in_flight, Duration::from_secs(secs)).await?;
         let wall = started.elapsed().as_secs_f64();
         let cpu = |i: usize| (cpu_ticks(pids[i]) - before[i]) as f64 / hz;
         let calls: u64 = redis::cmd("XLEN").arg(keys.events()).query(&mut master)?;
@@ -110,7 +110,7 @@ async fn compare_lanes(redis: &Arc<Redis>, queue: &RedisQueue, secs: u64, hz: f6
         let before: Vec<u64> = pids.iter().chain([&me]).map(|pid| cpu_ticks(*pid)).collect();
         let started = Instant::now();
         let time = Duration::from_secs(secs);
-        let joins = join_for(|user| queue.join(show, user), in_flight, time).await?;
+        let joins = join_for(queue, show, in_flight, time).await?;
         let wall = started.elapsed().as_secs_f64();
         let shares: Vec<f64> =
             pids.iter().chain([&me]).zip(&before).map(|(pid, b)| (cpu_ticks(*pid) - b) as f64 / hz / wall).collect();
@@ -129,15 +129,11 @@ async fn compare_lanes(redis: &Arc<Redis>, queue: &RedisQueue, secs: u64, hz: f6
     Ok(())
 }
 
-/// Joins new users, `in_flight` at a time, until `time` is up; returns how many.
-async fn join_for<F, Fut>(join: F, in_flight: usize, time: Duration) -> anyhow::Result<u64>
-where
-    F: Fn(Uuid) -> Fut,
-    Fut: std::future::Future<Output = Result<JoinOutcome, StoreError>>,
-{
+/// Joins new users to `show`, `in_flight` at a time, until `time` is up; returns how many.
+async fn join_for(queue: &RedisQueue, show: ShowId, in_flight: usize, time: Duration) -> anyhow::Result<u64> {
     let deadline = Instant::now() + time;
     let joined = futures::stream::iter(std::iter::repeat_with(Uuid::new_v4).take_while(|_| Instant::now() < deadline))
-        .map(join)
+        .map(|user| queue.join(show, user))
         .buffer_unordered(in_flight)
         .try_fold(0u64, |n, _| async move { Ok(n + 1) })
         .await?;

@@ -113,7 +113,7 @@ async fn queue_stats_report_counts_rate_and_backend() {
         let (user, _) = app.user().await;
         app.join(show, &user).await;
     }
-    let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+    let stats = app.queue_stats(show).await;
     assert_eq!(stats.status, StatusCode::OK);
     assert_eq!(stats.body["waiting"], 3);
     assert_eq!(stats.body["joined_total"], 3);

@@ -115,7 +115,7 @@ async fn two_thousand_fans_in_the_pre_queue_are_drawn_in_hmac_order_and_latecome
     let first_late = a.poll(show, &late[0].1).await;
     assert_eq!(first_late.body["position"], 2001, "behind all 2,000 drawn: {:?}", first_late.body);
 
-    let stats = a.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&a.admin_token())).await;
+    let stats = a.queue_stats(show).await;
     assert_eq!(stats.body["waiting"], 2030, "nobody has two places: {:?}", stats.body);
     let users: HashSet<Uuid> = places.iter().map(|(u, ..)| *u).chain(late.iter().map(|(u, ..)| *u)).collect();
     assert_eq!(users.len(), 2030);
@@ -282,7 +282,7 @@ mod on_redis {
         let early_leavers_seq = base + 1 + order.iter().position(|user| *user == fans[0].0).unwrap() as i64;
         let kept = app.state.sale.queue_store().place_of(show, fans[0].0).await.unwrap();
         assert_eq!(kept, Some(early_leavers_seq), "the refused leave changed nothing");
-        let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+        let stats = app.queue_stats(show).await;
         assert_eq!(stats.body["waiting"], 2, "{:?}", stats.body);
 
         app.configure_queue(show, json!({"admit_per_second": 100.0})).await;
@@ -291,7 +291,7 @@ mod on_redis {
             let presence = app.state.sale.queue_store().presence(show, *user).await.unwrap();
             assert!(presence.active_until_ms.is_some(), "the drawn who stayed are admitted: {presence:?}");
         }
-        let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+        let stats = app.queue_stats(show).await;
         assert_eq!(
             (stats.body["waiting"].as_i64(), stats.body["active"].as_i64()),
             (Some(0), Some(2)),

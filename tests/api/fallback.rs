@@ -62,7 +62,7 @@ async fn a_token_signed_with_another_secret_or_for_another_show_reinstates_nothi
     assert_eq!((wrong.status, wrong.code()), (StatusCode::FORBIDDEN, "wrong_show"));
     app.drain_events_if_on_redis().await;
     assert_eq!(places_in_postgres(&app, show).await, 0, "no place was made");
-    let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+    let stats = app.queue_stats(show).await;
     assert_eq!(stats.body["joined_total"], 0);
 }
 

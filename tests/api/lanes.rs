@@ -144,6 +144,36 @@ mod on_redis {
         assert_eq!(placed(queue.join(show, fan).await.unwrap()).seq, back.seq, "and that place is kept");
     }
 
+    /// An instance that took a range of seqs from home and died before placing it on its
+    /// lane: admission fences the range off (an empty block) once it is old, and goes on.
+    #[tokio::test]
+    async fn a_range_nobody_placed_is_fenced_off_and_admission_goes_past_it() {
+        let app = spawn_app().await;
+        let (show, queue) = laned_show(&app, 100_000.0).await;
+        let mut seqs = Vec::new();
+        for _ in 0..3 {
+            seqs.push(placed(queue.join(show, Uuid::new_v4()).await.unwrap()).seq);
+        }
+        let redis = app.state.sale.redis();
+        let home = redis.keys.show(show);
+        let taken: i64 = redis.query(redis::Cmd::incr(home.seq(), 5)).await.unwrap();
+        let long_ago = app.clock.script_arg() - 60_000;
+        let range = format!("0:{}:5:{long_ago}", taken - 4);
+        redis.query::<()>(redis::Cmd::rpush(home.ranges(), range)).await.unwrap();
+        for _ in 0..3 {
+            seqs.push(placed(queue.join(show, Uuid::new_v4()).await.unwrap()).seq);
+        }
+        assert!(seqs[3] > taken, "joins after the dead range: {seqs:?}");
+
+        for _ in 0..5 {
+            queue.admit(show, 100).await.unwrap();
+        }
+        assert_eq!(admitted_seqs(&app, show).await, seqs, "everyone placed admitted, past the range");
+        let lane = app.state.sale.events().streams(show).await.unwrap()[1].keys().block(taken - 4);
+        let fence: Option<String> = redis.query(redis::Cmd::get(lane)).await.unwrap();
+        assert_eq!(fence.as_deref(), Some(""), "the range's block is fenced off: a late placement is refused");
+    }
+
     #[tokio::test]
     async fn a_fan_who_leaves_a_lane_is_passed_over_and_the_others_keep_their_order() {
         let app = spawn_app().await;
@@ -174,7 +204,7 @@ mod on_redis {
             assert_eq!(joined.status, StatusCode::CREATED, "{:?}", joined.body);
             fans.push((token, user, joined.body["queue_token"].as_str().unwrap().to_string()));
         }
-        let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+        let stats = app.queue_stats(show).await;
         assert_eq!((stats.body["joined_total"].as_i64(), stats.body["waiting"].as_i64()), (Some(30), Some(30)));
 
         app.tick().await;
@@ -322,7 +352,7 @@ mod on_redis {
         }
         let expected: Vec<i64> = (1..=30).filter(|seq| *seq != 8).chain(late.iter().copied()).collect();
         assert_eq!(admitted_seqs(&app, show).await, expected, "the drawn first, in draw order, then the lanes'");
-        let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+        let stats = app.queue_stats(show).await;
         assert_eq!(
             (stats.body["waiting"].as_i64(), stats.body["active"].as_i64()),
             (Some(0), Some(39)),

@@ -72,6 +72,6 @@ async fn the_seat_map_says_how_many_seats_a_fan_may_hold_and_the_stats_count_hel
     let bought =
         app.post(&format!("/v1/shows/{show}/reservations"), Some(&buyer), json!({"seat_ids": [seats[0]]})).await;
     assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
-    let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+    let stats = app.queue_stats(show).await;
     assert_eq!((stats.body["held"].as_u64(), stats.body["sold"].as_u64()), (Some(2), Some(1)), "{:?}", stats.body);
 }

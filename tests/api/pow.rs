@@ -95,7 +95,7 @@ async fn missing_wrong_expired_and_someone_elses_solutions_are_refused_and_chang
     let expiring = challenge(&app, show, &user).await;
     app.clock.advance(Duration::from_millis(CHALLENGE_TTL_MS as u64 + 1));
     assert_pow_invalid(&join_with(&app, show, &user, solved(&expiring)).await);
-    let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+    let stats = app.queue_stats(show).await;
     assert_eq!(stats.body["joined_total"], 0, "no refused join took a place");
 
     let fresh = challenge(&app, show, &user).await;

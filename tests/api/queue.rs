@@ -60,7 +60,7 @@ async fn fifty_simultaneous_joins_by_one_user_make_one_place() {
     assert_eq!(created, 1, "exactly one join creates the place");
     assert!(replies.iter().all(|r| r.status.is_success()));
     assert_eq!(seqs, HashSet::from([4]));
-    let stats = app.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&app.admin_token())).await;
+    let stats = app.queue_stats(show).await;
     assert_eq!(stats.body["joined_total"], 4);
 }
 

@@ -100,6 +100,23 @@ async fn scenario_on(name: &str, lanes: u32, fault: impl AsyncFnOnce(&PrivateClu
     outcome
 }
 
+/// SIGKILL, the replica's failover, and the killed node started again (as an orchestrator
+/// would) a few seconds later.
+async fn kill_and_restart(cluster: &PrivateCluster, target: &Target) {
+    signal(target.pid, "-KILL");
+    cluster.wait_until_master(target.replica, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::task::block_in_place(|| cluster.restart_node(target.port));
+}
+
+/// SIGSTOP past the failover (node timeout 2 s), then SIGCONT: the old master wakes up with
+/// writes queued.
+async fn freeze_for_ten_seconds(target: &Target) {
+    signal(target.pid, "-STOP");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    signal(target.pid, "-CONT");
+}
+
 fn report(name: &str, outcome: &Outcome, found: &Violations, healed_after: Duration, switches: i64) {
     println!(
         "fault-matrix | {name} | {} | {:?} | {} ms | {} | {} | {switches} | {:.1} s",
@@ -120,23 +137,12 @@ fn report(name: &str, outcome: &Outcome, found: &Violations, healed_after: Durat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_master_loses_no_acknowledged_join_or_hold() {
-    scenario("1 master killed (SIGKILL)", async |cluster, target, _| {
-        signal(target.pid, "-KILL");
-        cluster.wait_until_master(target.replica, Duration::from_secs(15)).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        tokio::task::block_in_place(|| cluster.restart_node(target.port));
-    })
-    .await;
+    scenario("1 master killed (SIGKILL)", async |cluster, target, _| kill_and_restart(cluster, target).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_frozen_past_its_failover_cannot_make_its_queued_writes_win() {
-    scenario("2 master frozen 10 s, resumed", async |_, target, _| {
-        signal(target.pid, "-STOP");
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        signal(target.pid, "-CONT");
-    })
-    .await;
+    scenario("2 master frozen 10 s, resumed", async |_, target, _| freeze_for_ten_seconds(target).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,20 +238,13 @@ async fn resubscribed(cluster: &PrivateCluster, app: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_lane_master_loses_no_acknowledged_join_of_a_laned_show() {
     scenario_on("L1 lane master killed (SIGKILL)", 3, async |cluster, target, _| {
-        signal(target.pid, "-KILL");
-        cluster.wait_until_master(target.replica, Duration::from_secs(15)).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        tokio::task::block_in_place(|| cluster.restart_node(target.port));
+        kill_and_restart(cluster, target).await
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lane_master_frozen_past_its_failover_loses_no_acknowledged_join_of_a_laned_show() {
-    scenario_on("L2 lane master frozen 10 s, resumed", 3, async |_, target, _| {
-        signal(target.pid, "-STOP");
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        signal(target.pid, "-CONT");
-    })
-    .await;
+    scenario_on("L2 lane master frozen 10 s, resumed", 3, async |_, target, _| freeze_for_ten_seconds(target).await)
+        .await;
 }

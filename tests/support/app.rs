@@ -165,6 +165,11 @@ impl TestApp {
         reply
     }
 
+    /// The show's queue counts, as an admin reads them.
+    pub async fn queue_stats(&self, show: ShowId) -> Reply {
+        self.get(&format!("/v1/admin/shows/{show}/queue/stats"), Some(&self.admin_token())).await
+    }
+
     pub async fn seat_ids(&self, show: ShowId) -> Vec<SeatId> {
         self.state.sale.db().catalog().seats(show).await.unwrap().into_iter().map(|s| s.id).collect()
     }

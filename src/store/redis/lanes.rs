@@ -188,16 +188,15 @@ impl LanedShow {
     }
 
     /// Home's counts (the drawn and reinstated waiting there, the active set, seqs handed
-    /// out, the cursor) with the lanes' waiting: places made there, less those left or
-    /// admitted.
-    pub async fn counts(&self, home: QueueCounts) -> Result<QueueCounts, StoreError> {
-        let lane_admitted = self.redis.keys.show(self.show).lane_admitted();
-        let mut on_lanes: i64 = -self.redis.query::<Option<i64>>(redis::Cmd::get(lane_admitted)).await?.unwrap_or(0);
-        for keys in &self.keys {
+    /// out, the cursor) with the lanes' waiting: places made there, less those left, less
+    /// `off_lanes` admitted.
+    pub async fn counts(&self, home: QueueCounts, off_lanes: i64) -> Result<QueueCounts, StoreError> {
+        let lanes = self.keys.iter().map(|keys| async move {
             let (placed, left): (Option<i64>, Option<i64>) =
                 self.redis.query(redis::Cmd::mget(&[keys.placed(), keys.left_waiting()])).await?;
-            on_lanes += placed.unwrap_or(0) - left.unwrap_or(0);
-        }
+            Ok::<i64, StoreError>(placed.unwrap_or(0) - left.unwrap_or(0))
+        });
+        let on_lanes = futures::future::try_join_all(lanes).await?.iter().sum::<i64>() - off_lanes;
         Ok(QueueCounts { waiting: home.waiting + u64::try_from(on_lanes).unwrap_or(0), ..home })
     }
 
@@ -266,10 +265,13 @@ impl LanedShow {
         let mut call = self.redis.script_at(&scripts::READ_BLOCK, &keys.events(), &keys.base);
         call.arg(range.first).arg(range.n).arg(read.cursor.max(range.first - 1) + 1).arg(want).arg(u8::from(fence));
         call.arg(BLOCK_KEPT.as_millis() as u64);
-        // Acknowledged: a fence (the empty block) lost in a failover would let a late
-        // placement in behind the cursor.
-        let (status, through, users, seqs): (i64, i64, Vec<Vec<u8>>, Vec<i64>) =
-            self.redis.invoke_replicated(call, "read_block").await?;
+        // A fence (the empty block) is acknowledged: lost in a failover, it would let a late
+        // placement in behind the cursor. A plain read reads blocks placed acknowledged.
+        let (status, through, users, seqs): (i64, i64, Vec<Vec<u8>>, Vec<i64>) = if fence {
+            self.redis.invoke_replicated(call, "read_block").await?
+        } else {
+            self.redis.invoke(call).await?
+        };
         if status == NOT_PLACED_YET {
             return Ok(false);
         }

@@ -75,12 +75,12 @@ impl RedisQueue {
         }
     }
 
-    /// Home's counters, and whether the show is laned.
-    async fn home_counts(&self, show: ShowId) -> Result<(QueueCounts, bool), StoreError> {
+    /// Home's counters, and on a laned show how many were admitted off its lanes.
+    async fn home_counts(&self, show: ShowId) -> Result<(QueueCounts, Option<i64>), StoreError> {
         let reply: Vec<i64> = self.redis.invoke(self.redis.show_script(&scripts::COUNTS, show)).await?;
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-            [waiting, active, joined, admitted, cursor, laned] => Ok((
+            [waiting, active, joined, admitted, cursor, off_lanes] => Ok((
                 QueueCounts {
                     waiting: *waiting as u64,
                     active: *active as u64,
@@ -88,7 +88,7 @@ impl RedisQueue {
                     admitted_total: *admitted as u64,
                     cursor: *cursor,
                 },
-                *laned == 1,
+                (*off_lanes >= 0).then_some(*off_lanes),
             )),
             other => Err(unexpected("counts", other)),
         }
@@ -175,13 +175,10 @@ impl QueueStore for RedisQueue {
 
     #[tracing::instrument(skip(self))]
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
-        self.on_layout(show, async |laned| {
-            let (home, laned_here) = self.home_counts(show).await?;
-            match laned {
-                Some(laned) if laned_here => laned.counts(home).await,
-                None if !laned_here => Ok(home),
-                _ => Err(StoreError::LayoutChanged(show)),
-            }
+        self.on_layout(show, async |laned| match (laned, self.home_counts(show).await?) {
+            (Some(laned), (home, Some(off_lanes))) => laned.counts(home, off_lanes).await,
+            (None, (home, None)) => Ok(home),
+            _ => Err(StoreError::LayoutChanged(show)),
         })
         .await
     }

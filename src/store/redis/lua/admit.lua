@@ -26,8 +26,7 @@ local function nothing_listed()
 end
 
 local function admit(uid)
-  redis.call('ZADD', key(base, 'active'), now + claim_ms, uid)
-  emit(base, E.admitted, uid, redis.call('HGET', bucket_key(base, uid), uid), nil, now + claim_ms)
+  admit_user(base, uid, redis.call('HGET', bucket_key(base, uid), uid), now + claim_ms)
   admitted = admitted + 1
 end
 
@@ -59,8 +58,8 @@ if cfg[3] ~= '1' and not cfg[5] then
       cursor = next_seq
       if tonumber(redis.call('HGET', bucket_key(base, uid), uid)) == cursor then
         admit(uid)
-      elseif redis.call('DECR', key(base, 'left_waiting')) < 0 then
-        redis.call('SET', key(base, 'left_waiting'), 0)
+      else
+        passed_departed(base)
       end
     end
   end

@@ -13,9 +13,8 @@ local claim_ms = tonumber(redis.call('HGET', KEYS[1], 'claim_window_s')) * 1000
 local admitted = 0
 for i = 8, #ARGV, 2 do
   local uid, seq = ARGV[i], ARGV[i + 1]
-  redis.call('ZADD', key(base, 'active'), now + claim_ms, uid)
   redis.call('HSET', bucket_key(base, uid), uid, seq)
-  emit(base, E.admitted, uid, seq, nil, now + claim_ms)
+  admit_user(base, uid, seq, now + claim_ms)
   admitted = admitted + 1
 end
 cursor = tonumber(ARGV[4])

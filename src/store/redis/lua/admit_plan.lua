@@ -29,8 +29,7 @@ local cursor = tonumber(redis.call('GET', key(base, 'cursor')) or 0)
 local admitted = 0
 
 local function admit(uid, seq)
-  redis.call('ZADD', key(base, 'active'), until_ms, uid)
-  emit(base, E.admitted, uid, seq, nil, until_ms)
+  admit_user(base, uid, seq, until_ms)
   admitted = admitted + 1
 end
 
@@ -54,8 +53,8 @@ if draw_base and not (head_first and head_first <= draw_base) then
     cursor = math.max(cursor, draw_base) + 1
     if tonumber(redis.call('HGET', bucket_key(base, uid), uid)) == cursor then
       admit(uid, cursor)
-    elseif redis.call('DECR', key(base, 'left_waiting')) < 0 then
-      redis.call('SET', key(base, 'left_waiting'), 0)
+    else
+      passed_departed(base)
     end
   end
   if popped > 0 then

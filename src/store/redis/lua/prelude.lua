@@ -54,6 +54,17 @@ local function expire_with_last_hold(mine, now)
   if last[2] then redis.call('PEXPIRE', mine, math.max(tonumber(last[2]) - now, 1)) end
 end
 
+-- Admits a user until `until_ms` (the claim window's end), announced with the place's seq.
+local function admit_user(base, uid, seq, until_ms)
+  redis.call('ZADD', key(base, 'active'), until_ms, uid)
+  emit(base, E.admitted, uid, seq, nil, until_ms)
+end
+
+-- Admission passed over the place of a user who left while waiting: one fewer to skip.
+local function passed_departed(base)
+  if redis.call('DECR', key(base, 'left_waiting')) < 0 then redis.call('SET', key(base, 'left_waiting'), 0) end
+end
+
 -- Session expiry of an active user, or nil when the user is not (or no longer) active.
 local function active_until(base, uid, now)
   local score = tonumber(redis.call('ZSCORE', key(base, 'active'), uid))
