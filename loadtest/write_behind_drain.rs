@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let config = QueueConfig { admit_per_second: 0.0, ..QueueConfig::default() };
     let show = state.sale.db().catalog().create_show(concert, starts, &seats, &config).await?.id;
     state.sale.load_show(show).await?;
-    state.sale.refresh_shows().await;
+    state.sale.wake(show);
 
     let filled = Instant::now();
     futures::stream::iter(0..joins)

@@ -151,6 +151,9 @@ pub struct WorkerSettings {
     /// acknowledged to reach Postgres before Postgres decides them anyway (Redis is still
     /// unreachable then). Above the Redis Cluster's failover time.
     pub hold_handover: Duration,
+    /// How long a show must have had nobody in line (and its event streams drained) before
+    /// the instances stop working on it (see `cache::LiveShows`).
+    pub quiet_after: Duration,
 }
 
 /// Where settings are read from: the environment over an optional file.
@@ -255,6 +258,7 @@ impl Settings {
                 write_behind_lease: src.millis_or("BOXOFFICE_WRITE_BEHIND_LEASE_MS", 10_000)?,
                 redis_recovery: src.millis_or("BOXOFFICE_REDIS_RECOVERY_MS", 5_000)?,
                 hold_handover: src.millis_or("BOXOFFICE_HOLD_HANDOVER_MS", 10_000)?,
+                quiet_after: src.millis_or("BOXOFFICE_QUIET_AFTER_MS", 30_000)?,
             },
             limits: limits(src)?,
             environment,

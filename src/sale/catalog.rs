@@ -98,13 +98,13 @@ impl Sale {
             self.set_opening(show, &current, wanted).await?;
         }
         self.db.catalog().put_queue_config(show, &config).await?;
-        self.queue_configs.put(show, config.clone());
+        self.remember_settings(show, config.clone());
         self.load_show(show).await?;
         Ok(config)
     }
 
     /// After a show was created or its settings changed in Postgres: its seat map, sales and
-    /// settings reach the serving store, and this instance ticks it from now on.
+    /// settings reach the serving store (the workers take it up once fans come).
     #[tracing::instrument(skip(self))]
     pub async fn load_show(&self, show: ShowId) -> Result<(), StoreError> {
         let config = self
@@ -116,7 +116,6 @@ impl Sale {
         let seats = self.db.catalog().seats(show).await?;
         self.backend.show_changed(show, &config, &seats).await?;
         self.seat_maps.insert(show, seats);
-        self.shows.put(show, ());
         Ok(())
     }
 }

@@ -21,9 +21,9 @@ impl Sale {
         self.backend.feeds()
     }
 
-    /// Reads every show's cursor once: what a lost subscription may have missed.
+    /// Reads every live show's cursor once: what a lost subscription may have missed.
     pub async fn resync_cursors(&self) {
-        for show in self.shows.ids() {
+        for show in self.shows() {
             match self.backend.cursor(show).await {
                 Ok(cursor) => self.cursors.observe(show, cursor),
                 Err(error) => tracing::debug!(%error, %show, "cannot resync the cursor"),

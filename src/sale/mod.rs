@@ -8,6 +8,7 @@
 //!   drawn places' tokens and the published record.
 //! - `catalog`: concerts, shows and their queue settings.
 //! - `record`: the write-behind of the event streams into Postgres.
+//! - `season`: which shows are worked on (the live ones), and the settings as they change.
 //! - `deployment`: following the deployment's backend, readiness, bringing Redis back.
 //! - `feeds`: what tells this instance of changes other instances made (cursors, seats).
 //! - [`backend`]: the one place that decides by the deployment's mode (Redis or the
@@ -24,6 +25,7 @@ mod opening;
 mod proof;
 mod queue;
 mod record;
+mod season;
 mod seats;
 
 use std::sync::Arc;
@@ -40,9 +42,8 @@ pub use record::BATCH as WRITE_BEHIND_BATCH;
 pub use seats::{Holds, SaleAnswer, SeatList, SeatStatus, SeatView};
 
 use crate::auth::Tokens;
-use crate::cache::{Cursors, Lag, Openings, QueueConfigs, SeatMaps, ShowList};
+use crate::cache::{Cursors, Lag, LiveShows, Openings, QueueConfigs, SeatMaps};
 use crate::config::Settings;
-use crate::domain::ShowId;
 use crate::store::postgres::Database;
 use crate::store::redis::Redis;
 use crate::store::redis::events::EventStream;
@@ -56,7 +57,7 @@ pub struct Sale {
     events: EventStream,
     cursors: Arc<Cursors>,
     seat_maps: SeatMaps,
-    shows: ShowList,
+    live: LiveShows,
     queue_configs: QueueConfigs,
     openings: Openings,
     tokens: Tokens,
@@ -77,7 +78,7 @@ impl Sale {
         Self {
             events: EventStream::new(redis.clone()),
             seat_maps: SeatMaps::default(),
-            shows: ShowList::default(),
+            live: LiveShows::new(settings.workers.quiet_after),
             queue_configs: QueueConfigs::default(),
             openings: Openings::default(),
             write_behind_lag: Lag::default(),
@@ -90,35 +91,17 @@ impl Sale {
         }
     }
 
-    /// Adopts the deployment's backend and reads the show list: what serving needs first.
+    /// Adopts the deployment's backend and reads the shows' settings and the live shows:
+    /// what serving needs first.
     pub async fn start(&self) -> Result<(), StoreError> {
         self.backend.refresh().await?;
-        self.refresh_shows().await;
+        self.reload_settings().await;
+        self.follow_season().await;
         Ok(())
     }
 
     pub fn backend(&self) -> &Backend {
         &self.backend
-    }
-
-    /// The shows the workers tick and drain.
-    pub fn shows(&self) -> Vec<ShowId> {
-        self.shows.ids()
-    }
-
-    /// Re-reads the show list and every show's queue settings (a new show is picked up
-    /// without a restart); on failure the known ones stay.
-    pub async fn refresh_shows(&self) {
-        let began = self.shows.read_began();
-        match self.db.catalog().show_ids().await {
-            Ok(shows) => self.shows.replace(began, shows.into_iter().map(|show| (show, ()))),
-            Err(error) => tracing::warn!(%error, "cannot refresh the show list"),
-        }
-        let began = self.queue_configs.read_began();
-        match self.db.catalog().queue_configs().await {
-            Ok(all) => self.queue_configs.replace(began, all),
-            Err(error) => tracing::debug!(%error, "cannot refresh the queue settings"),
-        }
     }
 
     /// The queue store the deployment serves from.

@@ -141,6 +141,7 @@ impl Sale {
         if let Some(seq) = place.filter(|seq| *seq != PRE_QUEUE_SEQ) {
             self.backend.presence_with_proof(show, user, seq).await?;
         }
+        self.live.busy(show);
         if let Some(pre_queued) = self.pre_queue_join(show, user).await? {
             return Ok(pre_queued);
         }
@@ -286,6 +287,7 @@ impl Sale {
     /// Leaves the queue or the pre-queue, or gives the active slot back; false when the user
     /// was in none of them.
     pub async fn leave(&self, show: ShowId, user: Uuid, seq: i64) -> Result<bool, ApiError> {
+        self.live.busy(show);
         let now = self.backend.injected_now();
         if seq == PRE_QUEUE_SEQ && self.db.fairness().leave_pre_queue(show, user, now).await? {
             return Ok(true);
@@ -347,6 +349,7 @@ impl Sale {
         self.open_if_due(show).await;
         match self.backend.admit(show, ADMIT_BATCH).await {
             Ok(tick) => {
+                self.live.ticked(show, tick.busy);
                 self.cursors.observe(show, tick.cursor);
                 if let Err(error) = self.sync_holes(show, tick.holes_total).await {
                     tracing::debug!(%error, %show, "cannot reload the show's holes");
@@ -354,7 +357,10 @@ impl Sale {
                 metrics::counter!("boxoffice_admitted_total").increment(tick.admitted);
                 metrics::counter!("boxoffice_sessions_expired_total").increment(tick.expired);
             }
-            Err(error) => tracing::debug!(%error, %show, "admission tick failed"),
+            Err(error) => {
+                self.live.unknown(show);
+                tracing::debug!(%error, %show, "admission tick failed");
+            }
         }
     }
 
@@ -382,7 +388,7 @@ impl Sale {
         }
         let config = self.db.catalog().queue_config(show).await?;
         if let Some(config) = &config {
-            self.queue_configs.put(show, config.clone());
+            self.remember_settings(show, config.clone());
         }
         Ok(config)
     }

@@ -28,10 +28,14 @@ impl Sale {
     /// doesn't hold up the others; the round fails only when nothing could be written.
     pub async fn write_behind(&self, consumer: &str) -> Result<usize, StoreError> {
         let mut rounds = Vec::new();
-        for show in self.shows.ids() {
+        for show in self.shows() {
             let round = self.write_behind_show(show, consumer).await;
-            if let Err(error) = &round {
-                tracing::debug!(%show, %error, "write-behind of one show failed");
+            match &round {
+                Ok(entries) => self.live.streams_read(show, *entries == 0),
+                Err(error) => {
+                    self.live.streams_read(show, false);
+                    tracing::debug!(%show, %error, "write-behind of one show failed");
+                }
             }
             rounds.push(round);
         }
@@ -117,7 +121,7 @@ impl Sale {
     /// Each show's streams measured together (what could be read).
     async fn stream_stats(&self) -> Vec<(ShowId, StreamStats)> {
         let mut measured = Vec::new();
-        for show in self.shows.ids() {
+        for show in self.shows() {
             let Ok(streams) = self.events.streams(show).await else { continue };
             let mut total = StreamStats::default();
             for stream in &streams {

@@ -163,6 +163,8 @@ pub struct AdmissionTick {
     pub expired: u64,
     /// As in [`Placement::holes_total`].
     pub holes_total: Option<i64>,
+    /// Someone is still waiting or active (else the show's line is empty).
+    pub busy: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

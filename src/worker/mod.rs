@@ -9,6 +9,7 @@ pub mod admission;
 pub mod backend;
 pub mod cursor_feed;
 pub mod postgres_feed;
+pub mod season;
 pub mod seat_feed;
 pub mod write_behind;
 
@@ -18,9 +19,6 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::state::AppState;
-
-/// How often the show list is read from Postgres.
-const SHOW_LIST_REFRESH: Duration = Duration::from_secs(5);
 
 /// The running workers; dropping it stops them.
 pub struct Workers(Vec<JoinHandle<()>>);
@@ -43,8 +41,10 @@ pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
         tokio::spawn(postgres_feed::follow_cursors(state.clone())),
         tokio::spawn(postgres_feed::follow_seats(state.clone())),
         tokio::spawn(forget_idle_clients(state.clone())),
-        // Every instance: the join path reads the queue settings (opening, proof of work).
-        tokio::spawn(refresh_show_list(state.clone())),
+        // Every instance: the join path reads the queue settings (opening, proof of work),
+        // and its joins make shows live for the workers of every instance.
+        tokio::spawn(season::follow_settings(state.clone())),
+        tokio::spawn(season::follow_live_shows(state.clone())),
     ];
     if work {
         tasks.extend([tokio::spawn(admission::run(state.clone())), tokio::spawn(write_behind::run(state))]);
@@ -62,13 +62,5 @@ async fn forget_idle_clients(state: Arc<AppState>) {
         every.tick().await;
         state.limits.forget_idle();
         state.sale.forget_expired_challenges().await;
-    }
-}
-
-async fn refresh_show_list(state: Arc<AppState>) {
-    let mut every = tokio::time::interval(SHOW_LIST_REFRESH);
-    loop {
-        every.tick().await;
-        state.sale.refresh_shows().await;
     }
 }

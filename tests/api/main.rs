@@ -25,6 +25,7 @@ mod pages;
 mod pow;
 mod queue;
 mod reservations;
+mod season;
 
 /// The Redis event streams and their write-behind into Postgres.
 #[path = "write_behind.rs"]

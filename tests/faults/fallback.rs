@@ -128,7 +128,7 @@ async fn one_instance_losing_redis_moves_every_instance_to_postgres_until_all_re
     through_proxy.redis.target = RedisTarget::Single(format!("redis://127.0.0.1:{}", proxy.port));
     let cut_off = Arc::new(start(through_proxy, Clock::RedisServer).await);
     let (show, seats) = on_sale(&cut_off).await;
-    kept.state.sale.refresh_shows().await;
+    kept.state.sale.reload_settings().await;
     let loads = [cut_off.clone(), kept.clone()].map(|app| Load::start(app, show, seats.clone(), FANS / 2));
     let stop_watching = Arc::new(AtomicBool::new(false));
     let largest_active = watch_active(kept.clone(), show, stop_watching.clone());

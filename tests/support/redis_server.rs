@@ -89,6 +89,15 @@ impl StandaloneRedis {
             redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query(&mut self.connection().unwrap()).unwrap();
     }
 
+    /// Writes this server has made (it never saves, so since it started).
+    pub fn changes(&self) -> u64 {
+        let info: String = redis::cmd("INFO").arg("persistence").query(&mut self.connection().unwrap()).unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("rdb_changes_since_last_save:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    }
+
     pub fn command_calls(&self) -> u64 {
         self.calls_where(|name| name != "info" && name != "ping")
     }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod fairness;
 pub mod holds;
 mod ids;
+pub mod live;
 pub mod mode;
 pub mod queue;
 pub mod reservations;
@@ -31,6 +32,10 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The channel the seat triggers notify while Postgres serves, with the show id (migration
 /// `..._seat_notify.sql`).
 pub const SEATS_CHANNEL: &str = "bo_seats";
+
+/// The channel a show's queue settings changes are announced on, with the show id
+/// (migration `..._live_shows.sql`).
+pub const SHOW_CHANGED_CHANNEL: &str = "bo_show_changed";
 
 /// One role of the database, as the Redis side is split by role: a view of the pool whose
 /// methods are that role's queries (`db.catalog().seats(show)`).
@@ -69,6 +74,8 @@ roles! {
     Places => places,
     /// The write-behind sink of the Redis event streams.
     WriteBehind => write_behind,
+    /// Which shows are live: the registry the instances share (see `live`).
+    Season => season,
 }
 
 #[derive(Clone)]

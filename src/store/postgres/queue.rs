@@ -314,9 +314,10 @@ impl PgQueue {
         let elapsed_ms = state.tokens_at.map_or(0, |t| (now - t).num_milliseconds());
         let mut tokens = refill(state.tokens, elapsed_ms, state.admit_per_second);
         let (mut cursor, mut admitted) = (state.cursor, 0);
+        let active = active_count(tx, show, now).await?;
         // Paused, or the drawn pre-queue is still being placed ahead of everyone.
         if !state.paused && !state.draw_pending {
-            let room = (i64::from(state.max_active) - active_count(tx, show, now).await?).max(0);
+            let room = (i64::from(state.max_active) - active).max(0);
             let want = (tokens.floor() as i64).min(room).min(i64::from(max_batch));
             if want > 0 {
                 let seqs = admit_waiting(tx, show, now, want, state.claim_window_s).await?;
@@ -340,7 +341,9 @@ impl PgQueue {
         )
         .execute(&mut *tx)
         .await?;
-        Ok(AdmissionTick { cursor, admitted: admitted as u64, expired, holes_total: None })
+        // Every seq handed out is behind the cursor once nobody waits (see above).
+        let busy = cursor < state.last_seq || active + admitted > 0;
+        Ok(AdmissionTick { cursor, admitted: admitted as u64, expired, holes_total: None, busy })
     }
 }
 

@@ -226,7 +226,8 @@ impl LanedShow {
         }
         let committed = if read.cursor == plan.cursor { Some(0) } else { self.commit(plan.cursor, &read).await? };
         let (cursor, admitted) = committed.map_or((plan.cursor, 0), |admitted| (read.cursor, admitted));
-        Ok(AdmissionTick { cursor, admitted: admitted + reinstated, expired: plan.expired, holes_total: None })
+        let (admitted, expired) = (admitted + reinstated, plan.expired);
+        Ok(AdmissionTick { cursor, admitted, expired, holes_total: None, busy: plan.busy })
     }
 
     async fn plan(&self, max_batch: u32) -> Result<Plan, StoreError> {
@@ -237,8 +238,9 @@ impl LanedShow {
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(self.show)),
             [OTHER_LAYOUT] => Err(StoreError::LayoutChanged(self.show)),
-            [cursor, want, expired, admitted, ranges @ ..] if ranges.len().is_multiple_of(4) => Ok(Plan {
+            [cursor, want, expired, admitted, busy, ranges @ ..] if ranges.len().is_multiple_of(4) => Ok(Plan {
                 cursor: *cursor,
+                busy: *busy == 1,
                 want: usize::try_from(*want).unwrap_or(0),
                 expired: u64::try_from(*expired).unwrap_or(0),
                 admitted: u64::try_from(*admitted).unwrap_or(0),
@@ -314,6 +316,8 @@ struct Plan {
     expired: u64,
     /// Reinstated places the plan admitted itself.
     admitted: u64,
+    /// Someone is still waiting or active.
+    busy: bool,
     ranges: Vec<Range>,
 }
 

@@ -65,11 +65,12 @@ impl RedisQueue {
         match reply.as_slice() {
             [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
             [OTHER_LAYOUT] => Err(StoreError::LayoutChanged(show)),
-            [cursor, admitted, expired, holes_total] => Ok(AdmissionTick {
+            [cursor, admitted, expired, holes_total, busy] => Ok(AdmissionTick {
                 cursor: *cursor,
                 admitted: *admitted as u64,
                 expired: *expired as u64,
                 holes_total: Some(*holes_total),
+                busy: *busy == 1,
             }),
             other => Err(unexpected("admit", other)),
         }

@@ -1,7 +1,7 @@
 -- One admission tick: end lapsed sessions, then admit waiters in join order.
 -- ARGV: base, now, cursor channel, show id, max batch.
--- Returns {cursor, admitted, expired, seqs the holes cover}, {-1} without config, {-5} on a
--- laned show (see lanes.rs).
+-- Returns {cursor, admitted, expired, seqs the holes cover, 1 when someone is still waiting
+-- or active else 0}, {-1} without config, {-5} on a laned show (see lanes.rs).
 --
 -- The rate is a token bucket kept in Redis and refilled from Redis time, so however many
 -- instances tick, the show is admitted at `admit_per_second` in total, not N times it.
@@ -66,7 +66,9 @@ if cfg[3] ~= '1' and not cfg[5] then
   tokens = tokens - admitted
   if popped > 0 then redis.call('SET', key(base, 'cursor'), cursor) end
 end
-redis.call('HSET', key(base, 'bucket'), 'tokens', tokens, 'ts', now)
+local waiting = not nothing_listed() or redis.call('EXISTS', key(base, 'reinstated')) == 1
+keep_bucket(base, waiting, tokens, rate, now)
 if admitted > 0 then redis.call('INCRBY', key(base, 'admitted'), admitted) end
 if popped > 0 then redis.call('PUBLISH', ARGV[3], ARGV[4] .. ':' .. cursor) end
-return {cursor, admitted, #expired, tonumber(redis.call('GET', key(base, 'holes_size')) or 0)}
+local busy = (waiting or redis.call('ZCARD', key(base, 'active')) > 0) and 1 or 0
+return {cursor, admitted, #expired, tonumber(redis.call('GET', key(base, 'holes_size')) or 0), busy}

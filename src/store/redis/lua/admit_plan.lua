@@ -6,7 +6,8 @@
 -- they hold).
 -- ARGV: base, now, max batch, most ranges, lane tags, cursor channel, show id. Returns
 -- {-1} without config, {-5} when the show's lanes are not the caller's, else {cursor,
--- want, expired, admitted, then four numbers per range: lane, first, n, age in ms}.
+-- want, expired, admitted, 1 when someone is still waiting or active else 0, then four
+-- numbers per range: lane, first, n, age in ms}.
 local base = ARGV[1]
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 if redis.call('HGET', KEYS[1], 'lane_tags') ~= ARGV[5] then return {-5} end
@@ -67,10 +68,14 @@ if admitted > 0 then
   redis.call('INCRBY', key(base, 'admitted'), admitted)
   want = want - admitted
 end
-redis.call('HSET', key(base, 'bucket'), 'tokens', tokens, 'ts', now)
+local ranges = redis.call('LRANGE', key(base, 'ranges'), 0, tonumber(ARGV[4]) - 1)
+local waiting = #ranges > 0 or redis.call('EXISTS', key(base, 'drawn')) == 1
+  or redis.call('EXISTS', key(base, 'reinstated')) == 1
+keep_bucket(base, waiting, tokens, tonumber(cfg[2]), now)
+local busy = (waiting or redis.call('ZCARD', key(base, 'active')) > 0) and 1 or 0
 
-local out = {cursor, want, #expired, admitted}
-for _, range in ipairs(redis.call('LRANGE', key(base, 'ranges'), 0, tonumber(ARGV[4]) - 1)) do
+local out = {cursor, want, #expired, admitted, busy}
+for _, range in ipairs(ranges) do
   local lane, first, n, at = string.match(range, '^(%d+):(%d+):(%d+):(%d+)$')
   out[#out + 1] = tonumber(lane); out[#out + 1] = tonumber(first)
   out[#out + 1] = tonumber(n); out[#out + 1] = now - tonumber(at)

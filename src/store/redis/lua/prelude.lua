@@ -161,3 +161,15 @@ local function refill(base, rate, now)
   local cap = math.max(burst, 1 + math.min(waited, 1000) * rate / 1000)
   return math.min(cap, (tonumber(state[1]) or burst) + waited * rate / 1000)
 end
+
+-- The bucket is kept while someone waits, or while it refills; once nobody waits and it is
+-- full it goes (so a tick with nobody in line writes nothing), and the next waiter finds a
+-- new bucket, full, which is the same (see domain::queue::refill).
+local function keep_bucket(base, waiting, tokens, rate, now)
+  local full = rate <= 0 or tokens >= math.max(1, rate / 10)
+  if waiting or not full then
+    redis.call('HSET', key(base, 'bucket'), 'tokens', tokens, 'ts', now)
+  elseif redis.call('EXISTS', key(base, 'bucket')) == 1 then
+    redis.call('DEL', key(base, 'bucket'))
+  end
+end

@@ -1,0 +1,100 @@
+//! A season, not one on-sale: which shows the workers work on, and the catalog's settings
+//! as they change.
+//!
+//! Only live shows are ticked, drained and fed (see [`crate::cache::LiveShows`]); the
+//! registry of live shows in Postgres tells every instance of the shows another one saw
+//! busy. Queue settings are read whole once (at start, and when the listener of changes
+//! reconnects), then show by show as Postgres announces a change.
+
+use sqlx::postgres::PgListener;
+
+use super::Sale;
+use crate::domain::ShowId;
+use crate::domain::queue::QueueConfig;
+use crate::store::postgres::SHOW_CHANGED_CHANNEL;
+
+impl Sale {
+    /// The shows the workers tick and drain now: the live ones.
+    pub fn shows(&self) -> Vec<ShowId> {
+        self.live.ids(self.backend.now_ms())
+    }
+
+    /// The workers work on the show from now on, as if fans had come (tools that fill a
+    /// queue through the store itself).
+    pub fn wake(&self, show: ShowId) {
+        self.live.busy(show);
+    }
+
+    /// Whether the workers work on the show now.
+    pub fn is_live(&self, show: ShowId) -> bool {
+        self.live.is_live(show)
+    }
+
+    /// Sends this instance's marks of busy shows to the registry, reads the registry, and
+    /// retires the shows this instance has seen quiet for the quiet time (unless another
+    /// instance marked them meanwhile).
+    pub async fn follow_season(&self) {
+        let marks = self.live.take_marks();
+        if !marks.is_empty()
+            && let Err(error) = self.db.season().mark_busy(&marks).await
+        {
+            tracing::debug!(%error, "live shows not marked this time");
+            self.live.marks_failed(&marks);
+        }
+        let quiet = self.live.quiet();
+        if !quiet.is_empty() {
+            match self.db.season().retire(&quiet, self.settings.workers.quiet_after).await {
+                Ok(retired) => self.live.forget(&retired),
+                Err(error) => tracing::debug!(%error, "quiet shows not retired this time"),
+            }
+        }
+        match self.db.season().live().await {
+            Ok(live) => self.live.registry_read(live),
+            Err(error) => tracing::debug!(%error, "cannot read the live shows"),
+        }
+    }
+
+    /// Reads every show's queue settings (on failure the known ones stay).
+    pub async fn reload_settings(&self) {
+        let began = self.queue_configs.read_began();
+        match self.db.catalog().queue_configs().await {
+            Ok(all) => {
+                all.iter().for_each(|(show, config)| self.expect_opening(*show, config));
+                self.queue_configs.replace(began, all);
+            }
+            Err(error) => tracing::debug!(%error, "cannot read the queue settings"),
+        }
+    }
+
+    /// Reads one show's settings again: Postgres announced a change.
+    pub async fn settings_changed(&self, show: ShowId) {
+        match self.db.catalog().queue_config(show).await {
+            Ok(Some(config)) => self.remember_settings(show, config),
+            Ok(None) => {}
+            Err(error) => tracing::debug!(%error, %show, "cannot read the show's changed settings"),
+        }
+    }
+
+    /// Notifications of changes to the shows' settings (payload: the show id).
+    pub async fn listen_to_show_changes(&self) -> Result<PgListener, sqlx::Error> {
+        self.db.listen(SHOW_CHANGED_CHANNEL).await
+    }
+
+    /// The show's settings as this instance uses them from now on.
+    pub(super) fn remember_settings(&self, show: ShowId, config: QueueConfig) {
+        self.expect_opening(show, &config);
+        self.queue_configs.put(show, config);
+    }
+
+    /// A fair opening still to come (or just past) wakes its show in time for the draw.
+    fn expect_opening(&self, show: ShowId, config: &QueueConfig) {
+        if let Some(opens_at) = config.opens_at
+            && opens_at.timestamp_millis() > self.backend.now_ms() - RECENT_OPENING_MS
+        {
+            self.live.opening_at(show, opens_at.timestamp_millis());
+        }
+    }
+}
+
+/// An opening this recent may not be drawn yet: its show is woken as for one to come.
+const RECENT_OPENING_MS: i64 = 10 * 60 * 1000;
