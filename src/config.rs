@@ -154,6 +154,8 @@ pub struct WorkerSettings {
     /// How long a show must have had nobody in line (and its event streams drained) before
     /// the instances stop working on it (see `cache::LiveShows`).
     pub quiet_after: Duration,
+    /// How long after a show starts its sale ends by itself (a new show's `ends_at`).
+    pub end_grace: Duration,
 }
 
 /// Where settings are read from: the environment over an optional file.
@@ -259,6 +261,7 @@ impl Settings {
                 redis_recovery: src.millis_or("BOXOFFICE_REDIS_RECOVERY_MS", 5_000)?,
                 hold_handover: src.millis_or("BOXOFFICE_HOLD_HANDOVER_MS", 10_000)?,
                 quiet_after: src.millis_or("BOXOFFICE_QUIET_AFTER_MS", 30_000)?,
+                end_grace: src.millis_or("BOXOFFICE_END_GRACE_MS", 6 * 3600 * 1000)?,
             },
             limits: limits(src)?,
             environment,

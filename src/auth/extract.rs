@@ -1,6 +1,6 @@
 //! Request extractors: a handler that takes `QueueAuth` only runs for a valid queue token of
 //! the show in its path. Missing, malformed, expired or forged tokens are 401; a valid token
-//! of the wrong kind or for another show is 403.
+//! of the wrong kind or for another show is 403; one of a show whose sale ended is 410.
 
 use std::future::{Ready, ready};
 
@@ -107,6 +107,9 @@ impl FromRequest for QueueAuth {
             };
             if token_show != show {
                 return Err(ApiError::new(Code::WrongShow, "this queue token belongs to another show"));
+            }
+            if req.app_data::<web::Data<Tokens>>().is_some_and(|tokens| tokens.ended_shows().has_ended(show)) {
+                return Err(ApiError::new(Code::ShowEnded, "this show's sale has ended"));
             }
             Ok(QueueAuth { user: claims.sub, show, seq })
         })())

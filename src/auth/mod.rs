@@ -56,6 +56,22 @@ pub struct Tokens {
     decoding: DecodingKey,
     validation: Validation,
     user_ttl: Duration,
+    ended: EndedShows,
+}
+
+/// The shows whose sale has ended: their queue tokens are refused (410 `show_ended`). The
+/// sale says which; the clones of one `Tokens` share it.
+#[derive(Clone, Default)]
+pub struct EndedShows(std::sync::Arc<std::sync::RwLock<std::collections::HashSet<ShowId>>>);
+
+impl EndedShows {
+    pub fn end(&self, show: ShowId) {
+        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(show);
+    }
+
+    pub fn has_ended(&self, show: ShowId) -> bool {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&show)
+    }
 }
 
 impl Tokens {
@@ -68,7 +84,13 @@ impl Tokens {
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
             user_ttl,
+            ended: EndedShows::default(),
         }
+    }
+
+    /// The shows whose queue tokens are refused.
+    pub fn ended_shows(&self) -> &EndedShows {
+        &self.ended
     }
 
     /// A new anonymous user.

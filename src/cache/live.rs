@@ -29,6 +29,9 @@ pub struct LiveShows {
     registry: RwLock<HashSet<ShowId>>,
     /// Openings to wake for: (when, in ms of the sale's clock, show).
     openings: Mutex<BTreeSet<(i64, ShowId)>>,
+    /// Sales that end (when, show), until let go of: live from then on, so their streams
+    /// drain before their keys go.
+    endings: Mutex<BTreeSet<(i64, ShowId)>>,
 }
 
 /// What this instance saw of a show; times in ms since the cache was made (0: never).
@@ -50,6 +53,7 @@ impl LiveShows {
             seen: RwLock::default(),
             registry: RwLock::default(),
             openings: Mutex::default(),
+            endings: Mutex::default(),
         }
     }
 
@@ -86,16 +90,39 @@ impl LiveShows {
     /// before.
     pub fn opening_at(&self, show: ShowId, at_ms: i64) {
         let wake = at_ms - OPENING_LEAD.as_millis() as i64;
-        self.openings().insert((wake, show));
+        lock(&self.openings).insert((wake, show));
+    }
+
+    /// The show's sale ends at `at_ms` (the sale's clock).
+    pub fn ending_at(&self, show: ShowId, at_ms: i64) {
+        lock(&self.endings).insert((at_ms, show));
+    }
+
+    /// The shows whose sale has ended by `now_ms` and that were not let go of.
+    pub fn ended(&self, now_ms: i64) -> Vec<ShowId> {
+        lock(&self.endings).iter().take_while(|(at, _)| *at <= now_ms).map(|(_, show)| *show).collect()
+    }
+
+    /// The show's sale did not end by `now_ms` after all (its end moved later).
+    pub fn not_ending_by(&self, show: ShowId, now_ms: i64) {
+        lock(&self.endings).retain(|(at, ending)| *ending != show || *at > now_ms);
+    }
+
+    /// The show's sale is over and its keys gone (or it doesn't end then after all): nothing
+    /// is done for it any more.
+    pub fn let_go(&self, show: ShowId) {
+        lock(&self.endings).retain(|(_, ending)| *ending != show);
+        self.forget(&[show]);
     }
 
     /// The live shows, in id order; openings due by `now_ms` (the sale's clock) make their
-    /// shows busy first.
+    /// shows busy first, and ended sales stay live until let go of.
     pub fn ids(&self, now_ms: i64) -> Vec<ShowId> {
         self.wake_openings(now_ms);
         let now = self.now_ms();
         let quiet_ms = self.quiet_after.as_millis() as u64;
         let mut live: BTreeSet<ShowId> = self.read_registry().iter().copied().collect();
+        live.extend(self.ended(now_ms));
         let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
         live.extend(
             seen.iter().filter(|(_, s)| recent(s.busy_ms.load(Ordering::Relaxed), now, quiet_ms)).map(|(id, _)| *id),
@@ -171,7 +198,7 @@ impl LiveShows {
 
     fn wake_openings(&self, now_ms: i64) {
         let due: Vec<(i64, ShowId)> = {
-            let mut openings = self.openings();
+            let mut openings = lock(&self.openings);
             let later = openings.split_off(&(now_ms + 1, ShowId(i64::MIN)));
             std::mem::replace(&mut *openings, later).into_iter().collect()
         };
@@ -189,14 +216,14 @@ impl LiveShows {
         self.registry.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn openings(&self) -> std::sync::MutexGuard<'_, BTreeSet<(i64, ShowId)>> {
-        self.openings.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Ms since the cache was made, at least 1 (0 means never).
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64 + 1
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn recent(at_ms: u64, now_ms: u64, within_ms: u64) -> bool {
@@ -261,6 +288,17 @@ mod tests {
         assert_eq!(live.ids(0), [ShowId(3), ShowId(9)]);
         live.forget(&[ShowId(3)]);
         assert_eq!(live.ids(0), [ShowId(9)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ended_sale_stays_live_until_it_is_let_go_of() {
+        let live = LiveShows::new(QUIET);
+        live.ending_at(ShowId(4), 1_000);
+        assert!(live.ids(999).is_empty());
+        assert_eq!(live.ended(1_000), [ShowId(4)]);
+        assert_eq!(live.ids(5_000), [ShowId(4)]);
+        live.let_go(ShowId(4));
+        assert!(live.ids(5_000).is_empty() && live.ended(5_000).is_empty());
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod fairness;
 pub mod holds;
+pub mod life;
 pub mod pow;
 pub mod queue;
 

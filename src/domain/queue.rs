@@ -40,6 +40,20 @@ pub struct QueueConfig {
     /// join; a show rebuilt from Postgres runs on one lane.
     #[serde(default = "one_lane")]
     pub lanes: u32,
+    /// When joining opens (the queue, or a fair opening's pre-queue); until then the sale is
+    /// scheduled. Null: open since the show was made.
+    #[serde(default)]
+    pub on_sale_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Closed: nobody new joins; those in line keep their places and are admitted.
+    #[serde(default)]
+    pub closed: bool,
+    /// Sold out: every seat sold (set by the sale itself), or the rest held back.
+    #[serde(default)]
+    pub sold_out: bool,
+    /// When the sale ends for good: the show's start plus a grace unless moved (set it to now
+    /// to end the sale now). An ended show's queue is let go of; its tokens are refused.
+    #[serde(default)]
+    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn one_lane() -> u32 {
@@ -59,6 +73,10 @@ impl Default for QueueConfig {
             pow_bits: 0,
             opens_at: None,
             lanes: 1,
+            on_sale_at: None,
+            closed: false,
+            sold_out: false,
+            ends_at: None,
         }
     }
 }
@@ -87,6 +105,11 @@ pub struct QueueConfigPatch {
     /// Only before the show's first join.
     #[schema(minimum = 1, maximum = 16)]
     pub lanes: Option<u32>,
+    pub on_sale_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub closed: Option<bool>,
+    pub sold_out: Option<bool>,
+    /// Moves the end of the sale; a time already past ends it now, for good.
+    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Upper bounds that keep one show's scripts short and its numbers sane.
@@ -110,6 +133,10 @@ impl QueueConfigPatch {
             pow_bits: self.pow_bits.unwrap_or(base.pow_bits),
             opens_at: self.opens_at.or(base.opens_at),
             lanes: self.lanes.unwrap_or(base.lanes),
+            on_sale_at: self.on_sale_at.or(base.on_sale_at),
+            closed: self.closed.unwrap_or(base.closed),
+            sold_out: self.sold_out.unwrap_or(base.sold_out),
+            ends_at: self.ends_at.or(base.ends_at),
         };
         merged.validate()?;
         Ok(merged)

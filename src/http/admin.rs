@@ -102,6 +102,7 @@ pub async fn get_queue_config(
     params(("show_id" = i64, Path)), request_body = QueueConfigPatch,
     responses((status = 200, body = QueueConfig), (status = 404, body = crate::error::ErrorBody),
               (status = 409, body = crate::error::ErrorBody, description = "`opening_fixed` (the opening came; it can't move), `queue_started` (a fair opening must be set before anyone joins) or `lanes_fixed` (lanes must be set before anyone joins)"),
+              (status = 410, body = crate::error::ErrorBody, description = "`show_ended`: an ended sale's settings don't change"),
               (status = 422, body = crate::error::ErrorBody, description = "`invalid_config` (out of range, or an opening in the past)")))]
 pub async fn update_queue_config(
     _: AdminAuth,

@@ -47,7 +47,8 @@ fn join_body(req: &HttpRequest, body: &[u8]) -> Result<JoinBody, ApiError> {
         (status = 200, body = Joined, description = "already in this queue: same place"),
         (status = 401, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody, description = "`queue_closed`: the queue is paused"),
+        (status = 409, body = crate::error::ErrorBody, description = "`queue_closed` (the queue is paused), `not_on_sale_yet` (the sale is scheduled), `sale_closed` (closed to new fans) or `sold_out`"),
+        (status = 410, body = crate::error::ErrorBody, description = "`show_ended`: the show's sale has ended"),
         (status = 422, body = crate::error::ErrorBody, description = "`pow_invalid`: the show asks for proof of work and it is missing, wrong, expired, used or another user's"),
         (status = 429, body = crate::error::ErrorBody, description = "`rate_limited`: too many joins from this address or user; see Retry-After")))]
 pub async fn join_queue(
@@ -75,7 +76,8 @@ pub async fn join_queue(
 #[utoipa::path(get, path = "/v1/shows/{show_id}/queue", tag = "queue", security(("bearer" = [])),
     params(("show_id" = i64, Path)),
     responses((status = 200, body = Standing), (status = 401, body = crate::error::ErrorBody),
-              (status = 403, body = crate::error::ErrorBody, description = "a token for another show")))]
+              (status = 403, body = crate::error::ErrorBody, description = "a token for another show"),
+              (status = 410, body = crate::error::ErrorBody, description = "`show_ended`: the show's sale has ended")))]
 pub async fn poll_queue(auth: QueueAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let standing: Standing = state.sale.standing(auth.show, auth.user, auth.seq).await?;
     Ok(HttpResponse::Ok().json(standing))

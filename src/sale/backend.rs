@@ -42,7 +42,7 @@ use crate::store::redis::catalog::{CatalogCache, RedisCatalog};
 use crate::store::redis::events::{EventStream, Stream};
 use crate::store::redis::holds::RedisHolds;
 use crate::store::redis::queue::RedisQueue;
-use crate::store::redis::rebuild::rebuild_show;
+use crate::store::redis::rebuild::{forget_show, rebuild_show};
 use crate::store::redis::{BreakerState, Redis};
 use crate::store::{
     AdmissionTick, CatalogStore, HoldCheck, HoldOutcome, HoldStore, JoinOutcome, Mode, NotSold, Presence, QueueCounts,
@@ -336,7 +336,8 @@ impl Backend {
         let started = Instant::now();
         drain().await;
         let drained = started.elapsed();
-        let shows = self.db.catalog().show_ids().await?;
+        // An ended show let go of stays out of Redis: Postgres answers for it.
+        let shows = self.db.catalog().unreleased_show_ids().await?;
         // Taken before the mode lock: Postgres writes waiting on that lock hold connections.
         let mut reader = self.db.timed(self.db.pool.acquire()).await?;
         let copied =
@@ -376,6 +377,26 @@ impl Backend {
             self.db.deployment().mark_loaded_in_redis(conn, *show).await?;
         }
         Ok(())
+    }
+
+    /// Removes an ended show's keys from Redis (its write-behind drained); false while the
+    /// deployment doesn't serve from Redis (a rebuild leaves the show out then).
+    pub async fn let_go(&self, show: ShowId, seats: &[SeatId]) -> Result<bool, StoreError> {
+        if self.mode() != Mode::Redis {
+            return Ok(false);
+        }
+        forget_show(&self.redis, show, seats).await?;
+        Ok(true)
+    }
+
+    /// The counts of a show whose sale ended, from the record (its Redis keys may be gone).
+    pub async fn recorded_counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
+        self.pg_queue.counts(show).await
+    }
+
+    /// The seats of a show whose sale ended, from the record.
+    pub async fn recorded_seat_states(&self, show: ShowId) -> Result<SeatStates, StoreError> {
+        self.pg_holds.seat_states(show).await
     }
 
     /// Makes sure Redis has the show (queue and all), reloading it from Postgres if Redis

@@ -6,6 +6,7 @@ use futures::future::try_join_all;
 
 use super::Sale;
 use crate::domain::catalog::{ConcertInfo, SectionSpec, ShowInfo, layout, validate_title};
+use crate::domain::life::SaleState;
 use crate::domain::queue::{QueueConfig, QueueConfigPatch};
 use crate::domain::{ConcertId, ShowId};
 use crate::error::{ApiError, Code};
@@ -51,7 +52,8 @@ impl Sale {
         Ok((id, title))
     }
 
-    /// A show of a concert, its seats laid out section by section, with the default queue.
+    /// A show of a concert, its seats laid out section by section, with the default queue;
+    /// its sale ends a grace after it starts.
     pub async fn create_show(
         &self,
         concert: ConcertId,
@@ -65,7 +67,9 @@ impl Sale {
         if !self.db.catalog().concert_exists(concert).await? {
             return Err(ApiError::not_found(format!("no concert with id {concert}")));
         }
-        let show = self.db.catalog().create_show(concert, starts_at, &seats, &QueueConfig::default()).await?;
+        let grace = chrono::Duration::from_std(self.settings.workers.end_grace).unwrap_or_default();
+        let config = QueueConfig { ends_at: Some(starts_at + grace), ..QueueConfig::default() };
+        let show = self.db.catalog().create_show(concert, starts_at, &seats, &config).await?;
         let cached = async {
             self.backend.catalog().show_added(&show).await?;
             self.load_show(show.id).await
@@ -90,6 +94,9 @@ impl Sale {
     #[tracing::instrument(skip(self))]
     pub async fn change_settings(&self, show: ShowId, patch: &QueueConfigPatch) -> Result<QueueConfig, ApiError> {
         let current = self.settings_of(show).await?;
+        if self.sale_state(show).await? == SaleState::Ended {
+            return Err(ApiError::new(Code::ShowEnded, "this show's sale has ended; its settings can't change"));
+        }
         let config = patch.apply(&current).map_err(|e| ApiError::new(Code::InvalidConfig, e))?;
         if config.lanes != current.lanes && self.backend.counts(show).await?.joined_total > 0 {
             return Err(ApiError::new(Code::LanesFixed, "lanes can change only before the show's first join"));

@@ -8,6 +8,7 @@
 //!   drawn places' tokens and the published record.
 //! - `catalog`: concerts, shows and their queue settings.
 //! - `record`: the write-behind of the event streams into Postgres.
+//! - `life`: the life of each show's sale (scheduled to ended) and letting go of an ended one.
 //! - `season`: which shows are worked on (the live ones), and the settings as they change.
 //! - `deployment`: following the deployment's backend, readiness, bringing Redis back.
 //! - `feeds`: what tells this instance of changes other instances made (cursors, seats).
@@ -21,6 +22,7 @@ pub mod backend;
 mod catalog;
 mod deployment;
 mod feeds;
+mod life;
 mod opening;
 mod proof;
 mod queue;

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Sale;
+use crate::domain::life::SaleState;
 use crate::domain::queue::{QueueConfig, eta_seconds, place_in_line, poll_after_ms, position};
 use crate::domain::{ShowId, from_millis};
 use crate::error::{ApiError, Code};
@@ -93,6 +94,9 @@ pub struct QueueStats {
     /// The store that answered: `redis`, or `postgres` while the deployment serves from the
     /// fallback.
     pub backend: &'static str,
+    /// Where the sale is in its life (see the settings `on_sale_at`, `opens_at`, `paused`,
+    /// `closed`, `sold_out` and `ends_at`).
+    pub state: SaleState,
 }
 
 fn active(until_ms: i64) -> Standing {
@@ -141,6 +145,7 @@ impl Sale {
         if let Some(seq) = place.filter(|seq| *seq != PRE_QUEUE_SEQ) {
             self.backend.presence_with_proof(show, user, seq).await?;
         }
+        self.may_join(show, user).await?;
         self.live.busy(show);
         if let Some(pre_queued) = self.pre_queue_join(show, user).await? {
             return Ok(pre_queued);
@@ -346,6 +351,9 @@ impl Sale {
     /// One admission tick of a show: a fair opening that came is drawn, lapsed sessions
     /// end, and as many waiters as the rate and `max_active` allow are admitted.
     pub async fn admit(&self, show: ShowId) {
+        if self.has_ended(show).await {
+            return;
+        }
         self.open_if_due(show).await;
         match self.backend.admit(show, ADMIT_BATCH).await {
             Ok(tick) => {
@@ -366,7 +374,8 @@ impl Sale {
 
     /// Live counters of a show's queue and seats.
     pub async fn stats(&self, show: ShowId) -> Result<QueueStats, ApiError> {
-        let (counts, seats) = tokio::try_join!(self.backend.counts(show), self.availability_of(show))?;
+        let state = self.sale_state(show).await?;
+        let (counts, seats) = tokio::try_join!(self.counts_of(show), self.availability_of(show))?;
         self.cursors.observe(show, counts.cursor);
         Ok(QueueStats {
             waiting: counts.waiting,
@@ -377,6 +386,7 @@ impl Sale {
             held: seats.held,
             sold: seats.sold,
             backend: self.backend.backend(),
+            state,
         })
     }
 

@@ -118,21 +118,27 @@ impl Sale {
         self.stream_stats().await.iter().map(|(_, stats)| stats.unacked).sum()
     }
 
-    /// Each show's streams measured together (what could be read).
+    /// Each live show's streams measured together (what could be read).
     async fn stream_stats(&self) -> Vec<(ShowId, StreamStats)> {
         let mut measured = Vec::new();
         for show in self.shows() {
-            let Ok(streams) = self.events.streams(show).await else { continue };
-            let mut total = StreamStats::default();
-            for stream in &streams {
-                let Ok(stats) = self.events.stats(stream).await else { continue };
-                total.length += stats.length;
-                total.unacked += stats.unacked;
-                total.oldest_unacked_age = total.oldest_unacked_age.max(stats.oldest_unacked_age);
+            if let Ok(stats) = self.show_stream_stats(show).await {
+                measured.push((show, stats));
             }
-            measured.push((show, total));
         }
         measured
+    }
+
+    /// The show's streams measured together.
+    pub(super) async fn show_stream_stats(&self, show: ShowId) -> Result<StreamStats, StoreError> {
+        let mut total = StreamStats::default();
+        for stream in &self.events.streams(show).await? {
+            let stats = self.events.stats(stream).await?;
+            total.length += stats.length;
+            total.unacked += stats.unacked;
+            total.oldest_unacked_age = total.oldest_unacked_age.max(stats.oldest_unacked_age);
+        }
+        Ok(total)
     }
 
     /// The consumer name of this instance's write-behind.

@@ -54,15 +54,20 @@ impl Sale {
         }
     }
 
-    /// Reads every show's queue settings (on failure the known ones stay).
+    /// Reads every show's queue settings, and the sales that end and were not let go of
+    /// yet (on failure the known ones stay).
     pub async fn reload_settings(&self) {
         let began = self.queue_configs.read_began();
         match self.db.catalog().queue_configs().await {
             Ok(all) => {
-                all.iter().for_each(|(show, config)| self.expect_opening(*show, config));
+                all.iter().for_each(|(show, config)| self.note_life(*show, config));
                 self.queue_configs.replace(began, all);
             }
             Err(error) => tracing::debug!(%error, "cannot read the queue settings"),
+        }
+        match self.db.season().endings().await {
+            Ok(endings) => endings.iter().for_each(|(show, at)| self.live.ending_at(*show, at.timestamp_millis())),
+            Err(error) => tracing::debug!(%error, "cannot read the sales' ends"),
         }
     }
 
@@ -82,12 +87,12 @@ impl Sale {
 
     /// The show's settings as this instance uses them from now on.
     pub(super) fn remember_settings(&self, show: ShowId, config: QueueConfig) {
-        self.expect_opening(show, &config);
+        self.expect_life(show, &config);
         self.queue_configs.put(show, config);
     }
 
     /// A fair opening still to come (or just past) wakes its show in time for the draw.
-    fn expect_opening(&self, show: ShowId, config: &QueueConfig) {
+    pub(super) fn expect_opening(&self, show: ShowId, config: &QueueConfig) {
         if let Some(opens_at) = config.opens_at
             && opens_at.timestamp_millis() > self.backend.now_ms() - RECENT_OPENING_MS
         {

@@ -128,6 +128,10 @@ impl Sale {
 
     /// How many of a show's seats are held and sold now.
     pub async fn availability_of(&self, show: ShowId) -> Result<Unavailable, StoreError> {
+        if self.has_ended(show).await {
+            let states = self.backend.recorded_seat_states(show).await?;
+            return Ok(Unavailable { sold: states.sold.len() as u64, held: states.held.len() as u64 });
+        }
         self.backend.unavailable(show).await
     }
 
@@ -191,6 +195,7 @@ impl Sale {
         let refusal = match self.backend.sell(show, user, seats, key, keep).await? {
             Ok(Decided::Created(reservation)) => {
                 metrics::counter!("boxoffice_reservations_total").increment(1);
+                self.sold_out_if_all_sold(show).await;
                 return Ok(SaleAnswer::Created(reservation));
             }
             Ok(Decided::Replayed(earlier)) => return Ok(SaleAnswer::Replayed(earlier)),

@@ -1,5 +1,6 @@
-//! Following the season: the registry of live shows each second (see
-//! [`crate::sale::Sale::follow_season`]), and each show's settings as Postgres announces a
+//! Following the season: the registry of live shows and the sales that ended, each second
+//! (see [`crate::sale::Sale::follow_season`] and [`crate::sale::Sale::follow_endings`]; with
+//! `work`, ended shows are let go of), and each show's settings as Postgres announces a
 //! change (every setting read again whenever the listener connects, for what it missed).
 
 use std::sync::Arc;
@@ -10,12 +11,13 @@ use crate::state::AppState;
 const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
-pub async fn follow_live_shows(state: Arc<AppState>) {
+pub async fn follow_live_shows(state: Arc<AppState>, work: bool) {
     let mut every = tokio::time::interval(FOLLOW_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         state.sale.follow_season().await;
+        state.sale.follow_endings(work).await;
     }
 }
 

@@ -18,6 +18,7 @@ mod fairness;
 mod fallback;
 mod holds;
 mod lanes;
+mod life;
 mod limits;
 mod openapi;
 mod operations;

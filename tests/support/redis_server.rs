@@ -89,6 +89,21 @@ impl StandaloneRedis {
             redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query(&mut self.connection().unwrap()).unwrap();
     }
 
+    /// The keys whose names start with `prefix`.
+    pub fn keys_starting(&self, prefix: &str) -> Vec<Vec<u8>> {
+        let mut conn = self.connection().unwrap();
+        let (mut cursor, mut found) = (0_u64, Vec::new());
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) =
+                redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(format!("{prefix}*")).query(&mut conn).unwrap();
+            found.extend(keys);
+            if next == 0 {
+                return found;
+            }
+            cursor = next;
+        }
+    }
+
     /// Writes this server has made (it never saves, so since it started).
     pub fn changes(&self) -> u64 {
         let info: String = redis::cmd("INFO").arg("persistence").query(&mut self.connection().unwrap()).unwrap();

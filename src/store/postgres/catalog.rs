@@ -84,6 +84,10 @@ struct ConfigRow {
     pow_bits: i32,
     opens_at: Option<DateTime<Utc>>,
     lanes: i16,
+    on_sale_at: Option<DateTime<Utc>>,
+    closed: bool,
+    sold_out: bool,
+    ends_at: Option<DateTime<Utc>>,
 }
 
 impl From<ConfigRow> for QueueConfig {
@@ -99,6 +103,10 @@ impl From<ConfigRow> for QueueConfig {
             pow_bits: r.pow_bits as u32,
             opens_at: r.opens_at,
             lanes: r.lanes as u32,
+            on_sale_at: r.on_sale_at,
+            closed: r.closed,
+            sold_out: r.sold_out,
+            ends_at: r.ends_at,
         }
     }
 }
@@ -178,9 +186,12 @@ impl Catalog<'_> {
         Ok(self.timed(query.fetch_optional(&self.pool)).await?.map(Into::into))
     }
 
-    pub async fn show_ids(&self) -> Result<Vec<ShowId>, StoreError> {
-        self.timed(sqlx::query_scalar!(r#"SELECT id AS "id: ShowId" FROM shows ORDER BY id"#).fetch_all(&self.pool))
-            .await
+    /// Every show but those whose sale ended and was let go of (see `Season::released`).
+    pub async fn unreleased_show_ids(&self) -> Result<Vec<ShowId>, StoreError> {
+        let query = sqlx::query_scalar!(
+            r#"SELECT show_id AS "show_id: ShowId" FROM queue_configs WHERE released_at IS NULL ORDER BY show_id"#
+        );
+        self.timed(query.fetch_all(&self.pool)).await
     }
 
     pub async fn queue_config(&self, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
@@ -192,7 +203,8 @@ impl Catalog<'_> {
         let query = sqlx::query_as!(
             ConfigRow,
             r#"SELECT show_id AS "show_id: ShowId", max_active, admit_per_second, session_ttl_s, hold_ttl_s,
-                      max_seats_per_user, claim_window_s, paused, pow_bits, opens_at, lanes
+                      max_seats_per_user, claim_window_s, paused, pow_bits, opens_at, lanes, on_sale_at, closed,
+                      sold_out, ends_at
                FROM queue_configs"#
         );
         let rows = self.timed(query.fetch_all(&self.pool)).await?;
@@ -219,7 +231,8 @@ pub(super) async fn queue_config<'e>(
     let query = sqlx::query_as!(
         ConfigRow,
         r#"SELECT show_id AS "show_id: ShowId", max_active, admit_per_second, session_ttl_s, hold_ttl_s,
-                  max_seats_per_user, claim_window_s, paused, pow_bits, opens_at, lanes
+                  max_seats_per_user, claim_window_s, paused, pow_bits, opens_at, lanes, on_sale_at, closed,
+                  sold_out, ends_at
            FROM queue_configs WHERE show_id = $1"#,
         show as _
     );
@@ -281,14 +294,15 @@ async fn upsert_config<'e>(
     sqlx::query!(
         "INSERT INTO queue_configs
             (show_id, max_active, admit_per_second, session_ttl_s, hold_ttl_s, max_seats_per_user, claim_window_s, paused,
-             pow_bits, opens_at, lanes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             pow_bits, opens_at, lanes, on_sale_at, closed, sold_out, ends_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (show_id) DO UPDATE SET
             max_active = EXCLUDED.max_active, admit_per_second = EXCLUDED.admit_per_second,
             session_ttl_s = EXCLUDED.session_ttl_s, hold_ttl_s = EXCLUDED.hold_ttl_s,
             max_seats_per_user = EXCLUDED.max_seats_per_user, claim_window_s = EXCLUDED.claim_window_s,
             paused = EXCLUDED.paused, pow_bits = EXCLUDED.pow_bits, opens_at = EXCLUDED.opens_at,
-            lanes = EXCLUDED.lanes, updated_at = now()",
+            lanes = EXCLUDED.lanes, on_sale_at = EXCLUDED.on_sale_at, closed = EXCLUDED.closed,
+            sold_out = EXCLUDED.sold_out, ends_at = EXCLUDED.ends_at, updated_at = now()",
         show as _,
         c.max_active as i32,
         c.admit_per_second,
@@ -300,6 +314,10 @@ async fn upsert_config<'e>(
         c.pow_bits as i32,
         c.opens_at,
         c.lanes as i16,
+        c.on_sale_at,
+        c.closed,
+        c.sold_out,
+        c.ends_at,
     )
     .execute(executor)
     .await?;

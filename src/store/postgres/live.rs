@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::Season;
 use crate::domain::ShowId;
 use crate::store::StoreError;
@@ -35,5 +37,34 @@ impl Season<'_> {
             quiet_for.as_secs_f64()
         );
         self.timed(query.fetch_all(&self.pool)).await
+    }
+
+    /// The shows whose sale ends (or ended) and that were not let go of yet, with when.
+    pub async fn endings(&self) -> Result<Vec<(ShowId, DateTime<Utc>)>, StoreError> {
+        let query = sqlx::query!(
+            r#"SELECT show_id AS "show_id: ShowId", ends_at AS "ends_at!" FROM queue_configs
+               WHERE released_at IS NULL AND ends_at IS NOT NULL"#
+        )
+        .map(|row| (row.show_id, row.ends_at));
+        self.timed(query.fetch_all(&self.pool)).await
+    }
+
+    /// The ended show's Redis keys are gone: Postgres alone answers for it from now on.
+    pub async fn released(&self, show: ShowId) -> Result<(), StoreError> {
+        let query = sqlx::query!("UPDATE queue_configs SET released_at = now() WHERE show_id = $1", show as _);
+        self.timed(query.execute(&self.pool)).await?;
+        let query = sqlx::query!("DELETE FROM live_shows WHERE show_id = $1", show as _);
+        self.timed(query.execute(&self.pool)).await.map(drop)
+    }
+
+    /// Marks the show sold out once every seat is sold; true when this call did.
+    pub async fn sold_out_if_all_sold(&self, show: ShowId) -> Result<bool, StoreError> {
+        let query = sqlx::query!(
+            "UPDATE queue_configs SET sold_out = true, updated_at = now()
+             WHERE show_id = $1 AND NOT sold_out
+               AND (SELECT count(*) FROM sold_seats WHERE show_id = $1) >= (SELECT seat_count FROM shows WHERE id = $1)",
+            show as _
+        );
+        Ok(self.timed(query.execute(&self.pool)).await?.rows_affected() == 1)
     }
 }

@@ -11,6 +11,7 @@ use redis::Cmd;
 use super::bulk::{self, CHUNK, send};
 use super::keys::{MEMBER_BUCKETS, ShowKeys};
 use super::{Redis, catalog, events};
+use crate::domain::{SeatId, ShowId};
 use crate::store::StoreError;
 use crate::store::snapshot::ShowSnapshot;
 
@@ -30,13 +31,39 @@ pub async fn rebuild_show(redis: &Redis, snapshot: &ShowSnapshot) -> Result<(), 
     catalog::load_show(redis, snapshot.show, &snapshot.config, &snapshot.seats, &snapshot.sold).await
 }
 
+/// Removes every key of an ended show (its write-behind drained first): its lanes', then
+/// its own, the config first, so no script takes the show for loaded meanwhile, with the
+/// hold indexes of those who still hold seats. Spent challenges lapse by themselves.
+pub async fn forget_show(redis: &Redis, show: ShowId, seats: &[SeatId]) -> Result<(), StoreError> {
+    let keys = redis.keys.show(show);
+    for lane in clear_lanes(redis, &keys).await? {
+        send(redis, lane).await?;
+    }
+    let mut holders = Vec::new();
+    for chunk in seats.chunks(CHUNK) {
+        let owners: Vec<Option<Vec<u8>>> =
+            redis.query(Cmd::mget(chunk.iter().map(|seat| keys.hold(*seat)).collect::<Vec<_>>())).await?;
+        holders.extend(owners.into_iter().flatten().filter_map(|owner| uuid::Uuid::from_slice(&owner).ok()));
+    }
+    send(redis, doomed(&keys, seats.iter().copied(), holders)).await
+}
+
 /// Deletes every key the show may have: fixed ones, all membership buckets, every seat's
 /// hold and the hold indexes of the users the snapshot knows (others lapse by themselves).
 fn clear(keys: &ShowKeys, snapshot: &ShowSnapshot) -> Vec<Cmd> {
+    let seats = snapshot.seats.iter().map(|seat| seat.id);
+    doomed(keys, seats, snapshot.holds.iter().map(|(_, user, _)| *user))
+}
+
+fn doomed(
+    keys: &ShowKeys,
+    seats: impl IntoIterator<Item = SeatId>,
+    holders: impl IntoIterator<Item = uuid::Uuid>,
+) -> Vec<Cmd> {
     let mut doomed = keys.fixed();
     doomed.extend((0..MEMBER_BUCKETS).map(|n| keys.membership(n)));
-    doomed.extend(snapshot.seats.iter().map(|seat| keys.hold(seat.id)));
-    doomed.extend(snapshot.holds.iter().map(|(_, user, _)| keys.user_holds(user)));
+    doomed.extend(seats.into_iter().map(|seat| keys.hold(seat)));
+    doomed.extend(holders.into_iter().map(|user| keys.user_holds(&user)));
     doomed.chunks(CHUNK).map(Cmd::del).collect()
 }
 
