@@ -118,9 +118,9 @@ impl Sale {
 /// What a fan who can't join is told.
 fn refusal(state: SaleState) -> ApiError {
     match state {
-        SaleState::Scheduled => ApiError::new(Code::NotOnSaleYet, "the sale hasn't opened yet"),
-        SaleState::SoldOut => ApiError::new(Code::SoldOut, "every seat of this show is sold"),
-        SaleState::Closed => ApiError::new(Code::SaleClosed, "this sale takes nobody new"),
-        _ => ApiError::new(Code::ShowEnded, "this show's sale has ended"),
+        SaleState::Scheduled => ApiError::new(Code::NotOnSaleYet, "This sale hasn't opened yet."),
+        SaleState::SoldOut => ApiError::new(Code::SoldOut, "Every seat of this show is sold."),
+        SaleState::Closed => ApiError::new(Code::SaleClosed, "This sale is closed to new fans."),
+        _ => ApiError::new(Code::ShowEnded, "This show's sale has ended."),
     }
 }

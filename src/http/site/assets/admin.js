@@ -18,9 +18,24 @@ const SETTINGS = [
   ["claim_window_s", "Claim window (s)", "number", "1"],
   ["max_seats_per_user", "Seats per fan", "number", "1"],
   ["pow_bits", "Proof of work (bits)", "number", "1"],
+  ["on_sale_at", "On sale from (UTC, RFC 3339)", "text", null],
   ["opens_at", "Fair opening (UTC, RFC 3339)", "text", null],
+  ["ends_at", "Sale ends (UTC, RFC 3339; now ends it for good)", "text", null],
   ["paused", "Paused", "checkbox", null],
+  ["closed", "Closed to new fans", "checkbox", null],
+  ["sold_out", "Sold out", "checkbox", null],
 ];
+
+/** How each state of a sale reads on the console. */
+const SALE_STATES = {
+  scheduled: "Scheduled",
+  pre_queue: "Pre-queue",
+  on_sale: "On sale",
+  paused: "Paused",
+  sold_out: "Sold out",
+  closed: "Closed",
+  ended: "Ended",
+};
 
 let token = saved.load("admin");
 let shows = [];
@@ -161,6 +176,7 @@ async function refreshStats() {
       const box = $(`show-${show.id}-stats`);
       if (!box) return;
       box.replaceChildren(
+        stat("Sale", SALE_STATES[stats.state] ?? stats.state, stats.state === "on_sale" ? "state-good" : ""),
         stat("Waiting", fmt.count(stats.waiting)),
         stat("Active", fmt.count(stats.active)),
         stat("Admit rate", `${stats.admit_rate_per_s.toFixed(1)}/s`),

@@ -102,8 +102,9 @@ async function join(run, showId) {
         user = await session.identity(run);
         continue;
       }
-      if (error.code !== "queue_closed") throw error;
-      notify("This queue is paused right now: nobody new can join.", "We'll try again every 15 seconds.");
+      if (error.code !== "queue_closed" && error.code !== "not_on_sale_yet") throw error;
+      const why = error.code === "queue_closed" ? "This queue is paused right now: nobody new can join." : "This sale hasn't opened yet.";
+      notify(why, "We'll try again every 15 seconds.");
       await new Promise((resolve) => setTimeout(resolve, PAUSED_RETRY_MS));
     }
   }
