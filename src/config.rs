@@ -60,6 +60,19 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub workers: WorkerSettings,
     pub limits: LimitSettings,
+    pub retention: RetentionSettings,
+}
+
+/// How long what a season leaves in Postgres is kept (see `store::postgres::retention`).
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// Places, holes and pre-queues of a show, counted from the end of its sale.
+    pub queue_history: Duration,
+    /// Write-behind events of a show, counted the same way.
+    pub events: Duration,
+    pub idempotency_keys: Duration,
+    /// Counted from the challenge's expiry.
+    pub spent_challenges: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -264,9 +277,19 @@ impl Settings {
                 end_grace: src.millis_or("BOXOFFICE_END_GRACE_MS", 6 * 3600 * 1000)?,
             },
             limits: limits(src)?,
+            retention: RetentionSettings {
+                queue_history: days(src, "BOXOFFICE_RETAIN_QUEUE_HISTORY_DAYS", 90)?,
+                events: days(src, "BOXOFFICE_RETAIN_EVENTS_DAYS", 30)?,
+                idempotency_keys: days(src, "BOXOFFICE_RETAIN_IDEMPOTENCY_KEYS_DAYS", 7)?,
+                spent_challenges: days(src, "BOXOFFICE_RETAIN_SPENT_CHALLENGES_DAYS", 0)?,
+            },
             environment,
         })
     }
+}
+
+fn days(src: &Source, var: &'static str, default: u64) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(src.parse_or::<u64>(var, default)? * 24 * 3600))
 }
 
 fn limits(src: &Source) -> Result<LimitSettings, ConfigError> {

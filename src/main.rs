@@ -1,4 +1,4 @@
-//! The `boxoffice` binary: serve, migrate, seed-demo, admin-token, backend.
+//! The `boxoffice` binary: serve, migrate, seed-demo, admin-token, backend, export-history.
 
 use std::time::Duration;
 
@@ -37,6 +37,12 @@ enum Command {
     Backend {
         #[arg(value_parser = ["postgres", "redis", "auto"])]
         set: Option<String>,
+    },
+    /// Write a show's history (every place, in seq order) as CSV to standard output, to keep
+    /// before retention deletes it.
+    ExportHistory {
+        /// The show's id.
+        show: i64,
     },
     /// Print the OpenAPI document.
     #[command(hide = true)]
@@ -81,6 +87,14 @@ async fn main() -> anyhow::Result<()> {
             };
             let how = if row.pinned { "pinned" } else { "automatic" };
             println!("{} (epoch {}, {how})", row.mode.as_str(), row.epoch);
+            Ok(())
+        }
+        Command::ExportHistory { show } => {
+            let db = Database::connect_lazy(&settings.database)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let bytes = db.retention().export_history(boxoffice::domain::ShowId(show), &mut out).await?;
+            std::io::Write::flush(&mut out)?;
+            tracing::info!(show, bytes, "history exported");
             Ok(())
         }
         Command::Openapi => unreachable!("handled above"),

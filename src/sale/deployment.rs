@@ -155,11 +155,4 @@ impl Sale {
         }
         tracing::warn!("old event streams not drained in time; their places come back as tokens are presented");
     }
-
-    /// Prunes the spent proof-of-work challenges that have expired anyway.
-    pub async fn forget_expired_challenges(&self) {
-        if let Err(error) = self.db.places().forget_expired_challenges().await {
-            tracing::debug!(%error, "spent challenges not pruned this time");
-        }
-    }
 }

@@ -7,6 +7,7 @@
 //! - `opening`: a fair opening: the seed and its commitment, the close, the draw, the
 //!   drawn places' tokens and the published record.
 //! - `catalog`: concerts, shows and their queue settings.
+//! - `retention`: deleting what was kept long enough; a show's history as CSV.
 //! - `record`: the write-behind of the event streams into Postgres.
 //! - `life`: the life of each show's sale (scheduled to ended) and letting go of an ended one.
 //! - `season`: which shows are worked on (the live ones), and the settings as they change.
@@ -27,6 +28,7 @@ mod opening;
 mod proof;
 mod queue;
 mod record;
+mod retention;
 mod season;
 mod seats;
 

@@ -1,9 +1,9 @@
 //! Background work in every instance, scheduled here and done by the sale: following the
 //! deployment's backend (and bringing it back to Redis), the admission ticker, the cursor
-//! and seat feeds, the write-behind consumer, the refresh of the show list and queue
-//! settings, and forgetting what has expired (idle clients of the abuse limits, spent
-//! proof-of-work challenges). Redis-side atomicity (scripts, leases) keeps N instances from
-//! doing the work N times.
+//! and seat feeds, the write-behind consumer, following the live shows, the sales that
+//! ended and the changes of queue settings, and forgetting what has expired (idle clients
+//! of the abuse limits; what retention lets go of in Postgres). Redis-side atomicity
+//! (scripts, leases) keeps N instances from doing the work N times.
 
 pub mod admission;
 pub mod backend;
@@ -40,7 +40,7 @@ pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
         tokio::spawn(seat_feed::run(state.clone())),
         tokio::spawn(postgres_feed::follow_cursors(state.clone())),
         tokio::spawn(postgres_feed::follow_seats(state.clone())),
-        tokio::spawn(forget_idle_clients(state.clone())),
+        tokio::spawn(forget_idle_clients(state.clone(), work)),
         // Every instance: the join path reads the queue settings (opening, proof of work),
         // and its joins make shows live for the workers of every instance.
         tokio::spawn(season::follow_settings(state.clone())),
@@ -52,15 +52,17 @@ pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
     Workers(tasks)
 }
 
-/// How often the abuse limits drop the clients they no longer need to remember, and
-/// Postgres the spent challenges that have expired anyway.
+/// How often the abuse limits drop the clients they no longer need to remember, and (with
+/// `work`) Postgres what was kept long enough.
 const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 
-async fn forget_idle_clients(state: Arc<AppState>) {
+async fn forget_idle_clients(state: Arc<AppState>, work: bool) {
     let mut every = tokio::time::interval(FORGET_IDLE_EVERY);
     loop {
         every.tick().await;
         state.limits.forget_idle();
-        state.sale.forget_expired_challenges().await;
+        if work {
+            state.sale.apply_retention().await;
+        }
     }
 }

@@ -26,6 +26,7 @@ mod pages;
 mod pow;
 mod queue;
 mod reservations;
+mod retention;
 mod season;
 
 /// The Redis event streams and their write-behind into Postgres.

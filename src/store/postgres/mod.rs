@@ -14,6 +14,7 @@ pub mod live;
 pub mod mode;
 pub mod queue;
 pub mod reservations;
+pub mod retention;
 pub mod snapshot;
 
 use std::future::Future;
@@ -76,6 +77,8 @@ roles! {
     WriteBehind => write_behind,
     /// Which shows are live: the registry the instances share (see `live`).
     Season => season,
+    /// Deleting what was kept long enough, and exporting a show's history first.
+    Retention => retention,
 }
 
 #[derive(Clone)]

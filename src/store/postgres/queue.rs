@@ -566,12 +566,6 @@ impl QueueStore for PgQueue {
 }
 
 impl Places<'_> {
-    /// Drops the spent challenges that have expired: they can't be presented again anyway.
-    pub async fn forget_expired_challenges(&self) -> Result<u64, StoreError> {
-        let query = sqlx::query!("DELETE FROM pow_spent WHERE expires_at < now()");
-        Ok(self.timed(query.execute(&self.pool)).await?.rows_affected())
-    }
-
     /// Whether Postgres knows the place with this seq as ended, or as another user's. A
     /// queue token for a place it lacks, or knows as the user's and live, was issued by a
     /// Redis that lost the place (a failover, or a switch before the write-behind had it).
