@@ -6,7 +6,9 @@
 # each instance's CPU and Postgres transactions/s (the database's commits and rollbacks:
 # each statement outside a transaction is one). Then a hot sale: wrk joins through HAProxy
 # to the three instances, beside the 10,000 idle shows, against the same joins measured
-# first on an empty catalog (its own fresh cluster and database), in one run.
+# first on an empty catalog (its own fresh cluster and database), in one run. That hot sale
+# is then ended (its `ends_at` set to now): Redis memory (all masters' used_memory) is
+# printed before it, during it and once it has drained and let go of its keys.
 #
 # usage: loadtest/bench_catalog.sh [seconds per idle measurement, default 10]
 #                                  [seconds per join run, default 10] [connections, default 256]
@@ -44,11 +46,22 @@ idle() {
   echo "$1 $(( ($(redis_commands) - before_cmds) / secs )) $(( ($(pg_transactions) - before_pg) / secs ))$cpus"
 }
 
-# usage: hot_sale NAME: a new show, admission stopped (every joiner waits), wrk joins for
-# $join_secs through HAProxy; prints wrk_run's line
+redis_memory() {
+  local total=0 node
+  for node in ${nodes//,/ }; do
+    if redis-cli -p "${node##*:}" info replication | grep -q '^role:master'; then
+      total=$(( total + $(redis-cli -p "${node##*:}" info memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r') ))
+    fi
+  done
+  echo "$total"
+}
+
+# usage: hot_sale NAME: a new show (its id in $work/hot_show.txt), admission stopped (every
+# joiner waits), wrk joins for $join_secs through HAProxy; prints wrk_run's line
 hot_sale() {
   local show
   show=$(new_show 10 100)
+  echo "$show" >"$work/hot_show.txt"
   api PUT "/v1/admin/shows/$show/queue" '{"admit_per_second":0}' >/dev/null
   ./target/release/examples/mint_tokens users $(( join_secs * 60000 )) >"$work/users.txt"
   wrk -t "$threads" -c "$conns" -d 2s "$base/healthz" >/dev/null
@@ -60,6 +73,8 @@ start_service catalog-empty --example mint_tokens
 start_balanced 3
 alone=$(hot_sale alone)
 stop_service
+# The next start reads the stack's own environment again, not the first run's database.
+unset DATABASE_URL REDIS_CLUSTER_NODES
 
 log "the catalog filled to 10, 1,000 and 10,000 idle shows"
 start_service catalog --example mint_tokens
@@ -73,11 +88,23 @@ for want in 10 1000 10000; do
   rows+=("$(idle "$want")")
 done
 log "the hot sale beside 10,000 idle shows"
+memory_before=$(redis_memory)
 beside=$(hot_sale beside)
+hot=$(cat "$work/hot_show.txt")
+memory_during=$(redis_memory)
+fans=$(api GET "/v1/admin/shows/$hot/queue/stats" | python3 -c 'import sys,json; print(json.load(sys.stdin)["joined_total"])')
+log "ending the hot sale ($fans fans in line); waiting for its history to drain and its keys to go"
+api PUT "/v1/admin/shows/$hot/queue" "{\"ends_at\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}" >/dev/null
+wait_until 300 "the ended sale let go of" bash -c \
+  "[ \"\$(psql -At '$DATABASE_URL' -c 'select released_at is not null from queue_configs where show_id = $hot')\" = t ]"
+sleep 2
+memory_after=$(redis_memory)
 
-python3 - "$secs" "$alone" "$beside" "${rows[@]}" <<'PY'
+python3 - "$secs" "$alone" "$beside" "$memory_before $memory_during $memory_after $fans" "${rows[@]}" <<'PY'
 import sys
-secs, alone, beside, rows = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), [r.split() for r in sys.argv[4:]]
+secs, alone, beside = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+before, during, after, fans = (int(x) for x in sys.argv[4].split())
+rows = [r.split() for r in sys.argv[5:]]
 print(f"\nidle catalog, 3 instances with their workers, no traffic ({secs} s each)")
 print(f"{'shows':>7} {'redis commands/s':>17} {'postgres xacts/s':>17}   CPU of each instance (% of a core)")
 for shows, cmds, pg, *cpus in rows:
@@ -91,4 +118,9 @@ ratio = float(beside[1]) / float(alone[1])
 print(f"\nhot sale joins/s through 3 instances: empty catalog {float(alone[1]):,.0f} (p99 {alone[3]} ms), "
       f"beside 10,000 idle shows {float(beside[1]):,.0f} (p99 {beside[3]} ms): {ratio:.2f}x "
       f"(target >= 0.95x: {'met' if ratio >= 0.95 else 'NOT met'})")
+mib = lambda b: b / 2**20
+print(f"\nRedis memory (used_memory, all masters): before the sale {mib(before):.1f} MiB, during it with "
+      f"{fans:,} fans in line {mib(during):.1f} MiB, after it ended and drained {mib(after):.1f} MiB "
+      f"({100 * (after - before) / before:+.1f}% of before; target within 5%: "
+      f"{'met' if abs(after - before) <= 0.05 * before else 'NOT met'})")
 PY

@@ -17,7 +17,6 @@ conns=${2:-256}
 threads=2
 users=5000
 waiters=100000
-hole=16777216 # domain::queue::HOLE_SIZE
 need_cmd wrk wrk
 raise_file_limit
 export BOXOFFICE_REDIS_RECOVERY_MS=2000
@@ -51,8 +50,9 @@ switch_ms=$((served - frozen))
 
 log "2. joins and waiting-user polls, from Postgres"
 ./target/release/examples/mint_tokens users $((secs * 20000)) >"$work/users.txt"
-# Nobody joined before the switch, so places on Postgres start after the hole at seq 1.
-./target/release/examples/mint_tokens queue 20000 "$show" $((hole + 1)) >"$work/queue.txt"
+# The polls are those of fans who really joined (each token proves a place that exists).
+./target/release/examples/mint_tokens users 20000 >"$work/fans.txt"
+python3 loadtest/join_fans.py "$base" "$show" "$work/fans.txt" "$work/queue.txt"
 join=$(wrk_run join -s loadtest/wrk/join.lua "$base/v1/shows/$show/queue" -- "$work/users.txt" "$show" "$threads")
 poll=$(wrk_run poll -s loadtest/wrk/poll.lua "$base/v1/shows/$show/queue" -- "$work/queue.txt" "$show" "$threads")
 
@@ -73,6 +73,8 @@ psql -q "$DATABASE_URL" <<SQL
 INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
   SELECT $big, g, gen_random_uuid(), now() FROM generate_series(1, $waiters) AS g;
 UPDATE queue_state SET last_seq = $waiters WHERE show_id = $big;
+-- As the fans' joins on the fallback would have: the rebuild copies the live shows.
+INSERT INTO live_shows (show_id, busy_at) VALUES ($big, now());
 SQL
 returned=$(now_ms)
 scripts/redis-cluster.sh start --dir "$cluster_dir" >/dev/null

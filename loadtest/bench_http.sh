@@ -22,9 +22,11 @@ show=$(new_show 10 100)
 api PUT "/v1/admin/shows/$show/queue" '{"admit_per_second":0}' >/dev/null
 
 joins=$(( secs * 60000 ))
-log "minting $joins user tokens and 20000 queue tokens"
+log "minting $joins user tokens; 20000 fans join first (their polls are measured)"
 ./target/release/examples/mint_tokens users "$joins" >"$work/users.txt"
-./target/release/examples/mint_tokens queue 20000 "$show" 1 >"$work/queue.txt"
+# The polls are those of fans who really joined (each token proves a place that exists).
+./target/release/examples/mint_tokens users 20000 >"$work/fans.txt"
+python3 loadtest/join_fans.py "$base" "$show" "$work/fans.txt" "$work/queue.txt"
 
 sample_lag() {
   while true; do

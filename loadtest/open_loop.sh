@@ -27,7 +27,9 @@ start_service open-loop --example mint_tokens --example open_loop
 show=$(new_show 10 100)
 # Nobody is admitted: every join waits, every poll is a waiting fan's.
 api PUT "/v1/admin/shows/$show/queue" '{"admit_per_second":0}' >/dev/null
-./target/release/examples/mint_tokens queue 20000 "$show" 1 >"$work/queue.txt"
+# The polls are those of fans who really joined (each token proves a place that exists).
+./target/release/examples/mint_tokens users 20000 >"$work/fans.txt"
+python3 loadtest/join_fans.py "$base" "$show" "$work/fans.txt" "$work/queue.txt"
 hz=$(getconf CLK_TCK)
 
 redis_pids() { cat "$cluster_dir"/*/redis.pid; }

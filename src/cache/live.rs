@@ -143,8 +143,7 @@ impl LiveShows {
 
     /// The shows to mark busy in the registry now (each taken as marked).
     pub fn take_marks(&self) -> Vec<ShowId> {
-        let now = self.now_ms();
-        let every = MARK_EVERY.min(self.quiet_after / 3).as_millis() as u64;
+        let (now, every) = (self.now_ms(), self.mark_every_ms());
         let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
         let mut due = Vec::new();
         for (show, s) in seen.iter() {
@@ -155,6 +154,17 @@ impl LiveShows {
             }
         }
         due.sort();
+        due
+    }
+
+    /// Whether the show's mark is due now (taken as marked if so).
+    pub fn take_mark(&self, show: ShowId) -> bool {
+        let (now, seen) = (self.now_ms(), self.seen(show));
+        let marked = seen.marked_ms.load(Ordering::Relaxed);
+        let due = marked == 0 || now.saturating_sub(marked) >= self.mark_every_ms();
+        if due {
+            seen.marked_ms.store(now, Ordering::Relaxed);
+        }
         due
     }
 
@@ -214,6 +224,10 @@ impl LiveShows {
 
     fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, HashSet<ShowId>> {
         self.registry.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn mark_every_ms(&self) -> u64 {
+        MARK_EVERY.min(self.quiet_after / 3).as_millis() as u64
     }
 
     /// Ms since the cache was made, at least 1 (0 means never).

@@ -248,6 +248,18 @@ impl Backend {
         self.mode() != Mode::Redis
     }
 
+    /// Whether a show seen quiet may leave the live shows: not while Postgres serves, so that
+    /// every show touched then is still live when the rebuild copies the live shows.
+    pub fn retires_quiet_shows(&self) -> bool {
+        self.mode() == Mode::Redis
+    }
+
+    /// Whether a show some fan touches must be in the registry of live shows before the
+    /// fan's change is made (while Postgres serves: the rebuild copies what it lists).
+    pub fn marks_live_shows_at_once(&self) -> bool {
+        self.mode() != Mode::Redis
+    }
+
     /// Whether Redis is to be rebuilt from Postgres once the whole deployment reaches it (not
     /// while pinned to Postgres, or already rebuilding).
     pub fn awaits_rebuild(&self) -> bool {
@@ -321,7 +333,10 @@ impl Backend {
 
     /// The rebuild of Redis from Postgres, by one instance of the deployment: `drain` first
     /// writes what the old event streams still hold to Postgres; then, with Postgres writes
-    /// held off, every show is copied into Redis and the mode flips. False when another
+    /// held off, every live show is copied into Redis and the mode flips. No show leaves the
+    /// live shows while Postgres serves, so every show touched then is copied; a show that
+    /// stayed quiet keeps what Redis had of it (nothing changed), or comes back from Postgres
+    /// when first asked for if Redis lost it. False when another
     /// instance does it, or the deployment is not on Postgres (or is pinned there).
     pub async fn rebuild_redis(&self, drain: impl AsyncFnOnce()) -> Result<bool, StoreError> {
         let Some(mut lock) = self.db.deployment().rebuild_lock().await? else { return Ok(false) };
@@ -336,12 +351,15 @@ impl Backend {
         let started = Instant::now();
         drain().await;
         let drained = started.elapsed();
-        // An ended show let go of stays out of Redis: Postgres answers for it.
-        let shows = self.db.catalog().unreleased_show_ids().await?;
         // Taken before the mode lock: Postgres writes waiting on that lock hold connections.
         let mut reader = self.db.timed(self.db.pool.acquire()).await?;
-        let copied =
-            self.db.deployment().finish_rebuild(&mut lock, async || self.copy_shows(&mut reader, &shows).await).await;
+        let mut shows = Vec::new();
+        let copy = async || {
+            // Read once writes are held off: a show first touched just before is marked.
+            shows = self.db.season().live().await?;
+            self.copy_shows(&mut reader, &shows).await
+        };
+        let copied = self.db.deployment().finish_rebuild(&mut lock, copy).await;
         match copied {
             Ok(true) => {
                 let (took, copy) = (started.elapsed(), started.elapsed() - drained);

@@ -104,6 +104,10 @@ impl Sale {
         if let Some(wanted) = patch.opens_at {
             self.set_opening(show, &current, wanted).await?;
         }
+        if self.backend.marks_live_shows_at_once() {
+            // Redis learns the change below; while Postgres serves, the rebuild must copy it.
+            self.note_busy(show).await;
+        }
         self.db.catalog().put_queue_config(show, &config).await?;
         self.remember_settings(show, config.clone());
         self.load_show(show).await?;

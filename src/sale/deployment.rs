@@ -136,6 +136,8 @@ impl Sale {
             Ok(false) => return,
             Err(error) => return tracing::debug!(%error, "cannot read the instances"),
         }
+        // This instance's latest marks first: the rebuild copies the shows the registry lists.
+        self.follow_season().await;
         if let Err(error) = self.backend.rebuild_redis(async || self.drain_streams().await).await {
             tracing::warn!(%error, "redis rebuild failed");
         }

@@ -146,7 +146,7 @@ impl Sale {
             self.backend.presence_with_proof(show, user, seq).await?;
         }
         self.may_join(show, user).await?;
-        self.live.busy(show);
+        self.note_busy(show).await;
         if let Some(pre_queued) = self.pre_queue_join(show, user).await? {
             return Ok(pre_queued);
         }
@@ -292,7 +292,7 @@ impl Sale {
     /// Leaves the queue or the pre-queue, or gives the active slot back; false when the user
     /// was in none of them.
     pub async fn leave(&self, show: ShowId, user: Uuid, seq: i64) -> Result<bool, ApiError> {
-        self.live.busy(show);
+        self.note_busy(show).await;
         let now = self.backend.injected_now();
         if seq == PRE_QUEUE_SEQ && self.db.fairness().leave_pre_queue(show, user, now).await? {
             return Ok(true);

@@ -25,6 +25,19 @@ impl Sale {
         self.live.busy(show);
     }
 
+    /// Fans (or an operator) are changing the show: it is live. While Postgres serves, it is
+    /// in the registry before the change is made, for the rebuild to copy it.
+    pub(super) async fn note_busy(&self, show: ShowId) {
+        self.live.busy(show);
+        if self.backend.marks_live_shows_at_once()
+            && self.live.take_mark(show)
+            && let Err(error) = self.db.season().mark_busy(&[show]).await
+        {
+            tracing::debug!(%error, %show, "live show not marked at once; the next round marks it");
+            self.live.marks_failed(&[show]);
+        }
+    }
+
     /// Whether the workers work on the show now.
     pub fn is_live(&self, show: ShowId) -> bool {
         self.live.is_live(show)
@@ -41,7 +54,7 @@ impl Sale {
             tracing::debug!(%error, "live shows not marked this time");
             self.live.marks_failed(&marks);
         }
-        let quiet = self.live.quiet();
+        let quiet = if self.backend.retires_quiet_shows() { self.live.quiet() } else { Vec::new() };
         if !quiet.is_empty() {
             match self.db.season().retire(&quiet, self.settings.workers.quiet_after).await {
                 Ok(retired) => self.live.forget(&retired),
@@ -101,5 +114,6 @@ impl Sale {
     }
 }
 
-/// An opening this recent may not be drawn yet: its show is woken as for one to come.
-const RECENT_OPENING_MS: i64 = 10 * 60 * 1000;
+/// An opening this recent may not be drawn yet (the deployment may have been down when it
+/// came): its show is woken as for one to come, and goes quiet again if it was drawn.
+const RECENT_OPENING_MS: i64 = 24 * 3600 * 1000;

@@ -128,12 +128,7 @@ mod on_redis {
             redis.keys_starting(&base).iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
         assert!(left.is_empty(), "keys left: {left:?}");
         assert!(!app.state.sale.shows().contains(&show), "nothing is done for it any more");
-        let recorded: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_entries WHERE show_id = $1")
-            .bind(show)
-            .fetch_one(&app.state.sale.db().pool)
-            .await
-            .unwrap();
-        assert_eq!(recorded, 2, "Postgres keeps every place");
+        assert_eq!(app.rows_of("queue_entries", show).await, 2, "Postgres keeps every place");
         assert_eq!(app.queue_stats(show).await.body["joined_total"], 2);
         assert!(redis.keys_starting(&format!("{base}:cfg")).is_empty(), "the stats did not load it back");
     }

@@ -9,22 +9,6 @@ use serde_json::json;
 
 use crate::support::{ShowId, TestApp, spawn_app_with};
 
-async fn places_of(app: &TestApp, show: ShowId) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM queue_entries WHERE show_id = $1")
-        .bind(show)
-        .fetch_one(&app.state.sale.db().pool)
-        .await
-        .unwrap()
-}
-
-async fn events_of(app: &TestApp, show: ShowId) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM write_behind_events WHERE show_id = $1")
-        .bind(show)
-        .fetch_one(&app.state.sale.db().pool)
-        .await
-        .unwrap()
-}
-
 async fn join_fans(app: &TestApp, show: ShowId, fans: usize) {
     let users = join_all((0..fans).map(|_| app.user())).await;
     let joined = join_all(users.iter().map(|(token, _)| app.join(show, token))).await;
@@ -56,11 +40,11 @@ async fn an_ended_sales_history_is_exported_then_deleted_while_a_live_sale_goes_
 
     let (_, report) = tokio::join!(join_fans(&app, live, 20), app.state.sale.apply_retention());
     assert!(report.iter().any(|(_, deleted)| *deleted > 0), "{report:?}");
-    assert_eq!(places_of(&app, ended).await, 0);
-    assert_eq!(events_of(&app, ended).await, 0);
+    assert_eq!(app.rows_of("queue_entries", ended).await, 0);
+    assert_eq!(app.rows_of("write_behind_events", ended).await, 0);
     app.drain_events("worker").await;
     if crate::support::backend() == "redis" {
-        assert!(events_of(&app, live).await > 0);
+        assert!(app.rows_of("write_behind_events", live).await > 0);
     }
     assert_eq!(app.queue_stats(live).await.body["joined_total"], 23, "the live sale lost nothing");
 }

@@ -29,32 +29,14 @@ async fn work_for(app: &TestApp, time: Duration) {
 async fn a_show_nobody_joined_costs_the_workers_nothing_and_the_first_join_wakes_it_at_once() {
     let app = spawn_app().await;
     let show = app.create_show(1, 5).await;
-    app.open_wide(show).await;
     assert!(!app.state.sale.shows().contains(&show));
+    app.open_wide(show).await;
     let (user, _) = app.user().await;
     let joined = app.join(show, &user).await;
     assert!(app.state.sale.shows().contains(&show), "the join made the show live");
     app.tick().await;
     let token = joined.body["queue_token"].as_str().unwrap();
     assert_eq!(app.poll(show, token).await.body["status"], "active", "admitted on the next tick");
-}
-
-#[tokio::test]
-async fn a_show_whose_line_emptied_goes_quiet_and_a_late_joiner_wakes_it() {
-    let app = quick_to_quiet().await;
-    let (show, _) = app.open_show(1, 5).await;
-    let (queue_token, _) = app.active_user(show).await;
-    let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&queue_token), None).await;
-    assert_eq!(left.status, StatusCode::NO_CONTENT, "{:?}", left.body);
-    work_for(&app, QUIET * 3).await;
-    assert!(!app.state.sale.shows().contains(&show), "quiet: nobody waits or is active, streams drained");
-
-    let (user, _) = app.user().await;
-    let joined = app.join(show, &user).await;
-    assert_eq!(joined.status, StatusCode::CREATED);
-    assert!(app.state.sale.shows().contains(&show));
-    app.tick().await;
-    assert_eq!(app.poll(show, joined.body["queue_token"].as_str().unwrap()).await.body["status"], "active");
 }
 
 #[tokio::test]
@@ -104,9 +86,40 @@ async fn a_changed_setting_reaches_another_instance_within_a_second() {
     }
 }
 
-/// How Redis keeps a quiet show: nothing is written for it.
+#[tokio::test]
+async fn a_show_touched_while_postgres_serves_stays_live_for_the_rebuild_to_copy_it() {
+    let app = quick_to_quiet().await;
+    app.state.sale.backend().pin(boxoffice::store::Mode::Postgres).await.unwrap();
+    let (show, _) = app.open_show(1, 5).await;
+    let (queue_token, _) = app.active_user(show).await;
+    app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&queue_token), None).await;
+    assert!(app.state.sale.db().season().live().await.unwrap().contains(&show), "in the registry at once");
+    work_for(&app, QUIET * 3).await;
+    assert!(app.state.sale.shows().contains(&show), "quiet, but kept until Redis serves again");
+    assert!(app.state.sale.db().season().live().await.unwrap().contains(&show));
+}
+
+/// How Redis keeps a quiet show: nothing is written for it, and it leaves the live shows.
 mod on_redis {
     use super::*;
+
+    #[tokio::test]
+    async fn a_show_whose_line_emptied_goes_quiet_and_a_late_joiner_wakes_it() {
+        let app = quick_to_quiet().await;
+        let (show, _) = app.open_show(1, 5).await;
+        let (queue_token, _) = app.active_user(show).await;
+        let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&queue_token), None).await;
+        assert_eq!(left.status, StatusCode::NO_CONTENT, "{:?}", left.body);
+        work_for(&app, QUIET * 3).await;
+        assert!(!app.state.sale.shows().contains(&show), "quiet: nobody waits or is active, streams drained");
+
+        let (user, _) = app.user().await;
+        let joined = app.join(show, &user).await;
+        assert_eq!(joined.status, StatusCode::CREATED);
+        assert!(app.state.sale.shows().contains(&show));
+        app.tick().await;
+        assert_eq!(app.poll(show, joined.body["queue_token"].as_str().unwrap()).await.body["status"], "active");
+    }
 
     #[tokio::test]
     async fn ticks_of_a_show_nobody_is_in_line_for_write_nothing_to_redis() {

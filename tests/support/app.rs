@@ -235,6 +235,12 @@ impl TestApp {
         }
     }
 
+    /// How many rows of a table of Postgres' record the show has.
+    pub async fn rows_of(&self, table: &str, show: ShowId) -> i64 {
+        let query = format!("SELECT count(*) FROM {table} WHERE show_id = $1");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(query)).bind(show).fetch_one(&self.state.sale.db().pool).await.unwrap()
+    }
+
     /// Drains every show's event stream into Postgres as the write-behind worker would.
     pub async fn drain_events(&self, consumer: &str) {
         while self.state.sale.write_behind(consumer).await.expect("write-behind round") > 0 {}

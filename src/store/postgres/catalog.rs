@@ -186,14 +186,6 @@ impl Catalog<'_> {
         Ok(self.timed(query.fetch_optional(&self.pool)).await?.map(Into::into))
     }
 
-    /// Every show but those whose sale ended and was let go of (see `Season::released`).
-    pub async fn unreleased_show_ids(&self) -> Result<Vec<ShowId>, StoreError> {
-        let query = sqlx::query_scalar!(
-            r#"SELECT show_id AS "show_id: ShowId" FROM queue_configs WHERE released_at IS NULL ORDER BY show_id"#
-        );
-        self.timed(query.fetch_all(&self.pool)).await
-    }
-
     pub async fn queue_config(&self, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
         self.timed(queue_config(&self.pool, show)).await
     }
