@@ -130,17 +130,6 @@ impl LiveShows {
         live.into_iter().collect()
     }
 
-    /// Whether the show is live now.
-    pub fn is_live(&self, show: ShowId) -> bool {
-        if self.read_registry().contains(&show) {
-            return true;
-        }
-        let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
-        seen.get(&show).is_some_and(|s| {
-            recent(s.busy_ms.load(Ordering::Relaxed), self.now_ms(), self.quiet_after.as_millis() as u64)
-        })
-    }
-
     /// The shows to mark busy in the registry now (each taken as marked).
     pub fn take_marks(&self) -> Vec<ShowId> {
         let (now, every) = (self.now_ms(), self.mark_every_ms());

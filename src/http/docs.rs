@@ -62,8 +62,9 @@ impl Modify for BearerAuth {
 }
 
 /// The answers every operation of a kind can give, which the handlers' annotations leave
-/// out: a bearer operation's 401 and 403, a body's 400, 413 and 415, a path id's 404 (not a
-/// number, or no such thing), and a 503 from any operation that asks a store.
+/// out: a bearer operation's 401 and 403 (and 410 on a show whose sale ended), a body's 400,
+/// 413 and 415, a path id's 404 (not a number, or no such thing), and a 503 from any
+/// operation that asks a store.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -74,12 +75,14 @@ impl Modify for CommonResponses {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let has_id = path.contains('{');
             let asks_a_store = path.starts_with("/v1/");
+            let of_a_show = path.starts_with("/v1/shows/{show_id}");
             for operation in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
                 let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
                 let with_body = operation.request_body.is_some();
                 let common = [
                     (secured, "401", &[Code::Unauthorized][..]),
                     (secured, "403", &[Code::Forbidden, Code::QueueTokenRequired, Code::WrongShow]),
+                    (secured && of_a_show, "410", &[Code::ShowEnded]),
                     (with_body, "400", &[Code::MalformedJson, Code::InvalidBody]),
                     (with_body, "413", &[Code::PayloadTooLarge]),
                     (with_body, "415", &[Code::UnsupportedMediaType]),

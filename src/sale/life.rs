@@ -11,7 +11,7 @@ use crate::domain::life::SaleState;
 use crate::domain::queue::QueueConfig;
 use crate::domain::{SeatId, ShowId, from_millis};
 use crate::error::{ApiError, Code};
-use crate::store::{QueueStore, StoreError};
+use crate::store::{QueueCounts, QueueStore, StoreError};
 
 impl Sale {
     /// The state of the show's sale now; 404 for no such show.
@@ -107,7 +107,7 @@ impl Sale {
     }
 
     /// The counts of the show's queue: from Postgres once its sale ended.
-    pub(super) async fn counts_of(&self, show: ShowId) -> Result<crate::store::QueueCounts, StoreError> {
+    pub(super) async fn counts_of(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
         match self.has_ended(show).await {
             true => self.backend.recorded_counts(show).await,
             false => self.backend.counts(show).await,

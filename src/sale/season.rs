@@ -38,11 +38,6 @@ impl Sale {
         }
     }
 
-    /// Whether the workers work on the show now.
-    pub fn is_live(&self, show: ShowId) -> bool {
-        self.live.is_live(show)
-    }
-
     /// Sends this instance's marks of busy shows to the registry, reads the registry, and
     /// retires the shows this instance has seen quiet for the quiet time (unless another
     /// instance marked them meanwhile).

@@ -38,6 +38,20 @@ pub const SEATS_CHANNEL: &str = "bo_seats";
 /// (migration `..._live_shows.sql`).
 pub const SHOW_CHANGED_CHANNEL: &str = "bo_show_changed";
 
+/// The pool's second guard against a write running inside someone else's transaction: a
+/// connection given back while sqlx still counts it inside a transaction (a cancelled
+/// request, say) is closed, not lent again. (The first guard is sqlx >= 0.9.1 itself: in
+/// 0.9.0 a `begin()` cancelled during its BEGIN gave the connection back inside one.)
+fn not_in_a_transaction(conn: &sqlx::PgConnection) -> bool {
+    use sqlx::Connection;
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        metrics::counter!("boxoffice_db_connections_closed_in_transaction_total").increment(1);
+        tracing::warn!("a pooled Postgres connection came back inside a transaction: closed");
+    }
+    clean
+}
+
 /// One role of the database, as the Redis side is split by role: a view of the pool whose
 /// methods are that role's queries (`db.catalog().seats(show)`).
 macro_rules! roles {
@@ -98,6 +112,7 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.timeout)
+            .after_release(|conn, _| Box::pin(async move { Ok(not_in_a_transaction(conn)) }))
             .connect_lazy_with(options);
         Ok(Self { pool, timeout: settings.timeout })
     }
