@@ -8,6 +8,7 @@
 mod support;
 
 mod fallback;
+mod hang_ups;
 mod load;
 mod managed_redis;
 mod matrix;

@@ -64,15 +64,13 @@ pub async fn test_settings_on(server_url: &str, (redis_var, redis_value): (&str,
 /// database). One per migration set and server; made once, by whichever test process
 /// gets there first (an advisory lock keeps the others waiting).
 pub async fn migrated_template(server_url: &str) -> String {
-    static MADE: tokio::sync::Mutex<Vec<String>> = tokio::sync::Mutex::const_new(Vec::new());
-    let mut made = MADE.lock().await;
     let mut hasher = std::hash::DefaultHasher::new();
     for migration in boxoffice::store::postgres::MIGRATOR.iter() {
         std::hash::Hash::hash(&(migration.version, &*migration.checksum), &mut hasher);
     }
     let template = format!("bo_template_{:016x}", std::hash::Hasher::finish(&hasher));
     let key = format!("{server_url} {template}");
-    if made.contains(&key) {
+    if TEMPLATES_MADE.lock().unwrap().contains(&key) {
         return template;
     }
     let mut conn = PgConnection::connect(server_url).await.expect("connect to the test Postgres");
@@ -94,9 +92,13 @@ pub async fn migrated_template(server_url: &str) -> String {
             .unwrap();
     }
     conn.execute("SELECT pg_advisory_unlock(740700)").await.unwrap();
-    made.push(key);
+    TEMPLATES_MADE.lock().unwrap().push(key);
     template
 }
+
+/// The templates this process made or found, as `<server url> <template>`: a server stopped
+/// for good takes its own out (another may come up on its port).
+static TEMPLATES_MADE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// How many live instances use each test database; the last one out drops it.
 pub static DATABASE_USERS: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
@@ -183,6 +185,11 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
+        let prefix = format!("{} ", self.url);
+        TEMPLATES_MADE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|key| !key.starts_with(&prefix));
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
