@@ -29,8 +29,7 @@ pub struct LiveShows {
     registry: RwLock<HashSet<ShowId>>,
     /// Openings to wake for: (when, in ms of the sale's clock, show).
     openings: Mutex<BTreeSet<(i64, ShowId)>>,
-    /// Sales that end (when, show), until let go of: live from then on, so their streams
-    /// drain before their keys go.
+    /// Sales that end (when, show), until let go of.
     endings: Mutex<BTreeSet<(i64, ShowId)>>,
 }
 
@@ -116,13 +115,12 @@ impl LiveShows {
     }
 
     /// The live shows, in id order; openings due by `now_ms` (the sale's clock) make their
-    /// shows busy first, and ended sales stay live until let go of.
+    /// shows busy first.
     pub fn ids(&self, now_ms: i64) -> Vec<ShowId> {
         self.wake_openings(now_ms);
         let now = self.now_ms();
         let quiet_ms = self.quiet_after.as_millis() as u64;
         let mut live: BTreeSet<ShowId> = self.read_registry().iter().copied().collect();
-        live.extend(self.ended(now_ms));
         let seen = self.seen.read().unwrap_or_else(PoisonError::into_inner);
         live.extend(
             seen.iter().filter(|(_, s)| recent(s.busy_ms.load(Ordering::Relaxed), now, quiet_ms)).map(|(id, _)| *id),
@@ -294,14 +292,17 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_ended_sale_stays_live_until_it_is_let_go_of() {
+    async fn an_ended_sale_is_followed_until_it_is_let_go_of() {
         let live = LiveShows::new(QUIET);
         live.ending_at(ShowId(4), 1_000);
-        assert!(live.ids(999).is_empty());
+        assert!(live.ended(999).is_empty());
         assert_eq!(live.ended(1_000), [ShowId(4)]);
-        assert_eq!(live.ids(5_000), [ShowId(4)]);
+        live.ending_at(ShowId(4), 9_000);
+        live.not_ending_by(ShowId(4), 5_000);
+        assert!(live.ended(5_000).is_empty(), "its end moved later");
+        assert_eq!(live.ended(9_000), [ShowId(4)]);
         live.let_go(ShowId(4));
-        assert!(live.ids(5_000).is_empty() && live.ended(5_000).is_empty());
+        assert!(live.ended(9_000).is_empty());
     }
 
     #[tokio::test(start_paused = true)]

@@ -45,9 +45,11 @@ impl Sale {
     }
 
     /// Sales that have ended: their queue tokens are refused from now on; with `let_go`,
-    /// those whose event streams have drained lose their Redis keys.
+    /// those whose event streams have drained lose their Redis keys, a bounded number a call
+    /// (the first start after an upgrade finds every show that ever ended).
     pub async fn follow_endings(&self, let_go: bool) {
         let now_ms = self.backend.now_ms();
+        let mut let_go_budget = if let_go { LET_GO_A_ROUND } else { 0 };
         for show in self.live.ended(now_ms) {
             match self.life_of(show).await {
                 Ok(Some(SaleState::Ended)) => self.tokens.ended_shows().end(show),
@@ -61,15 +63,21 @@ impl Sale {
                     continue;
                 }
             }
-            if let_go && let Err(error) = self.let_go(show).await {
+            if let_go_budget == 0 {
+                continue;
+            }
+            let_go_budget -= 1;
+            if let Err(error) = self.let_go(show).await {
                 tracing::debug!(%error, %show, "ended show not let go of this time");
             }
         }
     }
 
-    /// Removes the ended show's Redis keys once its streams are written to Postgres.
+    /// Removes the ended show's Redis keys once its streams are written to Postgres (until
+    /// then the show is live, so the write-behind drains it).
     async fn let_go(&self, show: ShowId) -> Result<(), StoreError> {
         if self.show_stream_stats(show).await?.unacked > 0 {
+            self.live.busy(show);
             return Ok(());
         }
         let seats: Vec<SeatId> = self.db.catalog().seats(show).await?.iter().map(|seat| seat.id).collect();
@@ -114,6 +122,9 @@ impl Sale {
         }
     }
 }
+
+/// Ended shows one call of [`Sale::follow_endings`] lets go of at most.
+const LET_GO_A_ROUND: usize = 20;
 
 /// What a fan who can't join is told.
 fn refusal(state: SaleState) -> ApiError {

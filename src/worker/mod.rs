@@ -44,7 +44,8 @@ pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
         // Every instance: the join path reads the queue settings (opening, proof of work),
         // and its joins make shows live for the workers of every instance.
         tokio::spawn(season::follow_settings(state.clone())),
-        tokio::spawn(season::follow_live_shows(state.clone(), work)),
+        tokio::spawn(season::follow_live_shows(state.clone())),
+        tokio::spawn(season::follow_endings(state.clone(), work)),
     ];
     if work {
         tasks.extend([tokio::spawn(admission::run(state.clone())), tokio::spawn(write_behind::run(state))]);
