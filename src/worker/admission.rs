@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use tokio::time::MissedTickBehavior;
 
 use crate::state::AppState;
 
@@ -13,12 +12,8 @@ use crate::state::AppState;
 const CONCURRENCY: usize = 16;
 
 pub async fn run(state: Arc<AppState>) {
-    let mut every = tokio::time::interval(state.settings.workers.admission_tick);
-    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        tick_all(&state).await;
-    }
+    let state = &state;
+    super::every(state.settings.workers.admission_tick, move || tick_all(state)).await;
 }
 
 /// One tick of every known show.

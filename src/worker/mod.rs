@@ -20,6 +20,21 @@ use tokio::task::JoinHandle;
 
 use crate::state::AppState;
 
+/// Runs `round` every `period`; a round that runs late delays the next instead of bunching
+/// the missed ones up.
+pub(crate) async fn every<F, Round>(period: Duration, mut round: F)
+where
+    F: FnMut() -> Round,
+    Round: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        round().await;
+    }
+}
+
 /// The running workers; dropping it stops them.
 pub struct Workers(Vec<JoinHandle<()>>);
 
@@ -58,12 +73,12 @@ pub fn spawn(state: Arc<AppState>, work: bool) -> Workers {
 const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
 
 async fn forget_idle_clients(state: Arc<AppState>, work: bool) {
-    let mut every = tokio::time::interval(FORGET_IDLE_EVERY);
-    loop {
-        every.tick().await;
+    let state = &state;
+    every(FORGET_IDLE_EVERY, move || async move {
         state.limits.forget_idle();
         if work {
             state.sale.apply_retention().await;
         }
-    }
+    })
+    .await;
 }

@@ -14,12 +14,8 @@ use crate::state::AppState;
 const CURSOR_EVERY: Duration = Duration::from_millis(250);
 
 pub async fn follow_cursors(state: Arc<AppState>) {
-    let mut every = tokio::time::interval(CURSOR_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        state.sale.read_watched_cursors().await;
-    }
+    let sale = &state.sale;
+    super::every(CURSOR_EVERY, move || sale.read_watched_cursors()).await;
 }
 
 pub async fn follow_seats(state: Arc<AppState>) {

@@ -12,22 +12,14 @@ const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
 pub async fn follow_live_shows(state: Arc<AppState>) {
-    let mut every = tokio::time::interval(FOLLOW_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        state.sale.follow_season().await;
-    }
+    let sale = &state.sale;
+    super::every(FOLLOW_EVERY, move || sale.follow_season()).await;
 }
 
 /// On a loop of its own: letting go of an ended show takes a few round trips.
 pub async fn follow_endings(state: Arc<AppState>, work: bool) {
-    let mut every = tokio::time::interval(FOLLOW_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        state.sale.follow_endings(work).await;
-    }
+    let sale = &state.sale;
+    super::every(FOLLOW_EVERY, move || sale.follow_endings(work)).await;
 }
 
 pub async fn follow_settings(state: Arc<AppState>) {
