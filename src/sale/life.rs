@@ -19,13 +19,20 @@ impl Sale {
         self.life_of(show).await?.ok_or_else(|| ApiError::not_found(format!("no show with id {show}")))
     }
 
-    /// Refuses a join the sale's state doesn't take; a closed sale keeps the places it has.
-    pub(super) async fn may_join(&self, show: ShowId, user: Uuid) -> Result<(), ApiError> {
+    /// Refuses a join the sale's state doesn't take; a closed sale keeps the places it has
+    /// (one a queue token for `proof` proves is given back first, if the store lost it).
+    pub(super) async fn may_join(&self, show: ShowId, user: Uuid, proof: Option<i64>) -> Result<(), ApiError> {
         let state = self.sale_state(show).await?;
-        if state.takes_new_places()
-            || (state == SaleState::Closed && self.backend.place_of(show, user).await?.is_some())
-        {
+        if state.takes_new_places() {
             return Ok(());
+        }
+        if state == SaleState::Closed {
+            if let Some(seq) = proof {
+                self.backend.presence_with_proof(show, user, seq).await?;
+            }
+            if self.backend.place_of(show, user).await?.is_some() {
+                return Ok(());
+            }
         }
         Err(refusal(state))
     }

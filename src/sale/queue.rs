@@ -142,10 +142,12 @@ impl Sale {
     /// opening. `place`: the seq of the queue token the join came with, if one of this show
     /// (a place the store lost comes back first, so joining again finds it).
     pub async fn join(&self, show: ShowId, user: Uuid, place: Option<i64>) -> Result<Joined, ApiError> {
-        if let Some(seq) = place.filter(|seq| *seq != PRE_QUEUE_SEQ) {
+        let proof = place.filter(|seq| *seq != PRE_QUEUE_SEQ);
+        // First: an ended show's store may be gone, and must not be asked for (nor reloaded).
+        self.may_join(show, user, proof).await?;
+        if let Some(seq) = proof {
             self.backend.presence_with_proof(show, user, seq).await?;
         }
-        self.may_join(show, user).await?;
         self.note_busy(show).await;
         if let Some(pre_queued) = self.pre_queue_join(show, user).await? {
             return Ok(pre_queued);

@@ -124,6 +124,8 @@ mod on_redis {
         let base = app.state.sale.redis().keys.show(show).base.clone();
         assert!(!redis.keys_starting(&base).is_empty());
         end_sale(&app, show).await;
+        assert_refused(&app.join(show, &token).await, StatusCode::GONE, "show_ended");
+        assert_refused(&app.poll(show, &token).await, StatusCode::GONE, "show_ended");
         let left: Vec<String> =
             redis.keys_starting(&base).iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
         assert!(left.is_empty(), "keys left: {left:?}");
