@@ -299,8 +299,8 @@ pub const BUCKET_MS: i64 = 100;
 /// A tick that comes late (a busy machine) keeps what it earned while waiting, up to
 /// [`LATE_TICK_CREDIT_MS`], plus the fraction of a user the last tick left, so the rate
 /// admitted is the rate configured however the ticks fall. Redis' admission script computes
-/// the same. A full bucket nobody waits for is the same as none, so Redis drops it and a
-/// quiet show's ticks write nothing.
+/// the same. A full bucket nobody waits for holds no less than a new one, so Redis drops it
+/// and a quiet show's ticks write nothing.
 pub fn refill(tokens: Option<f64>, elapsed_ms: i64, rate: f64) -> f64 {
     if rate <= 0.0 {
         return 0.0;

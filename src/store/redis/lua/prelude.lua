@@ -164,7 +164,7 @@ end
 
 -- The bucket is kept while someone waits, or while it refills; once nobody waits and it is
 -- full it goes (so a tick with nobody in line writes nothing), and the next waiter finds a
--- new bucket, full, which is the same (see domain::queue::refill).
+-- new bucket, full: never more than the kept one would have held (see domain::queue::refill).
 local function keep_bucket(base, waiting, tokens, rate, now)
   local full = rate <= 0 or tokens >= math.max(1, rate / 10)
   if waiting or not full then
