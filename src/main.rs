@@ -4,11 +4,14 @@ use std::time::Duration;
 
 use boxoffice::app::Application;
 use boxoffice::auth::Tokens;
-use boxoffice::config::Settings;
+use boxoffice::config::{DatabaseSettings, Settings};
 use boxoffice::store::Mode;
 use boxoffice::store::postgres::Database;
 use boxoffice::{seed, telemetry};
 use clap::{Parser, Subcommand};
+
+/// How long `export-history` may take (every Postgres call is bounded).
+const EXPORT_BOUND: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Parser)]
 #[command(name = "boxoffice", version, about = "A fair, fast concert-ticketing queue backend")]
@@ -90,7 +93,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::ExportHistory { show } => {
-            let db = Database::connect_lazy(&settings.database)?;
+            // A big show's history takes longer than a request's bound (still bounded).
+            let db = Database::connect_lazy(&DatabaseSettings { timeout: EXPORT_BOUND, ..settings.database })?;
             let mut out = std::io::BufWriter::new(std::io::stdout());
             let bytes = db.retention().export_history(boxoffice::domain::ShowId(show), &mut out).await?;
             std::io::Write::flush(&mut out)?;

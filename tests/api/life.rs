@@ -15,11 +15,6 @@ async fn state_of(app: &TestApp, show: ShowId) -> String {
     app.queue_stats(show).await.body["state"].as_str().unwrap().to_string()
 }
 
-async fn join_new_fan(app: &TestApp, show: ShowId) -> Reply {
-    let (user, _) = app.user().await;
-    app.join(show, &user).await
-}
-
 fn assert_refused(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!((reply.status, reply.code()), (status, code), "{:?}", reply.body);
 }
@@ -37,10 +32,10 @@ async fn a_scheduled_sale_tells_joiners_it_has_not_opened_and_opens_by_itself() 
     let show = app.create_show(1, 5).await;
     app.configure_queue(show, json!({"on_sale_at": at(&app, Duration::from_secs(60))})).await;
     assert_eq!(state_of(&app, show).await, "scheduled");
-    assert_refused(&join_new_fan(&app, show).await, StatusCode::CONFLICT, "not_on_sale_yet");
+    assert_refused(&app.join_new_fan(show).await, StatusCode::CONFLICT, "not_on_sale_yet");
     app.clock.advance(Duration::from_secs(61));
     assert_eq!(state_of(&app, show).await, "on_sale");
-    assert_eq!(join_new_fan(&app, show).await.status, StatusCode::CREATED);
+    assert_eq!(app.join_new_fan(show).await.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -52,7 +47,7 @@ async fn a_closed_sale_takes_nobody_new_and_those_in_line_keep_their_places() {
     let first = app.join(show, &user).await;
     app.configure_queue(show, json!({"closed": true, "admit_per_second": 100, "max_active": 100})).await;
     assert_eq!(state_of(&app, show).await, "closed");
-    assert_refused(&join_new_fan(&app, show).await, StatusCode::CONFLICT, "sale_closed");
+    assert_refused(&app.join_new_fan(show).await, StatusCode::CONFLICT, "sale_closed");
     let again = app.join(show, &user).await;
     assert_eq!((again.status, &again.body["seq"]), (StatusCode::OK, &first.body["seq"]), "{:?}", again.body);
     app.tick().await;
@@ -69,7 +64,7 @@ async fn a_show_whose_last_seat_sold_is_sold_out_for_every_joiner() {
     let bought = app.post(&format!("/v1/shows/{show}/reservations"), Some(&token), json!({"seat_ids": seats})).await;
     assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
     assert_eq!(state_of(&app, show).await, "sold_out");
-    assert_refused(&join_new_fan(&app, show).await, StatusCode::CONFLICT, "sold_out");
+    assert_refused(&app.join_new_fan(show).await, StatusCode::CONFLICT, "sold_out");
 }
 
 #[tokio::test]
@@ -78,16 +73,15 @@ async fn an_ended_sale_refuses_its_tokens_and_joins_and_keeps_its_history() {
     let (show, _) = app.open_show(1, 5).await;
     let (active, _) = app.active_user(show).await;
     app.configure_queue(show, json!({"admit_per_second": 0})).await;
-    let waiting = join_new_fan(&app, show).await;
+    let waiting = app.join_new_fan(show).await;
     let waiting = waiting.body["queue_token"].as_str().unwrap().to_string();
     end_sale(&app, show).await;
 
     for token in [&active, &waiting] {
         assert_refused(&app.poll(show, token).await, StatusCode::GONE, "show_ended");
-        let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(token), None).await;
-        assert_refused(&left, StatusCode::GONE, "show_ended");
+        assert_refused(&app.leave(show, token).await, StatusCode::GONE, "show_ended");
     }
-    assert_refused(&join_new_fan(&app, show).await, StatusCode::GONE, "show_ended");
+    assert_refused(&app.join_new_fan(show).await, StatusCode::GONE, "show_ended");
     let path = format!("/v1/admin/shows/{show}/queue");
     let settings = app.call(Method::PUT, &path, Some(&app.admin_token()), Some(json!({"paused": true}))).await;
     assert_refused(&settings, StatusCode::GONE, "show_ended");
@@ -120,7 +114,7 @@ mod on_redis {
         let (show, seats) = app.open_show(1, 5).await;
         let (token, _) = app.active_user(show).await;
         app.post(&format!("/v1/shows/{show}/holds"), Some(&token), json!({"seat_ids": [seats[0]]})).await;
-        join_new_fan(&app, show).await;
+        app.join_new_fan(show).await;
         let base = app.state.sale.redis().keys.show(show).base.clone();
         assert!(!redis.keys_starting(&base).is_empty());
         end_sale(&app, show).await;

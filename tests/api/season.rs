@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::support::{TestApp, spawn_app, spawn_app_with, spawn_instance_of};
@@ -31,8 +31,7 @@ async fn a_show_nobody_joined_costs_the_workers_nothing_and_the_first_join_wakes
     let show = app.create_show(1, 5).await;
     assert!(!app.state.sale.shows().contains(&show));
     app.open_wide(show).await;
-    let (user, _) = app.user().await;
-    let joined = app.join(show, &user).await;
+    let joined = app.join_new_fan(show).await;
     assert!(app.state.sale.shows().contains(&show), "the join made the show live");
     app.tick().await;
     let token = joined.body["queue_token"].as_str().unwrap();
@@ -44,8 +43,7 @@ async fn a_show_with_fans_waiting_stays_live_however_long_nobody_joins() {
     let app = quick_to_quiet().await;
     let show = app.create_show(1, 5).await;
     app.configure_queue(show, json!({"admit_per_second": 0.0})).await;
-    let (user, _) = app.user().await;
-    app.join(show, &user).await;
+    app.join_new_fan(show).await;
     work_for(&app, QUIET * 3).await;
     assert!(app.state.sale.shows().contains(&show));
 }
@@ -92,7 +90,7 @@ async fn a_show_touched_while_postgres_serves_stays_live_for_the_rebuild_to_copy
     app.state.sale.backend().pin(boxoffice::store::Mode::Postgres).await.unwrap();
     let (show, _) = app.open_show(1, 5).await;
     let (queue_token, _) = app.active_user(show).await;
-    app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&queue_token), None).await;
+    app.leave(show, &queue_token).await;
     assert!(app.state.sale.db().season().live().await.unwrap().contains(&show), "in the registry at once");
     work_for(&app, QUIET * 3).await;
     assert!(app.state.sale.shows().contains(&show), "quiet, but kept until Redis serves again");
@@ -108,13 +106,12 @@ mod on_redis {
         let app = quick_to_quiet().await;
         let (show, _) = app.open_show(1, 5).await;
         let (queue_token, _) = app.active_user(show).await;
-        let left = app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&queue_token), None).await;
+        let left = app.leave(show, &queue_token).await;
         assert_eq!(left.status, StatusCode::NO_CONTENT, "{:?}", left.body);
         work_for(&app, QUIET * 3).await;
         assert!(!app.state.sale.shows().contains(&show), "quiet: nobody waits or is active, streams drained");
 
-        let (user, _) = app.user().await;
-        let joined = app.join(show, &user).await;
+        let joined = app.join_new_fan(show).await;
         assert_eq!(joined.status, StatusCode::CREATED);
         assert!(app.state.sale.shows().contains(&show));
         app.tick().await;
@@ -126,7 +123,7 @@ mod on_redis {
         let (redis, app) = crate::support::spawn_app_on_own_redis().await;
         let (show, _) = app.open_show(1, 5).await;
         let (queue_token, _) = app.active_user(show).await;
-        app.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(&queue_token), None).await;
+        app.leave(show, &queue_token).await;
         app.advance(Duration::from_secs(2)).await;
         app.advance(Duration::from_secs(2)).await;
         let before = redis.changes();

@@ -176,6 +176,16 @@ impl TestApp {
         self.post(&format!("/v1/shows/{show}/queue"), Some(user_token), json!({})).await
     }
 
+    /// A new fan (a user token of their own) joins the show.
+    pub async fn join_new_fan(&self, show: ShowId) -> Reply {
+        let (user, _) = self.user().await;
+        self.join(show, &user).await
+    }
+
+    pub async fn leave(&self, show: ShowId, queue_token: &str) -> Reply {
+        self.call(Method::DELETE, &format!("/v1/shows/{show}/queue"), Some(queue_token), None).await
+    }
+
     pub async fn poll(&self, show: ShowId, queue_token: &str) -> Reply {
         self.get(&format!("/v1/shows/{show}/queue"), Some(queue_token)).await
     }
