@@ -59,9 +59,10 @@ impl Sale {
             return Ok(0);
         }
         let batch = match self.next_batch(stream, consumer).await {
+            // A stream nothing was written to yet: drained.
             Err(StoreError::NoStreamGroup) => {
                 self.events.ensure_group(stream).await?;
-                return Ok(0);
+                Vec::new()
             }
             other => other?,
         };

@@ -456,8 +456,8 @@ impl QueueStore for PgQueue {
     #[tracing::instrument(skip(self))]
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
         let query = sqlx::query!(
-            r#"SELECT count(*) FILTER (WHERE e.admitted_at IS NULL AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) AS "waiting!",
-                      count(*) FILTER (WHERE e.admitted_at IS NOT NULL AND e.active_until > coalesce($2, clock_timestamp())
+            r#"SELECT count(e.seq) FILTER (WHERE e.admitted_at IS NULL AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) AS "waiting!",
+                      count(e.seq) FILTER (WHERE e.admitted_at IS NOT NULL AND e.active_until > coalesce($2, clock_timestamp())
                                        AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) AS "active!",
                       count(e.seq) AS "joined!", count(e.admitted_at) AS "admitted!", s.cursor
                FROM queue_state s LEFT JOIN queue_entries e USING (show_id)

@@ -155,10 +155,10 @@ impl LanedShow {
     /// memberships are copied there), the lane drops a waiting place, or forgets one the
     /// cursor passed. False when the user had neither.
     pub async fn leave(&self, user: Uuid) -> Result<bool, StoreError> {
-        let (ended, cursor) = super::queue::leave_home(&self.redis, self.show, user).await?;
+        let (ended, cursor, ended_seq) = super::queue::leave_home(&self.redis, self.show, user).await?;
         let keys = &self.keys[self.lane_of(&user)];
         let mut call = self.redis.script_at(&scripts::LEAVE_LANE, &keys.events(), &keys.base);
-        call.arg(user.as_bytes().as_slice()).arg(cursor).arg(u8::from(ended == 1));
+        call.arg(user.as_bytes().as_slice()).arg(cursor).arg(ended_seq);
         let left_waiting = self.redis.invoke::<i64>(call).await? > 0;
         Ok(ended == 1 || left_waiting)
     }
@@ -337,31 +337,70 @@ struct Read {
     seqs: Vec<i64>,
 }
 
-/// A lane's batch: a range from home, then the placement on the lane; a range admission
-/// fenced off meanwhile is given up for a new one (its fans were never answered).
+/// A lane's batch: the places its users have on the lane already, then for the others a
+/// range from home and the placement on the lane; a range admission fenced off meanwhile is
+/// given up for a new one (its fans were never answered).
 fn place_call(redis: Arc<Redis>, lane: usize, tags: String, keys: Arc<ShowKeys>) -> BatchCall<Uuid, JoinOutcome> {
     Arc::new(move |show, users: Vec<Uuid>| {
         let (redis, keys, tags) = (redis.clone(), keys.clone(), tags.clone());
         Box::pin(async move {
-            loop {
-                let first = match reserve(&redis, show, lane, &tags, users.len()).await? {
-                    NO_CONFIG => return Err(StoreError::ShowNotLoaded(show)),
-                    OTHER_LAYOUT => return Err(StoreError::LayoutChanged(show)),
-                    PAUSED => return Ok(users.iter().map(|_| JoinOutcome::Closed).collect()),
-                    first => first,
-                };
-                let mut call = redis.script_at(&scripts::PLACE, &keys.events(), &keys.base);
-                call.arg(first);
-                for user in &users {
-                    call.arg(user.as_bytes().as_slice());
-                }
-                let reply: Vec<i64> = redis.invoke_replicated(call, "place").await?;
-                if reply != [FENCED_OFF] {
-                    return placements(&reply);
-                }
+            let known = places_of(&redis, &keys, &users).await?;
+            let new: Vec<Uuid> = users.iter().zip(&known).filter(|(_, seq)| seq.is_none()).map(|(u, _)| *u).collect();
+            let mut placed = match new.is_empty() {
+                true => Vec::new(),
+                false => place_new(&redis, show, lane, &tags, &keys, &new).await?,
             }
+            .into_iter();
+            known
+                .into_iter()
+                .map(|seq| match seq {
+                    Some(seq) => Ok(JoinOutcome::Placed(placement(seq, false))),
+                    None => placed.next().ok_or_else(|| unexpected("place", &[])),
+                })
+                .collect()
         })
     })
+}
+
+/// The seq of each user's place on the lane, if they have one.
+async fn places_of(redis: &Redis, keys: &ShowKeys, users: &[Uuid]) -> Result<Vec<Option<i64>>, StoreError> {
+    let mut call = redis.script_at(&scripts::PLACES_OF, &keys.events(), &keys.base);
+    for user in users {
+        call.arg(user.as_bytes().as_slice());
+    }
+    let reply: Vec<i64> = redis.invoke(call).await?;
+    if reply.len() != users.len() {
+        return Err(unexpected("places_of", &reply));
+    }
+    Ok(reply.into_iter().map(|seq| (seq > 0).then_some(seq)).collect())
+}
+
+/// New places for users the lane doesn't know: a range from home, placed on the lane.
+async fn place_new(
+    redis: &Redis,
+    show: ShowId,
+    lane: usize,
+    tags: &str,
+    keys: &ShowKeys,
+    users: &[Uuid],
+) -> Result<Vec<JoinOutcome>, StoreError> {
+    loop {
+        let first = match reserve(redis, show, lane, tags, users.len()).await? {
+            NO_CONFIG => return Err(StoreError::ShowNotLoaded(show)),
+            OTHER_LAYOUT => return Err(StoreError::LayoutChanged(show)),
+            PAUSED => return Ok(users.iter().map(|_| JoinOutcome::Closed).collect()),
+            first => first,
+        };
+        let mut call = redis.script_at(&scripts::PLACE, &keys.events(), &keys.base);
+        call.arg(first);
+        for user in users {
+            call.arg(user.as_bytes().as_slice());
+        }
+        let reply: Vec<i64> = redis.invoke_replicated(call, "place").await?;
+        if reply != [FENCED_OFF] {
+            return placements(&reply);
+        }
+    }
 }
 
 async fn reserve(redis: &Redis, show: ShowId, lane: usize, tags: &str, n: usize) -> Result<i64, StoreError> {
@@ -376,16 +415,12 @@ fn placements(reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreError> {
     if reply.is_empty() || !reply.len().is_multiple_of(2) {
         return Err(unexpected("place", reply));
     }
-    let placed = |pair: &[i64]| {
-        JoinOutcome::Placed(Placement {
-            seq: pair[1],
-            created: pair[0] == 1,
-            cursor: None,
-            active_until_ms: None,
-            holes_total: None,
-        })
-    };
+    let placed = |pair: &[i64]| JoinOutcome::Placed(placement(pair[1], pair[0] == 1));
     Ok(reply.chunks_exact(2).map(placed).collect())
+}
+
+fn placement(seq: i64, created: bool) -> Placement {
+    Placement { seq, created, cursor: None, active_until_ms: None, holes_total: None }
 }
 
 #[cfg(test)]

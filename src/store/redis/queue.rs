@@ -153,8 +153,8 @@ impl QueueStore for RedisQueue {
         self.on_layout(show, async |laned| match laned {
             Some(laned) => laned.leave(user).await,
             None => match leave_home(&self.redis, show, user).await? {
-                (OTHER_LAYOUT, _) => Err(StoreError::LayoutChanged(show)),
-                (left, _) => Ok(left == 1),
+                (OTHER_LAYOUT, ..) => Err(StoreError::LayoutChanged(show)),
+                (left, ..) => Ok(left == 1),
             },
         })
         .await
@@ -265,11 +265,17 @@ pub(super) async fn presence(redis: &Redis, show: ShowId, user: Uuid) -> Result<
 
 /// Home's part of a leave: ends a session or drops a place on one slot. Returns 1 (left),
 /// 0 (no place), or [`OTHER_LAYOUT`] (no place on home of a laned show), with the cursor.
-pub(super) async fn leave_home(redis: &Redis, show: ShowId, user: Uuid) -> Result<(i64, i64), StoreError> {
+/// Leaves on home: (1, or 0 when home had no place of the user, or OTHER_LAYOUT; the
+/// cursor; the seq of the place home ended, 0 for none).
+pub(super) async fn leave_home(redis: &Redis, show: ShowId, user: Uuid) -> Result<(i64, i64, i64), StoreError> {
     let mut call = redis.show_script(&scripts::LEAVE, show);
     call.arg(user.as_bytes().as_slice());
-    let (left, cursor): (i64, i64) = redis.invoke(call).await?;
-    Ok((left, cursor))
+    let reply: Vec<i64> = redis.invoke(call).await?;
+    match reply[..] {
+        [left, cursor] => Ok((left, cursor, 0)),
+        [left, cursor, seq] => Ok((left, cursor, seq)),
+        _ => Err(unexpected("leave", &reply)),
+    }
 }
 
 /// Gives a lost place back on home: the membership, the reinstated set, a join event.

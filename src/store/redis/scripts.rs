@@ -42,6 +42,7 @@ scripts! {
     PLACE_DRAWN => "lua/place_drawn.lua",
     RESERVE => "lua/reserve.lua",
     PLACE => "lua/place.lua",
+    PLACES_OF => "lua/places_of.lua",
     ADMIT_PLAN => "lua/admit_plan.lua",
     READ_BLOCK => "lua/read_block.lua",
     ADMIT_COMMIT => "lua/admit_commit.lua",

@@ -15,7 +15,7 @@ local ttl_ms, limit = tonumber(cfg[1]) * 1000, tonumber(cfg[2])
 local function live_holds(uid, mine)
   local live = 0
   for _, seat in ipairs(redis.call('ZRANGEBYSCORE', mine, '(' .. now, '+inf')) do
-    if redis.call('GET', key(base, 'hold', seat)) == uid then live = live + 1 end
+    if holder(base, seat, now) == uid then live = live + 1 end
   end
   return live
 end
@@ -27,7 +27,7 @@ local function hold(uid, seats)
 
   local unavailable, fresh = {}, {}
   for _, seat in ipairs(seats) do
-    local owner = redis.call('GET', key(base, 'hold', seat))
+    local owner = holder(base, seat, now)
     if redis.call('SISMEMBER', key(base, 'sold'), seat) == 1 or (owner and owner ~= uid) then
       unavailable[#unavailable + 1] = tonumber(seat)
     elseif not owner then

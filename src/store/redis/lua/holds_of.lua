@@ -4,7 +4,7 @@ local now = now_ms(ARGV[2])
 local entries = redis.call('ZRANGEBYSCORE', user_holds_key(base, uid), '(' .. now, '+inf', 'WITHSCORES')
 local out = {}
 for i = 1, #entries, 2 do
-  if redis.call('GET', key(base, 'hold', entries[i])) == uid then
+  if holder(base, entries[i], now) == uid then
     out[#out + 1] = tonumber(entries[i])
     out[#out + 1] = tonumber(entries[i + 1])
   end

@@ -1,5 +1,6 @@
 -- Leave the queue, or give the active slot back at once.
--- ARGV: base, now, uid. Returns {1, cursor}, or {0, cursor} when the user was in neither, or
+-- ARGV: base, now, uid. Returns {1, cursor, seq of the place left}, or {0, cursor} when the
+-- user was in neither, or
 -- {-5, cursor} when not here on a laned show (a waiting place is on its lane, lanes.rs).
 -- A waiter's list entry stays until admission pops it and sees the membership is gone;
 -- removing it now would be an O(n) LREM. A drawn user leaving while the draw is placed is
@@ -21,4 +22,4 @@ elseif seq > cursor then
 else
   end_session(base, uid, E.left)
 end
-return {1, cursor}
+return {1, cursor, seq}

@@ -82,6 +82,16 @@ local function claim(base, uid, now, until_ms)
   return session_until
 end
 
+-- Who holds the seat at `now`: the hold's owner while its end (its score in the held index)
+-- is ahead. The hold key's own expiry runs on Redis' clock, which a test's injected time
+-- may have passed.
+local function holder(base, seat, now)
+  local owner = redis.call('GET', key(base, 'hold', seat))
+  local until_ms = owner and tonumber(redis.call('ZSCORE', key(base, 'held'), seat))
+  if until_ms and until_ms > now then return owner end
+  return nil
+end
+
 -- Drops every hold the user still owns; returns the released seats as "1,2,3".
 local function release_holds(base, uid)
   local mine = user_holds_key(base, uid)
