@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod fairness;
 pub mod holds;
 pub mod life;
+pub mod model;
 pub mod pow;
 pub mod queue;
 

@@ -1,0 +1,362 @@
+//! The reference model of one show's sale: every promise boxoffice makes to a fan, written
+//! once, as a pure state machine with a clock it is given. Each engine (Redis on one slot,
+//! Redis on lanes, the Postgres fallback, and a deployment that moves between them) is
+//! checked against it by the differential test (`tests/model`): the same requests, in the
+//! same order, must get the same answers.
+//!
+//! The rules, in the fan's terms (each is one function below, named in brackets):
+//!
+//! 1. Joining gives a place at the back, numbered after every place given before it; joining
+//!    again keeps the place you have, waiting or active ([`Line::join`]).
+//! 2. A paused queue gives nobody a new place, but keeps everyone's; a sold-out show takes
+//!    no joins at all, though those in line keep polling ([`ShowModel::join`]).
+//! 3. Your position is 1 for the next fan to be admitted; it counts the places given before
+//!    yours that admission hasn't reached, those of fans who left included (admission
+//!    passes over them when it gets there), so it never goes up ([`Line::position`]).
+//! 4. Admission takes places in the order they were given, skipping fans who left, never
+//!    more than `max_active` active at once and never faster than `admit_per_second`
+//!    (domain::queue::refill), and nobody while the queue is paused ([`Line::admit`]).
+//! 5. An admitted fan has `claim_window_s` to show up; the first request after admission
+//!    starts the session of `session_ttl_s` ([`Line::claim`]). A session that ran out ends at
+//!    the next admission tick, or when its fan joins again (who then gets a new place).
+//! 6. Leaving gives your place, or your active slot and its holds, back at once; a fan with
+//!    neither is told so ([`Line::leave`]).
+//! 7. The counts are true: `waiting` is the fans waiting, `active` the sessions not run out,
+//!    `joined_total` the places given, `admitted_total` the admissions ([`ShowModel::counts`]).
+//! 8. Only an active fan holds seats; a hold is all or nothing, at most
+//!    `max_seats_per_user` seats a fan, and lasts `hold_ttl_s` ([`Seats::hold`]).
+//! 9. Only the holder releases a hold ([`Seats::release`]).
+//! 10. A purchase buys seats the fan holds, each sold once; the same Idempotency-Key gives
+//!     the same reservation back; buying ends the fan's session and releases their other
+//!     holds; the last seat sold makes the show sold out ([`ShowModel::buy`]).
+//! 11. A move of the deployment to Postgres and back, once the write-behind has caught up,
+//!     keeps every place, position, session, hold and sale; admission's bucket starts
+//!     afresh on each move ([`ShowModel::move_to`]).
+
+mod line;
+mod seats;
+
+pub use line::Line;
+pub use seats::Seats;
+
+use std::collections::BTreeMap;
+
+/// A fan of the sequence, by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fan(pub u8);
+
+/// A seat of the show, by its index in the seat map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seat(pub u8);
+
+/// The settings a sequence can change, and the ones it starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub max_active: u32,
+    pub admit_per_second: f64,
+    pub paused: bool,
+    pub session_ttl_ms: i64,
+    pub claim_window_ms: i64,
+    pub hold_ttl_ms: i64,
+    pub max_seats_per_user: usize,
+}
+
+/// A change of settings, as an operator makes it (unset: unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Change {
+    pub max_active: Option<u32>,
+    pub admit_per_second: Option<f64>,
+    pub paused: Option<bool>,
+}
+
+/// What a fan, an operator or the clock does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Join(Fan),
+    /// A poll with the fan's latest queue token.
+    Standing(Fan),
+    Leave(Fan),
+    Hold(Fan, Vec<Seat>),
+    Release(Fan, Seat),
+    HoldsOf(Fan),
+    /// A purchase, with an Idempotency-Key (by number) when given.
+    Buy(Fan, Vec<Seat>, Option<u8>),
+    Change(Change),
+    Counts,
+    /// One admission tick.
+    Tick,
+    /// The deployment moves to this store (nothing happens if it is there already).
+    MoveTo(Store),
+    /// Time passes.
+    Wait {
+        ms: i64,
+    },
+}
+
+/// The store a deployment serves from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Redis,
+    Postgres,
+}
+
+/// Where a fan stands, as the queue calls answer it. Seqs are the model's own (1, 2, ...);
+/// the test maps an engine's seqs onto them by order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Standing {
+    Waiting {
+        position: u64,
+    },
+    /// Active until this time (ms of the sequence's clock).
+    Active {
+        until_ms: i64,
+    },
+    Expired,
+}
+
+/// A refusal, by its error code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    QueueClosed,
+    SoldOut,
+    NotInQueue,
+    NotActive,
+    SeatUnavailable(Vec<Seat>),
+    TooManySeats,
+    HoldNotFound,
+    HoldMissing(Vec<Seat>),
+    SeatSold(Vec<Seat>),
+    IdempotencyKeyReused,
+    /// The fan has no queue token to send (never joined).
+    NoToken,
+}
+
+/// The queue counts an operator reads.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Counts {
+    pub waiting: u64,
+    pub active: u64,
+    pub joined_total: u64,
+    pub admitted_total: u64,
+    pub held: u64,
+    pub sold: u64,
+}
+
+/// What a request is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Joined {
+        created: bool,
+        seq: i64,
+        standing: Standing,
+    },
+    Standing(Standing),
+    Left,
+    Held {
+        seats: Vec<Seat>,
+        until_ms: i64,
+    },
+    Holds {
+        seats: Vec<Seat>,
+        until_ms: Option<i64>,
+    },
+    Released,
+    /// A reservation: the n-th the sequence made (from 1), new or given back.
+    Bought {
+        reservation: usize,
+        created: bool,
+        seats: Vec<Seat>,
+    },
+    Counts(Counts),
+    Done,
+    Refused(Refusal),
+}
+
+/// One show's sale.
+#[derive(Debug, Clone)]
+pub struct ShowModel {
+    now_ms: i64,
+    settings: Settings,
+    line: Line,
+    seats: Seats,
+    /// Reservations by fan and key: the seats asked for and the reservation's number.
+    keyed: BTreeMap<(Fan, u8), (Vec<Seat>, usize)>,
+    reservations: usize,
+    sold_out: bool,
+    /// The latest queue token of each fan: the seq it carries.
+    tokens: BTreeMap<Fan, i64>,
+    store: Store,
+}
+
+impl ShowModel {
+    /// A show of `seats` seats on sale from time 0.
+    pub fn new(seats: u8, settings: Settings) -> Self {
+        Self {
+            now_ms: 0,
+            settings,
+            line: Line::default(),
+            seats: Seats::new(seats),
+            keyed: BTreeMap::new(),
+            reservations: 0,
+            sold_out: false,
+            tokens: BTreeMap::new(),
+            store: Store::Redis,
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn apply(&mut self, request: &Request) -> Answer {
+        match request {
+            Request::Join(fan) => self.join(*fan),
+            Request::Standing(fan) => self.with_token(*fan, |model, seq| model.standing(*fan, seq)),
+            Request::Leave(fan) => self.with_token(*fan, |model, _| model.leave(*fan)),
+            Request::Hold(fan, seats) => self.with_token(*fan, |model, _| model.hold(*fan, seats)),
+            Request::Release(fan, seat) => self.with_token(*fan, |model, _| model.release(*fan, *seat)),
+            Request::HoldsOf(fan) => self.with_token(*fan, |model, _| model.holds_of(*fan)),
+            Request::Buy(fan, seats, key) => self.with_token(*fan, |model, _| model.buy(*fan, seats, *key)),
+            Request::Change(change) => self.change(change),
+            Request::Counts => Answer::Counts(self.counts()),
+            Request::Tick => self.tick(),
+            Request::MoveTo(store) => self.move_to(*store),
+            Request::Wait { ms } => {
+                self.now_ms += ms;
+                Answer::Done
+            }
+        }
+    }
+
+    fn with_token(&mut self, fan: Fan, call: impl FnOnce(&mut Self, i64) -> Answer) -> Answer {
+        match self.tokens.get(&fan) {
+            Some(seq) => call(self, *seq),
+            None => Answer::Refused(Refusal::NoToken),
+        }
+    }
+
+    fn join(&mut self, fan: Fan) -> Answer {
+        if self.sold_out {
+            return Answer::Refused(Refusal::SoldOut);
+        }
+        let now = self.now_ms;
+        if self.line.session_over(fan, now) {
+            self.end_stay(fan);
+        }
+        let (seq, created) = match self.line.join(fan, now, &self.settings) {
+            Some(joined) => joined,
+            None => return Answer::Refused(Refusal::QueueClosed),
+        };
+        self.tokens.insert(fan, seq);
+        Answer::Joined { created, seq, standing: self.line.standing(fan, seq, now) }
+    }
+
+    fn standing(&mut self, fan: Fan, seq: i64) -> Answer {
+        let now = self.now_ms;
+        self.line.claim(fan, now, &self.settings);
+        Answer::Standing(self.line.standing(fan, seq, now))
+    }
+
+    fn leave(&mut self, fan: Fan) -> Answer {
+        if !self.line.has_place(fan) {
+            return Answer::Refused(Refusal::NotInQueue);
+        }
+        self.end_stay(fan);
+        Answer::Left
+    }
+
+    /// A fan's place goes, and with it their holds.
+    fn end_stay(&mut self, fan: Fan) {
+        self.line.remove(fan);
+        self.seats.release_all(fan);
+    }
+
+    fn hold(&mut self, fan: Fan, seats: &[Seat]) -> Answer {
+        let now = self.now_ms;
+        if !self.line.is_active(fan, now) {
+            return Answer::Refused(Refusal::NotActive);
+        }
+        self.line.claim(fan, now, &self.settings);
+        match self.seats.hold(fan, seats, now, &self.settings) {
+            Ok(until_ms) => Answer::Held { seats: seats.to_vec(), until_ms },
+            Err(refusal) => Answer::Refused(refusal),
+        }
+    }
+
+    fn release(&mut self, fan: Fan, seat: Seat) -> Answer {
+        match self.seats.release(fan, seat, self.now_ms) {
+            true => Answer::Released,
+            false => Answer::Refused(Refusal::HoldNotFound),
+        }
+    }
+
+    fn holds_of(&self, fan: Fan) -> Answer {
+        let (seats, until_ms) = self.seats.holds_of(fan, self.now_ms);
+        Answer::Holds { seats, until_ms }
+    }
+
+    fn buy(&mut self, fan: Fan, seats: &[Seat], key: Option<u8>) -> Answer {
+        if let Some(key) = key
+            && let Some((asked, reservation)) = self.keyed.get(&(fan, key))
+        {
+            return match asked == seats {
+                true => Answer::Bought { reservation: *reservation, created: false, seats: asked.clone() },
+                false => Answer::Refused(Refusal::IdempotencyKeyReused),
+            };
+        }
+        if let Err(refusal) = self.seats.buyable(fan, seats, self.now_ms) {
+            return Answer::Refused(refusal);
+        }
+        self.seats.sell(seats);
+        self.end_stay(fan);
+        self.reservations += 1;
+        if let Some(key) = key {
+            self.keyed.insert((fan, key), (seats.to_vec(), self.reservations));
+        }
+        self.sold_out |= self.seats.all_sold();
+        Answer::Bought { reservation: self.reservations, created: true, seats: seats.to_vec() }
+    }
+
+    fn change(&mut self, change: &Change) -> Answer {
+        let settings = &mut self.settings;
+        settings.max_active = change.max_active.unwrap_or(settings.max_active);
+        settings.admit_per_second = change.admit_per_second.unwrap_or(settings.admit_per_second);
+        settings.paused = change.paused.unwrap_or(settings.paused);
+        Answer::Done
+    }
+
+    fn tick(&mut self) -> Answer {
+        for fan in self.line.sessions_over(self.now_ms) {
+            self.end_stay(fan);
+        }
+        self.line.admit(self.now_ms, &self.settings);
+        Answer::Done
+    }
+
+    fn move_to(&mut self, store: Store) -> Answer {
+        if store != self.store {
+            self.store = store;
+            self.line.moved();
+        }
+        Answer::Done
+    }
+
+    fn counts(&self) -> Counts {
+        let now = self.now_ms;
+        Counts {
+            waiting: self.line.waiting(),
+            active: self.line.active(now),
+            joined_total: self.line.joined_total(),
+            admitted_total: self.line.admitted_total(),
+            held: self.seats.held(now),
+            sold: self.seats.sold(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+use super::*;
+
+fn settings() -> Settings {
+    Settings {
+        max_active: 1,
+        admit_per_second: 1000.0,
+        paused: false,
+        session_ttl_ms: 30_000,
+        claim_window_ms: 10_000,
+        hold_ttl_ms: 20_000,
+        max_seats_per_user: 2,
+    }
+}
+
+fn run(model: &mut ShowModel, requests: &[Request]) -> Vec<Answer> {
+    requests.iter().map(|request| model.apply(request)).collect()
+}
+
+const A: Fan = Fan(0);
+const B: Fan = Fan(1);
+
+#[test]
+fn joining_again_keeps_the_place_and_a_later_fan_queues_behind() {
+    let mut model = ShowModel::new(4, settings());
+    let answers = run(&mut model, &[Request::Join(A), Request::Join(B), Request::Join(A)]);
+    assert_eq!(answers[0], Answer::Joined { created: true, seq: 1, standing: Standing::Waiting { position: 1 } });
+    assert_eq!(answers[1], Answer::Joined { created: true, seq: 2, standing: Standing::Waiting { position: 2 } });
+    assert_eq!(answers[2], Answer::Joined { created: false, seq: 1, standing: Standing::Waiting { position: 1 } });
+}
+
+#[test]
+fn admission_passes_over_a_fan_who_left_and_positions_count_them_until_then() {
+    let mut model = ShowModel::new(4, settings());
+    run(&mut model, &[Request::Join(A), Request::Join(B), Request::Leave(A)]);
+    assert_eq!(model.apply(&Request::Standing(B)), Answer::Standing(Standing::Waiting { position: 2 }));
+    model.apply(&Request::Tick);
+    assert_eq!(model.apply(&Request::Standing(B)), Answer::Standing(Standing::Active { until_ms: 30_000 }));
+}
+
+#[test]
+fn an_unclaimed_admission_lapses_after_the_claim_window_and_frees_the_slot() {
+    let mut model = ShowModel::new(4, settings());
+    run(&mut model, &[Request::Join(A), Request::Join(B), Request::Tick, Request::Wait { ms: 10_000 }, Request::Tick]);
+    assert_eq!(model.apply(&Request::Standing(A)), Answer::Standing(Standing::Expired));
+    assert_eq!(model.apply(&Request::Standing(B)), Answer::Standing(Standing::Active { until_ms: 40_000 }));
+}
+
+#[test]
+fn a_hold_is_all_or_nothing_and_only_its_holder_releases_it() {
+    let mut model = ShowModel::new(4, Settings { max_active: 2, ..settings() });
+    run(&mut model, &[Request::Join(A), Request::Join(B), Request::Tick]);
+    assert_eq!(model.apply(&Request::Hold(A, vec![Seat(0)])), Answer::Held { seats: vec![Seat(0)], until_ms: 20_000 });
+    assert_eq!(
+        model.apply(&Request::Hold(B, vec![Seat(1), Seat(0)])),
+        Answer::Refused(Refusal::SeatUnavailable(vec![Seat(0)]))
+    );
+    assert_eq!(model.apply(&Request::Release(B, Seat(0))), Answer::Refused(Refusal::HoldNotFound));
+    assert_eq!(
+        model.apply(&Request::Counts),
+        Answer::Counts(Counts { active: 2, joined_total: 2, admitted_total: 2, held: 1, ..Counts::default() })
+    );
+}
+
+#[test]
+fn a_purchase_is_made_once_per_key_and_the_last_seat_sells_the_show_out() {
+    let mut model = ShowModel::new(1, settings());
+    run(&mut model, &[Request::Join(A), Request::Tick, Request::Hold(A, vec![Seat(0)])]);
+    let bought = Answer::Bought { reservation: 1, created: true, seats: vec![Seat(0)] };
+    assert_eq!(model.apply(&Request::Buy(A, vec![Seat(0)], Some(7))), bought);
+    let again = Answer::Bought { reservation: 1, created: false, seats: vec![Seat(0)] };
+    assert_eq!(model.apply(&Request::Buy(A, vec![Seat(0)], Some(7))), again);
+    assert_eq!(model.apply(&Request::Standing(A)), Answer::Standing(Standing::Expired), "buying ends the session");
+    assert_eq!(model.apply(&Request::Join(B)), Answer::Refused(Refusal::SoldOut));
+}
+
+#[test]
+fn a_paused_queue_keeps_places_and_takes_nobody_new() {
+    let mut model = ShowModel::new(4, settings());
+    model.apply(&Request::Join(A));
+    model.apply(&Request::Change(Change { paused: Some(true), ..Change::default() }));
+    assert_eq!(model.apply(&Request::Join(B)), Answer::Refused(Refusal::QueueClosed));
+    assert!(matches!(model.apply(&Request::Join(A)), Answer::Joined { created: false, .. }));
+    model.apply(&Request::Tick);
+    assert_eq!(model.apply(&Request::Standing(A)), Answer::Standing(Standing::Waiting { position: 1 }));
+}
