@@ -2,7 +2,8 @@
 # The test command: starts the local stack if it isn't running (installing redis-server and
 # PostgreSQL with apt if missing), checks the style (rustfmt, clippy) and the SQL
 # (scripts/sqlx.sh check), then runs every test against it: unit tests, the API
-# integration tests (twice: served from Redis, and from the Postgres fallback), the HTTP
+# integration tests (twice: served from Redis, and from the Postgres fallback), every
+# engine against the reference model of the sale (tests/model), the HTTP
 # contract under schemathesis (scripts/contract.sh), the waiting room and the console in a
 # real browser (scripts/e2e.sh), the fault tests (which start their own Redis Cluster and
 # Postgres on other ports) and a syntax check of docker-compose.yml.
@@ -38,6 +39,8 @@ log "API integration tests, served from Redis (real Redis Cluster and Postgres)"
 cargo test --locked --test api "$@" -- --test-threads 6
 log "API integration tests, served from the Postgres fallback (tests of Redis internals skipped)"
 BOXOFFICE_TEST_BACKEND=postgres cargo test --locked --test api "$@" -- --test-threads 6 --skip on_redis
+log "every engine against the reference model of the sale (tests/model; scripts/soak.sh runs more)"
+cargo test --locked --test model "$@"
 log "the HTTP contract under schemathesis, valid and invalid data"
 "$ROOT/scripts/contract.sh"
 log "the waiting room and the console in Chromium (Playwright), with axe-core's accessibility checks"

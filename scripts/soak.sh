@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The differential test at length (tests/model): each engine answers SEQUENCES random
+# sequences (default 100,000) beside the reference model; a divergence is shrunk, printed
+# and counted, and the run goes on. Prints sequences per second and divergences per engine.
+# Built with --release (the service under test runs as it would in production).
+#
+# usage: scripts/soak.sh [SEQUENCES] [ENGINE]
+#   ENGINE picks one test: one_slot, two_lanes, three_lanes, postgres_fallback or moving
+#   (default: all five, one after another). WORKERS=n sets the threads (default 3).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SEQUENCES=${1:-100000}
+ENGINE=${2:-agrees_with_the_model}
+"$ROOT/scripts/stack.sh" up
+# shellcheck disable=SC1091
+source "$LOCAL/stack.env"
+cd "$ROOT"
+log "$SEQUENCES sequences per engine ($ENGINE)"
+BOXOFFICE_MODEL_SEQUENCES=$SEQUENCES BOXOFFICE_MODEL_KEEP_GOING=1 BOXOFFICE_MODEL_WORKERS=${WORKERS:-3} \
+  cargo test --release --locked --test model -- --nocapture --test-threads 1 "$ENGINE" 2>&1 |
+  grep -v '^ *[0-9]*: \|^ *at '

@@ -1,0 +1,74 @@
+//! Sequences the differential test found an engine disagreeing with the model on, shrunk,
+//! kept as tests: each names the engine and the rule it broke.
+
+use boxoffice::domain::model::{Change, Fan, Request, Seat};
+
+use crate::runner::{Kind, agree};
+use crate::support::spawn_app;
+
+use Request::{Buy, Counts, Hold, HoldsOf, Join, Leave, Release, Tick, Wait};
+
+async fn agrees(kind: Kind, requests: Vec<Request>) {
+    let app = spawn_app().await;
+    if kind == Kind::Postgres {
+        app.state.sale.backend().pin(boxoffice::store::Mode::Postgres).await.unwrap();
+    }
+    if let Err(divergence) = agree(&app, kind, &requests).await {
+        panic!("{kind:?}: {divergence}");
+    }
+}
+
+const A: Fan = Fan(0);
+const B: Fan = Fan(1);
+
+/// Rule 8 on Redis: a hold ended when its time came by the store's clock, not when Redis
+/// expired its key (a test's clock, or a script's `now`, could be past the hold's end while
+/// the key lived on, and a purchase went through on an ended hold).
+#[tokio::test]
+async fn on_redis_a_hold_past_its_end_can_be_neither_bought_nor_kept_from_another_fan() {
+    let sequence = vec![
+        Join(A),
+        Join(B),
+        Tick,
+        Hold(A, vec![Seat(0)]),
+        Wait { ms: 20_000 },
+        Buy(A, vec![Seat(0)], None),
+        Release(A, Seat(0)),
+        HoldsOf(A),
+        Hold(B, vec![Seat(0)]),
+    ];
+    agrees(Kind::Redis { lanes: 1 }, sequence).await;
+}
+
+/// Rules 1, 3 and 7 on lanes: a fan joining again took a seq from home before the lane found
+/// their place, so everyone who joined after was told one more fan ahead, and
+/// `joined_total` counted the join twice.
+#[tokio::test]
+async fn on_lanes_joining_again_takes_no_place_from_anyone() {
+    for lanes in [2, 3] {
+        agrees(Kind::Redis { lanes }, vec![Join(A), Join(A), Join(B), Counts]).await;
+    }
+}
+
+/// Rule 2 on lanes: a paused laned show told a waiting fan who joined again that the queue
+/// was closed, as if they had no place.
+#[tokio::test]
+async fn on_lanes_a_paused_queue_keeps_the_places_of_fans_joining_again() {
+    let pause = Request::Change(Change { paused: Some(true), ..Change::default() });
+    agrees(Kind::Redis { lanes: 2 }, vec![Join(A), pause, Join(A), Join(B), Counts]).await;
+}
+
+/// Rule 7 on the Postgres fallback: a show nobody had joined counted one fan waiting.
+#[tokio::test]
+async fn on_postgres_a_show_nobody_joined_counts_nobody_waiting() {
+    agrees(Kind::Postgres, vec![Counts, Join(A), Leave(A), Counts]).await;
+}
+
+/// Rules 6 and 7 on lanes: a fan whose session lapsed, who joined again and then left, was
+/// still counted waiting (and Postgres never heard that they left): the lane took home's
+/// end of the old session for the leave of the new place.
+#[tokio::test]
+async fn on_lanes_leaving_a_place_taken_after_a_lapsed_session_leaves_it() {
+    let lapsed = vec![Join(A), Tick, Wait { ms: 10_000 }, Join(A), Leave(A), Counts, Join(B), Counts];
+    agrees(Kind::Redis { lanes: 2 }, lapsed).await;
+}

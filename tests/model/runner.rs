@@ -1,0 +1,129 @@
+//! Runs sequences against the model and an engine side by side, in worker threads each with
+//! an instance of its own (a deployment's store is the whole deployment's: a move to
+//! Postgres must not cross another sequence), and shrinks a divergence to its shortest form.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use boxoffice::domain::model::ShowModel;
+use boxoffice::store::Mode;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+
+use crate::engine::Engine;
+use boxoffice::domain::model::Request;
+
+use crate::steps::{SEATS, script, sequence, starting_settings};
+use crate::support::{TestApp, spawn_app};
+
+/// Which engine answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// Redis, the show's queue on this many lanes (1: one slot).
+    Redis { lanes: u32 },
+    /// The Postgres fallback, the deployment pinned to it.
+    Postgres,
+    /// Redis, the deployment moving to Postgres and back at random steps.
+    Moving,
+}
+
+/// Longest sequence generated.
+const MAX_STEPS: usize = 40;
+
+pub struct Report {
+    pub sequences: u64,
+    pub divergences: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Runs `sequences` random sequences over `workers` threads; each divergence is shrunk and
+/// reported, and the run goes on (`keep_going`) or stops there.
+pub fn check(kind: Kind, sequences: u64, workers: usize, keep_going: bool) -> Report {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let done = AtomicU64::new(0);
+    let started = Instant::now();
+    let divergences = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (runtime, done) = (&runtime, &done);
+                let share = sequences.div_ceil(workers as u64);
+                scope.spawn(move || worker(runtime, kind, share, keep_going, done))
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    Report { sequences: done.load(Ordering::Relaxed), divergences, seconds: started.elapsed().as_secs_f64() }
+}
+
+fn worker(
+    runtime: &tokio::runtime::Runtime,
+    kind: Kind,
+    share: u64,
+    keep_going: bool,
+    done: &AtomicU64,
+) -> Vec<String> {
+    let mut divergences = Vec::new();
+    let mut left = share;
+    while left > 0 {
+        let cases = left.min(chunk(kind));
+        // A rebuild copies every live show of the deployment: a new one now and then keeps
+        // the moving sequences' rebuilds short.
+        let app = runtime.block_on(instance(kind));
+        let config =
+            Config { cases: cases as u32, failure_persistence: None, max_shrink_iters: 4000, ..Config::default() };
+        let mut runner = TestRunner::new(config);
+        let outcome = runner.run(&sequence(MAX_STEPS, kind == Kind::Moving), |sequence| {
+            done.fetch_add(1, Ordering::Relaxed);
+            runtime.block_on(agree(&app, kind, &sequence)).map_err(TestCaseError::fail)
+        });
+        match outcome {
+            Ok(()) => left -= cases,
+            Err(TestError::Fail(reason, sequence)) => {
+                divergences.push(format!("{reason}\nthe sequence, shrunk:\n{}", script(&sequence)));
+                if !keep_going {
+                    break;
+                }
+                left = left.saturating_sub(cases / 2);
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    divergences
+}
+
+/// Sequences run on one instance.
+fn chunk(kind: Kind) -> u64 {
+    match kind {
+        Kind::Moving => 25,
+        _ => 1000,
+    }
+}
+
+async fn instance(kind: Kind) -> TestApp {
+    let app = spawn_app().await;
+    if kind == Kind::Postgres {
+        app.state.sale.backend().pin(Mode::Postgres).await.expect("pinned to postgres");
+    }
+    app
+}
+
+/// Runs the sequence on a new show of the engine and the model; the first answer they
+/// don't agree on, with the step it came at. A deployment that moved ends back on Redis.
+pub async fn agree(app: &TestApp, kind: Kind, sequence: &[Request]) -> Result<(), String> {
+    let lanes = match kind {
+        Kind::Redis { lanes } => lanes,
+        _ => 1,
+    };
+    let mut engine = Engine::open(app, lanes).await;
+    let mut model = ShowModel::new(SEATS, starting_settings());
+    for (step, request) in sequence.iter().enumerate() {
+        let expected = model.apply(request);
+        let got = engine.apply(request).await;
+        if got.as_ref() != Ok(&expected) {
+            return Err(format!("step {step}, {request:?}: the model says {expected:?}, the engine {got:?}"));
+        }
+    }
+    if kind == Kind::Moving {
+        engine.back_to_redis().await;
+    }
+    Ok(())
+}
