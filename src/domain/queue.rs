@@ -298,17 +298,22 @@ pub const BUCKET_MS: i64 = 100;
 /// worth (at least one user; nothing at a rate of 0), and a new bucket starts full.
 /// A tick that comes late (a busy machine) keeps what it earned while waiting, up to
 /// [`LATE_TICK_CREDIT_MS`], plus the fraction of a user the last tick left, so the rate
-/// admitted is the rate configured however the ticks fall. Redis' admission script computes
-/// the same. A full bucket nobody waits for holds no less than a new one, so Redis drops it
-/// and a quiet show's ticks write nothing.
+/// admitted is the rate configured however the ticks fall. A bucket the last tick left full
+/// (nobody to admit, or no room) has no lateness to make up: it holds what a new one does,
+/// so whether a store kept or dropped it changes nothing (Redis drops it once nobody waits,
+/// and a quiet show's ticks write nothing). Redis' admission script computes the same.
 pub fn refill(tokens: Option<f64>, elapsed_ms: i64, rate: f64) -> f64 {
     if rate <= 0.0 {
         return 0.0;
     }
     let burst = (rate * BUCKET_MS as f64 / 1000.0).max(1.0);
+    let tokens = tokens.unwrap_or(burst);
+    if tokens >= burst {
+        return burst;
+    }
     let earned = elapsed_ms.max(0) as f64 * rate / 1000.0;
     let late_credit = 1.0 + elapsed_ms.clamp(0, LATE_TICK_CREDIT_MS) as f64 * rate / 1000.0;
-    (tokens.unwrap_or(burst) + earned).min(burst.max(late_credit))
+    (tokens + earned).min(burst.max(late_credit))
 }
 
 /// A user's live place in a show, as a join finds it.
@@ -432,11 +437,7 @@ mod tests {
     fn a_bucket_refills_at_the_rate_up_to_a_tenth_of_a_second_and_starts_full() {
         assert_eq!(refill(None, 0, 50.0), 5.0);
         assert_eq!(refill(Some(0.0), 40, 50.0), 2.0);
-        assert_eq!(
-            refill(Some(6.0), 100, 50.0),
-            6.0,
-            "ticks on time don't pile up more than a tick's worth and a user"
-        );
+        assert_eq!(refill(Some(4.5), 100, 50.0), 6.0, "ticks on time earn no more than a tick's worth and a user");
         assert_eq!(refill(None, 0, 0.5), 1.0, "at least one user at a time");
         assert_eq!(refill(None, 0, 0.0), 0.0, "a rate of 0 admits nobody");
         assert_eq!(refill(Some(3.0), 10_000, 0.0), 0.0);
@@ -445,7 +446,14 @@ mod tests {
     #[test]
     fn a_late_tick_keeps_what_it_earned_while_waiting_up_to_a_second() {
         assert_eq!(refill(Some(0.5), 600, 5.0), 3.5, "not cut back to the one user the bucket holds");
-        assert_eq!(refill(Some(4.0), 10_000, 20.0), 21.0, "an outage earns a second's worth, not ten");
+        assert_eq!(refill(Some(0.5), 10_000, 20.0), 21.0, "an outage earns a second's worth, not ten");
+    }
+
+    #[test]
+    fn a_bucket_left_full_holds_what_a_new_one_does_however_long_it_waited() {
+        assert_eq!(refill(Some(6.0), 100, 50.0), refill(None, 0, 50.0));
+        assert_eq!(refill(Some(4.0), 10_000, 20.0), refill(None, 0, 20.0));
+        assert_eq!(refill(Some(1.0), 5_000, 1.0), 1.0, "kept or dropped, the same after a long wait");
     }
 
     /// Admissions over a minute of ticks that come every 100 to 400 ms (a busy machine),

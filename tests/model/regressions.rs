@@ -72,3 +72,31 @@ async fn on_lanes_leaving_a_place_taken_after_a_lapsed_session_leaves_it() {
     let lapsed = vec![Join(A), Tick, Wait { ms: 10_000 }, Join(A), Leave(A), Counts, Join(B), Counts];
     agrees(Kind::Redis { lanes: 2 }, lapsed).await;
 }
+
+/// Rule 4 on the Postgres fallback and on lanes: a bucket a tick left full was kept by some
+/// engines and dropped by others, and a kept one's late-tick credit admitted more after a
+/// long wait. A bucket left full now holds what a new one does (domain::queue::refill).
+#[tokio::test]
+async fn a_long_wait_after_a_full_bucket_admits_no_more_on_any_engine() {
+    let rate_one = Request::Change(Change { admit_per_second: Some(1.0), ..Change::default() });
+    let (c, d) = (Fan(2), Fan(3));
+    let quiet_first = vec![Tick, rate_one.clone(), Wait { ms: 1_000 }, Join(B), Join(A), Tick, Join(A), Counts];
+    let lapsing = vec![
+        rate_one,
+        Join(c),
+        Join(A),
+        Tick,
+        Wait { ms: 10_000 },
+        Tick,
+        Join(B),
+        Join(d),
+        Wait { ms: 10_000 },
+        Tick,
+        Hold(d, vec![Seat(0)]),
+        Counts,
+    ];
+    for kind in [Kind::Redis { lanes: 1 }, Kind::Redis { lanes: 3 }, Kind::Postgres] {
+        agrees(kind, quiet_first.clone()).await;
+        agrees(kind, lapsing.clone()).await;
+    }
+}

@@ -42,9 +42,8 @@ fn seats() -> impl Strategy<Value = Vec<Seat>> {
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
         select(vec![1_u32, 2, 3]).prop_map(|n| Change { max_active: Some(n), ..Change::default() }),
-        // Not yet 1/s or 10/s: the engines drop a full bucket nobody waits for at different
-        // times, and a kept one's late-tick credit admits more after a long wait (issue 31).
-        select(vec![0.0, 0.5, 1000.0]).prop_map(|r| Change { admit_per_second: Some(r), ..Change::default() }),
+        select(vec![0.0, 0.5, 1.0, 10.0, 1000.0])
+            .prop_map(|r| Change { admit_per_second: Some(r), ..Change::default() }),
         any::<bool>().prop_map(|p| Change { paused: Some(p), ..Change::default() }),
     ]
 }

@@ -161,20 +161,23 @@ end
 
 -- The admission bucket's tokens at `now`, as domain::queue::refill: a tenth of a second's
 -- worth (BUCKET_MS) may be admitted at once (at least one user, unless the rate is 0), a
--- new bucket starts full, and a late tick keeps what it earned while waiting (up to a
--- second, LATE_TICK_CREDIT_MS) plus the fraction of a user the last tick left.
+-- new bucket starts full, a late tick keeps what it earned while waiting (up to a
+-- second, LATE_TICK_CREDIT_MS) plus the fraction of a user the last tick left, and a
+-- bucket the last tick left full holds what a new one does.
 local function refill(base, rate, now)
   if rate <= 0 then return 0 end
   local state = redis.call('HMGET', key(base, 'bucket'), 'tokens', 'ts')
   local waited = math.max(0, now - (tonumber(state[2]) or now))
   local burst = math.max(1, rate / 10)
+  local tokens = tonumber(state[1]) or burst
+  if tokens >= burst then return burst end
   local cap = math.max(burst, 1 + math.min(waited, 1000) * rate / 1000)
-  return math.min(cap, (tonumber(state[1]) or burst) + waited * rate / 1000)
+  return math.min(cap, tokens + waited * rate / 1000)
 end
 
 -- The bucket is kept while someone waits, or while it refills; once nobody waits and it is
 -- full it goes (so a tick with nobody in line writes nothing), and the next waiter finds a
--- new bucket, full: never more than the kept one would have held (see domain::queue::refill).
+-- new bucket, full: what the kept one would have held (see domain::queue::refill).
 local function keep_bucket(base, waiting, tokens, rate, now)
   local full = rate <= 0 or tokens >= math.max(1, rate / 10)
   if waiting or not full then
