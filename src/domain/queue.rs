@@ -82,7 +82,7 @@ impl Default for QueueConfig {
 }
 
 /// A partial update of [`QueueConfig`]: unset fields keep their value.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueConfigPatch {
     #[schema(minimum = 1, maximum = 1000000)]

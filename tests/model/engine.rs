@@ -11,7 +11,9 @@ use boxoffice::store::Mode;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::steps::{SEATS, starting_settings};
+use boxoffice::domain::queue::QueueConfig;
+
+use crate::steps::{SEATS, starting_config};
 use crate::support::{Reply, SeatId, ShowId, TestApp};
 
 /// How long after a switch its hand-over is done (mode.rs: a second for every instance to
@@ -38,14 +40,8 @@ impl<'a> Engine<'a> {
     /// A new show of the app, its queue set as the model's starting settings.
     pub async fn open(app: &'a TestApp, lanes: u32) -> Engine<'a> {
         let show = app.create_show(1, u32::from(SEATS)).await;
-        let s = starting_settings();
-        app.configure_queue(
-            show,
-            json!({"max_active": s.max_active, "admit_per_second": s.admit_per_second, "paused": s.paused,
-                   "session_ttl_s": s.session_ttl_ms / 1000, "claim_window_s": s.claim_window_ms / 1000,
-                   "hold_ttl_s": s.hold_ttl_ms / 1000, "max_seats_per_user": s.max_seats_per_user, "lanes": lanes}),
-        )
-        .await;
+        let config = QueueConfig { lanes, ..starting_config() };
+        app.configure_queue(show, serde_json::to_value(config).unwrap()).await;
         let mut seats = app.seat_ids(show).await;
         seats.sort();
         let base_ms = app.clock.estimate_ms();
@@ -109,19 +105,16 @@ impl<'a> Engine<'a> {
                 self.app.clock.advance(Duration::from_millis(*ms as u64));
                 return Ok(Answer::Done);
             }
-            Request::Change(change) => {
-                let body = json!({"max_active": change.max_active, "admit_per_second": change.admit_per_second,
-                                  "paused": change.paused});
-                let body: serde_json::Map<String, Value> = body
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .filter(|(_, v)| !v.is_null())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                let body = Value::Object(body);
-                self.app.configure_queue(self.show, body).await;
-                return Ok(Answer::Done);
+            Request::Change(patch) => {
+                let body = serde_json::to_value(patch).unwrap();
+                self.app
+                    .call(
+                        Method::PUT,
+                        &format!("/v1/admin/shows/{}/queue", self.show),
+                        Some(&self.app.admin_token()),
+                        Some(body),
+                    )
+                    .await
             }
             Request::Counts => return self.counts(self.app.queue_stats(self.show).await),
             Request::MoveTo(Store::Postgres) => {
@@ -183,6 +176,7 @@ impl<'a> Engine<'a> {
             }
             Request::Release(..) if reply.status == StatusCode::NO_CONTENT => Answer::Released,
             Request::Buy(..) if ok => self.bought(&reply)?,
+            Request::Change(_) if ok => Answer::Done,
             _ => Answer::Refused(self.refusal(&reply)?),
         })
     }
@@ -285,6 +279,7 @@ impl<'a> Engine<'a> {
             (409, "hold_missing") => Refusal::HoldMissing(seats()?),
             (409, "seat_sold") => Refusal::SeatSold(seats()?),
             (422, "idempotency_key_reused") => Refusal::IdempotencyKeyReused,
+            (422, "invalid_config") => Refusal::InvalidConfig,
             (status, _) => return Err(format!("{status} {}", reply.body)),
         })
     }

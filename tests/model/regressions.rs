@@ -1,7 +1,8 @@
 //! Sequences the differential test found an engine disagreeing with the model on, shrunk,
 //! kept as tests: each names the engine and the rule it broke.
 
-use boxoffice::domain::model::{Change, Fan, Request, Seat};
+use boxoffice::domain::model::{Fan, Request, Seat};
+use boxoffice::domain::queue::QueueConfigPatch;
 
 use crate::runner::{Kind, agree};
 use crate::support::spawn_app;
@@ -54,7 +55,7 @@ async fn on_lanes_joining_again_takes_no_place_from_anyone() {
 /// was closed, as if they had no place.
 #[tokio::test]
 async fn on_lanes_a_paused_queue_keeps_the_places_of_fans_joining_again() {
-    let pause = Request::Change(Change { paused: Some(true), ..Change::default() });
+    let pause = Request::Change(QueueConfigPatch { paused: Some(true), ..QueueConfigPatch::default() });
     agrees(Kind::Redis { lanes: 2 }, vec![Join(A), pause, Join(A), Join(B), Counts]).await;
 }
 
@@ -78,7 +79,7 @@ async fn on_lanes_leaving_a_place_taken_after_a_lapsed_session_leaves_it() {
 /// long wait. A bucket left full now holds what a new one does (domain::queue::refill).
 #[tokio::test]
 async fn a_long_wait_after_a_full_bucket_admits_no_more_on_any_engine() {
-    let rate_one = Request::Change(Change { admit_per_second: Some(1.0), ..Change::default() });
+    let rate_one = Request::Change(QueueConfigPatch { admit_per_second: Some(1.0), ..QueueConfigPatch::default() });
     let (c, d) = (Fan(2), Fan(3));
     let quiet_first = vec![Tick, rate_one.clone(), Wait { ms: 1_000 }, Join(B), Join(A), Tick, Join(A), Counts];
     let lapsing = vec![

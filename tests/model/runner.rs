@@ -12,7 +12,7 @@ use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use crate::engine::Engine;
 use boxoffice::domain::model::Request;
 
-use crate::steps::{SEATS, script, sequence, starting_settings};
+use crate::steps::{SEATS, script, sequence, starting_config};
 use crate::support::{TestApp, spawn_app};
 
 /// Which engine answers.
@@ -114,7 +114,7 @@ pub async fn agree(app: &TestApp, kind: Kind, sequence: &[Request]) -> Result<()
         _ => 1,
     };
     let mut engine = Engine::open(app, lanes).await;
-    let mut model = ShowModel::new(SEATS, starting_settings());
+    let mut model = ShowModel::new(SEATS, starting_config());
     for (step, request) in sequence.iter().enumerate() {
         let expected = model.apply(request);
         let got = engine.apply(request).await;

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use boxoffice::domain::model::{Change, Fan, Request, Seat, Settings, Store};
+use boxoffice::domain::model::{Fan, Request, Seat, Store};
+use boxoffice::domain::queue::{QueueConfig, QueueConfigPatch};
 use proptest::prelude::*;
 use proptest::sample::select;
 
@@ -10,16 +11,16 @@ use proptest::sample::select;
 pub const FANS: u8 = 4;
 pub const SEATS: u8 = 5;
 
-/// The settings every sequence starts with (the show's queue config).
-pub fn starting_settings() -> Settings {
-    Settings {
+/// The queue settings every sequence's show starts with.
+pub fn starting_config() -> QueueConfig {
+    QueueConfig {
         max_active: 2,
         admit_per_second: 1000.0,
-        paused: false,
-        session_ttl_ms: 30_000,
-        claim_window_ms: 10_000,
-        hold_ttl_ms: 20_000,
+        session_ttl_s: 30,
+        claim_window_s: 10,
+        hold_ttl_s: 20,
         max_seats_per_user: 2,
+        ..QueueConfig::default()
     }
 }
 
@@ -39,12 +40,12 @@ fn seats() -> impl Strategy<Value = Vec<Seat>> {
     ]
 }
 
-fn change() -> impl Strategy<Value = Change> {
+fn change() -> impl Strategy<Value = QueueConfigPatch> {
     prop_oneof![
-        select(vec![1_u32, 2, 3]).prop_map(|n| Change { max_active: Some(n), ..Change::default() }),
+        select(vec![1_u32, 2, 3]).prop_map(|n| QueueConfigPatch { max_active: Some(n), ..QueueConfigPatch::default() }),
         select(vec![0.0, 0.5, 1.0, 10.0, 1000.0])
-            .prop_map(|r| Change { admit_per_second: Some(r), ..Change::default() }),
-        any::<bool>().prop_map(|p| Change { paused: Some(p), ..Change::default() }),
+            .prop_map(|r| QueueConfigPatch { admit_per_second: Some(r), ..QueueConfigPatch::default() }),
+        any::<bool>().prop_map(|p| QueueConfigPatch { paused: Some(p), ..QueueConfigPatch::default() }),
     ]
 }
 

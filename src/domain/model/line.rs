@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Fan, Settings, Standing};
+use super::{Fan, Standing, ms};
+use crate::domain::queue::QueueConfig;
 use crate::domain::queue::refill;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,15 +33,15 @@ pub struct Line {
 impl Line {
     /// The fan's seq and whether it is new, or `None` when a new place is needed and the
     /// queue is paused. A session that ran out must have been ended first.
-    pub fn join(&mut self, fan: Fan, now: i64, settings: &Settings) -> Option<(i64, bool)> {
+    pub fn join(&mut self, fan: Fan, now: i64, config: &QueueConfig) -> Option<(i64, bool)> {
         match self.places.get(&fan) {
             Some(Place::Waiting { seq }) => return Some((*seq, false)),
             Some(Place::Active { seq, .. }) => {
                 let seq = *seq;
-                self.claim(fan, now, settings);
+                self.claim(fan, now, config);
                 return Some((seq, false));
             }
-            None if settings.paused => return None,
+            None if config.paused => return None,
             None => {}
         }
         self.last_seq += 1;
@@ -68,12 +69,12 @@ impl Line {
     }
 
     /// The first request after admission starts the session.
-    pub fn claim(&mut self, fan: Fan, now: i64, settings: &Settings) {
+    pub fn claim(&mut self, fan: Fan, now: i64, config: &QueueConfig) {
         if let Some(Place::Active { until_ms, claimed, .. }) = self.places.get_mut(&fan)
             && *until_ms > now
             && !*claimed
         {
-            *until_ms = now + settings.session_ttl_ms;
+            *until_ms = now + ms(config.session_ttl_s);
             *claimed = true;
         }
     }
@@ -106,26 +107,26 @@ impl Line {
     }
 
     /// One admission tick (sessions that ran out already ended).
-    pub fn admit(&mut self, now: i64, settings: &Settings) {
-        let rate = settings.admit_per_second;
+    pub fn admit(&mut self, now: i64, config: &QueueConfig) {
+        let rate = config.admit_per_second;
         let bucket = self.bucket;
         let mut tokens = refill(bucket.map(|b| b.tokens), bucket.map_or(0, |b| now - b.at_ms), rate);
-        if !settings.paused {
-            let room = i64::from(settings.max_active) - self.active_entries();
-            let admitted = self.admit_up_to((tokens.floor() as i64).min(room), now, settings);
+        if !config.paused {
+            let room = i64::from(config.max_active) - self.active_entries();
+            let admitted = self.admit_up_to((tokens.floor() as i64).min(room), now, config);
             tokens -= admitted as f64;
         }
         let full = rate <= 0.0 || tokens >= (rate / 10.0).max(1.0);
         self.bucket = (!self.listed.is_empty() || !full).then_some(Bucket { tokens, at_ms: now });
     }
 
-    fn admit_up_to(&mut self, want: i64, now: i64, settings: &Settings) -> u64 {
+    fn admit_up_to(&mut self, want: i64, now: i64, config: &QueueConfig) -> u64 {
         let mut admitted = 0;
         while (admitted as i64) < want {
             let Some((seq, fan)) = self.listed.pop_first() else { break };
             self.cursor = seq;
             if self.places.get(&fan) == Some(&Place::Waiting { seq }) {
-                let until_ms = now + settings.claim_window_ms;
+                let until_ms = now + ms(config.claim_window_s);
                 self.places.insert(fan, Place::Active { seq, until_ms, claimed: false });
                 admitted += 1;
             }

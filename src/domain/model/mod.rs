@@ -41,6 +41,8 @@ pub use seats::Seats;
 
 use std::collections::BTreeMap;
 
+use super::queue::{QueueConfig, QueueConfigPatch};
+
 /// A fan of the sequence, by number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Fan(pub u8);
@@ -48,26 +50,6 @@ pub struct Fan(pub u8);
 /// A seat of the show, by its index in the seat map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Seat(pub u8);
-
-/// The settings a sequence can change, and the ones it starts with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    pub max_active: u32,
-    pub admit_per_second: f64,
-    pub paused: bool,
-    pub session_ttl_ms: i64,
-    pub claim_window_ms: i64,
-    pub hold_ttl_ms: i64,
-    pub max_seats_per_user: usize,
-}
-
-/// A change of settings, as an operator makes it (unset: unchanged).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Change {
-    pub max_active: Option<u32>,
-    pub admit_per_second: Option<f64>,
-    pub paused: Option<bool>,
-}
 
 /// What a fan, an operator or the clock does.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +63,8 @@ pub enum Request {
     HoldsOf(Fan),
     /// A purchase, with an Idempotency-Key (by number) when given.
     Buy(Fan, Vec<Seat>, Option<u8>),
-    Change(Change),
+    /// An operator's settings change.
+    Change(QueueConfigPatch),
     Counts,
     /// One admission tick.
     Tick,
@@ -127,6 +110,7 @@ pub enum Refusal {
     HoldMissing(Vec<Seat>),
     SeatSold(Vec<Seat>),
     IdempotencyKeyReused,
+    InvalidConfig,
     /// The fan has no queue token to send (never joined).
     NoToken,
 }
@@ -176,7 +160,7 @@ pub enum Answer {
 #[derive(Debug, Clone)]
 pub struct ShowModel {
     now_ms: i64,
-    settings: Settings,
+    config: QueueConfig,
     line: Line,
     seats: Seats,
     /// Reservations by fan and key: the seats asked for and the reservation's number.
@@ -190,10 +174,10 @@ pub struct ShowModel {
 
 impl ShowModel {
     /// A show of `seats` seats on sale from time 0.
-    pub fn new(seats: u8, settings: Settings) -> Self {
+    pub fn new(seats: u8, config: QueueConfig) -> Self {
         Self {
             now_ms: 0,
-            settings,
+            config,
             line: Line::default(),
             seats: Seats::new(seats),
             keyed: BTreeMap::new(),
@@ -206,10 +190,6 @@ impl ShowModel {
 
     pub fn now_ms(&self) -> i64 {
         self.now_ms
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
     }
 
     pub fn apply(&mut self, request: &Request) -> Answer {
@@ -247,7 +227,7 @@ impl ShowModel {
         if self.line.session_over(fan, now) {
             self.end_stay(fan);
         }
-        let (seq, created) = match self.line.join(fan, now, &self.settings) {
+        let (seq, created) = match self.line.join(fan, now, &self.config) {
             Some(joined) => joined,
             None => return Answer::Refused(Refusal::QueueClosed),
         };
@@ -257,7 +237,7 @@ impl ShowModel {
 
     fn standing(&mut self, fan: Fan, seq: i64) -> Answer {
         let now = self.now_ms;
-        self.line.claim(fan, now, &self.settings);
+        self.line.claim(fan, now, &self.config);
         Answer::Standing(self.line.standing(fan, seq, now))
     }
 
@@ -280,8 +260,8 @@ impl ShowModel {
         if !self.line.is_active(fan, now) {
             return Answer::Refused(Refusal::NotActive);
         }
-        self.line.claim(fan, now, &self.settings);
-        match self.seats.hold(fan, seats, now, &self.settings) {
+        self.line.claim(fan, now, &self.config);
+        match self.seats.hold(fan, seats, now, &self.config) {
             Ok(until_ms) => Answer::Held { seats: seats.to_vec(), until_ms },
             Err(refusal) => Answer::Refused(refusal),
         }
@@ -321,19 +301,21 @@ impl ShowModel {
         Answer::Bought { reservation: self.reservations, created: true, seats: seats.to_vec() }
     }
 
-    fn change(&mut self, change: &Change) -> Answer {
-        let settings = &mut self.settings;
-        settings.max_active = change.max_active.unwrap_or(settings.max_active);
-        settings.admit_per_second = change.admit_per_second.unwrap_or(settings.admit_per_second);
-        settings.paused = change.paused.unwrap_or(settings.paused);
-        Answer::Done
+    fn change(&mut self, patch: &QueueConfigPatch) -> Answer {
+        match patch.apply(&self.config) {
+            Ok(config) => {
+                self.config = config;
+                Answer::Done
+            }
+            Err(_) => Answer::Refused(Refusal::InvalidConfig),
+        }
     }
 
     fn tick(&mut self) -> Answer {
         for fan in self.line.sessions_over(self.now_ms) {
             self.end_stay(fan);
         }
-        self.line.admit(self.now_ms, &self.settings);
+        self.line.admit(self.now_ms, &self.config);
         Answer::Done
     }
 
@@ -356,6 +338,11 @@ impl ShowModel {
             sold: self.seats.sold(),
         }
     }
+}
+
+/// A setting's seconds in the model's milliseconds.
+fn ms(seconds: u32) -> i64 {
+    i64::from(seconds) * 1000
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Fan, Refusal, Seat, Settings};
+use super::{Fan, Refusal, Seat, ms};
+use crate::domain::queue::QueueConfig;
 
 #[derive(Debug, Clone)]
 pub struct Seats {
@@ -26,17 +27,17 @@ impl Seats {
     }
 
     /// Holds every seat for the fan until the returned time, or none of them.
-    pub fn hold(&mut self, fan: Fan, seats: &[Seat], now: i64, settings: &Settings) -> Result<i64, Refusal> {
+    pub fn hold(&mut self, fan: Fan, seats: &[Seat], now: i64, config: &QueueConfig) -> Result<i64, Refusal> {
         let taken = |seat: &&Seat| self.sold.contains(seat) || self.holder(**seat, now).is_some_and(|h| h != fan);
         let unavailable: Vec<Seat> = seats.iter().filter(taken).copied().collect();
         if !unavailable.is_empty() {
             return Err(Refusal::SeatUnavailable(unavailable));
         }
         let fresh = seats.iter().filter(|seat| self.holder(**seat, now).is_none()).count();
-        if self.held_by(fan, now).count() + fresh > settings.max_seats_per_user {
+        if self.held_by(fan, now).count() + fresh > config.max_seats_per_user as usize {
             return Err(Refusal::TooManySeats);
         }
-        let until = now + settings.hold_ttl_ms;
+        let until = now + ms(config.hold_ttl_s);
         for seat in seats {
             self.holds.insert(*seat, (fan, until));
         }

@@ -1,14 +1,16 @@
 use super::*;
 
-fn settings() -> Settings {
-    Settings {
+use crate::domain::queue::{QueueConfig, QueueConfigPatch};
+
+fn settings() -> QueueConfig {
+    QueueConfig {
         max_active: 1,
         admit_per_second: 1000.0,
-        paused: false,
-        session_ttl_ms: 30_000,
-        claim_window_ms: 10_000,
-        hold_ttl_ms: 20_000,
+        session_ttl_s: 30,
+        claim_window_s: 10,
+        hold_ttl_s: 20,
         max_seats_per_user: 2,
+        ..QueueConfig::default()
     }
 }
 
@@ -47,7 +49,7 @@ fn an_unclaimed_admission_lapses_after_the_claim_window_and_frees_the_slot() {
 
 #[test]
 fn a_hold_is_all_or_nothing_and_only_its_holder_releases_it() {
-    let mut model = ShowModel::new(4, Settings { max_active: 2, ..settings() });
+    let mut model = ShowModel::new(4, QueueConfig { max_active: 2, ..settings() });
     run(&mut model, &[Request::Join(A), Request::Join(B), Request::Tick]);
     assert_eq!(model.apply(&Request::Hold(A, vec![Seat(0)])), Answer::Held { seats: vec![Seat(0)], until_ms: 20_000 });
     assert_eq!(
@@ -77,7 +79,7 @@ fn a_purchase_is_made_once_per_key_and_the_last_seat_sells_the_show_out() {
 fn a_paused_queue_keeps_places_and_takes_nobody_new() {
     let mut model = ShowModel::new(4, settings());
     model.apply(&Request::Join(A));
-    model.apply(&Request::Change(Change { paused: Some(true), ..Change::default() }));
+    model.apply(&Request::Change(QueueConfigPatch { paused: Some(true), ..QueueConfigPatch::default() }));
     assert_eq!(model.apply(&Request::Join(B)), Answer::Refused(Refusal::QueueClosed));
     assert!(matches!(model.apply(&Request::Join(A)), Answer::Joined { created: false, .. }));
     model.apply(&Request::Tick);
