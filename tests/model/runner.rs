@@ -62,9 +62,10 @@ fn worker(
     done: &AtomicU64,
 ) -> Vec<String> {
     let mut divergences = Vec::new();
-    let mut left = share;
-    while left > 0 {
-        let cases = left.min(chunk(kind));
+    // Sequences this worker ran, those its shrinking ran included.
+    let ran = AtomicU64::new(0);
+    while ran.load(Ordering::Relaxed) < share {
+        let cases = (share - ran.load(Ordering::Relaxed)).min(chunk(kind));
         // A rebuild copies every live show of the deployment: a new one now and then keeps
         // the moving sequences' rebuilds short.
         let app = runtime.block_on(instance(kind));
@@ -72,17 +73,17 @@ fn worker(
             Config { cases: cases as u32, failure_persistence: None, max_shrink_iters: 4000, ..Config::default() };
         let mut runner = TestRunner::new(config);
         let outcome = runner.run(&sequence(MAX_STEPS, kind == Kind::Moving), |sequence| {
+            ran.fetch_add(1, Ordering::Relaxed);
             done.fetch_add(1, Ordering::Relaxed);
             runtime.block_on(agree(&app, kind, &sequence)).map_err(TestCaseError::fail)
         });
         match outcome {
-            Ok(()) => left -= cases,
+            Ok(()) => {}
             Err(TestError::Fail(reason, sequence)) => {
                 divergences.push(format!("{reason}\nthe sequence, shrunk:\n{}", script(&sequence)));
                 if !keep_going {
                     break;
                 }
-                left = left.saturating_sub(cases / 2);
             }
             Err(other) => panic!("{other}"),
         }
