@@ -4,7 +4,9 @@
 //! the new cursor, so instances usually know within milliseconds), this instance's own
 //! admission ticks (every tick returns the cursor, which bounds staleness by the tick
 //! interval if a Pub/Sub message is lost), and any script reply that carries it. The value
-//! only moves forward, so positions computed from it never go up on one instance.
+//! only moves forward, so positions computed from it never go up on one instance, until the
+//! deployment moves to another store: its cursors are then forgotten and read again (the
+//! new store's may be behind, for a show it took over with nobody in line).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -26,10 +28,13 @@ struct ShowCursor {
     moved: watch::Sender<i64>,
 }
 
+/// A cursor not known since the deployment moved.
+const FORGOTTEN: i64 = -1;
+
 impl Default for ShowCursor {
     fn default() -> Self {
         Self {
-            cursor: AtomicI64::default(),
+            cursor: AtomicI64::new(FORGOTTEN),
             rate: Mutex::default(),
             seen_ms: AtomicU64::default(),
             moved: watch::channel(0).0,
@@ -60,7 +65,15 @@ impl Cursors {
         let shows = self.shows.read().unwrap_or_else(|e| e.into_inner());
         let entry = shows.get(&show)?;
         let age = self.now_ms().saturating_sub(entry.seen_ms.load(Ordering::Acquire));
-        max_age.is_none_or(|max| age <= max.as_millis() as u64).then(|| entry.cursor.load(Ordering::Acquire))
+        let cursor = entry.cursor.load(Ordering::Acquire);
+        (cursor != FORGOTTEN && max_age.is_none_or(|max| age <= max.as_millis() as u64)).then_some(cursor)
+    }
+
+    /// Forgets every cursor (the deployment moved to another store): each is read again.
+    pub fn forget_all(&self) {
+        for entry in self.shows.read().unwrap_or_else(|e| e.into_inner()).values() {
+            entry.cursor.store(FORGOTTEN, Ordering::Release);
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -101,7 +114,8 @@ impl Cursors {
     /// Every known cursor, to hand over when the deployment switches stores.
     pub fn all(&self) -> Vec<(ShowId, i64)> {
         let shows = self.shows.read().unwrap_or_else(|e| e.into_inner());
-        shows.iter().map(|(show, entry)| (*show, entry.cursor.load(Ordering::Acquire))).collect()
+        let known = shows.iter().map(|(show, entry)| (*show, entry.cursor.load(Ordering::Acquire)));
+        known.filter(|(_, cursor)| *cursor != FORGOTTEN).collect()
     }
 
     pub fn holes(&self, show: ShowId) -> Arc<[Hole]> {

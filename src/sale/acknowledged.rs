@@ -22,6 +22,8 @@ pub struct AckedHold {
     pub user: Uuid,
     pub seats: Vec<SeatId>,
     pub until_ms: i64,
+    /// When it was taken (this instance's clock).
+    pub taken_ms: i64,
 }
 
 type Holder = (ShowId, Uuid);
@@ -125,6 +127,7 @@ mod tests {
             user: Uuid::from_u128(7),
             seats: seats.iter().map(|s| SeatId(*s)).collect(),
             until_ms,
+            taken_ms: 0,
         }
     }
 

@@ -293,6 +293,10 @@ impl Backend {
         }
         self.mode.store(mode_code(row.mode), Ordering::Release);
         self.epoch.store(row.epoch, Ordering::Release);
+        if row.mode != before {
+            // Another store's cursors: read each again from the store serving now.
+            self.cursors.forget_all();
+        }
         for mode in [Mode::Redis, Mode::Postgres, Mode::Rebuilding] {
             metrics::gauge!("boxoffice_backend_mode", "mode" => mode.as_str()).set(f64::from(mode == row.mode));
         }
@@ -538,7 +542,10 @@ impl Backend {
         for (show, holds) in self.acknowledged.take(self.now_ms()) {
             let rows: Vec<_> = holds
                 .iter()
-                .flat_map(|hold| hold.seats.iter().map(|seat| (*seat, hold.user, from_millis(hold.until_ms))))
+                .flat_map(|hold| {
+                    let (until, taken) = (from_millis(hold.until_ms), Some(from_millis(hold.taken_ms)));
+                    hold.seats.iter().map(move |seat| (*seat, hold.user, until, taken))
+                })
                 .collect();
             match self.db.write_behind().adopt_holds(show, &rows).await {
                 Ok(()) => {
@@ -681,7 +688,8 @@ impl HoldStore for Backend {
                 }
                 let outcome = self.holds(side).hold(show, user, seats).await?;
                 if let (Side::Redis, HoldOutcome::Held { expires_at_ms }) = (side, &outcome) {
-                    let hold = AckedHold { show, user, seats: seats.to_vec(), until_ms: *expires_at_ms };
+                    let (seats, until_ms, taken_ms) = (seats.to_vec(), *expires_at_ms, self.now_ms());
+                    let hold = AckedHold { show, user, seats, until_ms, taken_ms };
                     self.acknowledged_on_redis(hold).await?;
                 }
                 Ok(outcome)

@@ -1,13 +1,13 @@
 //! Sequences the differential test found an engine disagreeing with the model on, shrunk,
 //! kept as tests: each names the engine and the rule it broke.
 
-use boxoffice::domain::model::{Fan, Request, Seat};
+use boxoffice::domain::model::{Fan, Request, Seat, Store};
 use boxoffice::domain::queue::QueueConfigPatch;
 
 use crate::runner::{Kind, agree};
 use crate::support::spawn_app;
 
-use Request::{Buy, Counts, Hold, HoldsOf, Join, Leave, Release, Tick, Wait};
+use Request::{Buy, Counts, Hold, HoldsOf, Join, Leave, MoveTo, Release, Tick, Wait};
 
 async fn agrees(kind: Kind, requests: Vec<Request>) {
     let app = spawn_app().await;
@@ -100,4 +100,31 @@ async fn a_long_wait_after_a_full_bucket_admits_no_more_on_any_engine() {
         agrees(kind, quiet_first.clone()).await;
         agrees(kind, lapsing.clone()).await;
     }
+}
+
+/// Rule 11: after a move to Postgres and back for a show nobody had joined, whose counters
+/// Postgres had moved past its hole, the instance kept Postgres' cursor, and the first fans
+/// to join the rebuilt Redis were told fewer places ahead than they had.
+#[tokio::test]
+async fn after_a_move_and_back_positions_come_from_the_store_that_serves() {
+    let there_and_back = vec![MoveTo(Store::Postgres), Tick, MoveTo(Store::Redis), Join(B), Join(A), Counts];
+    agrees(Kind::Moving, there_and_back).await;
+}
+
+/// Rules 6, 8 and 11: a fan's hold, journaled by the instance that acknowledged it, came
+/// back at the switch to Postgres after the fan had left (and taken the hold with them).
+#[tokio::test]
+async fn a_hold_that_ended_with_its_fans_stay_does_not_come_back_at_a_switch() {
+    let left_before_the_switch = vec![
+        Join(A),
+        Tick,
+        Hold(A, vec![Seat(0)]),
+        Leave(A),
+        MoveTo(Store::Postgres),
+        Counts,
+        Join(B),
+        Tick,
+        Hold(B, vec![Seat(0)]),
+    ];
+    agrees(Kind::Moving, left_before_the_switch).await;
 }

@@ -15,6 +15,10 @@ use crate::domain::{SeatId, ShowId, from_millis};
 use crate::store::StoreError;
 use crate::store::event::{EventKind, HoldChange, StreamEvent, hold_changes};
 
+/// A hold Redis acknowledged, for Postgres to take over: its seat, its holder, its end, and
+/// when it was taken, if known (a stay that ended after that took the hold with it).
+pub type AdoptedHold = (SeatId, Uuid, DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// The places one kind of event stamps, with when (and, for an admission or a claim, until
 /// when they are active).
 struct Stamped {
@@ -97,7 +101,7 @@ impl WriteBehind<'_> {
     /// Redis became unreachable: each is kept where its seat is still free, as an old
     /// stream's holds are.
     #[tracing::instrument(skip(self, held), fields(holds = held.len()))]
-    pub async fn adopt_holds(&self, show: ShowId, held: &[(SeatId, Uuid, DateTime<Utc>)]) -> Result<(), StoreError> {
+    pub async fn adopt_holds(&self, show: ShowId, held: &[AdoptedHold]) -> Result<(), StoreError> {
         self.timed(async {
             let mut tx = self.pool.begin().await?;
             adopt(&mut tx, show, held).await?;
@@ -299,10 +303,10 @@ async fn adopt_stream_holds(
     show: ShowId,
     events: &[&StreamEvent],
 ) -> Result<(), sqlx::Error> {
-    let held: Vec<(SeatId, Uuid, DateTime<Utc>)> = hold_changes(events.iter().copied())
+    let held: Vec<AdoptedHold> = hold_changes(events.iter().copied())
         .into_iter()
         .filter_map(|(seat, change)| match change {
-            HoldChange::Held { user, until_ms } => Some((seat, user, from_millis(until_ms))),
+            HoldChange::Held { user, until_ms } => Some((seat, user, from_millis(until_ms), None)),
             HoldChange::Released { .. } => None,
         })
         .collect();
@@ -311,26 +315,26 @@ async fn adopt_stream_holds(
 
 /// Keeps each hold whose seat is still free (or lapsed, or already the holder's), under the
 /// show's holds lock.
-async fn adopt(
-    tx: &mut sqlx::PgConnection,
-    show: ShowId,
-    held: &[(SeatId, Uuid, DateTime<Utc>)],
-) -> Result<(), sqlx::Error> {
+async fn adopt(tx: &mut sqlx::PgConnection, show: ShowId, held: &[AdoptedHold]) -> Result<(), sqlx::Error> {
     if held.is_empty() {
         return Ok(());
     }
     let seats: Vec<SeatId> = held.iter().map(|h| h.0).collect();
     let users: Vec<Uuid> = held.iter().map(|h| h.1).collect();
     let untils: Vec<DateTime<Utc>> = held.iter().map(|h| h.2).collect();
+    let taken: Vec<Option<DateTime<Utc>>> = held.iter().map(|h| h.3).collect();
     sqlx::query!("SELECT pg_advisory_xact_lock($1, $2)", super::holds::HOLDS_LOCK, show.0 as i32)
         .execute(&mut *tx)
         .await?;
+    // A holder whose stay ended (left, expired, bought) after the hold was taken lost it then.
     sqlx::query!("INSERT INTO holds (show_id, seat_id, user_id, expires_at)
-         SELECT $1, seat, user_id, until FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[]) AS h(seat, user_id, until)
+         SELECT $1, seat, user_id, until FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[], $5::timestamptz[]) AS h(seat, user_id, until, taken)
          WHERE until > clock_timestamp()
            AND NOT EXISTS (SELECT 1 FROM sold_seats s WHERE s.show_id = $1 AND s.seat_id = h.seat)
+           AND NOT EXISTS (SELECT 1 FROM queue_entries e WHERE e.show_id = $1 AND e.user_id = h.user_id
+                             AND greatest(e.left_at, e.expired_at, e.confirmed_at) >= h.taken)
          ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at
-         WHERE holds.user_id = EXCLUDED.user_id OR holds.expires_at <= clock_timestamp()", show as _, &seats as _, &users, &untils)
+         WHERE holds.user_id = EXCLUDED.user_id OR holds.expires_at <= clock_timestamp()", show as _, &seats as _, &users, &untils, &taken as _)
     .execute(&mut *tx)
     .await?;
     Ok(())
