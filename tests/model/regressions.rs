@@ -128,3 +128,23 @@ async fn a_hold_that_ended_with_its_fans_stay_does_not_come_back_at_a_switch() {
     ];
     agrees(Kind::Moving, left_before_the_switch).await;
 }
+
+/// Rules 8 and 11: a fan who held a seat twice (the second hold renewing the first) left
+/// two entries for it in the journal of acknowledged holds, and the hand-over at a switch
+/// failed on them (Postgres: ON CONFLICT cannot affect a row twice): every hold and
+/// purchase then answered 500.
+#[tokio::test]
+async fn a_seat_held_twice_before_a_switch_is_handed_over_once() {
+    let held_twice = vec![
+        Join(A),
+        Tick,
+        Hold(A, vec![Seat(0)]),
+        Wait { ms: 1_000 },
+        Hold(A, vec![Seat(0)]),
+        MoveTo(Store::Postgres),
+        Hold(A, vec![Seat(1)]),
+        HoldsOf(A),
+        Counts,
+    ];
+    agrees(Kind::Moving, held_twice).await;
+}

@@ -319,6 +319,11 @@ async fn adopt(tx: &mut sqlx::PgConnection, show: ShowId, held: &[AdoptedHold]) 
     if held.is_empty() {
         return Ok(());
     }
+    // One row a seat (an insert can't change a row twice): its latest hold, which renewed
+    // or outlived the others.
+    let mut held = held.to_vec();
+    held.sort_by_key(|(seat, _, until, _)| (*seat, std::cmp::Reverse(*until)));
+    held.dedup_by_key(|(seat, ..)| *seat);
     let seats: Vec<SeatId> = held.iter().map(|h| h.0).collect();
     let users: Vec<Uuid> = held.iter().map(|h| h.1).collect();
     let untils: Vec<DateTime<Utc>> = held.iter().map(|h| h.2).collect();
