@@ -49,6 +49,11 @@ impl<'a> Engine<'a> {
         Engine { app, show, seats, base_ms, users, queue_tokens, seqs, reservations }
     }
 
+    /// The show is live from now on, as one on sale is (a rebuild copies it).
+    pub fn wake(&self) {
+        self.app.state.sale.wake(self.show);
+    }
+
     /// The deployment moves to Postgres with the write-behind caught up, and its hand-over
     /// runs as the worker would: the old streams written out once every instance has
     /// followed the switch (a second), after which Postgres decides holds and sales.
@@ -68,6 +73,8 @@ impl<'a> Engine<'a> {
         if backend.mode() == Mode::Redis {
             return;
         }
+        // As the worker's rebuild does: this instance's marks first, then the copy.
+        self.app.state.sale.follow_season().await;
         let rebuilt = backend.rebuild_redis(async || self.app.drain_events("worker").await).await.expect("rebuilt");
         assert!(rebuilt, "redis rebuilt");
     }
