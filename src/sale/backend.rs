@@ -361,7 +361,8 @@ impl Backend {
         let copy = async || {
             // Read once writes are held off: a show first touched just before is marked.
             shows = self.db.season().live().await?;
-            self.copy_shows(&mut reader, &shows).await
+            self.copy_shows(&mut reader, &shows).await?;
+            Ok(shows.clone())
         };
         let copied = self.db.deployment().finish_rebuild(&mut lock, copy).await;
         match copied {

@@ -49,11 +49,6 @@ impl<'a> Engine<'a> {
         Engine { app, show, seats, base_ms, users, queue_tokens, seqs, reservations }
     }
 
-    /// The show is live from now on, as one on sale is (a rebuild copies it).
-    pub fn wake(&self) {
-        self.app.state.sale.wake(self.show);
-    }
-
     /// The deployment moves to Postgres with the write-behind caught up, and its hand-over
     /// runs as the worker would: the old streams written out once every instance has
     /// followed the switch (a second), after which Postgres decides holds and sales.

@@ -108,23 +108,15 @@ async fn instance(kind: Kind) -> TestApp {
 }
 
 /// Runs the sequence on a new show of the engine and the model; the first answer they
-/// don't agree on, with the step it came at. A deployment that moved ends back on Redis.
+/// don't agree on, with the step it came at. The show is live from its first join or
+/// change, as one on sale is, and idle before (a move to Postgres and back copies it or
+/// leaves it as Redis has it). A deployment that moved ends back on Redis.
 pub async fn agree(app: &TestApp, kind: Kind, sequence: &[Request]) -> Result<(), String> {
-    agree_on(app, kind, sequence, true).await
-}
-
-/// [`agree`], on a show that is live from the start (`live`), as a show on sale is, or on
-/// one that only becomes live when fans come (a show that idles through a move to Postgres
-/// and back is left as Redis had it: a known divergence, see regressions).
-pub async fn agree_on(app: &TestApp, kind: Kind, sequence: &[Request], live: bool) -> Result<(), String> {
     let lanes = match kind {
         Kind::Redis { lanes } => lanes,
         _ => 1,
     };
     let mut engine = Engine::open(app, lanes).await;
-    if live {
-        engine.wake();
-    }
     let mut model = ShowModel::new(SEATS, starting_config());
     for (step, request) in sequence.iter().enumerate() {
         let expected = model.apply(request);

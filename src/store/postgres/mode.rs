@@ -156,12 +156,12 @@ impl Deployment<'_> {
     }
 
     /// Flips rebuilding → Redis: with the mode lock held exclusively (in-flight Postgres writes
-    /// finish first, new ones wait and then see Redis), runs `copy` and then switches. If
-    /// `copy` fails nothing changes.
+    /// finish first, new ones wait and then see Redis), runs `copy` (which answers the shows
+    /// it copied) and then switches. If `copy` fails nothing changes.
     pub async fn finish_rebuild(
         &self,
         conn: &mut PgConnection,
-        copy: impl AsyncFnOnce() -> Result<(), StoreError>,
+        copy: impl AsyncFnOnce() -> Result<Vec<ShowId>, StoreError>,
     ) -> Result<bool, StoreError> {
         let flip = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
@@ -170,7 +170,8 @@ impl Deployment<'_> {
             if mode != Mode::Rebuilding.as_str() {
                 return Ok(false);
             }
-            copy().await?;
+            let copied = copy().await?;
+            give_back_unused_holes(&mut tx, &copied).await?;
             set_mode(&mut tx, Mode::Redis, "redis rebuilt from postgres", false).await?;
             tx.commit().await?;
             Ok(true)
@@ -295,6 +296,25 @@ async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) ->
     .await?;
     sqlx::query!("SELECT pg_notify($1, $2)", CHANNEL, row.1.to_string()).execute(&mut *tx).await?;
     parsed(row)
+}
+
+/// The shows a rebuild left as Redis had them (nobody joined them on Postgres) go on with
+/// Redis' seqs, which never skipped the hole their take-over left after the last recorded
+/// place: that hole goes, and the show's last seq is the one before it again. A hole a place
+/// was recorded in or above since is kept.
+async fn give_back_unused_holes(tx: &mut PgConnection, copied: &[ShowId]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "WITH unused AS (
+            DELETE FROM queue_holes h USING queue_state s
+            WHERE s.show_id = h.show_id AND h.hi = s.last_seq + 1 AND NOT h.show_id = ANY($1)
+              AND NOT EXISTS (SELECT 1 FROM queue_entries e WHERE e.show_id = h.show_id AND e.seq >= h.lo)
+            RETURNING h.show_id, h.lo)
+         UPDATE queue_state s SET last_seq = u.lo - 1 FROM unused u WHERE s.show_id = u.show_id",
+        copied as _
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Takes over shows' counters from what Postgres knows: the highest seq (or what an earlier
