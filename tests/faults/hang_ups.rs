@@ -3,7 +3,9 @@
 //! clients that wait for their answers; on Redis, and on the Postgres fallback with Postgres
 //! frozen (SIGSTOP) for a few seconds in the middle. Afterwards Postgres has logged no BEGIN
 //! inside an open transaction, no session is idle in a transaction, and every write a
-//! waiting client was told succeeded is in Postgres.
+//! waiting client was told succeeded is in Postgres. A fair opening runs through it: its
+//! pre-queue joined and its opening set again by both kinds of client, then drawn with the
+//! seed it committed to first, every fan told they were in the pre-queue in the draw.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,7 @@ use boxoffice::store::Mode;
 use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
@@ -31,15 +34,36 @@ struct Told {
     /// Its show's `max_active`, each value saved, in order.
     settings: Vec<u32>,
     settings_show: Option<ShowId>,
+    /// Fans told they are in the fair show's pre-queue.
+    pre_queued: Vec<Uuid>,
 }
 
 /// The sale the load runs on: a show whose fans are all active, and for each waiting client
-/// a show of its own whose settings it changes (a change reads, then writes the whole row).
+/// a show of its own whose settings it changes (a change reads, then writes the whole row);
+/// beside it a fair show, opening just after the load, its commitment as first published.
 struct Sale {
     show: ShowId,
     settings_shows: Vec<ShowId>,
     seats: Vec<SeatId>,
     fans: Vec<String>,
+    fair: FairShow,
+}
+
+struct FairShow {
+    show: ShowId,
+    /// Its settings: the opening, and nobody admitted.
+    settings: Value,
+    commitment: String,
+}
+
+/// A show opening `in_` from now, with its commitment published.
+async fn fair_show(app: &TestApp, in_: Duration) -> FairShow {
+    let show = app.create_show(1, 5).await;
+    let opens_at = chrono::Utc::now() + in_;
+    let settings = json!({"opens_at": opens_at, "admit_per_second": 0});
+    app.configure_queue(show, settings.clone()).await;
+    let commitment = app.get(&format!("/v1/shows/{show}/fairness"), None).await.body["commitment"].clone();
+    FairShow { show, settings, commitment: commitment.as_str().expect("a commitment").to_string() }
 }
 
 async fn sale(app: &TestApp) -> Sale {
@@ -61,7 +85,9 @@ async fn sale(app: &TestApp) -> Sale {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    Sale { show, settings_shows, seats, fans }
+    // The load starts now: the fair show opens once it is over.
+    let fair = fair_show(app, LOAD + Duration::from_secs(1)).await;
+    Sale { show, settings_shows, seats, fans, fair }
 }
 
 /// A write the load sends, and whom it comes from.
@@ -69,12 +95,15 @@ fn a_write(app: &TestApp, sale: &Sale, user_token: &str, rng: &mut impl Rng) -> 
     let fan = sale.fans[rng.random_range(0..sale.fans.len())].clone();
     let seat = sale.seats[rng.random_range(0..sale.seats.len())];
     let show = sale.show;
-    match rng.random_range(0..6) {
+    let fair = sale.fair.show;
+    match rng.random_range(0..8) {
         0 => (Method::POST, format!("/v1/shows/{show}/queue"), user_token.to_string(), Value::Null),
         1 => (Method::POST, format!("/v1/shows/{show}/holds"), fan, json!({"seat_ids": [seat]})),
         2 => (Method::DELETE, format!("/v1/shows/{show}/holds/{seat}"), fan, Value::Null),
         3 => (Method::POST, format!("/v1/shows/{show}/reservations"), fan, json!({"seat_ids": [seat]})),
         4 => (Method::DELETE, format!("/v1/shows/{show}/queue"), user_token.to_string(), Value::Null),
+        5 => (Method::POST, format!("/v1/shows/{fair}/queue"), user_token.to_string(), Value::Null),
+        6 => (Method::PUT, format!("/v1/admin/shows/{fair}/queue"), app.admin_token(), sale.fair.settings.clone()),
         _ => {
             let max_active = rng.random_range(1000..2000);
             (Method::PUT, format!("/v1/admin/shows/{show}/queue"), app.admin_token(), json!({"max_active": max_active}))
@@ -119,6 +148,12 @@ async fn waiting_client(app: Arc<TestApp>, sale: Arc<Sale>, client: usize, stop:
         if joined.status == StatusCode::CREATED {
             told.joins.push((id, joined.body["seq"].as_i64().unwrap()));
         }
+        let pre_queued = app.join(sale.fair.show, &user).await;
+        if pre_queued.status == StatusCode::CREATED && pre_queued.body["status"] == "pre_queue" {
+            told.pre_queued.push(id);
+        }
+        let path = format!("/v1/admin/shows/{}/queue", sale.fair.show);
+        app.call(Method::PUT, &path, Some(&app.admin_token()), Some(sale.fair.settings.clone())).await;
         let (fan, seat) = {
             let mut rng = rand::rng();
             (sale.fans[rng.random_range(0..sale.fans.len())].clone(), sale.seats[rng.random_range(0..sale.seats.len())])
@@ -247,9 +282,50 @@ async fn hang_ups_lose_nothing(mode: Mode, stall: Option<Duration>) {
             .unwrap();
         assert_eq!(kept, *last_saved as i32, "a saved setting did not read back");
     }
+    let drawn = drawn_as_committed(&app, &sale.fair).await;
+    let pre_queued: Vec<Uuid> = told.iter().flat_map(|t| t.pre_queued.iter().copied()).collect();
+    assert!(!pre_queued.is_empty(), "no waiting client got into the pre-queue");
+    for user in &pre_queued {
+        assert!(drawn.contains(&hex::encode(Sha256::digest(user.to_string()))), "a pre-queued fan was not drawn");
+    }
     eprintln!(
-        "hang-ups on {mode:?}: {joins} joins, {sales} purchases, {settings} settings changes acknowledged and kept"
+        "hang-ups on {mode:?}: {joins} joins, {sales} purchases, {settings} settings changes, {} pre-queue joins \
+         acknowledged and kept; {} drawn",
+        pre_queued.len(),
+        drawn.len()
     );
+}
+
+/// Waits for the fair show's draw; checks its seed is the one committed to at first and the
+/// published entries are as many as it drew; the drawn fans' hashes.
+async fn drawn_as_committed(app: &TestApp, fair: &FairShow) -> std::collections::HashSet<String> {
+    let show = fair.show;
+    let started = Instant::now();
+    let published = loop {
+        let published = app.get(&format!("/v1/shows/{show}/fairness"), None).await.body;
+        if published["seed"].is_string() {
+            break published;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the fair show was not drawn: {published}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(published["commitment"], fair.commitment.as_str(), "the commitment changed");
+    let seed = hex::decode(published["seed"].as_str().unwrap()).unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&seed)), fair.commitment, "the seed is not the one committed to");
+    let mut drawn = std::collections::HashSet::new();
+    let mut after = 0;
+    loop {
+        let page = app.get(&format!("/v1/shows/{show}/fairness/entries?after_seq={after}&limit=1000"), None).await;
+        for entry in page.body["entries"].as_array().unwrap() {
+            drawn.insert(entry["user_hash"].as_str().unwrap().to_string());
+        }
+        match page.body["next_after_seq"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(Some(drawn.len() as i64), published["pre_queue_size"].as_i64(), "entries published: {published}");
+    drawn
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
