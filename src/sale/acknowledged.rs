@@ -22,7 +22,8 @@ pub struct AckedHold {
     pub user: Uuid,
     pub seats: Vec<SeatId>,
     pub until_ms: i64,
-    /// When it was taken (this instance's clock).
+    /// When Redis recorded it taken (its event stream's clock, which the stays' ends in
+    /// Postgres are stamped with).
     pub taken_ms: i64,
 }
 

@@ -688,8 +688,8 @@ impl HoldStore for Backend {
                     self.holds_decidable(show).await?;
                 }
                 let outcome = self.holds(side).hold(show, user, seats).await?;
-                if let (Side::Redis, HoldOutcome::Held { expires_at_ms }) = (side, &outcome) {
-                    let (seats, until_ms, taken_ms) = (seats.to_vec(), *expires_at_ms, self.now_ms());
+                if let (Side::Redis, HoldOutcome::Held { expires_at_ms, recorded_at_ms }) = (side, &outcome) {
+                    let (seats, until_ms, taken_ms) = (seats.to_vec(), *expires_at_ms, *recorded_at_ms);
                     let hold = AckedHold { show, user, seats, until_ms, taken_ms };
                     self.acknowledged_on_redis(hold).await?;
                 }

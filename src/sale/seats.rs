@@ -146,7 +146,7 @@ impl Sale {
     pub async fn hold(&self, show: ShowId, user: Uuid, seats: &[SeatId]) -> Result<Holds, ApiError> {
         self.validated(show, seats).await?;
         match self.backend.hold(show, user, seats).await? {
-            HoldOutcome::Held { expires_at_ms } => {
+            HoldOutcome::Held { expires_at_ms, .. } => {
                 metrics::counter!("boxoffice_holds_total").increment(1);
                 Ok(Holds { seat_ids: seats.to_vec(), expires_at: Some(from_millis(expires_at_ms)) })
             }

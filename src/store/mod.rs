@@ -211,6 +211,10 @@ pub trait QueueStore: Send + Sync {
 pub enum HoldOutcome {
     Held {
         expires_at_ms: i64,
+        /// When the store records the hold as taken, by the clock it records every change
+        /// of the sale with (on Redis, the event stream's): a stay that ended at or after
+        /// it ended the hold.
+        recorded_at_ms: i64,
     },
     /// Held by someone else or sold; nothing was held.
     Unavailable(Vec<SeatId>),

@@ -171,3 +171,22 @@ async fn a_show_that_idled_through_a_move_and_back_counts_every_place_at_the_nex
     ];
     agrees(Kind::Moving, idle_then_sold).await;
 }
+
+/// Rules 6, 8 and 11: the journal of acknowledged holds dated a hold by the instance's
+/// clock, while Postgres dates a stay's end by Redis' (the event stream's): with the two a
+/// second apart, a hold whose fan then left came back at the switch to Postgres.
+#[tokio::test]
+async fn a_hold_dated_by_another_clock_than_its_fans_leave_does_not_come_back_at_a_switch() {
+    let left_a_second_later_by_the_instance = vec![
+        Join(A),
+        Tick,
+        Wait { ms: 1000 },
+        Join(B),
+        Tick,
+        Hold(A, vec![Seat(4), Seat(2)]),
+        Leave(A),
+        MoveTo(Store::Postgres),
+        Counts,
+    ];
+    agrees(Kind::Moving, left_a_second_later_by_the_instance).await;
+}

@@ -121,6 +121,9 @@ pub async fn agree(app: &TestApp, kind: Kind, sequence: &[Request]) -> Result<()
     for (step, request) in sequence.iter().enumerate() {
         let expected = model.apply(request);
         let got = engine.apply(request).await;
+        if std::env::var_os("BOXOFFICE_MODEL_TRACE").is_some() {
+            eprintln!("{step}: {request:?} -> {got:?}");
+        }
         if got.as_ref() != Ok(&expected) {
             return Err(format!("step {step}, {request:?}: the model says {expected:?}, the engine {got:?}"));
         }

@@ -73,7 +73,10 @@ async fn hold_batch(
             outcomes.push(match book.decide(*user, seats, limit as usize) {
                 HoldDecision::Held => {
                     taken.extend(seats.iter().map(|seat| (*seat, *user)));
-                    HoldOutcome::Held { expires_at_ms: until.timestamp_millis() }
+                    HoldOutcome::Held {
+                        expires_at_ms: until.timestamp_millis(),
+                        recorded_at_ms: now.timestamp_millis(),
+                    }
                 }
                 HoldDecision::Unavailable(seats) => HoldOutcome::Unavailable(seats),
                 HoldDecision::NotActive => HoldOutcome::NotActive,

@@ -51,7 +51,9 @@ fn hold_outcomes(show: ShowId, mut reply: &[i64]) -> Result<Vec<HoldOutcome>, St
     while let [code, count, rest @ ..] = reply {
         let (values, next) = rest.split_at_checked(*count as usize).ok_or_else(|| unexpected("hold", reply))?;
         outcomes.push(match (code, values) {
-            (1, [expires_at_ms]) => HoldOutcome::Held { expires_at_ms: *expires_at_ms },
+            (1, [expires_at_ms, recorded_at_ms]) => {
+                HoldOutcome::Held { expires_at_ms: *expires_at_ms, recorded_at_ms: *recorded_at_ms }
+            }
             (0, unavailable) => HoldOutcome::Unavailable(unavailable.iter().copied().map(SeatId).collect()),
             (-3, []) => HoldOutcome::NotActive,
             (-4, [limit]) => HoldOutcome::OverLimit { limit: *limit as u32 },

@@ -51,9 +51,9 @@ local function hold(uid, seats)
   end
   redis.call('ZREMRANGEBYSCORE', mine, '-inf', now)
   expire_with_last_hold(mine, now)
-  emit(base, E.held, uid, nil, table.concat(seats, ','), expires_at)
+  local recorded_at = emit(base, E.held, uid, nil, table.concat(seats, ','), expires_at)
   announce_seats(base, SC.held, table.concat(seats, ','), expires_at)
-  return {1, expires_at}
+  return {1, expires_at, recorded_at}
 end
 
 local out, i = {}, 3

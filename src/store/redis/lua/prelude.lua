@@ -29,13 +29,14 @@ end
 -- change and its event are atomic. The entry id says when (Redis time); the fields are the
 -- kind (k) and the user (u), then whichever of seq (q), seats "1,2" (s) and an expiry in ms
 -- (x) the change has. A 'join' entry may carry several users (u: their 16-byte ids one after
--- another, q: the first one's seq; the others' follow, one apart).
+-- another, q: the first one's seq; the others' follow, one apart). Returns the entry's
+-- time, the ms of its id: what Postgres records the change at.
 local function emit(base, kind, uid, seq, seats, until_ms)
   local args = {key(base, 'events'), '*', 'k', kind, 'u', uid}
   if seq then args[#args + 1] = 'q'; args[#args + 1] = seq end
   if seats and seats ~= '' then args[#args + 1] = 's'; args[#args + 1] = seats end
   if until_ms then args[#args + 1] = 'x'; args[#args + 1] = until_ms end
-  redis.call('XADD', unpack(args))
+  return tonumber(string.match(redis.call('XADD', unpack(args)), '^(%d+)'))
 end
 
 -- Announces a seat change on the show's seat channel for the instances' event streams:
