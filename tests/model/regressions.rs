@@ -190,3 +190,14 @@ async fn a_hold_dated_by_another_clock_than_its_fans_leave_does_not_come_back_at
     ];
     agrees(Kind::Moving, left_a_second_later_by_the_instance).await;
 }
+
+/// Rule 11: an admission tick on the fallback with nobody waiting moved a show's cursor past
+/// the hole of its switch; the rebuild gave that hole back but left the cursor there, so
+/// after the next switch a place Redis had handed out in between counted as passed, and a
+/// fan who left it and joined again was told one place fewer ahead.
+#[tokio::test]
+async fn a_show_ticked_idle_through_a_move_and_back_counts_places_not_yet_passed() {
+    let ticked_idle =
+        vec![MoveTo(Store::Postgres), Tick, MoveTo(Store::Redis), Join(A), MoveTo(Store::Postgres), Leave(A), Join(A)];
+    agrees(Kind::Moving, ticked_idle).await;
+}

@@ -300,7 +300,8 @@ async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) ->
 
 /// The shows a rebuild left as Redis had them (nobody joined them on Postgres) go on with
 /// Redis' seqs, which never skipped the hole their take-over left after the last recorded
-/// place: that hole goes, and the show's last seq is the one before it again. A hole a place
+/// place: that hole goes, and the show's last seq is the one before it again, its cursor no
+/// further (an admission tick with nobody waiting moves it to the last seq). A hole a place
 /// was recorded in or above since is kept.
 async fn give_back_unused_holes(tx: &mut PgConnection, copied: &[ShowId]) -> Result<(), sqlx::Error> {
     sqlx::query!(
@@ -309,7 +310,8 @@ async fn give_back_unused_holes(tx: &mut PgConnection, copied: &[ShowId]) -> Res
             WHERE s.show_id = h.show_id AND h.hi = s.last_seq + 1 AND NOT h.show_id = ANY($1)
               AND NOT EXISTS (SELECT 1 FROM queue_entries e WHERE e.show_id = h.show_id AND e.seq >= h.lo)
             RETURNING h.show_id, h.lo)
-         UPDATE queue_state s SET last_seq = u.lo - 1 FROM unused u WHERE s.show_id = u.show_id",
+         UPDATE queue_state s SET last_seq = u.lo - 1, cursor = least(s.cursor, u.lo - 1)
+         FROM unused u WHERE s.show_id = u.show_id",
         copied as _
     )
     .execute(&mut *tx)
