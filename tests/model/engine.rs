@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use boxoffice::domain::model::{Answer, Counts, Fan, Refusal, Request, Seat, Standing, Store};
+use boxoffice::domain::fairness::draw_key;
+use boxoffice::domain::model::{Answer, Counts, Fan, PRE_QUEUE_SEQ, Refusal, Request, Seat, Standing, Store};
+use boxoffice::domain::queue::QueueConfigPatch;
 
 use boxoffice::store::Mode;
 use reqwest::{Method, StatusCode};
@@ -29,11 +31,23 @@ pub struct Engine<'a> {
     seats: Vec<SeatId>,
     /// The clock at the sequence's start: the model's 0.
     base_ms: i64,
-    users: BTreeMap<Fan, String>,
+    /// Each fan's user token and id.
+    users: BTreeMap<Fan, (String, uuid::Uuid)>,
     queue_tokens: BTreeMap<Fan, String>,
     /// Every seq the engine handed out, in order: the model's seq is the rank.
     seqs: Vec<i64>,
     reservations: Vec<String>,
+    opening: Opening,
+}
+
+/// What the test knows of the show's fair opening: nothing set, its seed (read where the
+/// sale keeps it), or the seqs its close kept (taken into `seqs`).
+#[derive(Default)]
+enum Opening {
+    #[default]
+    None,
+    Seeded(Vec<u8>),
+    Closed(Vec<u8>),
 }
 
 impl<'a> Engine<'a> {
@@ -45,8 +59,29 @@ impl<'a> Engine<'a> {
         let mut seats = app.seat_ids(show).await;
         seats.sort();
         let base_ms = app.clock.estimate_ms();
-        let (users, queue_tokens, seqs, reservations) = Default::default();
-        Engine { app, show, seats, base_ms, users, queue_tokens, seqs, reservations }
+        let (users, queue_tokens, seqs, reservations, opening) = Default::default();
+        Engine { app, show, seats, base_ms, users, queue_tokens, seqs, reservations, opening }
+    }
+
+    /// The fans' draw keys, once the show's opening committed to a seed.
+    pub fn draw_keys(&self) -> Option<BTreeMap<Fan, Vec<u8>>> {
+        let (Opening::Seeded(seed) | Opening::Closed(seed)) = &self.opening else { return None };
+        Some(self.users.iter().map(|(fan, (_, id))| (*fan, draw_key(seed, *id).to_vec())).collect())
+    }
+
+    /// Reads the opening's seed after a change, and the seqs its close kept (lower than any
+    /// given after the close, none given before the opening): a drawn place's model seq is
+    /// its rank among them.
+    async fn follow_opening(&mut self) {
+        let row = self.app.state.sale.db().fairness().fairness(self.show).await.expect("the fairness row");
+        let Some(row) = row else { return };
+        if let (Opening::Seeded(_), Some(base), Some(size)) = (&self.opening, row.draw_base, row.pre_queue_size) {
+            let kept: Vec<i64> = (base + 1..=base + size).collect();
+            self.seqs.splice(0..0, kept);
+            self.opening = Opening::Closed(row.seed);
+        } else if let Opening::None = self.opening {
+            self.opening = Opening::Seeded(row.seed);
+        }
     }
 
     /// The deployment moves to Postgres with the write-behind caught up, and its hand-over
@@ -81,7 +116,7 @@ impl<'a> Engine<'a> {
         let mut answer = self.answer_once(request).await;
         for _ in 0..RETRIES {
             match &answer {
-                Err(text) if text.starts_with("503") => {
+                Ok(Answer::Refused(Refusal::TryAgain)) => {
                     self.app.drain_events("worker").await;
                     answer = self.answer_once(request).await;
                 }
@@ -97,10 +132,16 @@ impl<'a> Engine<'a> {
             Request::Join(fan) => {
                 let user = self.user(*fan).await;
                 let reply = self.app.post(&format!("{path}/queue"), Some(&user), json!({})).await;
+                if !matches!(self.opening, Opening::None) {
+                    self.follow_opening().await;
+                }
                 return self.joined(*fan, reply);
             }
             Request::Tick => {
                 self.app.state.sale.admit(self.show).await;
+                if !matches!(self.opening, Opening::None) {
+                    self.follow_opening().await;
+                }
                 return Ok(Answer::Done);
             }
             Request::Wait { ms } => {
@@ -108,15 +149,13 @@ impl<'a> Engine<'a> {
                 return Ok(Answer::Done);
             }
             Request::Change(patch) => {
-                let body = serde_json::to_value(patch).unwrap();
-                self.app
-                    .call(
-                        Method::PUT,
-                        &format!("/v1/admin/shows/{}/queue", self.show),
-                        Some(&self.app.admin_token()),
-                        Some(body),
-                    )
-                    .await
+                let body = serde_json::to_value(self.on_engine_clock(patch)).unwrap();
+                let path = format!("/v1/admin/shows/{}/queue", self.show);
+                let reply = self.app.call(Method::PUT, &path, Some(&self.app.admin_token()), Some(body)).await;
+                if patch.opens_at.is_some() && reply.status.is_success() {
+                    self.follow_opening().await;
+                }
+                reply
             }
             Request::Counts => return self.counts(self.app.queue_stats(self.show).await),
             Request::MoveTo(Store::Postgres) => {
@@ -135,6 +174,12 @@ impl<'a> Engine<'a> {
             }
         };
         self.answer(request, reply)
+    }
+
+    /// The change with its opening on the service's clock.
+    fn on_engine_clock(&self, patch: &QueueConfigPatch) -> QueueConfigPatch {
+        let opens_at = patch.opens_at.map(|at| at + chrono::Duration::milliseconds(self.base_ms));
+        QueueConfigPatch { opens_at, ..patch.clone() }
     }
 
     async fn call(&self, request: &Request, path: &str, token: &str) -> Reply {
@@ -162,7 +207,12 @@ impl<'a> Engine<'a> {
     fn answer(&mut self, request: &Request, reply: Reply) -> Result<Answer, String> {
         let ok = reply.status.is_success();
         Ok(match request {
-            Request::Standing(_) if ok => Answer::Standing(self.standing(&reply.body)?),
+            Request::Standing(fan) if ok => {
+                if let Some(token) = reply.body["queue_token"].as_str() {
+                    self.queue_tokens.insert(*fan, token.to_string());
+                }
+                Answer::Standing(self.standing(&reply.body)?)
+            }
             Request::Leave(_) if reply.status == StatusCode::NO_CONTENT => Answer::Left,
             Request::Hold(..) if reply.status == StatusCode::CREATED => {
                 Answer::Held { seats: self.seats_of(&reply.body)?, until_ms: self.time(&reply.body["expires_at"])? }
@@ -185,9 +235,9 @@ impl<'a> Engine<'a> {
 
     async fn user(&mut self, fan: Fan) -> String {
         if !self.users.contains_key(&fan) {
-            self.users.insert(fan, self.app.user().await.0);
+            self.users.insert(fan, self.app.user().await);
         }
-        self.users[&fan].clone()
+        self.users[&fan].0.clone()
     }
 
     fn seat_body(&self, seats: &[Seat]) -> Value {
@@ -200,7 +250,10 @@ impl<'a> Engine<'a> {
         }
         let token = reply.body["queue_token"].as_str().ok_or("a join without a queue token")?;
         self.queue_tokens.insert(fan, token.to_string());
-        let seq = self.model_seq(reply.body["seq"].as_i64().ok_or("a join without a seq")?);
+        let seq = match reply.body["seq"].as_i64().ok_or("a join without a seq")? {
+            PRE_QUEUE_SEQ => PRE_QUEUE_SEQ,
+            seq => self.model_seq(seq),
+        };
         let created = reply.status == StatusCode::CREATED;
         Ok(Answer::Joined { created, seq, standing: self.standing(&reply.body)? })
     }
@@ -223,6 +276,7 @@ impl<'a> Engine<'a> {
             Some("waiting") => Standing::Waiting { position: body["position"].as_u64().ok_or("no position")? },
             Some("active") => Standing::Active { until_ms: self.time(&body["active_until"])? },
             Some("expired") => Standing::Expired,
+            Some("pre_queue") => Standing::PreQueue,
             _ => return Err(format!("an unknown standing: {body}")),
         })
     }
@@ -282,6 +336,10 @@ impl<'a> Engine<'a> {
             (409, "seat_sold") => Refusal::SeatSold(seats()?),
             (422, "idempotency_key_reused") => Refusal::IdempotencyKeyReused,
             (422, "invalid_config") => Refusal::InvalidConfig,
+            (409, "opening_fixed") => Refusal::OpeningFixed,
+            (409, "queue_started") => Refusal::QueueStarted,
+            (409, "lanes_fixed") => Refusal::LanesFixed,
+            (503, "unavailable") => Refusal::TryAgain,
             (status, _) => return Err(format!("{status} {}", reply.body)),
         })
     }

@@ -201,3 +201,46 @@ async fn a_show_ticked_idle_through_a_move_and_back_counts_places_not_yet_passed
         vec![MoveTo(Store::Postgres), Tick, MoveTo(Store::Redis), Join(A), MoveTo(Store::Postgres), Leave(A), Join(A)];
     agrees(Kind::Moving, ticked_idle).await;
 }
+
+/// The opening at one second of the sequence's clock.
+fn opening_at_one_second() -> Request {
+    Request::Change(QueueConfigPatch { opens_at: chrono::DateTime::from_timestamp_millis(1_000), ..Default::default() })
+}
+
+/// Rule 12: a fan who left the pre-queue and polls between its close and its draw is told
+/// it waits in it (the draw has the last word), and expired once it is drawn.
+#[tokio::test]
+async fn a_fan_who_left_the_pre_queue_learns_so_at_the_draw() {
+    let d = Fan(3);
+    let left_before_the_opening = vec![
+        opening_at_one_second(),
+        Join(d),
+        Leave(d),
+        Wait { ms: 1_000 },
+        Join(A),
+        Request::Standing(d),
+        Tick,
+        Request::Standing(d),
+    ];
+    for kind in [Kind::Redis { lanes: 1 }, Kind::Postgres] {
+        agrees(kind, left_before_the_opening.clone()).await;
+    }
+}
+
+/// Rules 7, 11 and 12: closing a pre-queue on Redis opened a hole whose end Postgres' last
+/// seq didn't follow; the switch's hole then started where the draw's did, was dropped as
+/// a duplicate, and after the move back every seq of it counted as joined.
+#[tokio::test]
+async fn a_drawn_show_moved_to_postgres_and_back_counts_its_joins_truly() {
+    let drawn_then_moved = vec![
+        opening_at_one_second(),
+        Join(A),
+        Wait { ms: 1_000 },
+        Tick,
+        MoveTo(Store::Postgres),
+        Tick,
+        MoveTo(Store::Redis),
+        Counts,
+    ];
+    agrees(Kind::Moving, drawn_then_moved).await;
+}

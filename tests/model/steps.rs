@@ -46,7 +46,17 @@ fn change() -> impl Strategy<Value = QueueConfigPatch> {
         select(vec![0.0, 0.5, 1.0, 10.0, 1000.0])
             .prop_map(|r| QueueConfigPatch { admit_per_second: Some(r), ..QueueConfigPatch::default() }),
         any::<bool>().prop_map(|p| QueueConfigPatch { paused: Some(p), ..QueueConfigPatch::default() }),
+        select(vec![1_u32, 2, 3]).prop_map(|n| QueueConfigPatch { lanes: Some(n), ..QueueConfigPatch::default() }),
+        opening(),
     ]
+}
+
+/// A fair opening, at a time of the sequence's clock (ms from its start).
+fn opening() -> impl Strategy<Value = QueueConfigPatch> {
+    select(vec![1_000_i64, 5_000, 30_000, 60_000]).prop_map(|at| QueueConfigPatch {
+        opens_at: chrono::DateTime::from_timestamp_millis(at),
+        ..QueueConfigPatch::default()
+    })
 }
 
 /// Waits around the settings' edges: a tick, a second, the claim window, a hold, a session.
@@ -79,8 +89,13 @@ pub fn request(moving: bool) -> BoxedStrategy<Request> {
     }
 }
 
+/// A sequence of requests; about a third of them start by setting a fair opening.
 pub fn sequence(max_len: usize, moving: bool) -> impl Strategy<Value = Vec<Request>> {
-    proptest::collection::vec(request(moving), 1..max_len)
+    let opened = proptest::option::weighted(0.3, opening().prop_map(Request::Change));
+    (opened, proptest::collection::vec(request(moving), 1..max_len)).prop_map(|(opening, mut requests)| {
+        requests.splice(0..0, opening);
+        requests
+    })
 }
 
 /// The sequence as a script, one request a line, to read and to paste as a regression test.

@@ -24,8 +24,9 @@ pub struct Line {
     /// The last seq admission reached.
     cursor: i64,
     places: BTreeMap<Fan, Place>,
-    /// Who was given each seq the cursor hasn't reached (they may have left since).
-    listed: BTreeMap<i64, Fan>,
+    /// Who was given each seq the cursor hasn't reached (they may have left since); `None`
+    /// for a seq kept for a pre-queue not drawn yet.
+    listed: BTreeMap<i64, Option<Fan>>,
     bucket: Option<Bucket>,
     admitted_total: u64,
 }
@@ -46,8 +47,31 @@ impl Line {
         }
         self.last_seq += 1;
         self.places.insert(fan, Place::Waiting { seq: self.last_seq });
-        self.listed.insert(self.last_seq, fan);
+        self.listed.insert(self.last_seq, Some(fan));
         Some((self.last_seq, true))
+    }
+
+    /// Keeps the next `n` seqs for a pre-queue's draw.
+    pub fn keep_for_draw(&mut self, n: usize) {
+        for _ in 0..n {
+            self.last_seq += 1;
+            self.listed.insert(self.last_seq, None);
+        }
+    }
+
+    /// The drawn fans take the seqs kept for them.
+    pub fn place_drawn(&mut self, drawn: &[(i64, Fan)]) {
+        for (seq, fan) in drawn {
+            self.places.insert(*fan, Place::Waiting { seq: *seq });
+            self.listed.insert(*seq, Some(*fan));
+        }
+    }
+
+    /// The seq of the fan's place, if they have one.
+    pub fn seq_of(&self, fan: Fan) -> Option<i64> {
+        self.places.get(&fan).map(|place| match place {
+            Place::Waiting { seq } | Place::Active { seq, .. } => *seq,
+        })
     }
 
     /// What the holder of a token for `seq` is told: a place admission hasn't reached is
@@ -125,7 +149,9 @@ impl Line {
         while (admitted as i64) < want {
             let Some((seq, fan)) = self.listed.pop_first() else { break };
             self.cursor = seq;
-            if self.places.get(&fan) == Some(&Place::Waiting { seq }) {
+            if let Some(fan) = fan
+                && self.places.get(&fan) == Some(&Place::Waiting { seq })
+            {
                 let until_ms = now + ms(config.claim_window_s);
                 self.places.insert(fan, Place::Active { seq, until_ms, claimed: false });
                 admitted += 1;

@@ -32,16 +32,31 @@
 //! 11. A move of the deployment to Postgres and back, once the write-behind has caught up,
 //!     keeps every place, position, session, hold and sale; admission's bucket starts
 //!     afresh on each move ([`ShowModel::move_to`]).
+//! 12. A fair opening is set before anyone joined, in the future, and can't move once it
+//!     came. Until then joining puts you in the pre-queue, which you may leave; your
+//!     pre-queue token answers "pre_queue". The first join at the opening (or the first
+//!     admission tick) closes it: its places are kept ahead of everyone who joins later,
+//!     and the first tick draws them, each fan in the order of their draw key (the HMAC of
+//!     the sale's seed, which it committed to when the opening was set), and admission goes
+//!     on. Between the close and the draw (a moment) the pre-queue can't be left (try
+//!     again), and every pre-queue token is told it waits in it: the draw tells a fan who
+//!     left ([`ShowModel::join`], [`ShowModel::open`]).
+//! 13. A show's lanes are set before its first join ([`ShowModel::change`]).
 
 mod line;
+mod opening;
 mod seats;
 
 pub use line::Line;
+pub use opening::Opening;
 pub use seats::Seats;
 
 use std::collections::BTreeMap;
 
 use super::queue::{QueueConfig, QueueConfigPatch};
+
+/// The seq a pre-queue token carries: no place yet.
+pub const PRE_QUEUE_SEQ: i64 = 0;
 
 /// A fan of the sequence, by number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -95,6 +110,8 @@ pub enum Standing {
         until_ms: i64,
     },
     Expired,
+    /// In the pre-queue of a fair opening: no place yet.
+    PreQueue,
 }
 
 /// A refusal, by its error code.
@@ -111,6 +128,11 @@ pub enum Refusal {
     SeatSold(Vec<Seat>),
     IdempotencyKeyReused,
     InvalidConfig,
+    OpeningFixed,
+    QueueStarted,
+    LanesFixed,
+    /// Not now (503): the pre-queue is being drawn.
+    TryAgain,
     /// The fan has no queue token to send (never joined).
     NoToken,
 }
@@ -170,6 +192,9 @@ pub struct ShowModel {
     /// The latest queue token of each fan: the seq it carries.
     tokens: BTreeMap<Fan, i64>,
     store: Store,
+    opening: Opening,
+    /// Each fan's draw key, as the sale's seed makes it (told by [`ShowModel::know_draw_keys`]).
+    draw_keys: BTreeMap<Fan, Vec<u8>>,
 }
 
 impl ShowModel {
@@ -185,7 +210,14 @@ impl ShowModel {
             sold_out: false,
             tokens: BTreeMap::new(),
             store: Store::Redis,
+            opening: Opening::None,
+            draw_keys: BTreeMap::new(),
         }
+    }
+
+    /// The fans' draw keys: the seed behind them is the sale's secret until its draw.
+    pub fn know_draw_keys(&mut self, keys: BTreeMap<Fan, Vec<u8>>) {
+        self.draw_keys = keys;
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -196,7 +228,7 @@ impl ShowModel {
         match request {
             Request::Join(fan) => self.join(*fan),
             Request::Standing(fan) => self.with_token(*fan, |model, seq| model.standing(*fan, seq)),
-            Request::Leave(fan) => self.with_token(*fan, |model, _| model.leave(*fan)),
+            Request::Leave(fan) => self.with_token(*fan, |model, seq| model.leave(*fan, seq)),
             Request::Hold(fan, seats) => self.with_token(*fan, |model, _| model.hold(*fan, seats)),
             Request::Release(fan, seat) => self.with_token(*fan, |model, _| model.release(*fan, *seat)),
             Request::HoldsOf(fan) => self.with_token(*fan, |model, _| model.holds_of(*fan)),
@@ -224,6 +256,10 @@ impl ShowModel {
             return Answer::Refused(Refusal::SoldOut);
         }
         let now = self.now_ms;
+        if let Some(created) = self.pre_join(fan) {
+            self.tokens.insert(fan, PRE_QUEUE_SEQ);
+            return Answer::Joined { created, seq: PRE_QUEUE_SEQ, standing: Standing::PreQueue };
+        }
         if self.line.session_over(fan, now) {
             self.end_stay(fan);
         }
@@ -235,18 +271,81 @@ impl ShowModel {
         Answer::Joined { created, seq, standing: self.line.standing(fan, seq, now) }
     }
 
+    /// Before the opening a join goes to the pre-queue (whether it is new); at it, the
+    /// pre-queue closes and the join takes a place behind it, unless it was in it.
+    fn pre_join(&mut self, fan: Fan) -> Option<bool> {
+        let now = self.now_ms;
+        match &mut self.opening {
+            Opening::Set { at_ms, pre_queue } if *at_ms > now => Some(pre_queue.insert(fan)),
+            opening if opening.in_pre_queue(fan) => Some(false),
+            _ => {
+                self.close_if_due();
+                None
+            }
+        }
+    }
+
+    fn close_if_due(&mut self) {
+        if self.opening.due(self.now_ms) {
+            let kept = self.opening.close(self.line.joined_total() as i64);
+            self.line.keep_for_draw(kept);
+        }
+    }
+
+    /// The opening came: the pre-queue closes, and its fans take their drawn places.
+    fn open(&mut self) {
+        self.close_if_due();
+        let drawn = self.opening.draw(&self.draw_keys);
+        self.line.place_drawn(&drawn);
+    }
+
     fn standing(&mut self, fan: Fan, seq: i64) -> Answer {
         let now = self.now_ms;
+        if seq == PRE_QUEUE_SEQ {
+            return Answer::Standing(self.pre_queue_standing(fan));
+        }
         self.line.claim(fan, now, &self.config);
         Answer::Standing(self.line.standing(fan, seq, now))
     }
 
-    fn leave(&mut self, fan: Fan) -> Answer {
-        if !self.line.has_place(fan) {
-            return Answer::Refused(Refusal::NotInQueue);
+    /// A pre-queue token is proof enough before the opening; after it, it answers the drawn
+    /// place (and the fan's token carries it from then on).
+    fn pre_queue_standing(&mut self, fan: Fan) -> Standing {
+        let now = self.now_ms;
+        if !self.opening.has_come(now) {
+            return Standing::PreQueue;
         }
-        self.end_stay(fan);
-        Answer::Left
+        if let Some(seq) = self.line.seq_of(fan) {
+            self.tokens.insert(fan, seq);
+            self.line.claim(fan, now, &self.config);
+            return self.line.standing(fan, seq, now);
+        }
+        match &self.opening {
+            // The draw has the last word (and sparing Postgres the whole pre-queue's polls
+            // while it runs, a fan who left is told so by it).
+            Opening::Closed { .. } => Standing::PreQueue,
+            opening if opening.in_pre_queue(fan) => Standing::PreQueue,
+            _ => Standing::Expired,
+        }
+    }
+
+    fn leave(&mut self, fan: Fan, seq: i64) -> Answer {
+        let now = self.now_ms;
+        if seq == PRE_QUEUE_SEQ
+            && let Opening::Set { at_ms, pre_queue } = &mut self.opening
+            && *at_ms > now
+            && pre_queue.remove(&fan)
+        {
+            return Answer::Left;
+        }
+        if self.line.has_place(fan) {
+            self.end_stay(fan);
+            return Answer::Left;
+        }
+        if seq == PRE_QUEUE_SEQ && self.opening.in_pre_queue(fan) {
+            return Answer::Refused(Refusal::TryAgain);
+        }
+        Answer::Refused(Refusal::NotInQueue)
     }
 
     /// A fan's place goes, and with it their holds.
@@ -302,16 +401,42 @@ impl ShowModel {
     }
 
     fn change(&mut self, patch: &QueueConfigPatch) -> Answer {
-        match patch.apply(&self.config) {
-            Ok(config) => {
-                self.config = config;
-                Answer::Done
-            }
-            Err(_) => Answer::Refused(Refusal::InvalidConfig),
+        let config = match patch.apply(&self.config) {
+            Ok(config) => config,
+            Err(_) => return Answer::Refused(Refusal::InvalidConfig),
+        };
+        if config.lanes != self.config.lanes && self.line.joined_total() > 0 {
+            return Answer::Refused(Refusal::LanesFixed);
         }
+        if let Some(wanted) = patch.opens_at
+            && let Err(refusal) = self.set_opening(wanted.timestamp_millis())
+        {
+            return Answer::Refused(refusal);
+        }
+        self.config = config;
+        Answer::Done
+    }
+
+    fn set_opening(&mut self, at_ms: i64) -> Result<(), Refusal> {
+        let now = self.now_ms;
+        if self.opening.has_come(now) {
+            return Err(Refusal::OpeningFixed);
+        }
+        if at_ms <= now {
+            return Err(Refusal::InvalidConfig);
+        }
+        self.opening = match std::mem::take(&mut self.opening) {
+            Opening::None if self.line.joined_total() > 0 => return Err(Refusal::QueueStarted),
+            Opening::Set { pre_queue, .. } => Opening::Set { at_ms, pre_queue },
+            _ => Opening::Set { at_ms, pre_queue: Default::default() },
+        };
+        Ok(())
     }
 
     fn tick(&mut self) -> Answer {
+        if self.opening.has_come(self.now_ms) {
+            self.open();
+        }
         for fan in self.line.sessions_over(self.now_ms) {
             self.end_stay(fan);
         }

@@ -85,3 +85,39 @@ fn a_paused_queue_keeps_places_and_takes_nobody_new() {
     model.apply(&Request::Tick);
     assert_eq!(model.apply(&Request::Standing(A)), Answer::Standing(Standing::Waiting { position: 1 }));
 }
+
+#[test]
+fn the_pre_queue_is_drawn_in_key_order_ahead_of_a_fan_who_joined_at_the_opening() {
+    let mut model = ShowModel::new(4, settings());
+    model.know_draw_keys([(A, vec![2]), (B, vec![1])].into());
+    let opening = QueueConfigPatch { opens_at: chrono::DateTime::from_timestamp_millis(1_000), ..Default::default() };
+    let c = Fan(2);
+    let answers = run(&mut model, &[Request::Change(opening), Request::Join(A), Request::Join(B)]);
+    assert_eq!(answers[1], Answer::Joined { created: true, seq: PRE_QUEUE_SEQ, standing: Standing::PreQueue });
+    run(&mut model, &[Request::Wait { ms: 1_000 }]);
+    let late = model.apply(&Request::Join(c));
+    assert_eq!(late, Answer::Joined { created: true, seq: 3, standing: Standing::Waiting { position: 3 } });
+    assert_eq!(model.apply(&Request::Leave(A)), Answer::Refused(Refusal::TryAgain), "not while it is drawn");
+    model.apply(&Request::Tick);
+    assert_eq!(model.apply(&Request::Standing(B)), Answer::Standing(Standing::Active { until_ms: 31_000 }));
+    assert_eq!(model.apply(&Request::Standing(A)), Answer::Standing(Standing::Waiting { position: 1 }));
+    assert_eq!(model.apply(&Request::Standing(c)), Answer::Standing(Standing::Waiting { position: 2 }));
+}
+
+#[test]
+fn an_opening_is_set_before_anyone_joined_and_stays_once_it_came() {
+    let mut model = ShowModel::new(4, settings());
+    let at = |ms| {
+        Request::Change(QueueConfigPatch {
+            opens_at: chrono::DateTime::from_timestamp_millis(ms),
+            ..Default::default()
+        })
+    };
+    assert_eq!(model.apply(&at(0)), Answer::Refused(Refusal::InvalidConfig), "in the past");
+    assert_eq!(model.apply(&at(5_000)), Answer::Done);
+    run(&mut model, &[Request::Wait { ms: 5_000 }]);
+    assert_eq!(model.apply(&at(9_000)), Answer::Refused(Refusal::OpeningFixed));
+    let mut started = ShowModel::new(4, settings());
+    started.apply(&Request::Join(A));
+    assert_eq!(started.apply(&at(5_000)), Answer::Refused(Refusal::QueueStarted));
+}

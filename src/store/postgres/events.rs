@@ -243,11 +243,13 @@ async fn stamp(tx: &mut sqlx::PgConnection, show: ShowId, column: Stamp, places:
     Ok(())
 }
 
-/// Holes Redis opened after a failover, so positions on the fallback skip them too.
+/// Holes Redis opened (after a failover, or closing a pre-queue), so positions on the
+/// fallback skip them too; Redis' seqs went past them, so a switch's hole comes after.
 async fn record_holes(tx: &mut sqlx::PgConnection, show: ShowId, events: &[&StreamEvent]) -> Result<(), sqlx::Error> {
     for hole in events.iter().filter_map(|e| e.hole()) {
         sqlx::query!(
-            "INSERT INTO queue_holes (show_id, lo, hi) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "WITH hole AS (INSERT INTO queue_holes (show_id, lo, hi) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING)
+             UPDATE queue_state SET last_seq = greatest(last_seq, $3 - 1) WHERE show_id = $1",
             show as _,
             hole.lo,
             hole.hi

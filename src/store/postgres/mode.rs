@@ -301,18 +301,30 @@ async fn set_mode(tx: &mut PgConnection, mode: Mode, reason: &str, pin: bool) ->
 /// The shows a rebuild left as Redis had them (nobody joined them on Postgres) go on with
 /// Redis' seqs, which never skipped the hole their take-over left after the last recorded
 /// place: that hole goes, and the show's last seq is the one before it again, its cursor no
-/// further (an admission tick with nobody waiting moves it to the last seq). A hole a place
-/// was recorded in or above since is kept.
+/// further (an admission tick with nobody waiting moves it to the last seq). A take-over's
+/// hole is the last, ends where [`last_after_hole`] puts it, and holds no recorded place;
+/// any other hole (a draw's, Redis' own after a failover) is kept.
 async fn give_back_unused_holes(tx: &mut PgConnection, copied: &[ShowId]) -> Result<(), sqlx::Error> {
+    let last_holes = sqlx::query!(
+        r#"SELECT h.show_id AS "show_id: ShowId", h.lo FROM queue_holes h JOIN queue_state s USING (show_id)
+           WHERE h.hi = s.last_seq + 1 AND NOT h.show_id = ANY($1)
+             AND NOT EXISTS (SELECT 1 FROM queue_entries e WHERE e.show_id = h.show_id AND e.seq >= h.lo)"#,
+        copied as _
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let (shows, los): (Vec<ShowId>, Vec<i64>) = last_holes.iter().map(|hole| (hole.show_id, hole.lo)).unzip();
+    let ends: Vec<i64> = los.iter().map(|lo| last_after_hole(lo - 1, Taker::Postgres) + 1).collect();
     sqlx::query!(
         "WITH unused AS (
-            DELETE FROM queue_holes h USING queue_state s
-            WHERE s.show_id = h.show_id AND h.hi = s.last_seq + 1 AND NOT h.show_id = ANY($1)
-              AND NOT EXISTS (SELECT 1 FROM queue_entries e WHERE e.show_id = h.show_id AND e.seq >= h.lo)
+            DELETE FROM queue_holes h USING UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS t(show_id, lo, hi)
+            WHERE h.show_id = t.show_id AND h.lo = t.lo AND h.hi = t.hi
             RETURNING h.show_id, h.lo)
          UPDATE queue_state s SET last_seq = u.lo - 1, cursor = least(s.cursor, u.lo - 1)
          FROM unused u WHERE s.show_id = u.show_id",
-        copied as _
+        &shows as _,
+        &los,
+        &ends
     )
     .execute(&mut *tx)
     .await?;

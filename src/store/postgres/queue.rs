@@ -453,15 +453,18 @@ impl QueueStore for PgQueue {
         self.db.timed(query.fetch_optional(&self.db.pool)).await?.ok_or_else(|| no_show(show))
     }
 
+    /// The seqs kept for a pre-queue count as joined from its close, before its draw places
+    /// them (as on Redis, whose seq counter moved past them).
     #[tracing::instrument(skip(self))]
     async fn counts(&self, show: ShowId) -> Result<QueueCounts, StoreError> {
         let query = sqlx::query!(
             r#"SELECT count(e.seq) FILTER (WHERE e.admitted_at IS NULL AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) AS "waiting!",
                       count(e.seq) FILTER (WHERE e.admitted_at IS NOT NULL AND e.active_until > coalesce($2, clock_timestamp())
                                        AND left_at IS NULL AND expired_at IS NULL AND confirmed_at IS NULL) AS "active!",
-                      count(e.seq) AS "joined!", count(e.admitted_at) AS "admitted!", s.cursor
-               FROM queue_state s LEFT JOIN queue_entries e USING (show_id)
-               WHERE s.show_id = $1 GROUP BY s.cursor"#,
+                      count(e.seq) + CASE WHEN s.draw_pending THEN coalesce(max(f.pre_queue_size), 0) ELSE 0 END AS "joined!",
+                      count(e.admitted_at) AS "admitted!", s.cursor
+               FROM queue_state s LEFT JOIN queue_entries e USING (show_id) LEFT JOIN show_fairness f USING (show_id)
+               WHERE s.show_id = $1 GROUP BY s.cursor, s.draw_pending"#,
             show as _,
             self.clock.injected()
         )
