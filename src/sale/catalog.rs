@@ -98,7 +98,7 @@ impl Sale {
             return Err(ApiError::new(Code::ShowEnded, "this show's sale has ended; its settings can't change"));
         }
         let config = patch.apply(&current).map_err(|e| ApiError::new(Code::InvalidConfig, e))?;
-        if config.lanes != current.lanes && self.backend.counts(show).await?.joined_total > 0 {
+        if config.lanes != current.lanes && self.anyone_joined(show).await? {
             return Err(ApiError::new(Code::LanesFixed, "lanes can change only before the show's first join"));
         }
         if let Some(wanted) = patch.opens_at {
@@ -112,6 +112,11 @@ impl Sale {
         self.remember_settings(show, config.clone());
         self.load_show(show).await?;
         Ok(config)
+    }
+
+    /// Whether anyone joined the show: its queue, or the pre-queue of its fair opening.
+    async fn anyone_joined(&self, show: ShowId) -> Result<bool, StoreError> {
+        Ok(self.backend.counts(show).await?.joined_total > 0 || self.db.fairness().has_pre_queue(show).await?)
     }
 
     /// After a show was created or its settings changed in Postgres: its seat map, sales and

@@ -244,3 +244,20 @@ async fn a_drawn_show_moved_to_postgres_and_back_counts_its_joins_truly() {
     ];
     agrees(Kind::Moving, drawn_then_moved).await;
 }
+
+/// Rule 13: a show's lanes could change while fans were in its pre-queue (no seq was
+/// given yet); the draw then placed them as on one slot, and a drawn fan joining again on
+/// the laned show was given a second place.
+#[tokio::test]
+async fn lanes_stay_as_they_were_once_a_fan_is_in_the_pre_queue() {
+    let d = Fan(3);
+    let laned_after_a_pre_queue_join = vec![
+        opening_at_one_second(),
+        Join(d),
+        Request::Change(QueueConfigPatch { lanes: Some(2), ..Default::default() }),
+        Wait { ms: 1_000 },
+        Tick,
+        Join(d),
+    ];
+    agrees(Kind::Redis { lanes: 1 }, laned_after_a_pre_queue_join).await;
+}

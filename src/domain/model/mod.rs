@@ -41,7 +41,8 @@
 //!     on. Between the close and the draw (a moment) the pre-queue can't be left (try
 //!     again), and every pre-queue token is told it waits in it: the draw tells a fan who
 //!     left ([`ShowModel::join`], [`ShowModel::open`]).
-//! 13. A show's lanes are set before its first join ([`ShowModel::change`]).
+//! 13. A show's lanes are set before its first join, its pre-queue's included
+//!     ([`ShowModel::change`]).
 
 mod line;
 mod opening;
@@ -405,7 +406,7 @@ impl ShowModel {
             Ok(config) => config,
             Err(_) => return Answer::Refused(Refusal::InvalidConfig),
         };
-        if config.lanes != self.config.lanes && self.line.joined_total() > 0 {
+        if config.lanes != self.config.lanes && (self.line.joined_total() > 0 || self.opening.has_pre_queue()) {
             return Answer::Refused(Refusal::LanesFixed);
         }
         if let Some(wanted) = patch.opens_at

@@ -38,6 +38,13 @@ impl Opening {
         }
     }
 
+    pub fn has_pre_queue(&self) -> bool {
+        match self {
+            Opening::Set { pre_queue, .. } | Opening::Closed { pre_queue, .. } => !pre_queue.is_empty(),
+            Opening::None | Opening::Drawn => false,
+        }
+    }
+
     pub fn in_pre_queue(&self, fan: Fan) -> bool {
         match self {
             Opening::Set { pre_queue, .. } | Opening::Closed { pre_queue, .. } => pre_queue.contains(&fan),

@@ -184,6 +184,15 @@ impl Fairness<'_> {
         self.timed(query.execute(&self.pool)).await.map(drop)
     }
 
+    /// Whether anyone is in the show's pre-queue.
+    pub async fn has_pre_queue(&self, show: ShowId) -> Result<bool, StoreError> {
+        let query = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM pre_queue WHERE show_id = $1) AS "exists!""#,
+            show as _
+        );
+        self.timed(query.fetch_one(&self.pool)).await
+    }
+
     pub async fn in_pre_queue(&self, show: ShowId, user: Uuid) -> Result<bool, StoreError> {
         let query = sqlx::query_scalar!(
             r#"SELECT EXISTS (SELECT 1 FROM pre_queue WHERE show_id = $1 AND user_id = $2) AS "exists!""#,
