@@ -13,14 +13,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SEQUENCES=${1:-100000}
 ENGINES=${2:-one_slot two_lanes three_lanes postgres_fallback moving}
+IFS=" " read -r -a ENGINES <<<"$ENGINES"
 "$ROOT/scripts/stack.sh" up
 # shellcheck disable=SC1091
 source "$LOCAL/stack.env"
 cd "$ROOT"
-for engine in $ENGINES; do
+# Each engine runs whatever the one before found; the exit status says whether any diverged.
+diverged=0
+for engine in "${ENGINES[@]}"; do
   workers=${WORKERS:-$([[ $engine == moving ]] && echo 16 || echo 8)}
   log "$SEQUENCES sequences ($engine, $workers workers)"
   BOXOFFICE_MODEL_SEQUENCES=$SEQUENCES BOXOFFICE_MODEL_KEEP_GOING=1 BOXOFFICE_MODEL_WORKERS=$workers \
     cargo test --release --locked --test model -- --nocapture --test-threads 1 "$engine" 2>&1 |
-    grep -v '^ *[0-9]*: \|^ *at '
+    grep -v '^ *[0-9]*: \|^ *at ' || diverged=1
 done
+exit $diverged

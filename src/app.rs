@@ -73,6 +73,12 @@ impl Application {
         self.state.clone()
     }
 
+    /// Stops the server from elsewhere (a test stops each instance it is done with: its
+    /// workers and listener are threads of their own, which dropping the task leaves).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGTERM or SIGINT, then finishes in-flight requests and stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await

@@ -261,3 +261,21 @@ async fn lanes_stay_as_they_were_once_a_fan_is_in_the_pre_queue() {
     ];
     agrees(Kind::Redis { lanes: 1 }, laned_after_a_pre_queue_join).await;
 }
+
+/// Rules 12 and 13: a laned show's lanes changed before anyone joined, and the draw placed
+/// its pre-queue on the lanes the instance had read before the change; a drawn fan joining
+/// again on the new lanes was given a second place.
+#[tokio::test]
+async fn a_draw_places_the_pre_queue_on_the_lanes_the_show_has_now() {
+    let d = Fan(3);
+    let relaned_then_drawn = vec![
+        opening_at_one_second(),
+        Tick,
+        Request::Change(QueueConfigPatch { lanes: Some(3), ..Default::default() }),
+        Join(d),
+        Wait { ms: 1_000 },
+        Tick,
+        Join(d),
+    ];
+    agrees(Kind::Redis { lanes: 2 }, relaned_then_drawn).await;
+}

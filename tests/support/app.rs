@@ -21,6 +21,7 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     pub clock: Clock,
     pub settings: Settings,
+    server: actix_web::dev::ServerHandle,
     _app: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -84,16 +85,17 @@ pub async fn start(settings: Settings, clock: Clock) -> TestApp {
     }
     database_used(settings.database.url.expose());
     let address = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state();
+    let (state, server) = (app.state(), app.handle());
     let handle = tokio::spawn(app.run_until_stopped());
     let client =
         reqwest::Client::builder().timeout(Duration::from_secs(30)).pool_max_idle_per_host(64).build().unwrap();
-    TestApp { address, client, state, clock, settings, _app: handle }
+    TestApp { address, client, state, clock, settings, server, _app: handle }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self._app.abort();
+        // The stop is sent at once; the server's task carries it out and ends.
+        drop(self.server.stop(false));
         released(&self.settings);
     }
 }

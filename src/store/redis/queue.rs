@@ -211,6 +211,9 @@ impl QueueStore for RedisQueue {
 
     #[tracing::instrument(skip(self, users), fields(users = users.len()))]
     async fn place_drawn(&self, show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
+        // The layout read afresh: lanes may have changed before anyone joined, which only
+        // the join scripts would have told this instance.
+        self.layouts.forget(show);
         match self.layouts.of(show).await? {
             Some(laned) => laned.place_drawn(base, users).await,
             None => super::draw::place_drawn(&self.redis, show, base, users, &[]).await,
