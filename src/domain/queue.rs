@@ -316,6 +316,12 @@ pub fn refill(tokens: Option<f64>, elapsed_ms: i64, rate: f64) -> f64 {
     (tokens + earned).min(burst.max(late_credit))
 }
 
+/// Whether a bucket holds all it can (at a rate of 0, nothing is all): a store may drop it
+/// once nobody waits, since a new one holds the same (see [`refill`]).
+pub fn bucket_full(tokens: f64, rate: f64) -> bool {
+    rate <= 0.0 || tokens >= (rate * BUCKET_MS as f64 / 1000.0).max(1.0)
+}
+
 /// A user's live place in a show, as a join finds it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LivePlace {
@@ -454,6 +460,13 @@ mod tests {
         assert_eq!(refill(Some(6.0), 100, 50.0), refill(None, 0, 50.0));
         assert_eq!(refill(Some(4.0), 10_000, 20.0), refill(None, 0, 20.0));
         assert_eq!(refill(Some(1.0), 5_000, 1.0), 1.0, "kept or dropped, the same after a long wait");
+    }
+
+    #[test]
+    fn a_bucket_is_full_at_its_burst_and_always_at_a_rate_of_zero() {
+        assert!(bucket_full(5.0, 50.0) && !bucket_full(4.9, 50.0));
+        assert!(bucket_full(1.0, 1.0) && !bucket_full(0.5, 1.0));
+        assert!(bucket_full(0.0, 0.0), "at a rate of 0 a new bucket holds the same: nothing");
     }
 
     /// Admissions over a minute of ticks that come every 100 to 400 ms (a busy machine),

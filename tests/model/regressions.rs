@@ -279,3 +279,16 @@ async fn a_draw_places_the_pre_queue_on_the_lanes_the_show_has_now() {
     ];
     agrees(Kind::Redis { lanes: 2 }, relaned_then_drawn).await;
 }
+
+/// Rule 4: a tick at a rate of 0 with nobody waiting left Postgres a bucket of 0 tokens,
+/// which the next rate inherited (nobody admitted), where Redis drops a full bucket nobody
+/// waits for and the next rate starts with a new one.
+#[tokio::test]
+async fn on_postgres_a_new_rate_starts_with_a_new_bucket_when_nobody_waited() {
+    let d = Fan(3);
+    let rate = |r| Request::Change(QueueConfigPatch { admit_per_second: Some(r), ..Default::default() });
+    let stopped_then_started = vec![rate(0.0), Tick, rate(0.5), Join(d), Tick, Join(A)];
+    for kind in [Kind::Postgres, Kind::Redis { lanes: 1 }] {
+        agrees(kind, stopped_then_started.clone()).await;
+    }
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{Fan, Standing, ms};
 use crate::domain::queue::QueueConfig;
-use crate::domain::queue::refill;
+use crate::domain::queue::{bucket_full, refill};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Place {
@@ -140,8 +140,8 @@ impl Line {
             let admitted = self.admit_up_to((tokens.floor() as i64).min(room), now, config);
             tokens -= admitted as f64;
         }
-        let full = rate <= 0.0 || tokens >= (rate / 10.0).max(1.0);
-        self.bucket = (!self.listed.is_empty() || !full).then_some(Bucket { tokens, at_ms: now });
+        let kept = !self.listed.is_empty() || !bucket_full(tokens, rate);
+        self.bucket = kept.then_some(Bucket { tokens, at_ms: now });
     }
 
     fn admit_up_to(&mut self, want: i64, now: i64, config: &QueueConfig) -> u64 {

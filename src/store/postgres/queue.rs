@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{Database, Places};
 use crate::clock::Clock;
 use crate::domain::ShowId;
-use crate::domain::queue::{HOLE_SIZE, Hole, JoinStep, LivePlace, join_step, refill};
+use crate::domain::queue::{HOLE_SIZE, Hole, JoinStep, LivePlace, bucket_full, join_step, refill};
 use crate::store::batch::{BatchCall, Batcher, Limits};
 use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
@@ -330,6 +330,9 @@ impl PgQueue {
                 tokens -= admitted as f64;
             }
         }
+        // As on Redis: a full bucket nobody waits for goes (at a rate of 0 too, which a new
+        // bucket at another rate must not inherit).
+        let tokens = (cursor < state.last_seq || !bucket_full(tokens, state.admit_per_second)).then_some(tokens);
         sqlx::query!(
             "UPDATE queue_state SET tokens = $2, tokens_at = $3, cursor = $4, admitted_total = admitted_total + $5
              WHERE show_id = $1",
