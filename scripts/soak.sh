@@ -23,7 +23,7 @@ diverged=0
 for engine in "${ENGINES[@]}"; do
   workers=${WORKERS:-$([[ $engine == moving ]] && echo 16 || echo 8)}
   log "$SEQUENCES sequences ($engine, $workers workers)"
-  BOXOFFICE_MODEL_SEQUENCES=$SEQUENCES BOXOFFICE_MODEL_KEEP_GOING=1 BOXOFFICE_MODEL_WORKERS=$workers \
+  BOXOFFICE_MODEL_SEQUENCES=$SEQUENCES BOXOFFICE_MODEL_KEEP_GOING=1 BOXOFFICE_MODEL_WORKERS=$workers BOXOFFICE_MODEL_SEED=random \
     cargo test --release --locked --test model -- --nocapture --test-threads 1 "$engine" 2>&1 |
     grep -v '^ *[0-9]*: \|^ *at ' || diverged=1
 done

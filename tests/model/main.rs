@@ -5,6 +5,8 @@
 //!
 //! `BOXOFFICE_MODEL_SEQUENCES` sets how many sequences each engine runs (scripts/test.sh
 //! keeps the default); `scripts/soak.sh` runs many more and reports every divergence.
+//! The suite draws the same sequences each run (`BOXOFFICE_MODEL_SEED`, a number); the soak
+//! draws new ones (`BOXOFFICE_MODEL_SEED=random`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a test fails by panicking")]
 
@@ -16,13 +18,23 @@ mod regressions;
 mod runner;
 mod steps;
 
-use runner::{Kind, check};
+use runner::{Draw, Kind, check};
 
 /// Sequences per engine in the test suite.
 const SEQUENCES: u64 = 200;
+/// The suite's sequences, the same each run.
+const SEED: u64 = 2026;
 
 fn sequences() -> u64 {
     std::env::var("BOXOFFICE_MODEL_SEQUENCES").ok().and_then(|n| n.parse().ok()).unwrap_or(SEQUENCES)
+}
+
+fn draw() -> Draw {
+    match std::env::var("BOXOFFICE_MODEL_SEED").ok().as_deref() {
+        Some("random") => Draw::Random,
+        Some(seed) => Draw::Seeded(seed.parse().expect("BOXOFFICE_MODEL_SEED: a number or random")),
+        None => Draw::Seeded(SEED),
+    }
 }
 
 fn workers() -> usize {
@@ -31,7 +43,7 @@ fn workers() -> usize {
 
 fn agrees_with_the_model(kind: Kind) {
     let keep_going = std::env::var_os("BOXOFFICE_MODEL_KEEP_GOING").is_some();
-    let report = check(kind, sequences(), workers(), keep_going);
+    let report = check(kind, sequences(), workers(), keep_going, draw());
     println!(
         "{kind:?}: {} sequences in {:.1} s ({:.1}/s), {} divergences",
         report.sequences,

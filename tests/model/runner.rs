@@ -8,7 +8,7 @@ use std::time::Instant;
 use boxoffice::domain::model::ShowModel;
 use boxoffice::domain::queue::QueueConfig;
 use boxoffice::store::Mode;
-use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 
 use crate::engine::Engine;
 use boxoffice::domain::model::Request;
@@ -36,18 +36,29 @@ pub struct Report {
     pub seconds: f64,
 }
 
+/// How a run draws its sequences: the same ones each run (from a seed), or new ones.
+#[derive(Debug, Clone, Copy)]
+pub enum Draw {
+    Seeded(u64),
+    Random,
+}
+
 /// Runs `sequences` random sequences over `workers` threads; each divergence is shrunk and
 /// reported, and the run goes on (`keep_going`) or stops there.
-pub fn check(kind: Kind, sequences: u64, workers: usize, keep_going: bool) -> Report {
+pub fn check(kind: Kind, sequences: u64, workers: usize, keep_going: bool, draw: Draw) -> Report {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
     let done = AtomicU64::new(0);
     let started = Instant::now();
     let divergences = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| {
+            .map(|n| {
                 let (runtime, done) = (&runtime, &done);
                 let share = sequences.div_ceil(workers as u64);
-                scope.spawn(move || worker(runtime, kind, share, keep_going, done))
+                let draw = match draw {
+                    Draw::Seeded(seed) => Draw::Seeded(seed.wrapping_add(n as u64 * 1_000_003)),
+                    Draw::Random => Draw::Random,
+                };
+                scope.spawn(move || worker(runtime, kind, share, keep_going, done, draw))
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
@@ -61,6 +72,7 @@ fn worker(
     share: u64,
     keep_going: bool,
     done: &AtomicU64,
+    draw: Draw,
 ) -> Vec<String> {
     let mut divergences = Vec::new();
     // Sequences this worker ran, those its shrinking ran included.
@@ -70,8 +82,17 @@ fn worker(
         // A rebuild copies every live show of the deployment: a new one now and then keeps
         // the moving sequences' rebuilds short.
         let app = runtime.block_on(instance(kind));
-        let config =
-            Config { cases: cases as u32, failure_persistence: None, max_shrink_iters: 4000, ..Config::default() };
+        let rng_seed = match draw {
+            Draw::Seeded(seed) => RngSeed::Fixed(seed.wrapping_add(ran.load(Ordering::Relaxed))),
+            Draw::Random => RngSeed::Random,
+        };
+        let config = Config {
+            cases: cases as u32,
+            failure_persistence: None,
+            max_shrink_iters: 4000,
+            rng_seed,
+            ..Config::default()
+        };
         let mut runner = TestRunner::new(config);
         let outcome = runner.run(&sequence(MAX_STEPS, kind == Kind::Moving), |sequence| {
             ran.fetch_add(1, Ordering::Relaxed);
