@@ -21,6 +21,8 @@ async fn agrees(kind: Kind, requests: Vec<Request>) {
 
 const A: Fan = Fan(0);
 const B: Fan = Fan(1);
+const C: Fan = Fan(2);
+const D: Fan = Fan(3);
 
 /// Rule 8 on Redis: a hold ended when its time came by the store's clock, not when Redis
 /// expired its key (a test's clock, or a script's `now`, could be past the hold's end while
@@ -80,20 +82,19 @@ async fn on_lanes_leaving_a_place_taken_after_a_lapsed_session_leaves_it() {
 #[tokio::test]
 async fn a_long_wait_after_a_full_bucket_admits_no_more_on_any_engine() {
     let rate_one = Request::Change(QueueConfigPatch { admit_per_second: Some(1.0), ..QueueConfigPatch::default() });
-    let (c, d) = (Fan(2), Fan(3));
     let quiet_first = vec![Tick, rate_one.clone(), Wait { ms: 1_000 }, Join(B), Join(A), Tick, Join(A), Counts];
     let lapsing = vec![
         rate_one,
-        Join(c),
+        Join(C),
         Join(A),
         Tick,
         Wait { ms: 10_000 },
         Tick,
         Join(B),
-        Join(d),
+        Join(D),
         Wait { ms: 10_000 },
         Tick,
-        Hold(d, vec![Seat(0)]),
+        Hold(D, vec![Seat(0)]),
         Counts,
     ];
     for kind in [Kind::Redis { lanes: 1 }, Kind::Redis { lanes: 3 }, Kind::Postgres] {
@@ -155,7 +156,6 @@ async fn a_seat_held_twice_before_a_switch_is_handed_over_once() {
 /// positions skip them at the next switch.
 #[tokio::test]
 async fn a_show_that_idled_through_a_move_and_back_counts_every_place_at_the_next_switch() {
-    let d = Fan(3);
     let idle_then_sold = vec![
         Tick,
         MoveTo(Store::Postgres),
@@ -164,7 +164,7 @@ async fn a_show_that_idled_through_a_move_and_back_counts_every_place_at_the_nex
         Tick,
         Wait { ms: 30_000 },
         Tick,
-        Join(d),
+        Join(D),
         MoveTo(Store::Postgres),
         Join(B),
         Counts,
@@ -211,16 +211,15 @@ fn opening_at_one_second() -> Request {
 /// it waits in it (the draw has the last word), and expired once it is drawn.
 #[tokio::test]
 async fn a_fan_who_left_the_pre_queue_learns_so_at_the_draw() {
-    let d = Fan(3);
     let left_before_the_opening = vec![
         opening_at_one_second(),
-        Join(d),
-        Leave(d),
+        Join(D),
+        Leave(D),
         Wait { ms: 1_000 },
         Join(A),
-        Request::Standing(d),
+        Request::Standing(D),
         Tick,
-        Request::Standing(d),
+        Request::Standing(D),
     ];
     for kind in [Kind::Redis { lanes: 1 }, Kind::Postgres] {
         agrees(kind, left_before_the_opening.clone()).await;
@@ -250,14 +249,13 @@ async fn a_drawn_show_moved_to_postgres_and_back_counts_its_joins_truly() {
 /// the laned show was given a second place.
 #[tokio::test]
 async fn lanes_stay_as_they_were_once_a_fan_is_in_the_pre_queue() {
-    let d = Fan(3);
     let laned_after_a_pre_queue_join = vec![
         opening_at_one_second(),
-        Join(d),
+        Join(D),
         Request::Change(QueueConfigPatch { lanes: Some(2), ..Default::default() }),
         Wait { ms: 1_000 },
         Tick,
-        Join(d),
+        Join(D),
     ];
     agrees(Kind::Redis { lanes: 1 }, laned_after_a_pre_queue_join).await;
 }
@@ -267,15 +265,14 @@ async fn lanes_stay_as_they_were_once_a_fan_is_in_the_pre_queue() {
 /// again on the new lanes was given a second place.
 #[tokio::test]
 async fn a_draw_places_the_pre_queue_on_the_lanes_the_show_has_now() {
-    let d = Fan(3);
     let relaned_then_drawn = vec![
         opening_at_one_second(),
         Tick,
         Request::Change(QueueConfigPatch { lanes: Some(3), ..Default::default() }),
-        Join(d),
+        Join(D),
         Wait { ms: 1_000 },
         Tick,
-        Join(d),
+        Join(D),
     ];
     agrees(Kind::Redis { lanes: 2 }, relaned_then_drawn).await;
 }
@@ -285,9 +282,8 @@ async fn a_draw_places_the_pre_queue_on_the_lanes_the_show_has_now() {
 /// waits for and the next rate starts with a new one.
 #[tokio::test]
 async fn on_postgres_a_new_rate_starts_with_a_new_bucket_when_nobody_waited() {
-    let d = Fan(3);
     let rate = |r| Request::Change(QueueConfigPatch { admit_per_second: Some(r), ..Default::default() });
-    let stopped_then_started = vec![rate(0.0), Tick, rate(0.5), Join(d), Tick, Join(A)];
+    let stopped_then_started = vec![rate(0.0), Tick, rate(0.5), Join(D), Tick, Join(A)];
     for kind in [Kind::Postgres, Kind::Redis { lanes: 1 }] {
         agrees(kind, stopped_then_started.clone()).await;
     }

@@ -49,7 +49,7 @@ mod opening;
 mod seats;
 
 pub use line::Line;
-pub use opening::Opening;
+use opening::Opening;
 pub use seats::Seats;
 
 use std::collections::BTreeMap;
