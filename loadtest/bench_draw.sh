@@ -51,7 +51,7 @@ for line in open(log):
     line = re.sub(r"\x1b\[[0-9;]*m", "", line)
     if "pre-queue drawn" in line:
         figures = {name: int(re.search(name + r"[=:\"]+(\d+)", line).group(1))
-                   for name in ("fetched_ms", "ordered_ms", "placed_ms", "admission_waited_ms")}
+                   for name in ("fetched_ms", "ordered_ms", "placed_ms", "recorded_ms", "admission_waited_ms")}
 name, rps, p50, p99, non2xx, errors = joins.split()
 stats, fairness = json.loads(stats), json.loads(fairness)
 print(f"\nDraw: {fans} pre-queued fans, latecomers joining across the opening, served from {backend}; {cores} cores shared by wrk, the service, Redis and Postgres\n")
@@ -60,6 +60,7 @@ if figures:
     print(f"  of which: pre-queue read from Postgres          {figures['fetched_ms']} ms")
     print(f"            HMACs and sort                        {figures['ordered_ms']} ms")
     print(f"            placed (in {backend:8})               {figures['placed_ms'] - figures['fetched_ms'] - figures['ordered_ms']} ms")
+    print(f"then recorded in Postgres, seed revealed         {figures['recorded_ms']} ms later")
 print(f"latecomer joins around the opening               {float(rps):.0f} req/s, p50 {p50} ms, p99 {p99} ms, non-2xx {non2xx}, errors {errors}")
 print(f"drawn, per the fairness endpoint                 {fairness['pre_queue_size']} (seed revealed: {fairness['seed'] is not None})")
 print(f"admitted since the opening                       {stats['admitted_total']}")

@@ -154,6 +154,7 @@ impl Sale {
         // is revealed, since a draw marked done is not drawn again.
         self.db.fairness().record_draw(show, base, &drawn).await?;
         self.db.fairness().finish_draw(show).await?;
+        let recorded = started.elapsed();
         self.openings.mark_drawn(show);
         metrics::histogram!("boxoffice_draw_seconds").record(placed.as_secs_f64());
         let paused = row.closed_at.map(|closed| (placed_at - closed).num_milliseconds());
@@ -163,6 +164,7 @@ impl Sale {
             fetched_ms = fetched.as_millis() as u64,
             ordered_ms = (ordered - fetched).as_millis() as u64,
             placed_ms = placed.as_millis() as u64,
+            recorded_ms = (recorded - placed).as_millis() as u64,
             admission_waited_ms = paused,
             "pre-queue drawn"
         );

@@ -32,6 +32,22 @@ pub struct ShowSnapshot {
     pub holds: Vec<(SeatId, Uuid, i64)>,
     /// Now, in ms, as the holds' expiries count it.
     pub now_ms: i64,
+    /// A closed pre-queue whose draw is still to place it.
+    pub pending_draw: Option<PendingDraw>,
+}
+
+/// A closed pre-queue's kept seqs, `base + 1 ..= end`: admission waits until they are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingDraw {
+    pub base: i64,
+    pub end: i64,
+}
+
+impl PendingDraw {
+    /// The kept seqs as a hole: none of them is on the waiting list yet.
+    pub fn as_hole(self) -> Hole {
+        Hole { lo: self.base + 1, hi: self.end + 1 }
+    }
 }
 
 impl ShowSnapshot {

@@ -40,19 +40,16 @@ fn seats() -> impl Strategy<Value = Vec<Seat>> {
     ]
 }
 
-/// A settings change; `with_openings`, fair openings too.
-fn change(with_openings: bool) -> BoxedStrategy<QueueConfigPatch> {
-    let settings = prop_oneof![
+/// A settings change, a fair opening among them.
+fn change() -> impl Strategy<Value = QueueConfigPatch> {
+    prop_oneof![
         select(vec![1_u32, 2, 3]).prop_map(|n| QueueConfigPatch { max_active: Some(n), ..QueueConfigPatch::default() }),
         select(vec![0.0, 0.5, 1.0, 10.0, 1000.0])
             .prop_map(|r| QueueConfigPatch { admit_per_second: Some(r), ..QueueConfigPatch::default() }),
         any::<bool>().prop_map(|p| QueueConfigPatch { paused: Some(p), ..QueueConfigPatch::default() }),
         select(vec![1_u32, 2, 3]).prop_map(|n| QueueConfigPatch { lanes: Some(n), ..QueueConfigPatch::default() }),
-    ];
-    match with_openings {
-        true => prop_oneof![4 => settings, 1 => opening()].boxed(),
-        false => settings.boxed(),
-    }
+        opening(),
+    ]
 }
 
 /// A fair opening, at a time of the sequence's clock (ms from its start).
@@ -68,8 +65,7 @@ fn wait() -> impl Strategy<Value = Request> {
     select(vec![100_i64, 1_000, 5_000, 10_000, 20_000, 30_000]).prop_map(|ms| Request::Wait { ms })
 }
 
-/// A request; with `moving`, moves of the deployment between the stores too, and no fair
-/// opening (a move while one is drawn is a known limit: docs/known-limits.md).
+/// A request; with `moving`, moves of the deployment between the stores too.
 pub fn request(moving: bool) -> BoxedStrategy<Request> {
     let asked = prop_oneof![
         5 => fan().prop_map(Request::Join),
@@ -81,7 +77,7 @@ pub fn request(moving: bool) -> BoxedStrategy<Request> {
         1 => (fan(), seat()).prop_map(|(f, s)| Request::Release(f, s)),
         1 => fan().prop_map(Request::HoldsOf),
         3 => (fan(), seats(), proptest::option::of(0_u8..2)).prop_map(|(f, s, k)| Request::Buy(f, s, k)),
-        1 => change(!moving).prop_map(Request::Change),
+        1 => change().prop_map(Request::Change),
         2 => Just(Request::Counts),
     ];
     match moving {
@@ -94,13 +90,9 @@ pub fn request(moving: bool) -> BoxedStrategy<Request> {
     }
 }
 
-/// A sequence of requests; about a third of them start by setting a fair opening (none with
-/// `moving`).
+/// A sequence of requests; about a third of them start by setting a fair opening.
 pub fn sequence(max_len: usize, moving: bool) -> impl Strategy<Value = Vec<Request>> {
-    let opened = match moving {
-        true => Just(None).boxed(),
-        false => proptest::option::weighted(0.3, opening().prop_map(Request::Change)).boxed(),
-    };
+    let opened = proptest::option::weighted(0.3, opening().prop_map(Request::Change));
     (opened, proptest::collection::vec(request(moving), 1..max_len)).prop_map(|(opening, mut requests)| {
         requests.splice(0..0, opening);
         requests

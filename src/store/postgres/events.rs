@@ -164,13 +164,14 @@ async fn apply_to_queue_entries(
     show: ShowId,
     events: &[&StreamEvent],
 ) -> Result<(), sqlx::Error> {
-    // Joins first, then the places of admissions whose join has not arrived (a laned show's).
-    for kind in [EventKind::Joined, EventKind::Admitted] {
-        let places: Vec<(i64, Uuid, DateTime<Utc>)> = events
-            .iter()
-            .filter(|e| e.kind == kind)
-            .flat_map(|e| e.places().map(|(seq, user)| (seq, user, from_millis(e.at_ms()))))
-            .collect();
+    // Joins first, then the places of other events whose join has not arrived (a laned
+    // show's admissions; a drawn place has no join event, and may be left or ended before
+    // the draw is recorded).
+    let (joins, others): (Vec<&StreamEvent>, Vec<&StreamEvent>) =
+        events.iter().partition(|e| e.kind == EventKind::Joined);
+    for batch in [joins, others] {
+        let places: Vec<(i64, Uuid, DateTime<Utc>)> =
+            batch.iter().flat_map(|e| e.places().map(|(seq, user)| (seq, user, from_millis(e.at_ms())))).collect();
         insert_places(&mut *tx, show, &places).await?;
     }
     for column in [Stamp::Admitted, Stamp::Claimed, Stamp::Left, Stamp::Expired, Stamp::Confirmed] {

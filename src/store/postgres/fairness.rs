@@ -152,7 +152,8 @@ impl Fairness<'_> {
         Ok(Some((row, self.timed(users.fetch_all(&self.pool)).await?)))
     }
 
-    /// Records the draw (what the entries endpoint publishes). Idempotent.
+    /// Records the draw (what the entries endpoint publishes) and its places, dated by the
+    /// close (a draw placed on Redis has no join events to write behind). Idempotent.
     pub async fn record_draw(&self, show: ShowId, base: i64, drawn: &[Drawn]) -> Result<(), StoreError> {
         for (i, chunk) in drawn.chunks(10_000).enumerate() {
             let first = base + 1 + (i * 10_000) as i64;
@@ -160,9 +161,14 @@ impl Fairness<'_> {
             let hashes: Vec<String> = users.iter().map(|u| fairness::user_hash(*u)).collect();
             let keys: Vec<String> = chunk.iter().map(|d| hex::encode(d.key)).collect();
             let insert = sqlx::query!(
-                "INSERT INTO draw_entries (show_id, seq, user_id, user_hash, hmac)
-                 SELECT $1, $2 + ord - 1, user_id, user_hash, hmac
-                 FROM UNNEST($3::uuid[], $4::text[], $5::text[]) WITH ORDINALITY AS d(user_id, user_hash, hmac, ord)
+                "WITH drawn AS (
+                    INSERT INTO draw_entries (show_id, seq, user_id, user_hash, hmac)
+                    SELECT $1, $2 + ord - 1, user_id, user_hash, hmac
+                    FROM UNNEST($3::uuid[], $4::text[], $5::text[]) WITH ORDINALITY AS d(user_id, user_hash, hmac, ord)
+                    ON CONFLICT (show_id, seq) DO NOTHING)
+                 INSERT INTO queue_entries (show_id, seq, user_id, joined_at)
+                 SELECT $1, $2 + ord - 1, user_id, f.closed_at
+                 FROM UNNEST($3::uuid[]) WITH ORDINALITY AS d(user_id, ord) JOIN show_fairness f ON f.show_id = $1
                  ON CONFLICT (show_id, seq) DO NOTHING",
                 show as _,
                 first,
@@ -175,10 +181,12 @@ impl Fairness<'_> {
         Ok(())
     }
 
-    /// The draw is done: the seed may be revealed.
+    /// The draw is done: the seed may be revealed, and admission on Postgres need not wait
+    /// (a take-over during a draw placed on Redis made it wait).
     pub async fn finish_draw(&self, show: ShowId) -> Result<(), StoreError> {
         let query = sqlx::query!(
-            "UPDATE show_fairness SET drawn_at = now(), drawing_until = NULL WHERE show_id = $1",
+            "WITH done AS (UPDATE show_fairness SET drawn_at = now(), drawing_until = NULL WHERE show_id = $1)
+             UPDATE queue_state SET draw_pending = false WHERE show_id = $1",
             show as _
         );
         self.timed(query.execute(&self.pool)).await.map(drop)

@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use super::Deployment;
 use crate::domain::ShowId;
-use crate::domain::queue::{Hole, Taker, last_after_hole};
+use crate::domain::queue::{HOLE_SIZE, Hole, Taker, last_after_hole};
 use crate::store::{Mode, StoreError};
 
 /// `bo_fence()` takes this lock shared; a switch takes it exclusively.
@@ -349,17 +349,19 @@ async fn take_over_shows(
             SELECT show_id, max(seq) AS max_seq, max(seq) FILTER (WHERE admitted_at IS NOT NULL) AS max_admitted,
                    count(*) FILTER (WHERE admitted_at IS NOT NULL) AS admitted
             FROM queue_entries WHERE show_id = ANY($1) GROUP BY show_id)
-         SELECT s.show_id AS "show_id: ShowId",
-                greatest(s.last_seq, coalesce(e.max_seq, 0)) AS "max_seq!",
+         SELECT s.show_id AS "show_id!: ShowId",
+                greatest(s.last_seq, coalesce(e.max_seq, 0), coalesce(f.draw_base + greatest(f.pre_queue_size, $4), 0)) AS "max_seq!",
                 greatest(s.cursor, coalesce(e.max_admitted, 0), coalesce(c.cursor, 0)) AS "cursor!",
                 greatest(s.admitted_total, coalesce(e.admitted, 0)) AS "admitted!"
          FROM queue_state s
          LEFT JOIN entries e USING (show_id)
+         LEFT JOIN show_fairness f USING (show_id)
          LEFT JOIN UNNEST($2::bigint[], $3::bigint[]) AS c(show_id, cursor) USING (show_id)
          WHERE s.show_id = ANY($1)"#,
         shows as _,
         &seen_shows as _,
         &seen_cursors,
+        HOLE_SIZE,
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -385,6 +387,27 @@ async fn take_over_shows(
         &admitted,
     )
     .execute(&mut *tx)
+    .await?;
+    take_over_closes(tx, shows).await
+}
+
+/// A pre-queue Redis closed (the close is recorded with the show's fairness, its hole may
+/// not have been written behind yet): Postgres keeps the same seqs for the drawn, and its
+/// admission waits for the draw as Redis' did.
+async fn take_over_closes(tx: &mut PgConnection, shows: &[ShowId]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "WITH closed AS (
+            UPDATE queue_state s SET draw_base = f.draw_base, draw_pending = f.drawn_at IS NULL
+            FROM show_fairness f
+            WHERE s.show_id = f.show_id AND s.show_id = ANY($1) AND f.draw_base IS NOT NULL
+            RETURNING s.show_id, f.draw_base, f.pre_queue_size)
+         INSERT INTO queue_holes (show_id, lo, hi)
+         SELECT show_id, draw_base + 1 + pre_queue_size, draw_base + 1 + $2 FROM closed WHERE pre_queue_size < $2
+         ON CONFLICT DO NOTHING",
+        shows as _,
+        HOLE_SIZE
+    )
+    .execute(tx)
     .await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use super::catalog;
 use crate::domain::queue::{Hole, gaps, in_hole};
 use crate::domain::{SeatId, ShowId};
 use crate::store::StoreError;
-use crate::store::snapshot::ShowSnapshot;
+use crate::store::snapshot::{PendingDraw, ShowSnapshot};
 
 #[derive(sqlx::FromRow)]
 struct PlaceRow {
@@ -39,6 +39,14 @@ pub async fn show_snapshot(
     )
     .map(|row| (row.last_seq, row.cursor, row.admitted_total, row.now))
     .fetch_one(&mut *conn)
+    .await?;
+    let pending_draw = sqlx::query!(
+        r#"SELECT s.draw_base AS "base!", s.draw_base + f.pre_queue_size AS "end!"
+           FROM queue_state s JOIN show_fairness f USING (show_id) WHERE s.show_id = $1 AND s.draw_pending"#,
+        show as _
+    )
+    .map(|row| PendingDraw { base: row.base, end: row.end })
+    .fetch_optional(&mut *conn)
     .await?;
     let holes: Vec<(i64, i64)> =
         sqlx::query!("SELECT lo, hi FROM queue_holes WHERE show_id = $1 ORDER BY lo", show as _)
@@ -73,11 +81,13 @@ pub async fn show_snapshot(
         active: Vec::new(),
         holds: holds.into_iter().map(|(seat, user, until)| (seat, user, until.timestamp_millis())).collect(),
         now_ms: now.timestamp_millis(),
+        pending_draw,
     };
     places.iter().for_each(|place| sort_place(&mut snapshot, place));
     let on_list: Vec<i64> =
         places.iter().map(|p| p.seq).filter(|seq| *seq > cursor && !in_hole(*seq, &snapshot.holes)).collect();
-    let missing = gaps(&on_list, cursor, last_seq, &snapshot.holes);
+    let kept: Vec<Hole> = snapshot.holes.iter().copied().chain(pending_draw.map(PendingDraw::as_hole)).collect();
+    let missing = gaps(&on_list, cursor, last_seq, &kept);
     if !missing.is_empty() {
         tracing::warn!(%show, ?missing, "places no store recorded: skipped as holes");
         snapshot.holes.extend(missing);
@@ -95,7 +105,8 @@ fn sort_place(snapshot: &mut ShowSnapshot, place: &PlaceRow) {
         snapshot.left_on_list += u64::from(!waiting);
     }
     let until = place.active_until.map_or(0, |u| u.timestamp_millis());
-    let active = place.live && place.admitted && until > snapshot.now_ms;
+    // A lapsed session stays until a tick ends it, as Redis keeps it.
+    let active = place.live && place.admitted;
     if waiting || active {
         snapshot.members.push((place.user_id, place.seq));
     }

@@ -15,6 +15,7 @@ use crate::domain::catalog::{ConcertInfo, Seat, ShowInfo};
 use crate::domain::queue::QueueConfig;
 use crate::domain::{ConcertId, SeatId, ShowId};
 use crate::store::postgres::Database;
+use crate::store::snapshot::PendingDraw;
 use crate::store::{CatalogStore, StoreError};
 
 /// The catalog while Redis serves: read from the cache, which is filled from Postgres when
@@ -144,7 +145,7 @@ impl CatalogCache {
         seats: &[Seat],
         sold: &[SeatId],
     ) -> Result<(), StoreError> {
-        load_show(&self.redis, show, config, seats, sold).await
+        load_show(&self.redis, show, config, seats, sold, None).await
     }
 
     /// The cached seat map; `None` when it is not cached.
@@ -219,7 +220,8 @@ fn lua_list<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, StoreE
     serde_json::from_str(json).map_err(|e| StoreError::Internal(anyhow::anyhow!("cached catalog: {e}")))
 }
 
-/// Writes a show's seat map, sold seats and queue settings into its slot.
+/// Writes a show's seat map, sold seats and queue settings (with a pending draw, see
+/// `queue::put_config`) into its slot.
 #[tracing::instrument(skip_all, fields(show))]
 pub(super) async fn load_show(
     redis: &Redis,
@@ -227,6 +229,7 @@ pub(super) async fn load_show(
     config: &QueueConfig,
     seats: &[Seat],
     sold: &[SeatId],
+    pending_draw: Option<PendingDraw>,
 ) -> Result<(), StoreError> {
     let keys = redis.keys.show(show);
     let mut pipe = redis::pipe();
@@ -241,5 +244,5 @@ pub(super) async fn load_show(
     }
     redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
     // The config goes last: its presence is what tells the scripts the show is loaded.
-    super::queue::put_config(redis, show, config).await
+    super::queue::put_config(redis, show, config, pending_draw).await
 }

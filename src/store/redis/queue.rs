@@ -15,6 +15,7 @@ use super::{Redis, scripts};
 use crate::domain::ShowId;
 use crate::domain::queue::{Hole, QueueConfig};
 use crate::store::batch::Batcher;
+use crate::store::snapshot::PendingDraw;
 use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
 pub struct RedisQueue {
@@ -55,7 +56,7 @@ impl RedisQueue {
 
     /// Writes the queue settings the scripts read (which also marks the show loaded).
     pub async fn put_config(&self, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
-        put_config(&self.redis, show, config).await
+        put_config(&self.redis, show, config, None).await
     }
 
     async fn admit_one_slot(&self, show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
@@ -232,9 +233,16 @@ impl QueueStore for RedisQueue {
 /// Writes the queue settings the scripts read; their presence also tells the scripts that
 /// the show is loaded, and a fresh config starts the show's lineage (see `join.lua`). The
 /// lanes it asks for are laid out only while nobody joined (see put_config.lua).
-pub(super) async fn put_config(redis: &Redis, show: ShowId, config: &QueueConfig) -> Result<(), StoreError> {
+/// Writes the show's settings; with a pending draw, a rebuilt show's close (admission
+/// waits for its draw, as it did where the pre-queue closed).
+pub(super) async fn put_config(
+    redis: &Redis,
+    show: ShowId,
+    config: &QueueConfig,
+    pending_draw: Option<PendingDraw>,
+) -> Result<(), StoreError> {
     let tags = super::lanes::tags_for(redis, show, config.lanes).await?;
-    let fields = [
+    let mut fields = vec![
         ("max_active", config.max_active.to_string()),
         ("admit_per_second", config.admit_per_second.to_string()),
         ("session_ttl_s", config.session_ttl_s.to_string()),
@@ -243,6 +251,10 @@ pub(super) async fn put_config(redis: &Redis, show: ShowId, config: &QueueConfig
         ("paused", u8::from(config.paused).to_string()),
         ("claim_window_s", config.claim_window_s.to_string()),
     ];
+    if let Some(draw) = pending_draw {
+        let (base, end) = (draw.base.to_string(), draw.end.to_string());
+        fields.extend([("draw_base", base), ("draw_pending", "1".to_owned()), ("draw_end", end)]);
+    }
     let mut call = redis.show_script(&scripts::PUT_CONFIG, show);
     call.arg(tags);
     for (field, value) in &fields {

@@ -28,7 +28,8 @@ pub async fn rebuild_show(redis: &Redis, snapshot: &ShowSnapshot) -> Result<(), 
     send(redis, commands).await?;
     // (A write-behind worker may have made the group again since the stream was deleted.)
     events::ensure_group(redis, &keys).await?;
-    catalog::load_show(redis, snapshot.show, &snapshot.config, &snapshot.seats, &snapshot.sold).await
+    let (config, pending_draw) = (&snapshot.config, snapshot.pending_draw);
+    catalog::load_show(redis, snapshot.show, config, &snapshot.seats, &snapshot.sold, pending_draw).await
 }
 
 /// Removes every key of an ended show (its write-behind drained first): its lanes', then
