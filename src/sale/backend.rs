@@ -33,6 +33,7 @@ use crate::domain::queue::QueueConfig;
 use crate::store::event::StreamEvent;
 use crate::store::postgres::Database;
 use crate::store::postgres::catalog::PgCatalog;
+use crate::store::postgres::events::AdoptedHold;
 use crate::store::postgres::holds::PgHolds;
 use crate::store::postgres::mode::ModeRow;
 use crate::store::postgres::queue::PgQueue;
@@ -357,16 +358,15 @@ impl Backend {
         let drained = started.elapsed();
         // Taken before the mode lock: Postgres writes waiting on that lock hold connections.
         let mut reader = self.db.timed(self.db.pool.acquire()).await?;
-        let mut shows = Vec::new();
         let copy = async || {
             // Read once writes are held off: a show first touched just before is marked.
-            shows = self.db.season().live().await?;
+            let shows = self.db.season().live().await?;
             self.copy_shows(&mut reader, &shows).await?;
-            Ok(shows.clone())
+            Ok(shows)
         };
         let copied = self.db.deployment().finish_rebuild(&mut lock, copy).await;
         match copied {
-            Ok(true) => {
+            Ok(Some(shows)) => {
                 let (took, copy) = (started.elapsed(), started.elapsed() - drained);
                 // Catalog changes made meanwhile went to Postgres only.
                 if let Err(error) =
@@ -383,7 +383,7 @@ impl Backend {
                 self.refresh().await?;
                 Ok(true)
             }
-            Ok(false) => Ok(false),
+            Ok(None) => Ok(false),
             Err(error) => {
                 tracing::warn!(%error, "rebuilding redis failed; serving from postgres");
                 self.db.deployment().abort_rebuild(&format!("rebuild failed: {error}")).await?;
@@ -541,11 +541,11 @@ impl Backend {
         let _one_at_a_time = self.handing_over.lock().await;
         let mut outcome = Ok(());
         for (show, holds) in self.acknowledged.take(self.now_ms()) {
-            let rows: Vec<_> = holds
+            let rows: Vec<AdoptedHold> = holds
                 .iter()
                 .flat_map(|hold| {
                     let (until, taken) = (from_millis(hold.until_ms), Some(from_millis(hold.taken_ms)));
-                    hold.seats.iter().map(move |seat| (*seat, hold.user, until, taken))
+                    hold.seats.iter().map(move |&seat| AdoptedHold { seat, holder: hold.user, until, taken })
                 })
                 .collect();
             match self.db.write_behind().adopt_holds(show, &rows).await {

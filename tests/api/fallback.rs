@@ -10,7 +10,7 @@ use serde_json::json;
 use boxoffice::domain::queue::HOLE_SIZE;
 use boxoffice::store::Mode;
 
-use crate::support::{ShowId, TestApp, spawn_app, spawn_app_with};
+use crate::support::{ShowId, TestApp, spawn_app, spawn_app_with, spawn_instance_of};
 
 async fn join_token(app: &TestApp, show: ShowId) -> String {
     let (user, _) = app.user().await;
@@ -257,5 +257,28 @@ mod on_redis {
         let reservations = format!("/v1/shows/{show}/reservations");
         let bought = app.post(&reservations, Some(&holder), json!({"seat_ids": [seats[0]]})).await;
         assert_eq!(bought.status, StatusCode::CREATED, "{:?}", bought.body);
+    }
+
+    /// The instance that acknowledged a hold hands it over at a switch; a release made
+    /// through another instance, which reached Postgres, keeps it from coming back.
+    #[tokio::test]
+    async fn a_hold_released_through_another_instance_stays_released_after_the_switch() {
+        let app = spawn_app_with(|s| s.workers.hold_handover = Duration::from_millis(200)).await;
+        let other_instance = spawn_instance_of(&app).await;
+        let (show, seats) = app.open_show(1, 4).await;
+        let ((holder, _), (other, _)) = (app.active_user(show).await, app.active_user(show).await);
+        let path = format!("/v1/shows/{show}/holds");
+        let held = app.post(&path, Some(&holder), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+        let release = format!("{path}/{}", seats[0]);
+        let released = other_instance.call(Method::DELETE, &release, Some(&holder), None).await;
+        assert_eq!(released.status, StatusCode::NO_CONTENT, "{:?}", released.body);
+        app.drain_events("worker").await;
+
+        app.state.sale.backend().move_to_postgres("a test").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        app.drain_events("worker").await;
+        let taken = app.post(&path, Some(&other), json!({"seat_ids": [seats[0]]})).await;
+        assert_eq!(taken.status, StatusCode::CREATED, "the released seat is free: {:?}", taken.body);
     }
 }

@@ -15,9 +15,15 @@ use crate::domain::{SeatId, ShowId, from_millis};
 use crate::store::StoreError;
 use crate::store::event::{EventKind, HoldChange, StreamEvent, hold_changes};
 
-/// A hold Redis acknowledged, for Postgres to take over: its seat, its holder, its end, and
-/// when it was taken, if known (a stay that ended after that took the hold with it).
-pub type AdoptedHold = (SeatId, Uuid, DateTime<Utc>, Option<DateTime<Utc>>);
+/// A hold Redis acknowledged, for Postgres to take over.
+#[derive(Debug, Clone, Copy)]
+pub struct AdoptedHold {
+    pub seat: SeatId,
+    pub holder: Uuid,
+    pub until: DateTime<Utc>,
+    /// When it was taken, if known: a stay that ended after that took the hold with it.
+    pub taken: Option<DateTime<Utc>>,
+}
 
 /// The places one kind of event stamps, with when (and, for an admission or a claim, until
 /// when they are active).
@@ -309,7 +315,9 @@ async fn adopt_stream_holds(
     let held: Vec<AdoptedHold> = hold_changes(events.iter().copied())
         .into_iter()
         .filter_map(|(seat, change)| match change {
-            HoldChange::Held { user, until_ms } => Some((seat, user, from_millis(until_ms), None)),
+            HoldChange::Held { user, until_ms } => {
+                Some(AdoptedHold { seat, holder: user, until: from_millis(until_ms), taken: None })
+            }
             HoldChange::Released { .. } => None,
         })
         .collect();
@@ -325,22 +333,27 @@ async fn adopt(tx: &mut sqlx::PgConnection, show: ShowId, held: &[AdoptedHold]) 
     // One row a seat (an insert can't change a row twice): its latest hold, which renewed
     // or outlived the others.
     let mut held = held.to_vec();
-    held.sort_by_key(|(seat, _, until, _)| (*seat, std::cmp::Reverse(*until)));
-    held.dedup_by_key(|(seat, ..)| *seat);
-    let seats: Vec<SeatId> = held.iter().map(|h| h.0).collect();
-    let users: Vec<Uuid> = held.iter().map(|h| h.1).collect();
-    let untils: Vec<DateTime<Utc>> = held.iter().map(|h| h.2).collect();
-    let taken: Vec<Option<DateTime<Utc>>> = held.iter().map(|h| h.3).collect();
+    held.sort_by_key(|hold| (hold.seat, std::cmp::Reverse(hold.until)));
+    held.dedup_by_key(|hold| hold.seat);
+    let seats: Vec<SeatId> = held.iter().map(|h| h.seat).collect();
+    let users: Vec<Uuid> = held.iter().map(|h| h.holder).collect();
+    let untils: Vec<DateTime<Utc>> = held.iter().map(|h| h.until).collect();
+    let taken: Vec<Option<DateTime<Utc>>> = held.iter().map(|h| h.taken).collect();
     sqlx::query!("SELECT pg_advisory_xact_lock($1, $2)", super::holds::HOLDS_LOCK, show.0 as i32)
         .execute(&mut *tx)
         .await?;
-    // A holder whose stay ended (left, expired, bought) after the hold was taken lost it then.
+    // A holder whose stay ended (left, expired, bought) after the hold was taken lost it then;
+    // one who released the seat since (through any instance) let it go. A release in the very
+    // millisecond of the take is not told from one just before it: the hold is kept.
     sqlx::query!("INSERT INTO holds (show_id, seat_id, user_id, expires_at)
          SELECT $1, seat, user_id, until FROM UNNEST($2::bigint[], $3::uuid[], $4::timestamptz[], $5::timestamptz[]) AS h(seat, user_id, until, taken)
          WHERE until > clock_timestamp()
            AND NOT EXISTS (SELECT 1 FROM sold_seats s WHERE s.show_id = $1 AND s.seat_id = h.seat)
            AND NOT EXISTS (SELECT 1 FROM queue_entries e WHERE e.show_id = $1 AND e.user_id = h.user_id
                              AND greatest(e.left_at, e.expired_at, e.confirmed_at) >= h.taken)
+           AND NOT EXISTS (SELECT 1 FROM write_behind_events r WHERE r.show_id = $1 AND r.kind = 'release'
+                             AND r.stream_ms > (extract(epoch FROM h.taken) * 1000)::bigint
+                             AND h.seat = ANY(r.seat_ids) AND h.user_id = ANY(r.user_ids))
          ON CONFLICT (show_id, seat_id) DO UPDATE SET user_id = EXCLUDED.user_id, expires_at = EXCLUDED.expires_at
          WHERE holds.user_id = EXCLUDED.user_id OR holds.expires_at <= clock_timestamp()", show as _, &seats as _, &users, &untils, &taken as _)
     .execute(&mut *tx)

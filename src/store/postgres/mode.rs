@@ -157,24 +157,25 @@ impl Deployment<'_> {
 
     /// Flips rebuilding → Redis: with the mode lock held exclusively (in-flight Postgres writes
     /// finish first, new ones wait and then see Redis), runs `copy` (which answers the shows
-    /// it copied) and then switches. If `copy` fails nothing changes.
+    /// it copied) and then switches. If `copy` fails nothing changes. The shows copied, or
+    /// `None` when the deployment was not rebuilding.
     pub async fn finish_rebuild(
         &self,
         conn: &mut PgConnection,
         copy: impl AsyncFnOnce() -> Result<Vec<ShowId>, StoreError>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<ShowId>>, StoreError> {
         let flip = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::query!("SELECT pg_advisory_xact_lock($1)", MODE_LOCK).execute(&mut *tx).await?;
             let mode: String = sqlx::query_scalar!("SELECT mode FROM backend_mode").fetch_one(&mut *tx).await?;
             if mode != Mode::Rebuilding.as_str() {
-                return Ok(false);
+                return Ok(None);
             }
             let copied = copy().await?;
             give_back_unused_holes(&mut tx, &copied).await?;
             set_mode(&mut tx, Mode::Redis, "redis rebuilt from postgres", false).await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(Some(copied))
         };
         tokio::time::timeout(self.timeout() * REBUILD_BOUND_IN_TIMEOUTS, flip)
             .await
