@@ -176,10 +176,11 @@ impl<'a> Engine<'a> {
         self.answer(request, reply)
     }
 
-    /// The change with its opening on the service's clock.
+    /// The change with its times on the service's clock.
     fn on_engine_clock(&self, patch: &QueueConfigPatch) -> QueueConfigPatch {
-        let opens_at = patch.opens_at.map(|at| at + chrono::Duration::milliseconds(self.base_ms));
-        QueueConfigPatch { opens_at, ..patch.clone() }
+        let moved =
+            |at: Option<chrono::DateTime<chrono::Utc>>| at.map(|at| at + chrono::Duration::milliseconds(self.base_ms));
+        QueueConfigPatch { opens_at: moved(patch.opens_at), on_sale_at: moved(patch.on_sale_at), ..patch.clone() }
     }
 
     async fn call(&self, request: &Request, path: &str, token: &str) -> Reply {
@@ -326,6 +327,8 @@ impl<'a> Engine<'a> {
         let seats = || self.seats_of(&reply.body["error"]);
         Ok(match (reply.status.as_u16(), reply.code()) {
             (409, "queue_closed") => Refusal::QueueClosed,
+            (409, "not_on_sale_yet") => Refusal::NotOnSaleYet,
+            (409, "sale_closed") => Refusal::SaleClosed,
             (409, "sold_out") => Refusal::SoldOut,
             (404, "not_in_queue") => Refusal::NotInQueue,
             (403, "not_active") => Refusal::NotActive,

@@ -394,3 +394,25 @@ async fn a_pre_queue_closed_before_a_move_and_back_is_drawn_and_admitted() {
     ];
     agrees(Kind::Moving, closed_moved_and_back).await;
 }
+
+/// Rule 14 on lanes: a fan whose claim window ran out still had a membership on their
+/// lane, which a closed sale took for a place: they were let in and given a new one.
+#[tokio::test]
+async fn on_lanes_a_closed_sale_turns_away_a_fan_whose_stay_ended() {
+    let close = Request::Change(QueueConfigPatch { closed: Some(true), ..QueueConfigPatch::default() });
+    let lapsed_then_closed = vec![Join(D), Tick, Wait { ms: 10_000 }, Tick, close, Join(D)];
+    for lanes in [1, 2] {
+        agrees(Kind::Redis { lanes }, lapsed_then_closed.clone()).await;
+    }
+}
+
+/// Rule 14: a scheduled sale takes no joins until `on_sale_at`, then takes them in order.
+#[tokio::test]
+async fn a_scheduled_sale_takes_joins_from_its_on_sale_time() {
+    let on_sale_at = |ms| chrono::DateTime::from_timestamp_millis(ms);
+    let scheduled = Request::Change(QueueConfigPatch { on_sale_at: on_sale_at(5_000), ..QueueConfigPatch::default() });
+    let sequence = vec![scheduled, Join(A), Wait { ms: 5_000 }, Join(B), Join(A), Counts];
+    for kind in [Kind::Redis { lanes: 1 }, Kind::Postgres] {
+        agrees(kind, sequence.clone()).await;
+    }
+}

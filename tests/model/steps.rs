@@ -49,6 +49,11 @@ fn change() -> impl Strategy<Value = QueueConfigPatch> {
         any::<bool>().prop_map(|p| QueueConfigPatch { paused: Some(p), ..QueueConfigPatch::default() }),
         select(vec![1_u32, 2, 3]).prop_map(|n| QueueConfigPatch { lanes: Some(n), ..QueueConfigPatch::default() }),
         opening(),
+        any::<bool>().prop_map(|c| QueueConfigPatch { closed: Some(c), ..QueueConfigPatch::default() }),
+        select(vec![0_i64, 5_000, 30_000]).prop_map(|at| QueueConfigPatch {
+            on_sale_at: chrono::DateTime::from_timestamp_millis(at),
+            ..QueueConfigPatch::default()
+        }),
     ]
 }
 

@@ -43,6 +43,9 @@
 //!     left ([`ShowModel::join`], [`ShowModel::open`]).
 //! 13. A show's lanes are set before its first join, its pre-queue's included
 //!     ([`ShowModel::change`]).
+//! 14. The sale's life decides who may join (`domain::life`): before `on_sale_at` nobody;
+//!     a sale the operator closed only a fan who has a place, who keeps it; admission and
+//!     everyone in line go on ([`ShowModel::refuses_join`]).
 
 mod line;
 mod opening;
@@ -54,6 +57,7 @@ pub use seats::Seats;
 
 use std::collections::BTreeMap;
 
+use super::life::SaleState;
 use super::queue::{QueueConfig, QueueConfigPatch};
 
 /// The seq a pre-queue token carries: no place yet.
@@ -119,6 +123,8 @@ pub enum Standing {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
     QueueClosed,
+    NotOnSaleYet,
+    SaleClosed,
     SoldOut,
     NotInQueue,
     NotActive,
@@ -253,8 +259,8 @@ impl ShowModel {
     }
 
     fn join(&mut self, fan: Fan) -> Answer {
-        if self.sold_out {
-            return Answer::Refused(Refusal::SoldOut);
+        if let Some(refusal) = self.refuses_join(fan) {
+            return Answer::Refused(refusal);
         }
         let now = self.now_ms;
         if let Some(created) = self.pre_join(fan) {
@@ -270,6 +276,19 @@ impl ShowModel {
         };
         self.tokens.insert(fan, seq);
         Answer::Joined { created, seq, standing: self.line.standing(fan, seq, now) }
+    }
+
+    /// Whom the sale's state turns away: everyone once sold out or before it is on sale;
+    /// once closed, everyone without a place.
+    fn refuses_join(&self, fan: Fan) -> Option<Refusal> {
+        let config = QueueConfig { sold_out: self.sold_out || self.config.sold_out, ..self.config.clone() };
+        let now = chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default();
+        match SaleState::of(&config, now) {
+            SaleState::SoldOut => Some(Refusal::SoldOut),
+            SaleState::Closed if !self.line.has_place(fan) => Some(Refusal::SaleClosed),
+            SaleState::Scheduled => Some(Refusal::NotOnSaleYet),
+            _ => None,
+        }
     }
 
     /// Before the opening a join goes to the pre-queue (whether it is new); at it, the

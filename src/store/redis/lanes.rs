@@ -163,18 +163,23 @@ impl LanedShow {
         Ok(ended == 1 || left_waiting)
     }
 
-    /// The seq of the user's place: waiting on the lane, or admitted (on home).
+    /// The seq of the user's place: admitted or given back (home has it), or waiting on the
+    /// lane. A lane forgets a place admission passed only when its fan joins again or
+    /// leaves: one behind the cursor that home doesn't know (the stay ended) is no place.
     pub async fn place_of(&self, user: Uuid) -> Result<Option<i64>, StoreError> {
-        let lane = &self.keys[self.lane_of(&user)];
         let home = self.redis.keys.show(self.show);
-        for keys in [lane.as_ref(), &home] {
-            let mut cmd = redis::cmd("HGET");
-            cmd.arg(keys.member_bucket(&user)).arg(user.as_bytes().as_slice());
-            if let Some(seq) = self.redis.query(cmd).await? {
-                return Ok(Some(seq));
-            }
+        if let Some(seq) = self.member_seq(&home, user).await? {
+            return Ok(Some(seq));
         }
-        Ok(None)
+        let Some(seq) = self.member_seq(&self.keys[self.lane_of(&user)], user).await? else { return Ok(None) };
+        let cursor: Option<i64> = self.redis.query(redis::Cmd::get(home.cursor())).await?;
+        Ok((seq > cursor.unwrap_or_default()).then_some(seq))
+    }
+
+    async fn member_seq(&self, keys: &ShowKeys, user: Uuid) -> Result<Option<i64>, StoreError> {
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(keys.member_bucket(&user)).arg(user.as_bytes().as_slice());
+        self.redis.query(cmd).await
     }
 
     /// Gives back a place a failover lost (see `QueueStore::reinstate`): on home, whose
