@@ -232,9 +232,9 @@ impl QueueStore for RedisQueue {
 
 /// Writes the queue settings the scripts read; their presence also tells the scripts that
 /// the show is loaded, and a fresh config starts the show's lineage (see `join.lua`). The
-/// lanes it asks for are laid out only while nobody joined (see put_config.lua).
-/// Writes the show's settings; with a pending draw, a rebuilt show's close (admission
-/// waits for its draw, as it did where the pre-queue closed).
+/// lanes it asks for are laid out only while nobody joined (see put_config.lua). With a
+/// pending draw, a rebuilt show's close: admission waits for its draw, as it did where the
+/// pre-queue closed.
 pub(super) async fn put_config(
     redis: &Redis,
     show: ShowId,
