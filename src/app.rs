@@ -110,7 +110,7 @@ fn is_unreachable(error: &sqlx::migrate::MigrateError) -> bool {
 }
 
 fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
-    let workers = state.settings.http.workers;
+    let (workers, stop_on_signals) = (state.settings.http.workers, state.settings.http.stop_on_signals);
     let tokens = web::Data::new(state.tokens.clone());
     let data = web::Data::from(state);
     let mut server = HttpServer::new(move || {
@@ -135,6 +135,9 @@ fn http_server(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<S
     .listen(listener)?;
     if let Some(n) = workers {
         server = server.workers(n);
+    }
+    if !stop_on_signals {
+        server = server.disable_signals();
     }
     Ok(server.run())
 }

@@ -85,6 +85,9 @@ pub struct HttpSettings {
     /// How often a quiet event stream gets a keep-alive comment: below the idle timeout of
     /// any proxy in front (it is also how soon a client that went away frees its slot).
     pub keep_alive: Duration,
+    /// Whether SIGTERM and SIGINT stop the server (they do in a deployment; a test's
+    /// instances stop when the test is done with them, and a signal ends the test process).
+    pub stop_on_signals: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +253,7 @@ impl Settings {
                 workers: src.parse_or("BOXOFFICE_HTTP_WORKERS", 0usize).map(|n| (n > 0).then_some(n))?,
                 max_streams: src.parse_or("BOXOFFICE_SSE_MAX_STREAMS", 50_000)?,
                 keep_alive: src.millis_or("BOXOFFICE_SSE_KEEP_ALIVE_MS", 15_000)?,
+                stop_on_signals: true,
             },
             database: DatabaseSettings {
                 url: Secret::new(src.require("DATABASE_URL", "a postgres:// URL (scripts/stack.sh up prints one)")?),

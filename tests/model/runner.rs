@@ -2,6 +2,9 @@
 //! an instance of its own (a deployment's store is the whole deployment's: a move to
 //! Postgres must not cross another sequence), and shrinks a divergence to its shortest form.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -94,11 +97,28 @@ fn worker(
             ..Config::default()
         };
         let mut runner = TestRunner::new(config);
+        let lost = OnceLock::new();
         let outcome = runner.run(&sequence(MAX_STEPS, kind == Kind::Moving), |sequence| {
+            if lost.get().is_some() {
+                return Ok(());
+            }
             ran.fetch_add(1, Ordering::Relaxed);
             done.fetch_add(1, Ordering::Relaxed);
-            runtime.block_on(agree(&app, kind, &sequence)).map_err(TestCaseError::fail)
+            let answered = catch_unwind(AssertUnwindSafe(|| runtime.block_on(agree(&app, kind, &sequence))));
+            match answered {
+                Ok(agreed) => agreed.map_err(TestCaseError::fail),
+                Err(panic) if !runtime.block_on(answers(&app)) => {
+                    let _ = lost.set(panic_message(&panic));
+                    Ok(())
+                }
+                Err(panic) => resume_unwind(panic),
+            }
         });
+        // Every sequence would fail against an instance that stopped answering, and shrinking
+        // would blame each on its requests: the run stops and says so.
+        if let Some(panic) = lost.get() {
+            panic!("the instance under test stopped answering ({panic}); no divergence is counted");
+        }
         match outcome {
             Ok(()) => {}
             Err(TestError::Fail(reason, sequence)) => {
@@ -119,6 +139,17 @@ fn chunk(kind: Kind) -> u64 {
         Kind::Moving => 25,
         _ => 1000,
     }
+}
+
+/// Whether the instance still answers at all (a panic in a sequence is the engine's, unless
+/// the instance itself is gone).
+async fn answers(app: &TestApp) -> bool {
+    app.client.get(app.url("/healthz")).send().await.is_ok()
+}
+
+fn panic_message(panic: &Box<dyn Any + Send>) -> String {
+    let text = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied());
+    text.unwrap_or("a panic").to_owned()
 }
 
 async fn instance(kind: Kind) -> TestApp {

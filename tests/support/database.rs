@@ -57,7 +57,11 @@ pub async fn test_settings_on(server_url: &str, (redis_var, redis_value): (&str,
         ("BOXOFFICE_DB_TIMEOUT_MS", "10000"),
         (redis_var, redis_value.as_str()),
     ];
-    Settings::from_source(&Source::from_pairs(pairs)).expect("test settings")
+    let mut settings = Settings::from_source(&Source::from_pairs(pairs)).expect("test settings");
+    // actix would otherwise take a signal for every instance of the test process: a Ctrl-C
+    // would stop their servers and leave the tests failing against closed ports.
+    settings.http.stop_on_signals = false;
+    settings
 }
 
 /// A database with every migration applied, to copy (much faster than migrating each test's
