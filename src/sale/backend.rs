@@ -129,7 +129,7 @@ impl Backend {
             epoch: AtomicI64::new(-1),
             redis_queue: RedisQueue::new(redis.clone()),
             redis_holds: RedisHolds::new(redis.clone()),
-            redis_catalog: RedisCatalog::new(redis.clone(), db.clone()),
+            redis_catalog: RedisCatalog::new(redis.clone(), Arc::new(db.clone())),
             pg_queue: PgQueue::new(db.clone(), clock.clone()),
             pg_holds: PgHolds::new(db.clone(), clock.clone()),
             pg_catalog: PgCatalog::new(db.clone()),

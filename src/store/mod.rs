@@ -302,3 +302,12 @@ pub trait CatalogStore: Send + Sync {
     /// Something may not have reached the catalog: the next read reloads it from Postgres.
     async fn reload_later(&self);
 }
+
+/// The catalog as its record (Postgres) has it: what a cache of it is filled from.
+#[async_trait]
+pub trait CatalogRecord: Send + Sync {
+    async fn concerts(&self) -> Result<Vec<ConcertInfo>, StoreError>;
+    async fn concert_exists(&self, id: ConcertId) -> Result<bool, StoreError>;
+    async fn seats(&self, show: ShowId) -> Result<Vec<Seat>, StoreError>;
+    async fn sold_seats(&self, show: ShowId) -> Result<Vec<SeatId>, StoreError>;
+}

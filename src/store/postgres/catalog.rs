@@ -7,7 +7,7 @@ use super::{Catalog, Database};
 use crate::domain::catalog::{ConcertInfo, NewSeat, Seat, ShowInfo};
 use crate::domain::queue::QueueConfig;
 use crate::domain::{ConcertId, SeatId, ShowId};
-use crate::store::{CatalogStore, StoreError};
+use crate::store::{CatalogRecord, CatalogStore, StoreError};
 
 /// The catalog while Postgres serves: read from Postgres each time.
 pub struct PgCatalog {
@@ -43,6 +43,26 @@ impl CatalogStore for PgCatalog {
     }
 
     async fn reload_later(&self) {}
+}
+
+/// Postgres is the catalog's record: Redis' cache is filled from it.
+#[async_trait]
+impl CatalogRecord for Database {
+    async fn concerts(&self) -> Result<Vec<ConcertInfo>, StoreError> {
+        self.catalog().concerts().await
+    }
+
+    async fn concert_exists(&self, id: ConcertId) -> Result<bool, StoreError> {
+        self.catalog().concert_exists(id).await
+    }
+
+    async fn seats(&self, show: ShowId) -> Result<Vec<Seat>, StoreError> {
+        self.catalog().seats(show).await
+    }
+
+    async fn sold_seats(&self, show: ShowId) -> Result<Vec<SeatId>, StoreError> {
+        self.catalog().sold_seats(show).await
+    }
 }
 
 struct ConcertRow {

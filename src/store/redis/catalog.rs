@@ -14,20 +14,19 @@ use super::{Redis, scripts};
 use crate::domain::catalog::{ConcertInfo, Seat, ShowInfo};
 use crate::domain::queue::QueueConfig;
 use crate::domain::{ConcertId, SeatId, ShowId};
-use crate::store::postgres::Database;
 use crate::store::snapshot::PendingDraw;
-use crate::store::{CatalogStore, StoreError};
+use crate::store::{CatalogRecord, CatalogStore, StoreError};
 
 /// The catalog while Redis serves: read from the cache, which is filled from Postgres when
 /// found empty; read from Postgres while Redis can't answer.
 pub struct RedisCatalog {
     cache: CatalogCache,
-    db: Database,
+    record: Arc<dyn CatalogRecord>,
 }
 
 impl RedisCatalog {
-    pub fn new(redis: Arc<Redis>, db: Database) -> Self {
-        Self { cache: CatalogCache::new(redis), db }
+    pub fn new(redis: Arc<Redis>, record: Arc<dyn CatalogRecord>) -> Self {
+        Self { cache: CatalogCache::new(redis), record }
     }
 }
 
@@ -39,12 +38,12 @@ impl CatalogStore for RedisCatalog {
             (Ok(Some(concerts)), Some(_)) if !concerts.is_empty() => return Ok(concerts),
             // Cached, but not this concert: reload only if Postgres has it (a cache write
             // may have failed when it was created); an unknown id costs one indexed lookup.
-            (Ok(Some(_)), Some(id)) if !self.db.catalog().concert_exists(id).await? => return Ok(Vec::new()),
+            (Ok(Some(_)), Some(id)) if !self.record.concert_exists(id).await? => return Ok(Vec::new()),
             (Ok(_), _) => true,
             (Err(StoreError::Unavailable(_) | StoreError::Unsent(_)), _) => false,
             (Err(other), _) => return Err(other),
         };
-        let all = self.db.catalog().concerts().await?;
+        let all = self.record.concerts().await?;
         if refill {
             self.cache.load(&all).await?;
         }
@@ -55,7 +54,7 @@ impl CatalogStore for RedisCatalog {
         if let Ok(Some(seats)) = self.cache.seat_map(show).await {
             return Ok(seats);
         }
-        self.db.catalog().seats(show).await
+        self.record.seats(show).await
     }
 
     async fn concert_added(&self, id: ConcertId, title: &str) {
@@ -70,7 +69,7 @@ impl CatalogStore for RedisCatalog {
     }
 
     async fn show_loaded(&self, show: ShowId, config: &QueueConfig, seats: &[Seat]) -> Result<(), StoreError> {
-        let sold = self.db.catalog().sold_seats(show).await?;
+        let sold = self.record.sold_seats(show).await?;
         self.cache.load_show(show, config, seats, &sold).await
     }
 
@@ -221,7 +220,7 @@ fn lua_list<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, StoreE
 }
 
 /// Writes a show's seat map, sold seats and queue settings (with a pending draw, see
-/// `queue::put_config`) into its slot.
+/// `home::put_config`) into its slot.
 #[tracing::instrument(skip_all, fields(show))]
 pub(super) async fn load_show(
     redis: &Redis,
@@ -244,5 +243,5 @@ pub(super) async fn load_show(
     }
     redis.run(move |mut conn| async move { pipe.query_async::<()>(&mut conn).await }).await?;
     // The config goes last: its presence is what tells the scripts the show is loaded.
-    super::queue::put_config(redis, show, config, pending_draw).await
+    super::home::put_config(redis, show, config, pending_draw).await
 }
