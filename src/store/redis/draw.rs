@@ -11,14 +11,13 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::keys::ShowKeys;
+use super::reply::{PlaceDrawnReply, Refusal};
 use super::{Redis, bulk, scripts};
 use crate::domain::ShowId;
 use crate::store::StoreError;
 
 /// How long an abandoned attempt's staging list stays.
 const STAGING_TTL_MS: i64 = 600_000;
-const NO_CONFIG: i64 = -1;
-const STAGING_INCOMPLETE: i64 = -2;
 
 /// A laned show's lane and the drawn (user, seq) whose memberships go there.
 pub type LaneMembers = (Arc<ShowKeys>, Vec<(Uuid, i64)>);
@@ -56,11 +55,12 @@ pub async fn place_drawn(
     let mut call = redis.show_script(&scripts::PLACE_DRAWN, show);
     call.arg(&attempt).arg(users.len());
     // Admission goes on from here: a replica must have the drawn, or a failover loses them.
-    let reply: Vec<i64> = redis.invoke_replicated(call, "draw").await?;
-    match reply.as_slice() {
-        [NO_CONFIG] => Err(StoreError::ShowNotLoaded(show)),
-        [STAGING_INCOMPLETE] => Err(StoreError::Internal(anyhow::anyhow!("the drawn list of {show} was not whole"))),
-        _ => Ok(()),
+    match redis.ask_replicated::<PlaceDrawnReply>(call, "draw").await? {
+        Ok(PlaceDrawnReply::Placed | PlaceDrawnReply::PlacedBefore) => Ok(()),
+        Err(Refusal::StagingIncomplete) => {
+            Err(StoreError::Internal(anyhow::anyhow!("the drawn list of {show} was not whole")))
+        }
+        Err(refusal) => Err(refusal.into_error(show)),
     }
 }
 

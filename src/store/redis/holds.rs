@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::queue::unexpected;
+use super::reply::{self, AvailabilityReply, CheckHoldsReply, HoldReply};
 use super::{Redis, scripts};
 use crate::domain::{SeatId, ShowId};
 use crate::store::batch::Batcher;
@@ -42,29 +42,8 @@ impl RedisHolds {
     }
 }
 
-/// Per request: a code, a count and that many values.
-fn hold_outcomes(show: ShowId, mut reply: &[i64]) -> Result<Vec<HoldOutcome>, StoreError> {
-    if reply == [-1] {
-        return Err(StoreError::ShowNotLoaded(show));
-    }
-    let mut outcomes = Vec::new();
-    while let [code, count, rest @ ..] = reply {
-        let (values, next) = rest.split_at_checked(*count as usize).ok_or_else(|| unexpected("hold", reply))?;
-        outcomes.push(match (code, values) {
-            (1, [expires_at_ms, recorded_at_ms]) => {
-                HoldOutcome::Held { expires_at_ms: *expires_at_ms, recorded_at_ms: *recorded_at_ms }
-            }
-            (0, unavailable) => HoldOutcome::Unavailable(unavailable.iter().copied().map(SeatId).collect()),
-            (-3, []) => HoldOutcome::NotActive,
-            (-4, [limit]) => HoldOutcome::OverLimit { limit: *limit as u32 },
-            _ => return Err(unexpected("hold", reply)),
-        });
-        reply = next;
-    }
-    if !reply.is_empty() {
-        return Err(unexpected("hold", reply));
-    }
-    Ok(outcomes)
+fn hold_outcomes(show: ShowId, reply: &[i64]) -> Result<Vec<HoldOutcome>, StoreError> {
+    reply::decode::<HoldReply>(reply)?.map(|HoldReply(outcomes)| outcomes).map_err(|refusal| refusal.into_error(show))
 }
 
 #[async_trait]
@@ -101,24 +80,16 @@ impl HoldStore for RedisHolds {
     #[tracing::instrument(skip(self))]
     async fn unavailable(&self, show: ShowId) -> Result<Unavailable, StoreError> {
         let call = self.redis.show_script(&scripts::AVAILABILITY, show);
-        let (sold, held): (i64, u64) = self.redis.invoke(call).await?;
-        if sold < 0 {
-            return Err(StoreError::ShowNotLoaded(show));
-        }
-        Ok(Unavailable { sold: sold as u64, held })
+        let reply = self.redis.ask::<AvailabilityReply>(call).await?;
+        reply.map(|AvailabilityReply(unavailable)| unavailable).map_err(|refusal| refusal.into_error(show))
     }
 
     #[tracing::instrument(skip(self))]
     async fn check(&self, show: ShowId, user: Uuid, seats: &[SeatId], keep: Duration) -> Result<HoldCheck, StoreError> {
         let mut call = self.user_call(&scripts::CHECK_HOLDS, show, user);
         call.arg(keep.as_millis() as u64).arg(seats);
-        let reply: Vec<i64> = self.redis.invoke(call).await?;
-        match reply.as_slice() {
-            [0] => Ok(HoldCheck::AllHeld),
-            [1, sold @ ..] => Ok(HoldCheck::Sold(sold.iter().copied().map(SeatId).collect())),
-            [2, missing @ ..] => Ok(HoldCheck::Missing(missing.iter().copied().map(SeatId).collect())),
-            other => Err(unexpected("check_holds", other)),
-        }
+        let reply = self.redis.ask::<CheckHoldsReply>(call).await?;
+        reply.map(|CheckHoldsReply(check)| check).map_err(|refusal| refusal.into_error(show))
     }
 
     #[tracing::instrument(skip(self))]

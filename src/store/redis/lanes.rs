@@ -1,7 +1,6 @@
 //! Lanes: one show's queue over several hash slots, so that its joins are not bounded by
-//! one master (docs/capacity.md, "One show past one master"). A show asks for them in its
-//! config (`lanes`); the tags, picked on masters of their own when the show is loaded
-//! before anyone joined, are its layout, kept in its config hash on home (`lane_tags`).
+//! one master (docs/capacity.md, "One show past one master"); its lanes are its layout
+//! (see [`super::layout`]).
 //!
 //! A join goes to the lane of the fan's membership bucket: a range of seqs from home, then
 //! the batch placed on its lane (memberships and the range's block in one script, with a
@@ -12,93 +11,31 @@
 //! lease (see `events`), and Postgres takes an admission that arrives before its join.
 //!
 //! Every script on home that a laned show answers differently checks the layout the caller
-//! thinks it has (`StoreError::LayoutChanged`: [`Layouts`] reads it again). A fair
+//! thinks it has (`StoreError::LayoutChanged`: the layout is read again). A fair
 //! opening's drawn wait on home, admitted first by the plan. A show rebuilt from Postgres
 //! runs on one slot.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::draw::LaneMembers;
-use super::keys::{ShowKeys, lane_tags};
-use super::queue::{NO_CONFIG, PAUSED, unexpected};
-use super::{Redis, scripts};
+use super::keys::ShowKeys;
+use super::reply::{
+    AdmitCommitReply, AdmitPlanReply, CountsReply, LeaveReply, PlaceReply, Range, Refusal, ReserveReply, placement,
+    unexpected,
+};
+use super::{Redis, home, scripts};
 use crate::domain::ShowId;
+use crate::domain::queue::Hole;
 use crate::store::batch::{BatchCall, Batcher, Limits};
-use crate::store::{AdmissionTick, JoinOutcome, Placement, QueueCounts, StoreError};
+use crate::store::{AdmissionTick, JoinOutcome, Placement, Presence, QueueCounts, QueueStore, StoreError};
 
-/// A script's answer when the show's lanes are not the caller's.
-pub(super) const OTHER_LAYOUT: i64 = -5;
-
-/// What this instance knows of each show's layout: one slot (`None`) or its lanes.
-pub(super) struct Layouts {
-    redis: Arc<Redis>,
-    shows: RwLock<HashMap<ShowId, Option<Arc<LanedShow>>>>,
-}
-
-impl Layouts {
-    pub(super) fn new(redis: Arc<Redis>) -> Self {
-        Self { redis, shows: RwLock::default() }
-    }
-
-    /// The show's lanes, as last read from its config hash (read once, then on a change).
-    pub(super) async fn of(&self, show: ShowId) -> Result<Option<Arc<LanedShow>>, StoreError> {
-        if let Some(known) = self.shows.read().unwrap_or_else(|e| e.into_inner()).get(&show) {
-            return Ok(known.clone());
-        }
-        let config = self.redis.keys.show(show).config();
-        let tags: Option<String> = self.redis.query(redis::Cmd::hget(config, "lane_tags")).await?;
-        let laned = tags.map(|tags| Arc::new(LanedShow::new(self.redis.clone(), show, &tags)));
-        self.shows.write().unwrap_or_else(|e| e.into_inner()).insert(show, laned.clone());
-        Ok(laned)
-    }
-
-    /// Forgets what it knew of the show's layout (a script said it changed).
-    pub(super) fn forget(&self, show: ShowId) {
-        self.shows.write().unwrap_or_else(|e| e.into_inner()).remove(&show);
-    }
-}
-
-/// The lane tags a show asking for `lanes` lanes gets on this deployment, comma-separated:
-/// one per master at most, none ('') for one lane or one master.
-#[tracing::instrument(skip(redis))]
-pub(super) async fn tags_for(redis: &Redis, show: ShowId, lanes: u32) -> Result<String, StoreError> {
-    if lanes <= 1 || !redis.is_cluster() {
-        return Ok(String::new());
-    }
-    let nodes: String = redis.query(redis::cmd("CLUSTER").arg("NODES").clone()).await?;
-    let masters = slot_masters(&nodes);
-    let master_of = |slot: u16| masters.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&slot)).map(|m| m.2.clone());
-    let tags = lane_tags(show, lanes as usize, master_of);
-    Ok(if tags.len() > 1 { tags.join(",") } else { String::new() })
-}
-
-/// The slot ranges of each master in a `CLUSTER NODES` answer, by the master's address.
-fn slot_masters(nodes: &str) -> Vec<(u16, u16, String)> {
-    let mut ranges = Vec::new();
-    for fields in nodes.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()) {
-        let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else { continue };
-        if !flags.split(',').any(|f| f == "master") {
-            continue;
-        }
-        let address = address.split('@').next().unwrap_or_default().to_string();
-        // Slots being migrated are listed as `[slot->-node]`: the node still serves them.
-        for range in fields.iter().skip(8).filter(|r| !r.starts_with('[')) {
-            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
-            if let (Ok(lo), Ok(hi)) = (lo.parse(), hi.parse()) {
-                ranges.push((lo, hi, address.clone()));
-            }
-        }
-    }
-    ranges
-}
-
-/// One laned show: joins, each batch placed on the lane of its fans' membership bucket,
-/// admission, leaves, counts.
-pub struct LanedShow {
+/// One laned show's queue: joins, each batch placed on the lane of its fans' membership
+/// bucket, admission, leaves, counts. Each call is about this show.
+pub struct LanedQueue {
     redis: Arc<Redis>,
     show: ShowId,
     /// As in the show's config hash: what home's scripts check.
@@ -107,9 +44,7 @@ pub struct LanedShow {
     joins: Vec<Batcher<Uuid, JoinOutcome>>,
 }
 
-const FENCED_OFF: i64 = -3;
-
-impl LanedShow {
+impl LanedQueue {
     /// `tags`: the show's lane tags, comma-separated, in lane order.
     pub fn new(redis: Arc<Redis>, show: ShowId, tags: &str) -> Self {
         let keys: Vec<Arc<ShowKeys>> = tags.split(',').map(|tag| Arc::new(redis.keys.lane(tag))).collect();
@@ -122,14 +57,6 @@ impl LanedShow {
         Self { redis, show, tags: tags.to_string(), keys, joins }
     }
 
-    pub async fn join(&self, user: Uuid) -> Result<JoinOutcome, StoreError> {
-        let lane = self.lane_of(&user);
-        match self.joins[lane].call(self.show, user).await? {
-            JoinOutcome::Placed(place) if !place.created => self.placed_before(lane, user, place).await,
-            new_or_closed => Ok(new_or_closed),
-        }
-    }
-
     /// A user's lane is fixed by the user's membership bucket.
     fn lane_of(&self, user: &Uuid) -> usize {
         usize::from(super::keys::member_bucket(user)) % self.keys.len()
@@ -139,7 +66,7 @@ impl LanedShow {
     /// claims it), or admitted and gone since, whose old place the lane forgets before the
     /// user joins again at the back.
     async fn placed_before(&self, lane: usize, user: Uuid, place: Placement) -> Result<JoinOutcome, StoreError> {
-        let presence = super::queue::presence(&self.redis, self.show, user).await?;
+        let presence = home::presence(&self.redis, self.show, user).await?;
         if place.seq > presence.cursor || presence.active_until_ms.is_some() {
             let cursor = Some(presence.cursor);
             return Ok(JoinOutcome::Placed(Placement { cursor, active_until_ms: presence.active_until_ms, ..place }));
@@ -151,75 +78,28 @@ impl LanedShow {
         self.joins[lane].call(self.show, user).await
     }
 
-    /// Leaves the queue, or gives the active slot back: home ends a session (admitted users'
-    /// memberships are copied there), the lane drops a waiting place, or forgets one the
-    /// cursor passed. False when the user had neither.
-    pub async fn leave(&self, user: Uuid) -> Result<bool, StoreError> {
-        let (ended, cursor, ended_seq) = super::queue::leave_home(&self.redis, self.show, user).await?;
-        let keys = &self.keys[self.lane_of(&user)];
-        let mut call = self.redis.script_at(&scripts::LEAVE_LANE, &keys.events(), &keys.base);
-        call.arg(user.as_bytes().as_slice()).arg(cursor).arg(ended_seq);
-        let left_waiting = self.redis.invoke::<i64>(call).await? > 0;
-        Ok(ended == 1 || left_waiting)
-    }
-
-    /// The seq of the user's place: admitted or given back (home has it), or waiting on the
-    /// lane. A lane forgets a place admission passed only when its fan joins again or
-    /// leaves: one behind the cursor that home doesn't know (the stay ended) is no place.
-    pub async fn place_of(&self, user: Uuid) -> Result<Option<i64>, StoreError> {
-        let home = self.redis.keys.show(self.show);
-        if let Some(seq) = self.member_seq(&home, user).await? {
-            return Ok(Some(seq));
-        }
-        let Some(seq) = self.member_seq(&self.keys[self.lane_of(&user)], user).await? else { return Ok(None) };
-        let cursor: Option<i64> = self.redis.query(redis::Cmd::get(home.cursor())).await?;
-        Ok((seq > cursor.unwrap_or_default()).then_some(seq))
-    }
-
-    async fn member_seq(&self, keys: &ShowKeys, user: Uuid) -> Result<Option<i64>, StoreError> {
+    /// The seq of the user's membership on their lane.
+    async fn lane_seq(&self, user: Uuid) -> Result<Option<i64>, StoreError> {
         let mut cmd = redis::cmd("HGET");
-        cmd.arg(keys.member_bucket(&user)).arg(user.as_bytes().as_slice());
+        cmd.arg(self.keys[self.lane_of(&user)].member_bucket(&user)).arg(user.as_bytes().as_slice());
         self.redis.query(cmd).await
     }
 
-    /// Gives back a place a failover lost (see `QueueStore::reinstate`): on home, whose
-    /// admission plan takes reinstated places first, and on the lane, so that joining
-    /// again finds it.
-    pub async fn reinstate(&self, user: Uuid, seq: i64) -> Result<(), StoreError> {
-        super::queue::reinstate(&self.redis, self.show, user, seq).await?;
-        let lane = &self.keys[self.lane_of(&user)];
-        let cmd = redis::Cmd::hset_nx(lane.member_bucket(&user), user.as_bytes().as_slice(), seq);
-        self.redis.query::<i64>(cmd).await.map(drop)
-    }
-
-    /// Home's counts (the drawn and reinstated waiting there, the active set, seqs handed
-    /// out, the cursor) with the lanes' waiting: places made there, less those left, less
-    /// `off_lanes` admitted.
-    pub async fn counts(&self, home: QueueCounts, off_lanes: i64) -> Result<QueueCounts, StoreError> {
+    /// How many wait on the lanes: places made there, less those left, less `off_lanes`
+    /// admitted.
+    async fn waiting_on_lanes(&self, off_lanes: i64) -> Result<u64, StoreError> {
         let lanes = self.keys.iter().map(|keys| async move {
             let (placed, left): (Option<i64>, Option<i64>) =
                 self.redis.query(redis::Cmd::mget(&[keys.placed(), keys.left_waiting()])).await?;
             Ok::<i64, StoreError>(placed.unwrap_or(0) - left.unwrap_or(0))
         });
         let on_lanes = futures::future::try_join_all(lanes).await?.iter().sum::<i64>() - off_lanes;
-        Ok(QueueCounts { waiting: home.waiting + u64::try_from(on_lanes).unwrap_or(0), ..home })
-    }
-
-    /// Places a fair opening's drawn pre-queue as on one slot (on home, which admits them
-    /// first), and each drawn fan's membership on their lane too, where joining again and
-    /// leaving look.
-    pub async fn place_drawn(&self, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
-        let mut lanes: Vec<LaneMembers> = self.keys.iter().map(|keys| (keys.clone(), Vec::new())).collect();
-        for (user, seq) in users.iter().zip(base + 1..) {
-            lanes[self.lane_of(user)].1.push((*user, seq));
-        }
-        super::draw::place_drawn(&self.redis, self.show, base, users, &lanes).await
+        Ok(u64::try_from(on_lanes).unwrap_or(0))
     }
 
     /// One admission tick: the plan on home, the ranges' blocks read on their lanes in seq
     /// order until `max_batch` waiters or a range not placed yet, the commit on home.
-    #[tracing::instrument(skip(self), fields(show = %self.show))]
-    pub async fn admit(&self, max_batch: u32) -> Result<AdmissionTick, StoreError> {
+    async fn tick(&self, max_batch: u32) -> Result<AdmissionTick, StoreError> {
         let plan = self.plan(max_batch).await?;
         let reinstated = plan.admitted;
         let mut read = Read { cursor: plan.cursor, ranges_done: 0, users: Vec::new(), seqs: Vec::new() };
@@ -235,27 +115,12 @@ impl LanedShow {
         Ok(AdmissionTick { cursor, admitted, expired, holes_total: None, busy: plan.busy })
     }
 
-    async fn plan(&self, max_batch: u32) -> Result<Plan, StoreError> {
+    async fn plan(&self, max_batch: u32) -> Result<AdmitPlanReply, StoreError> {
         let mut call = self.redis.show_script(&scripts::ADMIT_PLAN, self.show);
         call.arg(max_batch).arg(RANGES_A_TICK).arg(&self.tags);
         call.arg(self.redis.keys.cursor_channel()).arg(self.show);
-        let reply: Vec<i64> = self.redis.invoke_replicated(call, "admit").await?;
-        match reply.as_slice() {
-            [NO_CONFIG] => Err(StoreError::ShowNotLoaded(self.show)),
-            [OTHER_LAYOUT] => Err(StoreError::LayoutChanged(self.show)),
-            [cursor, want, expired, admitted, busy, ranges @ ..] if ranges.len().is_multiple_of(4) => Ok(Plan {
-                cursor: *cursor,
-                busy: *busy == 1,
-                want: usize::try_from(*want).unwrap_or(0),
-                expired: u64::try_from(*expired).unwrap_or(0),
-                admitted: u64::try_from(*admitted).unwrap_or(0),
-                ranges: ranges
-                    .chunks_exact(4)
-                    .map(|r| Range { lane: r[0], first: r[1], n: r[2], age_ms: r[3] })
-                    .collect(),
-            }),
-            other => Err(unexpected("admit_plan", other)),
-        }
+        let reply = self.redis.ask_replicated::<AdmitPlanReply>(call, "admit").await?;
+        reply.map_err(|refusal| refusal.into_error(self.show))
     }
 
     /// Reads what `range` holds past the cursor; false when admission has to stop there
@@ -266,8 +131,10 @@ impl LanedShow {
             read.ranges_done += 1;
             return Ok(true);
         }
-        let keys = usize::try_from(range.lane).ok().and_then(|lane| self.keys.get(lane));
-        let keys = keys.ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no lane {} here", range.lane)))?;
+        let keys = self
+            .keys
+            .get(range.lane)
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("no lane {} here", range.lane)))?;
         let fence = range.age_ms > 2 * self.redis.timeout().as_millis() as i64;
         let mut call = self.redis.script_at(&scripts::READ_BLOCK, &keys.events(), &keys.base);
         call.arg(range.first).arg(range.n).arg(read.cursor.max(range.first - 1) + 1).arg(want).arg(u8::from(fence));
@@ -299,12 +166,105 @@ impl LanedShow {
         for (user, seq) in read.users.iter().zip(&read.seqs) {
             call.arg(user.as_slice()).arg(*seq);
         }
-        let reply: Vec<i64> = self.redis.invoke_replicated(call, "admit").await?;
-        match reply.as_slice() {
-            [CURSOR_MOVED] => Ok(None),
-            [_, admitted] => Ok(Some(u64::try_from(*admitted).unwrap_or(0))),
-            other => Err(unexpected("admit_commit", other)),
+        match self.redis.ask_replicated::<AdmitCommitReply>(call, "admit").await? {
+            Ok(AdmitCommitReply(admitted)) => Ok(Some(admitted)),
+            Err(Refusal::CursorMoved) => Ok(None),
+            Err(refusal) => Err(refusal.into_error(self.show)),
         }
+    }
+}
+
+#[async_trait]
+impl QueueStore for LanedQueue {
+    async fn join(&self, _show: ShowId, user: Uuid) -> Result<JoinOutcome, StoreError> {
+        let lane = self.lane_of(&user);
+        match self.joins[lane].call(self.show, user).await? {
+            JoinOutcome::Placed(place) if !place.created => self.placed_before(lane, user, place).await,
+            new_or_closed => Ok(new_or_closed),
+        }
+    }
+
+    async fn presence(&self, _show: ShowId, user: Uuid) -> Result<Presence, StoreError> {
+        home::presence(&self.redis, self.show, user).await
+    }
+
+    /// Gives back a place a failover lost: on home, whose admission plan takes reinstated
+    /// places first, and on the lane, so that joining again finds it.
+    async fn reinstate(&self, _show: ShowId, user: Uuid, seq: i64) -> Result<(), StoreError> {
+        home::reinstate(&self.redis, self.show, user, seq).await?;
+        let lane = &self.keys[self.lane_of(&user)];
+        let cmd = redis::Cmd::hset_nx(lane.member_bucket(&user), user.as_bytes().as_slice(), seq);
+        self.redis.query::<i64>(cmd).await.map(drop)
+    }
+
+    /// Leaves the queue, or gives the active slot back: home ends a session (admitted users'
+    /// memberships are copied there), the lane drops a waiting place, or forgets one the
+    /// cursor passed. False when the user had neither.
+    async fn leave(&self, _show: ShowId, user: Uuid) -> Result<bool, StoreError> {
+        let home = home::leave(&self.redis, self.show, user).await?;
+        let (ended, ended_seq) = match home {
+            LeaveReply::Left { seq, .. } => (true, seq),
+            LeaveReply::NoPlace { .. } | LeaveReply::NotOnHome { .. } => (false, 0),
+        };
+        let keys = &self.keys[self.lane_of(&user)];
+        let mut call = self.redis.script_at(&scripts::LEAVE_LANE, &keys.events(), &keys.base);
+        call.arg(user.as_bytes().as_slice()).arg(home.cursor()).arg(ended_seq);
+        let left_waiting = self.redis.invoke::<i64>(call).await? > 0;
+        Ok(ended || left_waiting)
+    }
+
+    #[tracing::instrument(skip(self), fields(show = %self.show))]
+    async fn admit(&self, _show: ShowId, max_batch: u32) -> Result<AdmissionTick, StoreError> {
+        self.tick(max_batch).await
+    }
+
+    async fn cursor(&self, _show: ShowId) -> Result<i64, StoreError> {
+        home::cursor(&self.redis, self.show).await
+    }
+
+    /// Home's counts (the drawn and reinstated waiting there, the active set, seqs handed
+    /// out, the cursor) with the lanes' waiting.
+    async fn counts(&self, _show: ShowId) -> Result<QueueCounts, StoreError> {
+        match home::counts(&self.redis, self.show).await? {
+            CountsReply { home, off_lanes: Some(off_lanes) } => {
+                Ok(QueueCounts { waiting: home.waiting + self.waiting_on_lanes(off_lanes).await?, ..home })
+            }
+            CountsReply { off_lanes: None, .. } => Err(StoreError::LayoutChanged(self.show)),
+        }
+    }
+
+    async fn holes(&self, _show: ShowId) -> Result<Vec<Hole>, StoreError> {
+        home::holes(&self.redis, self.show).await
+    }
+
+    /// Admitted or given back (home has it), or waiting on the lane. A lane forgets a place
+    /// admission passed only when its fan joins again or leaves: one behind the cursor
+    /// that home doesn't know (the stay ended) is no place.
+    async fn place_of(&self, _show: ShowId, user: Uuid) -> Result<Option<i64>, StoreError> {
+        if let Some(seq) = home::member_seq(&self.redis, self.show, user).await? {
+            return Ok(Some(seq));
+        }
+        let Some(seq) = self.lane_seq(user).await? else { return Ok(None) };
+        Ok((seq > home::cursor(&self.redis, self.show).await?).then_some(seq))
+    }
+
+    async fn close_for_draw(&self, _show: ShowId, pre_queue_size: i64) -> Result<i64, StoreError> {
+        home::close_for_draw(&self.redis, self.show, pre_queue_size).await
+    }
+
+    /// Places a fair opening's drawn pre-queue as on one slot (on home, which admits them
+    /// first), and each drawn fan's membership on their lane too, where joining again and
+    /// leaving look.
+    async fn place_drawn(&self, _show: ShowId, base: i64, users: &[Uuid]) -> Result<(), StoreError> {
+        let mut lanes: Vec<LaneMembers> = self.keys.iter().map(|keys| (keys.clone(), Vec::new())).collect();
+        for (user, seq) in users.iter().zip(base + 1..) {
+            lanes[self.lane_of(user)].1.push((*user, seq));
+        }
+        super::draw::place_drawn(&self.redis, self.show, base, users, &lanes).await
+    }
+
+    async fn spend_challenge(&self, _show: ShowId, id: &str, expires_at_ms: i64) -> Result<bool, StoreError> {
+        home::spend_challenge(&self.redis, self.show, id, expires_at_ms).await
     }
 }
 
@@ -313,25 +273,6 @@ const RANGES_A_TICK: i64 = 64;
 /// How long a block read to its end is kept: a tick whose commit failed reads it again.
 const BLOCK_KEPT: Duration = Duration::from_secs(600);
 const NOT_PLACED_YET: i64 = 0;
-const CURSOR_MOVED: i64 = -4;
-
-struct Plan {
-    cursor: i64,
-    want: usize,
-    expired: u64,
-    /// Reinstated places the plan admitted itself.
-    admitted: u64,
-    /// Someone is still waiting or active.
-    busy: bool,
-    ranges: Vec<Range>,
-}
-
-struct Range {
-    lane: i64,
-    first: i64,
-    n: i64,
-    age_ms: i64,
-}
 
 /// What a tick read off the lanes: the cursor past it, the ranges read to their end, the
 /// users to admit and their seqs.
@@ -359,7 +300,7 @@ fn place_call(redis: Arc<Redis>, lane: usize, tags: String, keys: Arc<ShowKeys>)
             known
                 .into_iter()
                 .map(|seq| match seq {
-                    Some(seq) => Ok(JoinOutcome::Placed(placement(seq, false))),
+                    Some(seq) => Ok(placement(seq, false)),
                     None => placed.next().ok_or_else(|| unexpected("place", &[])),
                 })
                 .collect()
@@ -390,61 +331,22 @@ async fn place_new(
     users: &[Uuid],
 ) -> Result<Vec<JoinOutcome>, StoreError> {
     loop {
-        let first = match reserve(redis, show, lane, tags, users.len()).await? {
-            NO_CONFIG => return Err(StoreError::ShowNotLoaded(show)),
-            OTHER_LAYOUT => return Err(StoreError::LayoutChanged(show)),
-            PAUSED => return Ok(users.iter().map(|_| JoinOutcome::Closed).collect()),
-            first => first,
+        let mut reserve = redis.show_script(&scripts::RESERVE, show);
+        reserve.arg(lane).arg(users.len()).arg(tags);
+        let first = match redis.ask_replicated::<ReserveReply>(reserve, "reserve").await? {
+            Ok(ReserveReply(first)) => first,
+            Err(Refusal::Paused) => return Ok(users.iter().map(|_| JoinOutcome::Closed).collect()),
+            Err(refusal) => return Err(refusal.into_error(show)),
         };
         let mut call = redis.script_at(&scripts::PLACE, &keys.events(), &keys.base);
         call.arg(first);
         for user in users {
             call.arg(user.as_bytes().as_slice());
         }
-        let reply: Vec<i64> = redis.invoke_replicated(call, "place").await?;
-        if reply != [FENCED_OFF] {
-            return placements(&reply);
+        match redis.ask_replicated::<PlaceReply>(call, "place").await? {
+            Ok(PlaceReply(placed)) => return Ok(placed),
+            Err(Refusal::FencedOff) => continue,
+            Err(refusal) => return Err(refusal.into_error(show)),
         }
-    }
-}
-
-async fn reserve(redis: &Redis, show: ShowId, lane: usize, tags: &str, n: usize) -> Result<i64, StoreError> {
-    let mut call = redis.show_script(&scripts::RESERVE, show);
-    call.arg(lane).arg(n).arg(tags);
-    let reply: Vec<i64> = redis.invoke_replicated(call, "reserve").await?;
-    reply.first().copied().ok_or_else(|| unexpected("reserve", &reply))
-}
-
-/// Two numbers per user: created (1) or not (0), and the seq.
-fn placements(reply: &[i64]) -> Result<Vec<JoinOutcome>, StoreError> {
-    if reply.is_empty() || !reply.len().is_multiple_of(2) {
-        return Err(unexpected("place", reply));
-    }
-    let placed = |pair: &[i64]| JoinOutcome::Placed(placement(pair[1], pair[0] == 1));
-    Ok(reply.chunks_exact(2).map(placed).collect())
-}
-
-fn placement(seq: i64, created: bool) -> Placement {
-    Placement { seq, created, cursor: None, active_until_ms: None, holes_total: None }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_nodes_name_each_masters_slot_ranges_and_skip_replicas_and_migrations() {
-        let nodes = "\
-a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460 [5461->-b2]
-b2 127.0.0.1:7002@17002 master - 0 0 2 connected 5461-10922
-c3 127.0.0.1:7003@17003 master - 0 0 3 connected 10923-16383 42
-d4 127.0.0.1:7004@17004 slave a1 0 0 1 connected
-";
-        let ranges = slot_masters(nodes);
-        let at = |port: &str| format!("127.0.0.1:{port}");
-        assert_eq!(
-            ranges,
-            [(0, 5460, at("7001")), (5461, 10922, at("7002")), (10923, 16383, at("7003")), (42, 42, at("7003"))]
-        );
     }
 }

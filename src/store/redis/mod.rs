@@ -20,13 +20,18 @@ pub mod catalog;
 mod draw;
 pub mod events;
 pub mod holds;
+mod home;
 mod hygiene;
 mod ids;
 pub mod keys;
-pub mod lanes;
+mod lanes;
+mod layout;
+mod masters;
+mod one_slot;
 pub mod queue;
 pub mod rebuild;
 mod replicated;
+mod reply;
 pub(crate) mod scripts;
 pub mod subscription;
 
@@ -45,6 +50,7 @@ use breaker::Breaker;
 pub use breaker::BreakerState;
 pub use keys::Keys;
 use replicated::Replicated;
+use reply::{Refusal, ScriptReply};
 
 use crate::clock::Clock;
 use crate::config::{RedisSettings, RedisTarget};
@@ -481,6 +487,23 @@ impl Redis {
                 )))
             }
         }
+    }
+
+    /// A script call whose reply decodes as `T`: its result, or the refusal it answered with.
+    async fn ask<T: ScriptReply>(
+        &self,
+        call: redis::ScriptInvocation<'static>,
+    ) -> Result<Result<T, Refusal>, StoreError> {
+        reply::decode(&self.invoke::<Vec<i64>>(call).await?)
+    }
+
+    /// [`Self::ask`], answered once replicated (see [`Self::invoke_replicated`]).
+    async fn ask_replicated<T: ScriptReply>(
+        &self,
+        call: redis::ScriptInvocation<'static>,
+        what: &'static str,
+    ) -> Result<Result<T, Refusal>, StoreError> {
+        reply::decode(&self.invoke_replicated::<Vec<i64>>(call, what).await?)
     }
 
     /// Batches calls of a show script that takes its requests one after another in ARGV:

@@ -5,13 +5,24 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-use super::keys;
+use super::{keys, reply};
 use crate::store::event::lua_event_table;
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
 fn with_prelude(body: &str) -> Script {
-    Script::new(&format!("{}{}{PRELUDE}\n{body}", keys::lua_key_table(keys::SHOW_KEYS), lua_event_table()))
+    let tables =
+        [keys::lua_key_table(keys::SHOW_KEYS), lua_event_table(), reply::lua_refusal_table(), lua_queue_constants()]
+            .concat();
+    Script::new(&format!("{tables}{PRELUDE}\n{body}"))
+}
+
+/// The queue's constants the scripts compute with, from the domain: `Q.NAME`.
+fn lua_queue_constants() -> String {
+    use crate::domain::queue::{BUCKET_MS, HOLE_SIZE, LATE_TICK_CREDIT_MS};
+    format!(
+        "local Q = {{BUCKET_MS = {BUCKET_MS}, LATE_TICK_CREDIT_MS = {LATE_TICK_CREDIT_MS}, HOLE_SIZE = {HOLE_SIZE}}}\n"
+    )
 }
 
 macro_rules! scripts {
@@ -57,12 +68,77 @@ pub static CATALOG_READ: LazyLock<Script> = LazyLock::new(|| {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use super::PRELUDE;
+    /// A redis-server of its own on a Unix socket, to run the prelude's helpers.
+    struct LuaHost {
+        child: std::process::Child,
+        dir: std::path::PathBuf,
+    }
+
+    impl LuaHost {
+        fn start() -> (LuaHost, redis::Connection) {
+            let dir = std::env::temp_dir().join(format!("bo-lua-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let socket = dir.join("redis.sock");
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocket"])
+                .arg(&socket)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH (scripts/stack.sh installs it)");
+            let host = LuaHost { child, dir };
+            let client = redis::Client::open(format!("redis+unix://{}", socket.display())).unwrap();
+            for _ in 0..100 {
+                if let Ok(conn) = client.get_connection() {
+                    return (host, conn);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            panic!("redis-server did not start");
+        }
+    }
+
+    impl Drop for LuaHost {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 
     #[test]
-    fn the_scripts_leave_holes_as_large_as_the_domain_says() {
-        let hole = format!("local HOLE_SIZE = {}", crate::domain::queue::HOLE_SIZE);
-        assert!(PRELUDE.contains(&hole), "prelude.lua must say {hole:?}");
+    fn the_scripts_refill_the_admission_bucket_exactly_as_the_domain_does() {
+        use crate::domain::queue::{bucket_full, refill};
+        let probe = super::with_prelude(
+            "local out = {}\n\
+             for i = 1, #ARGV, 3 do\n\
+               local tokens = bucket_tokens(tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))\n\
+               out[#out + 1] = string.format('%.17g', tokens)\n\
+               out[#out + 1] = bucket_full(tokens, tonumber(ARGV[i + 2])) and 1 or 0\n\
+             end\n\
+             return out",
+        );
+        let (_host, mut conn) = LuaHost::start();
+        let mut cases = Vec::new();
+        for rate in [0.0, 0.5, 1.0, 3.0, 7.0, 10.0, 25.0, 333.0, 1000.0, 12_345.0] {
+            for tokens in [None, Some(0.0), Some(0.25), Some(0.999), Some(1.0), Some(2.5), Some(99.0), Some(5000.0)] {
+                for elapsed in [-5, 0, 1, 33, 100, 250, 999, 1000, 1001, 60_000] {
+                    cases.push((tokens, elapsed, rate));
+                }
+            }
+        }
+        let mut call = probe.prepare_invoke();
+        for (tokens, elapsed, rate) in &cases {
+            call.arg(tokens.map_or(String::from("none"), |t| t.to_string())).arg(elapsed).arg(rate);
+        }
+        let answers: Vec<redis::Value> = call.invoke(&mut conn).unwrap();
+        for ((tokens, elapsed, rate), answer) in cases.iter().zip(answers.chunks_exact(2)) {
+            let lua: f64 = redis::from_redis_value::<String>(answer[0].clone()).unwrap().parse().unwrap();
+            let lua_full: i64 = redis::from_redis_value(answer[1].clone()).unwrap();
+            let rust = refill(*tokens, *elapsed, *rate);
+            assert_eq!(lua.to_bits(), rust.to_bits(), "refill({tokens:?}, {elapsed}, {rate}): Lua {lua}, Rust {rust}");
+            assert_eq!(lua_full == 1, bucket_full(rust, *rate), "bucket_full({rust}, {rate})");
+        }
+        assert_eq!(answers.len(), cases.len() * 2);
     }
 
     /// Every Lua script: its path and its text.

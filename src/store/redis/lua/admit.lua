@@ -1,13 +1,13 @@
 -- One admission tick: end lapsed sessions, then admit waiters in join order.
 -- ARGV: base, now, cursor channel, show id, max batch.
 -- Returns {cursor, admitted, expired, seqs the holes cover, 1 when someone is still waiting
--- or active else 0}, {-1} without config, {-5} on a laned show (see lanes.rs).
+-- or active else 0}, {R.NO_CONFIG} without config, {R.OTHER_LAYOUT} on a laned show (see lanes.rs).
 --
 -- The rate is a token bucket kept in Redis and refilled from Redis time, so however many
 -- instances tick, the show is admitted at `admit_per_second` in total, not N times it.
 local base = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-if redis.call('HEXISTS', KEYS[1], 'lane_tags') == 1 then return {-5} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {R.NO_CONFIG} end
+if redis.call('HEXISTS', KEYS[1], 'lane_tags') == 1 then return {R.OTHER_LAYOUT} end
 local now = now_ms(ARGV[2])
 
 local expired = redis.call('ZRANGEBYSCORE', key(base, 'active'), '-inf', now, 'LIMIT', 0, 500)

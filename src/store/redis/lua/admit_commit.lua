@@ -4,10 +4,10 @@
 -- ticked meanwhile, and nothing happens). An admitted user's membership is copied to home,
 -- where the session's scripts (claim, end_session, holds) look for it.
 -- ARGV: base, now, expected cursor, new cursor, ranges done, cursor channel, show id, then
--- uid, seq pairs. Returns {cursor, admitted}, or {-4} when the cursor had moved.
+-- uid, seq pairs. Returns {cursor, admitted}, or {R.CURSOR_MOVED} when the cursor had moved.
 local base = ARGV[1]
 local cursor = tonumber(redis.call('GET', key(base, 'cursor')) or 0)
-if cursor ~= tonumber(ARGV[3]) then return {-4} end
+if cursor ~= tonumber(ARGV[3]) then return {R.CURSOR_MOVED} end
 local now = now_ms(ARGV[2])
 local claim_ms = tonumber(redis.call('HGET', KEYS[1], 'claim_window_s')) * 1000
 local admitted = 0

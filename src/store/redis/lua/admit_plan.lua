@@ -5,12 +5,12 @@
 -- head of `ranges` (read_block.lua reads them on their lanes, admit_commit.lua admits what
 -- they hold).
 -- ARGV: base, now, max batch, most ranges, lane tags, cursor channel, show id. Returns
--- {-1} without config, {-5} when the show's lanes are not the caller's, else {cursor,
+-- {R.NO_CONFIG} without config, {R.OTHER_LAYOUT} when the show's lanes are not the caller's, else {cursor,
 -- want, expired, admitted, 1 when someone is still waiting or active else 0, then four
 -- numbers per range: lane, first, n, age in ms}.
 local base = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-if redis.call('HGET', KEYS[1], 'lane_tags') ~= ARGV[5] then return {-5} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {R.NO_CONFIG} end
+if redis.call('HGET', KEYS[1], 'lane_tags') ~= ARGV[5] then return {R.OTHER_LAYOUT} end
 local now = now_ms(ARGV[2])
 
 local expired = redis.call('ZRANGEBYSCORE', key(base, 'active'), '-inf', now, 'LIMIT', 0, 500)

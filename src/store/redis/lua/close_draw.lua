@@ -2,9 +2,10 @@
 -- theirs (placed by place_drawn.lua); users who join from now on get seqs after a hole, as
 -- large as domain::queue::HOLE_SIZE, that starts right after those n, so their positions
 -- count the drawn ahead of them at once. Admission waits until the drawn are placed.
--- ARGV: base, now, n. Returns {base}: the drawn get base + 1 .. base + n. Idempotent.
+-- ARGV: base, now, n. Returns {base}: the drawn get base + 1 .. base + n, or
+-- {R.NO_CONFIG} without config. Idempotent.
 local base = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {R.NO_CONFIG} end
 local known = redis.call('HGET', KEYS[1], 'draw_base')
 if known then return {tonumber(known)} end
 local n = tonumber(ARGV[3])

@@ -2,11 +2,11 @@
 -- sends the hold requests of a show that arrive together as one call (see batch.rs); they
 -- are decided one after another, in order, exactly as separate calls would be.
 -- ARGV: base, now, then per request: uid, number of seats, seat ids...
--- Returns {-1} without config; else per request a code, a count n and n values:
--- {1, 1, expires_at}, {0, n, unavailable seats...}, {-3, 0} not active,
--- {-4, 1, limit} over the per-user limit.
+-- Returns {R.NO_CONFIG} without config; else per request a code, a count n and n values:
+-- {1, 2, expires_at, recorded_at}, {0, n, unavailable seats...}, {R.NOT_ACTIVE, 0} not
+-- active, {R.OVER_LIMIT, 1, limit} over the per-user limit.
 local base = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {R.NO_CONFIG} end
 local now = now_ms(ARGV[2])
 local cfg = redis.call('HMGET', KEYS[1], 'hold_ttl_s', 'max_seats_per_user')
 local ttl_ms, limit = tonumber(cfg[1]) * 1000, tonumber(cfg[2])
@@ -22,7 +22,7 @@ end
 
 local function hold(uid, seats)
   local until_ms = active_until(base, uid, now)
-  if not until_ms then return {-3} end
+  if not until_ms then return {R.NOT_ACTIVE} end
   claim(base, uid, now, until_ms)
 
   local unavailable, fresh = {}, {}
@@ -37,7 +37,7 @@ local function hold(uid, seats)
   if #unavailable > 0 then return {0, unpack(unavailable)} end
 
   local mine = user_holds_key(base, uid)
-  if live_holds(uid, mine) + #fresh > limit then return {-4, limit} end
+  if live_holds(uid, mine) + #fresh > limit then return {R.OVER_LIMIT, limit} end
 
   local expires_at = now + ttl_ms
   for _, seat in ipairs(seats) do

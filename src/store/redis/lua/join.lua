@@ -1,10 +1,9 @@
 -- Join the waiting queue, idempotently per user, for every user id in ARGV[3..], in order:
 -- the service sends the joins of a show that arrive together as one call (see batch.rs).
--- ARGV: base, now, uid... Returns {-1} without config, {-5} on a laned show (see lanes.rs);
--- else the seqs the holes cover, then
--- four numbers per user:
--- {1, seq, -1, 0} for a new place (the caller knows the cursor), {0, seq, cursor,
--- active_until|0} for the place the user already has, {-2, 0, 0, 0} while paused.
+-- ARGV: base, now, uid... Returns {R.NO_CONFIG} without config, {R.OTHER_LAYOUT} on a laned
+-- show (see lanes.rs); else the seqs the holes cover, then four numbers per user:
+-- {1, seq, 0, 0} for a new place (the caller knows the cursor), {0, seq, cursor,
+-- active_until|0} for the place the user already has, {R.PAUSED, 0, 0, 0} while paused.
 --
 -- New places get consecutive seqs, go onto the waiting list in that order and are announced
 -- by one 'join' event for the whole call (u: their ids, 16 bytes each; q: the first seq):
@@ -12,8 +11,8 @@
 local base = ARGV[1]
 local cfg = redis.call('HMGET', KEYS[1], 'paused', 'lane_tags')
 local paused = cfg[1]
-if not paused then return {-1} end
-if cfg[2] then return {-5} end
+if not paused then return {R.NO_CONFIG} end
+if cfg[2] then return {R.OTHER_LAYOUT} end
 local seq_key = key(base, 'seq')
 
 fence_lineage(base, KEYS[1])
@@ -48,12 +47,12 @@ for i = 3, #ARGV do
   end
   if not placed then
     if paused == '1' then
-      add(-2, 0, 0, 0)
+      add(R.PAUSED, 0, 0, 0)
     else
       last = last + 1
       redis.call('HSET', bucket, uid, last)
       fresh[#fresh + 1] = uid
-      add(1, last, -1, 0)
+      add(1, last, 0, 0)
     end
   end
 end

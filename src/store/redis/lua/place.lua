@@ -1,5 +1,5 @@
 -- Lanes (see docs/capacity.md "One show past one master"): places one lane's batch of joins in the range home reserved for it (reserve.lua), on the lane's slot.
--- ARGV: the lane's base, now, first, uid... Returns {-3} when admission fenced the range
+-- ARGV: the lane's base, now, first, uid... Returns {R.FENCED_OFF} when admission fenced the range
 -- off (its block is there already: the batch takes a new range), else two numbers per
 -- user: {1, seq} for a new place, {0, seq} for the place the user had.
 --
@@ -8,7 +8,7 @@
 -- the memberships in one script, so a failover keeps both or neither.
 local base, first = ARGV[1], tonumber(ARGV[3])
 local block = key(base, 'block', first)
-if redis.call('EXISTS', block) == 1 then return {-3} end
+if redis.call('EXISTS', block) == 1 then return {R.FENCED_OFF} end
 local NO_ONE = string.rep('\0', 16)
 local ids, out, created = {}, {}, 0
 for i = 4, #ARGV do

@@ -4,13 +4,13 @@
 -- hold Redis for a second). This makes that list the one admission takes first, and lets
 -- admission go on. A user who left meanwhile loses the drawn membership a retried attempt
 -- may have given back. ARGV: base, now, attempt, n (how many were drawn).
--- Returns {1} when placed, {0} when it was placed already, {-2} when the staging list does
+-- Returns {1} when placed, {0} when it was placed already, {R.STAGING_INCOMPLETE} when the staging list does
 -- not hold n users (a stale or broken attempt: draw again).
 local base = ARGV[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {R.NO_CONFIG} end
 if redis.call('HEXISTS', KEYS[1], 'draw_pending') == 0 then return {0} end
 local staging, n = key(base, 'drawn_staging', ARGV[3]), tonumber(ARGV[4])
-if redis.call('LLEN', staging) ~= n then return {-2} end
+if redis.call('LLEN', staging) ~= n then return {R.STAGING_INCOMPLETE} end
 if n > 0 then
   redis.call('RENAME', staging, key(base, 'drawn'))
   redis.call('PERSIST', key(base, 'drawn'))

@@ -144,7 +144,7 @@ end
 -- on an even multiple of it, as domain::queue::last_after_hole does for Redis (Postgres,
 -- which may take over from the same seq, ends its holes on odd ones). `config` is the
 -- show's config hash, which keeps the lineage its seqs were handed out under.
-local HOLE_SIZE = 16777216
+local HOLE_SIZE = Q.HOLE_SIZE
 local function fence_lineage(base, config)
   local here = lineage()
   if redis.call('HGET', config, 'lineage') == here then return end
@@ -160,28 +160,42 @@ local function fence_lineage(base, config)
   emit(base, E.hole, '', before + 1, nil, fenced + 1)
 end
 
--- The admission bucket's tokens at `now`, as domain::queue::refill: a tenth of a second's
--- worth (BUCKET_MS) may be admitted at once (at least one user, unless the rate is 0), a
--- new bucket starts full, a late tick keeps what it earned while waiting (up to a
--- second, LATE_TICK_CREDIT_MS) plus the fraction of a user the last tick left, and a
--- bucket the last tick left full holds what a new one does.
-local function refill(base, rate, now)
+-- The admission bucket's tokens after `waited` ms at `rate` users/s: domain::queue::refill,
+-- its constants generated from Rust (Q), its parity tested against it. A tenth of a
+-- second's worth (BUCKET_MS) may be admitted at once (at least one user, unless the rate is
+-- 0), a new bucket starts full, a late tick keeps what it earned while waiting (up to
+-- LATE_TICK_CREDIT_MS) plus the fraction of a user the last tick left, and a bucket the
+-- last tick left full holds what a new one does.
+local function bucket_burst(rate)
+  return math.max(1, rate * Q.BUCKET_MS / 1000)
+end
+
+local function bucket_tokens(tokens, waited, rate)
   if rate <= 0 then return 0 end
-  local state = redis.call('HMGET', key(base, 'bucket'), 'tokens', 'ts')
-  local waited = math.max(0, now - (tonumber(state[2]) or now))
-  local burst = math.max(1, rate / 10)
-  local tokens = tonumber(state[1]) or burst
+  local burst = bucket_burst(rate)
+  tokens = tokens or burst
   if tokens >= burst then return burst end
-  local cap = math.max(burst, 1 + math.min(waited, 1000) * rate / 1000)
-  return math.min(cap, tokens + waited * rate / 1000)
+  waited = math.max(0, waited)
+  local late_credit = 1 + math.min(waited, Q.LATE_TICK_CREDIT_MS) * rate / 1000
+  return math.min(math.max(burst, late_credit), tokens + waited * rate / 1000)
+end
+
+-- domain::queue::bucket_full: a store may drop a full bucket once nobody waits.
+local function bucket_full(tokens, rate)
+  return rate <= 0 or tokens >= bucket_burst(rate)
+end
+
+-- The show's bucket at `now`.
+local function refill(base, rate, now)
+  local state = redis.call('HMGET', key(base, 'bucket'), 'tokens', 'ts')
+  return bucket_tokens(tonumber(state[1]), now - (tonumber(state[2]) or now), rate)
 end
 
 -- The bucket is kept while someone waits, or while it refills; once nobody waits and it is
 -- full it goes (so a tick with nobody in line writes nothing), and the next waiter finds a
 -- new bucket, full: what the kept one would have held (see domain::queue::refill).
 local function keep_bucket(base, waiting, tokens, rate, now)
-  local full = rate <= 0 or tokens >= math.max(1, rate / 10)
-  if waiting or not full then
+  if waiting or not bucket_full(tokens, rate) then
     redis.call('HSET', key(base, 'bucket'), 'tokens', tokens, 'ts', now)
   elseif redis.call('EXISTS', key(base, 'bucket')) == 1 then
     redis.call('DEL', key(base, 'bucket'))

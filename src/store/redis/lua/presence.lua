@@ -1,9 +1,9 @@
 -- Is the user active? The first call after admission claims the session.
--- ARGV: base, now, uid. Returns {cursor, active_until|0, waiting 1|0}, or {-1} without
--- config. Waiting: not admitted yet, though the cursor may have passed the user's seq (a
+-- ARGV: base, now, uid. Returns {cursor, active_until|0, waiting 1|0}, or {R.NO_CONFIG}
+-- without config. Waiting: not admitted yet, though the cursor may have passed the user's seq (a
 -- reinstated place).
 local base, uid = ARGV[1], ARGV[3]
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {R.NO_CONFIG} end
 local now = now_ms(ARGV[2])
 local cursor = tonumber(redis.call('GET', key(base, 'cursor')) or 0)
 local until_ms = active_until(base, uid, now)

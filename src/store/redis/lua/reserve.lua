@@ -1,7 +1,7 @@
 -- Lanes (see docs/capacity.md "One show past one master"): takes the next n seqs of a laned
 -- show for one lane's batch of joins, on the show's home slot.
--- ARGV: base, now, lane, n, lane tags. Returns {first}, {-1} without config, {-2} while
--- paused, {-5} when the show's lanes are not the caller's (it reads them again).
+-- ARGV: base, now, lane, n, lane tags. Returns {first}, {R.NO_CONFIG} without config, {R.PAUSED}
+-- while paused, {R.OTHER_LAYOUT} when the show's lanes are not the caller's (it reads them again).
 --
 -- The range is noted on the show's `ranges` list (lane:first:n:ms) in seq order, which is
 -- how admission finds the lanes' blocks in join order; the lane places the batch after
@@ -9,9 +9,9 @@
 local base = ARGV[1]
 local cfg = redis.call('HMGET', KEYS[1], 'paused', 'lane_tags')
 local paused = cfg[1]
-if not paused then return {-1} end
-if cfg[2] ~= ARGV[5] then return {-5} end
-if paused == '1' then return {-2} end
+if not paused then return {R.NO_CONFIG} end
+if cfg[2] ~= ARGV[5] then return {R.OTHER_LAYOUT} end
+if paused == '1' then return {R.PAUSED} end
 fence_lineage(base, KEYS[1])
 local n = tonumber(ARGV[4])
 local last = redis.call('INCRBY', key(base, 'seq'), n)
