@@ -59,6 +59,17 @@ impl<V: Clone> Refreshed<V> {
         ReadBegan(self.read().writes)
     }
 
+    /// One show's entry, as a read of Postgres that began at `began` gave it, unless this
+    /// instance wrote the show since. Whether it was taken.
+    pub fn refresh(&self, began: ReadBegan, show: ShowId, value: V) -> bool {
+        let mut inner = self.write();
+        if inner.entries.get(&show).is_some_and(|entry| entry.written > began.0) {
+            return false;
+        }
+        inner.entries.insert(show, Entry { value, written: 0 });
+        true
+    }
+
     /// Everything, as a read of Postgres that began at `began` gave it, but for what this
     /// instance wrote since.
     pub fn replace(&self, began: ReadBegan, all: impl IntoIterator<Item = (ShowId, V)>) {
@@ -96,6 +107,19 @@ mod tests {
         map.replace(began, [(show(1), "old")]);
         assert_eq!(map.get(show(1)), Some("saved"));
         assert_eq!(map.ids(), [show(1), show(2)]);
+    }
+
+    #[test]
+    fn a_reread_of_one_show_that_began_before_a_write_does_not_undo_it() {
+        let map = Refreshed::default();
+        map.put(show(1), "old");
+        let began = map.read_began();
+        map.put(show(1), "saved");
+        assert!(!map.refresh(began, show(1), "old"));
+        assert_eq!(map.get(show(1)), Some("saved"));
+        let began = map.read_began();
+        assert!(map.refresh(began, show(1), "changed elsewhere"));
+        assert_eq!(map.get(show(1)), Some("changed elsewhere"));
     }
 
     #[test]

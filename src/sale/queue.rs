@@ -398,10 +398,6 @@ impl Sale {
         if let Some(config) = self.queue_configs.get(show) {
             return Ok(Some(config));
         }
-        let config = self.db.catalog().queue_config(show).await?;
-        if let Some(config) = &config {
-            self.remember_settings(show, config.clone());
-        }
-        Ok(config)
+        self.read_settings(show).await
     }
 }

@@ -11,6 +11,7 @@ use sqlx::postgres::PgListener;
 use super::Sale;
 use crate::domain::ShowId;
 use crate::domain::queue::QueueConfig;
+use crate::store::StoreError;
 use crate::store::postgres::SHOW_CHANGED_CHANNEL;
 
 impl Sale {
@@ -81,11 +82,23 @@ impl Sale {
 
     /// Reads one show's settings again: Postgres announced a change.
     pub async fn settings_changed(&self, show: ShowId) {
-        match self.db.catalog().queue_config(show).await {
-            Ok(Some(config)) => self.remember_settings(show, config),
-            Ok(None) => {}
-            Err(error) => tracing::debug!(%error, %show, "cannot read the show's changed settings"),
+        if let Err(error) = self.read_settings(show).await {
+            tracing::debug!(%error, %show, "cannot read the show's changed settings");
         }
+    }
+
+    /// Reads one show's settings from Postgres. A change this instance saved meanwhile
+    /// stands: the read may have begun before it committed, and an announcement of an
+    /// earlier change may arrive late.
+    pub(super) async fn read_settings(&self, show: ShowId) -> Result<Option<QueueConfig>, StoreError> {
+        let began = self.queue_configs.read_began();
+        let config = self.db.catalog().queue_config(show).await?;
+        if let Some(config) = &config
+            && self.queue_configs.refresh(began, show, config.clone())
+        {
+            self.expect_life(show, config);
+        }
+        Ok(self.queue_configs.get(show).or(config))
     }
 
     /// Notifications of changes to the shows' settings (payload: the show id).

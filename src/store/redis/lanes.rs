@@ -24,8 +24,8 @@ use uuid::Uuid;
 use super::draw::LaneMembers;
 use super::keys::ShowKeys;
 use super::reply::{
-    AdmitCommitReply, AdmitPlanReply, CountsReply, LeaveReply, PlaceReply, Range, Refusal, ReserveReply, placement,
-    unexpected,
+    AdmitCommitReply, AdmitPlanReply, CountsReply, LeaveReply, PlaceReply, Range, ReadBlockReply, Refusal,
+    ReserveReply, placement, unexpected,
 };
 use super::{Redis, home, scripts};
 use crate::domain::ShowId;
@@ -141,17 +141,21 @@ impl LanedQueue {
         call.arg(BLOCK_KEPT.as_millis() as u64);
         // A fence (the empty block) is acknowledged: lost in a failover, it would let a late
         // placement in behind the cursor. A plain read reads blocks placed acknowledged.
-        let (status, through, users, seqs): (i64, i64, Vec<Vec<u8>>, Vec<i64>) = if fence {
+        let reply: ReadBlockReply = if fence {
             self.redis.invoke_replicated(call, "read_block").await?
         } else {
             self.redis.invoke(call).await?
         };
-        if status == NOT_PLACED_YET {
-            return Ok(false);
-        }
+        let through = match reply {
+            ReadBlockReply::NotPlacedYet => return Ok(false),
+            ReadBlockReply::FencedOff { through } => through,
+            ReadBlockReply::Read { through, users, seqs } => {
+                read.users.extend(users);
+                read.seqs.extend(seqs);
+                through
+            }
+        };
         read.cursor = through;
-        read.users.extend(users);
-        read.seqs.extend(seqs);
         if through == last {
             read.ranges_done += 1;
         }
@@ -272,7 +276,6 @@ impl QueueStore for LanedQueue {
 const RANGES_A_TICK: i64 = 64;
 /// How long a block read to its end is kept: a tick whose commit failed reads it again.
 const BLOCK_KEPT: Duration = Duration::from_secs(600);
-const NOT_PLACED_YET: i64 = 0;
 
 /// What a tick read off the lanes: the cursor past it, the ranges read to their end, the
 /// users to admit and their seqs.

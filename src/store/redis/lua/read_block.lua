@@ -2,9 +2,10 @@
 -- Reads one range's block from seq `from` on: the users still waiting there (their
 -- membership on the lane still names that seq), up to `want` of them.
 -- ARGV: the lane's base, now, first, n, from, want, fence (1: the range is older than the
--- fence time), how long to keep a block read to its end (ms). Returns {status, last seq read, {uid...}, {seq...}}; status 1 read,
--- 0 not placed yet (admission waits for it), 2 fenced off: never placed, and now it can't
--- be (an empty block, which place.lua refuses; that batch takes a new range).
+-- fence time), how long to keep a block read to its end (ms). Returns {status, last seq
+-- read, {uid...}, {seq...}}; status 1 read, 0 not placed yet (admission waits for it), 2
+-- fenced off: never placed, and now it can't be (an empty block, which place.lua refuses;
+-- that batch takes a new range). Decoded as reply::ReadBlockReply.
 local base = ARGV[1]
 local first, n, from, want = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local block = key(base, 'block', first)

@@ -88,6 +88,32 @@ impl ScriptReply for AdmitPlanReply {
     }
 }
 
+/// read_block.lua: what a range's block on its lane holds past the cursor. (Its users are
+/// ids, so it decodes from Redis' values, not from numbers.)
+#[derive(Debug, PartialEq)]
+pub enum ReadBlockReply {
+    /// The batch is not placed yet: admission waits for it.
+    NotPlacedYet,
+    /// Read through seq `through`: the users still waiting there, with their seqs.
+    Read { through: i64, users: Vec<Vec<u8>>, seqs: Vec<i64> },
+    /// Never placed, and now it can't be (fenced off): admission goes past it.
+    FencedOff { through: i64 },
+}
+
+impl redis::FromRedisValue for ReadBlockReply {
+    /// `{status, last seq read, {uid...}, {seq...}}`: status 0 not placed yet, 1 read, 2 fenced off.
+    fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
+        let (status, through, users, seqs): (i64, i64, Vec<Vec<u8>>, Vec<i64>) =
+            redis::FromRedisValue::from_redis_value(value)?;
+        match status {
+            0 => Ok(ReadBlockReply::NotPlacedYet),
+            1 if users.len() == seqs.len() => Ok(ReadBlockReply::Read { through, users, seqs }),
+            2 => Ok(ReadBlockReply::FencedOff { through }),
+            _ => Err(format!("unexpected reply from read_block.lua: status {status}").into()),
+        }
+    }
+}
+
 /// admit_commit.lua: how many the commit admitted.
 pub struct AdmitCommitReply(pub u64);
 
@@ -124,6 +150,21 @@ mod tests {
         );
         let PlaceReply(placed) = decode(&[1, 7, 0, 3]).unwrap().unwrap();
         assert_eq!(placed, [placement(7, true), placement(3, false)]);
+    }
+
+    #[test]
+    fn a_block_read_says_whether_it_was_placed_read_or_fenced_off() {
+        use redis::{FromRedisValue, Value};
+        let reply = |status: i64, users: Vec<Value>, seqs: Vec<Value>| {
+            Value::Array(vec![Value::Int(status), Value::Int(9), Value::Array(users), Value::Array(seqs)])
+        };
+        let decoded = |value| ReadBlockReply::from_redis_value(value);
+        assert_eq!(decoded(reply(0, vec![], vec![])).unwrap(), ReadBlockReply::NotPlacedYet);
+        assert_eq!(decoded(reply(2, vec![], vec![])).unwrap(), ReadBlockReply::FencedOff { through: 9 });
+        let read = decoded(reply(1, vec![Value::BulkString(vec![7; 16])], vec![Value::Int(9)])).unwrap();
+        assert_eq!(read, ReadBlockReply::Read { through: 9, users: vec![vec![7; 16]], seqs: vec![9] });
+        assert!(decoded(reply(1, vec![], vec![Value::Int(9)])).is_err(), "a seq for each user");
+        assert!(decoded(reply(3, vec![], vec![])).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod lanes;
 mod queue;
 
 pub(super) use holds::{AvailabilityReply, CheckHoldsReply, HoldReply};
-pub(super) use lanes::{AdmitCommitReply, AdmitPlanReply, PlaceReply, Range, ReserveReply, placement};
+pub(super) use lanes::{AdmitCommitReply, AdmitPlanReply, PlaceReply, Range, ReadBlockReply, ReserveReply, placement};
 pub(super) use queue::{
     AdmitReply, CloseDrawReply, CountsReply, JoinReply, LeaveReply, PlaceDrawnReply, PresenceReply, ReinstateReply,
 };
