@@ -27,7 +27,8 @@
 //!    `max_seats_per_user` seats a fan, and lasts `hold_ttl_s` ([`Seats::hold`]).
 //! 9. Only the holder releases a hold ([`Seats::release`]).
 //! 10. A purchase buys seats the fan holds, each sold once; the same Idempotency-Key gives
-//!     the same reservation back; buying ends the fan's session and releases their other
+//!     the same reservation back for the same seats, in any order (another set is
+//!     refused); buying ends the fan's session and releases their other
 //!     holds; the last seat sold makes the show sold out ([`ShowModel::buy`]).
 //! 11. A move of the deployment to Postgres and back, once the write-behind has caught up,
 //!     keeps every place, position, session, hold and sale; admission's bucket starts
@@ -402,7 +403,7 @@ impl ShowModel {
         if let Some(key) = key
             && let Some((asked, reservation)) = self.keyed.get(&(fan, key))
         {
-            return match asked == seats {
+            return match same_seats(asked, seats) {
                 true => Answer::Bought { reservation: *reservation, created: false, seats: asked.clone() },
                 false => Answer::Refused(Refusal::IdempotencyKeyReused),
             };
@@ -488,6 +489,16 @@ impl ShowModel {
 /// A setting's seconds in the model's milliseconds.
 fn ms(seconds: u32) -> i64 {
     i64::from(seconds) * 1000
+}
+
+/// The same set of seats, whatever the order they were asked in.
+fn same_seats(a: &[Seat], b: &[Seat]) -> bool {
+    let sorted = |seats: &[Seat]| {
+        let mut seats = seats.to_vec();
+        seats.sort();
+        seats
+    };
+    sorted(a) == sorted(b)
 }
 
 #[cfg(test)]
