@@ -18,6 +18,15 @@ struct Inner<V> {
     writes: u64,
 }
 
+impl<V> Inner<V> {
+    /// This instance's write: stamped, so a re-read that began before it leaves it.
+    fn insert(&mut self, show: ShowId, value: V) {
+        self.writes += 1;
+        let written = self.writes;
+        self.entries.insert(show, Entry { value, written });
+    }
+}
+
 struct Entry<V> {
     value: V,
     /// The write that put it (0: a re-read).
@@ -48,10 +57,7 @@ impl<V: Clone> Refreshed<V> {
 
     /// This instance's own write: it stands until a re-read that began after it.
     pub fn put(&self, show: ShowId, value: V) {
-        let mut inner = self.write();
-        inner.writes += 1;
-        let written = inner.writes;
-        inner.entries.insert(show, Entry { value, written });
+        self.write().insert(show, value);
     }
 
     /// Taken just before reading Postgres, for [`Self::replace`].
@@ -59,14 +65,14 @@ impl<V: Clone> Refreshed<V> {
         ReadBegan(self.read().writes)
     }
 
-    /// One show's entry, as a read of Postgres that began at `began` gave it, unless this
-    /// instance wrote the show since. Whether it was taken.
+    /// One show's entry, as a read of Postgres that began at `began` gave it: a write, as
+    /// [`Self::put`], unless the show was written since the read began. Whether it was taken.
     pub fn refresh(&self, began: ReadBegan, show: ShowId, value: V) -> bool {
         let mut inner = self.write();
         if inner.entries.get(&show).is_some_and(|entry| entry.written > began.0) {
             return false;
         }
-        inner.entries.insert(show, Entry { value, written: 0 });
+        inner.insert(show, value);
         true
     }
 
@@ -118,8 +124,10 @@ mod tests {
         assert!(!map.refresh(began, show(1), "old"));
         assert_eq!(map.get(show(1)), Some("saved"));
         let began = map.read_began();
+        let wholesale = map.read_began();
         assert!(map.refresh(began, show(1), "changed elsewhere"));
-        assert_eq!(map.get(show(1)), Some("changed elsewhere"));
+        map.replace(wholesale, [(show(1), "saved")]);
+        assert_eq!(map.get(show(1)), Some("changed elsewhere"), "a reload that began before it doesn't undo it");
     }
 
     #[test]

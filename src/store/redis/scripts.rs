@@ -89,6 +89,7 @@ pub(crate) mod tests {
             let client = redis::Client::open(format!("redis+unix://{}", socket.display())).unwrap();
             for _ in 0..100 {
                 if let Ok(conn) = client.get_connection() {
+                    conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
                     return (host, conn);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
